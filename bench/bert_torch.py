@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""PyTorch side of the BERT training-step benchmark.
+
+Times forward + backward + AdamW (+ linear schedule) of the TencentPretrain-semantics
+reference model (tests/reference/tencentpretrain_bert.py): vocab 30522, MLM at 15% of the
+positions + SP, post-LN, gelu, dropout 0.1, tied MLM weights, random data from a fixed seed.
+Prints one JSON line per config:
+  {"impl": "pytorch", "config": "tiny", "tokens_per_s_median": ..., "step_s": [...], "mfu": ..., ...}
+MFU = 3 x forward matmul FLOPs / median step time / peak FLOP/s, counting QKV (3*2*T*H*H),
+attention output (2*T*H*H), FFN (2*2*T*H*F), QK^T and AV (2*2*B*S*S*H) per layer, the MLM
+dense layer on all tokens (2*T*H*H) and the vocabulary projection on masked tokens (2*M*H*V),
+with T = B*S tokens per step and M masked tokens.
+
+Run with Debian's python (torch 1.13):  /usr/bin/python3 bench/bert_torch.py --configs tiny,small
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+import tencentpretrain_bert as tpb  # noqa: E402
+
+VOCAB_SIZE = 30522
+MASK_FRACTION = 0.15
+SEED = 7
+
+# name: (layers, hidden, heads, feed-forward, seq_length, batch_size)
+CONFIGS = {
+    "tiny": (2, 128, 2, 512, 128, 16),
+    "small": (4, 512, 8, 2048, 128, 8),
+    "base": (12, 768, 12, 3072, 128, 8),
+}
+
+
+def model_config(layers, hidden, heads, feed_forward):
+    """A TencentPretrain models/bert/*.json config."""
+    return {
+        "emb_size": hidden, "feedforward_size": feed_forward, "hidden_size": hidden, "hidden_act": "gelu",
+        "heads_num": heads, "layers_num": layers, "max_seq_length": 512, "dropout": 0.1,
+        "data_processor": "bert", "embedding": ["word", "pos", "seg"], "encoder": "transformer",
+        "mask": "fully_visible", "target": ["mlm", "sp"], "tie_weights": True,
+    }
+
+
+def masked_per_sequence(seq_length):
+    return max(1, round(MASK_FRACTION * seq_length))
+
+
+def make_batch(generator, batch_size, seq_length):
+    """Full-length sentence pairs (segments A/B of half the length), 15% of positions masked."""
+    src = torch.randint(5, VOCAB_SIZE, (batch_size, seq_length), generator=generator)
+    seg = torch.ones(batch_size, seq_length, dtype=torch.long)
+    seg[:, seq_length // 2:] = 2
+    tgt_mlm = torch.zeros(batch_size, seq_length, dtype=torch.long)
+    count = masked_per_sequence(seq_length)
+    for row in range(batch_size):
+        positions = torch.randperm(seq_length, generator=generator)[:count]
+        tgt_mlm[row, positions] = torch.randint(5, VOCAB_SIZE, (count,), generator=generator)
+    tgt_sp = torch.randint(0, 2, (batch_size,), generator=generator)
+    return {"src": src, "seg": seg, "tgt_mlm": tgt_mlm, "tgt_sp": tgt_sp}
+
+
+def matmul_flops(layers, hidden, feed_forward, seq_length, batch_size):
+    """Forward matmul FLOPs of one step (see the module docstring)."""
+    tokens = batch_size * seq_length
+    masked = batch_size * masked_per_sequence(seq_length)
+    per_layer = (3 * 2 * tokens * hidden * hidden + 2 * tokens * hidden * hidden
+                 + 2 * 2 * tokens * hidden * feed_forward + 2 * 2 * batch_size * seq_length * seq_length * hidden)
+    return layers * per_layer + 2 * tokens * hidden * hidden + 2 * masked * hidden * VOCAB_SIZE
+
+
+def bench_config(name, steps, warmup_steps, peak_flops):
+    layers, hidden, heads, feed_forward, seq_length, batch_size = CONFIGS[name]
+    load_before = round(os.getloadavg()[0], 2)
+    generator = torch.Generator().manual_seed(SEED)
+    model = tpb.Model(tpb.Config(model_config(layers, hidden, heads, feed_forward), VOCAB_SIZE))
+    tpb.tencentpretrain_init(model, generator)
+    model.train()
+    total = warmup_steps + steps
+    optimizer = tpb.make_optimizer(model, 1e-4)
+    scheduler = tpb.make_scheduler(optimizer, 0.1 * total, total)
+    batches = [make_batch(generator, batch_size, seq_length) for _ in range(total)]
+
+    step_seconds = []
+    for step, batch in enumerate(batches):
+        start = time.perf_counter()
+        model.zero_grad()
+        out = model(**batch)
+        out["loss"].backward()
+        optimizer.step()
+        scheduler.step()
+        elapsed = time.perf_counter() - start
+        if step >= warmup_steps:
+            step_seconds.append(elapsed)
+
+    median = statistics.median(step_seconds)
+    flops = 3 * matmul_flops(layers, hidden, feed_forward, seq_length, batch_size)
+    return {
+        "impl": "pytorch",
+        "config": name,
+        "tokens_per_s_median": round(batch_size * seq_length / median, 1),
+        "step_s": [round(value, 4) for value in step_seconds],
+        "mfu": round(flops / median / peak_flops, 4),
+        "batch_size": batch_size,
+        "seq_length": seq_length,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "last_loss": round(out["loss"].item(), 4),
+        # Other processes on the cores stall every multi-threaded op (OpenMP waits for its
+        # descheduled threads): a load above ~0.5 on an idle-looking box makes timings unreliable.
+        "loadavg_1m_before": load_before,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default="tiny,small", help="comma-separated: " + ", ".join(CONFIGS))
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per config (default 5)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument("--peak-flops", type=float, default=198e9, help="peak FLOP/s for the MFU (default 198e9)")
+    args = parser.parse_args()
+    names = [name for name in args.configs.split(",") if name]
+    unknown = [name for name in names if name not in CONFIGS]
+    if unknown or args.steps < 1 or args.warmup < 0 or args.threads < 1:
+        parser.error("need known configs (%s), --steps >= 1, --warmup >= 0, --threads >= 1" % ", ".join(CONFIGS))
+    torch.set_num_threads(args.threads)
+    for name in names:
+        print(json.dumps(bench_config(name, args.steps, args.warmup, args.peak_flops)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

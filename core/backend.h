@@ -1,0 +1,115 @@
+/* The kernel table: one struct of function pointers per backend.
+ *
+ * The CPU table (core/cpu_kernels.c: C + OpenMP + OpenBLAS) is the reference
+ * every other backend is tested against; the CUDA table lives in cuda/.
+ * Kernels work on raw row-major buffers in the backend's memory and never
+ * allocate.  Backward kernels ACCUMULATE into gradient buffers (+=), so a
+ * tensor used twice collects both contributions.  The op layer (core/ops.c)
+ * checks shapes, allocates outputs, records the tape and calls these. */
+#ifndef TP_BACKEND_H
+#define TP_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum tp_activation {
+    TP_ACT_GELU,      /* x * Phi(x), exact erf form */
+    TP_ACT_GELU_FAST, /* tanh approximation */
+    TP_ACT_RELU,
+    TP_ACT_SILU,
+    TP_ACT_TANH,
+    TP_ACT_COUNT
+} tp_activation;
+
+typedef enum tp_norm_kind {
+    TP_NORM_UNBIASED_STD, /* TencentPretrain "normal": gamma * (x - mean) / (std_unbiased + eps) + beta */
+    TP_NORM_TORCH,        /* torch.nn.LayerNorm: (x - mean) / sqrt(var_biased + eps) * weight + bias */
+} tp_norm_kind;
+
+typedef enum tp_mask_kind {
+    TP_MASK_FULLY_VISIBLE, /* every query sees every non-padding key */
+    TP_MASK_CAUSAL,        /* query i sees keys j <= i */
+} tp_mask_kind;
+
+/* Attention problem description (q, k, v, out are [batch*seq, heads*head_dim] rows). */
+typedef struct tp_attention_shape {
+    int64_t batch, seq, heads, head_dim;
+    float scale;                 /* 1/sqrt(head_dim) normally */
+    tp_mask_kind mask;
+    const int32_t *key_valid;    /* [batch*seq] nonzero = real token (fully visible: padding keys get -10000), or NULL */
+    float dropout;               /* on the attention probabilities */
+    uint64_t dropout_seed, dropout_stream;
+} tp_attention_shape;
+
+typedef struct tp_backend {
+    const char *name;
+    void *(*alloc)(size_t bytes); /* 64-byte aligned; exits on failure with the size needed */
+    void (*release)(void *ptr);
+    void (*zero)(float *x, int64_t n);
+    void (*copy)(float *dst, const float *src, int64_t n);
+    /* Host <-> backend memory (plain memcpy on the CPU). */
+    void (*upload)(void *dst, const void *host_src, size_t bytes);
+    void (*download)(void *host_dst, const void *src, size_t bytes);
+
+    /* C[m,n] = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans_* */
+    void (*gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+    /* y[r, c] += bias[c] */
+    void (*add_bias)(float *y, const float *bias, int64_t rows, int64_t cols);
+    /* dbias[c] += sum_r dy[r, c] */
+    void (*bias_backward)(float *dbias, const float *dy, int64_t rows, int64_t cols);
+    /* out = a + b; out may alias a or b */
+    void (*add)(float *out, const float *a, const float *b, int64_t n);
+    /* dst += src */
+    void (*accumulate)(float *dst, const float *src, int64_t n);
+    /* dst += scale * src */
+    void (*axpy)(float *dst, float scale, const float *src, int64_t n);
+
+    void (*activation_forward)(tp_activation kind, float *y, const float *x, int64_t n);
+    /* dx += dy * f'(x)  (y = f(x) is given for kernels that prefer it) */
+    void (*activation_backward)(tp_activation kind, float *dx, const float *dy, const float *x, const float *y,
+                                int64_t n);
+
+    /* Per row: y = norm(x) * gamma + beta; saves mean and inverse scale per row for backward. */
+    void (*layer_norm_forward)(tp_norm_kind kind, float *y, float *mean, float *inv_scale, const float *x,
+                               const float *gamma, const float *beta, int64_t rows, int64_t cols, float eps);
+    /* dx, dgamma, dbeta += ... (any may be NULL) */
+    void (*layer_norm_backward)(tp_norm_kind kind, float *dx, float *dgamma, float *dbeta, const float *dy,
+                                const float *x, const float *mean, const float *inv_scale, const float *gamma,
+                                int64_t rows, int64_t cols, float eps);
+
+    /* out[i, :] = table[ids[i], :] */
+    void (*gather_rows)(float *out, const float *table, const int32_t *ids, int64_t n, int64_t cols);
+    /* dtable[ids[i], :] += dout[i, :]  (ids may repeat) */
+    void (*scatter_add_rows)(float *dtable, const float *dout, const int32_t *ids, int64_t n, int64_t cols);
+
+    /* y = x * keep / (1 - p) with keep drawn from (seed, stream, element index); backward recomputes the mask. */
+    void (*dropout_forward)(float *y, const float *x, int64_t n, float p, uint64_t seed, uint64_t stream);
+    void (*dropout_backward)(float *dx, const float *dy, int64_t n, float p, uint64_t seed, uint64_t stream);
+
+    /* out = softmax(q k^T * scale + mask) v per (batch, head); probs [batch, heads, seq, seq] saved
+     * (before dropout: backward recomputes the dropout mask). */
+    void (*attention_forward)(const tp_attention_shape *shape, float *out, float *probs, const float *q,
+                              const float *k, const float *v, float *scratch);
+    /* dq, dk, dv may each be NULL (that input needs no gradient). */
+    void (*attention_backward)(const tp_attention_shape *shape, float *dq, float *dk, float *dv, const float *dout,
+                               const float *probs, const float *q, const float *k, const float *v, float *scratch);
+    /* Scratch floats attention_forward / attention_backward need. */
+    int64_t (*attention_scratch)(const tp_attention_shape *shape);
+
+    /* Mean over rows with target >= 0 of -log softmax(logits[r, :classes])[target[r]];
+     * logits rows have stride ld (>= classes: padded vocabularies).  Saves logsumexp per row.
+     * Writes the loss to *loss and the number of counted rows to *count; correct (may be NULL)
+     * gets the number of rows whose argmax equals the target. */
+    void (*cross_entropy_forward)(float *loss, int64_t *count, int64_t *correct, float *logsumexp,
+                                  const float *logits, const int32_t *targets, int64_t rows, int64_t classes,
+                                  int64_t ld);
+    /* dlogits += dloss / count * (softmax - onehot), columns >= classes untouched. */
+    void (*cross_entropy_backward)(float *dlogits, float dloss, int64_t count, const float *logits,
+                                   const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
+                                   int64_t ld);
+} tp_backend;
+
+extern const tp_backend tp_cpu_backend;
+
+#endif

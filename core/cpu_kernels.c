@@ -1,0 +1,403 @@
+/* The CPU backend: plain C loops (vectorised by the compiler), OpenMP over
+ * rows, OpenBLAS for GEMMs.  OpenBLAS is its OpenMP build, so its threads
+ * and ours are the same libgomp pool; inside our parallel regions it runs
+ * single-threaded instead of oversubscribing. */
+#include <cblas.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "error.h"
+#include "rng.h"
+
+/* Below this many elements an element-wise loop is not worth waking the pool. */
+#define PARALLEL_MIN 32768
+
+static void *cpu_alloc(size_t bytes) { return tp_xmalloc_aligned(bytes); }
+static void cpu_release(void *ptr) { free(ptr); }
+static void cpu_zero(float *x, int64_t n) { memset(x, 0, (size_t)n * sizeof *x); }
+static void cpu_copy(float *dst, const float *src, int64_t n) { memmove(dst, src, (size_t)n * sizeof *dst); }
+static void cpu_memcpy(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+
+static int blas_dim(int64_t value)
+{
+    if (value < 0 || value > INT_MAX) {
+        fprintf(stderr, "tp: internal error: GEMM dimension %lld exceeds the BLAS int range\n", (long long)value);
+        abort();
+    }
+    return (int)value;
+}
+
+static void cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (m == 0 || n == 0) return;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, blas_dim(m),
+                blas_dim(n), blas_dim(k), alpha, a, blas_dim(lda), b, blas_dim(ldb), beta, c, blas_dim(ldc));
+}
+
+static void cpu_add_bias(float *y, const float *bias, int64_t rows, int64_t cols)
+{
+#pragma omp parallel for if (rows * cols >= PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = y + r * cols;
+        for (int64_t c = 0; c < cols; c++) row[c] += bias[c];
+    }
+}
+
+static void cpu_bias_backward(float *dbias, const float *dy, int64_t rows, int64_t cols)
+{
+    /* Columns in parallel blocks, rows summed in order: deterministic for any thread count. */
+    const int64_t block = 64;
+#pragma omp parallel for if (rows * cols >= PARALLEL_MIN)
+    for (int64_t c0 = 0; c0 < cols; c0 += block) {
+        int64_t c1 = c0 + block < cols ? c0 + block : cols;
+        float sum[64] = {0};
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = c0; c < c1; c++) sum[c - c0] += dy[r * cols + c];
+        for (int64_t c = c0; c < c1; c++) dbias[c] += sum[c - c0];
+    }
+}
+
+static void cpu_add(float *out, const float *a, const float *b, int64_t n)
+{
+#pragma omp parallel for if (n >= PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void cpu_accumulate(float *dst, const float *src, int64_t n)
+{
+#pragma omp parallel for if (n >= PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+static void cpu_axpy(float *dst, float scale, const float *src, int64_t n)
+{
+#pragma omp parallel for if (n >= PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) dst[i] += scale * src[i];
+}
+
+/* ---- activations -------------------------------------------------------------- */
+
+#define SQRT_HALF 0.70710678118654752440f
+#define INV_SQRT_2PI 0.39894228040143267794f
+#define GELU_FAST_C 0.7978845608f /* sqrt(2/pi) as TencentPretrain writes it */
+
+static inline float activate(tp_activation kind, float x)
+{
+    switch (kind) {
+    case TP_ACT_GELU: return 0.5f * x * (1.0f + erff(x * SQRT_HALF));
+    case TP_ACT_GELU_FAST: return 0.5f * x * (1.0f + tanhf(x * GELU_FAST_C * (1.0f + 0.044715f * x * x)));
+    case TP_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case TP_ACT_SILU: return x / (1.0f + expf(-x));
+    case TP_ACT_TANH: return tanhf(x);
+    default: abort();
+    }
+}
+
+static inline float activation_slope(tp_activation kind, float x, float y)
+{
+    switch (kind) {
+    case TP_ACT_GELU: return 0.5f * (1.0f + erff(x * SQRT_HALF)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+    case TP_ACT_GELU_FAST: {
+        float t = tanhf(x * GELU_FAST_C * (1.0f + 0.044715f * x * x));
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_FAST_C * (1.0f + 3.0f * 0.044715f * x * x);
+    }
+    case TP_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case TP_ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    case TP_ACT_TANH: return 1.0f - y * y;
+    default: abort();
+    }
+}
+
+static void cpu_activation_forward(tp_activation kind, float *y, const float *x, int64_t n)
+{
+#pragma omp parallel for if (n >= PARALLEL_MIN / 8)
+    for (int64_t i = 0; i < n; i++) y[i] = activate(kind, x[i]);
+}
+
+static void cpu_activation_backward(tp_activation kind, float *dx, const float *dy, const float *x, const float *y,
+                                    int64_t n)
+{
+#pragma omp parallel for if (n >= PARALLEL_MIN / 8)
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * activation_slope(kind, x[i], y[i]);
+}
+
+/* ---- layer norm --------------------------------------------------------------- */
+
+/* inv_scale is 1 / (std_unbiased + eps) or 1 / sqrt(var + eps) depending on the kind. */
+static void cpu_layer_norm_forward(tp_norm_kind kind, float *y, float *mean, float *inv_scale, const float *x,
+                                   const float *gamma, const float *beta, int64_t rows, int64_t cols, float eps)
+{
+#pragma omp parallel for if (rows * cols >= PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        double sum = 0, squares = 0;
+        for (int64_t c = 0; c < cols; c++) sum += xr[c];
+        double mu = sum / cols;
+        for (int64_t c = 0; c < cols; c++) squares += (xr[c] - mu) * (xr[c] - mu);
+        double inv = kind == TP_NORM_UNBIASED_STD ? 1.0 / (sqrt(squares / (cols > 1 ? cols - 1 : 1)) + eps)
+                                                  : 1.0 / sqrt(squares / cols + eps);
+        float mu_f = (float)mu, inv_f = (float)inv;
+        for (int64_t c = 0; c < cols; c++) yr[c] = gamma[c] * ((xr[c] - mu_f) * inv_f) + beta[c];
+        mean[r] = mu_f;
+        inv_scale[r] = inv_f;
+    }
+}
+
+static void cpu_layer_norm_backward(tp_norm_kind kind, float *dx, float *dgamma, float *dbeta, const float *dy,
+                                    const float *x, const float *mean, const float *inv_scale, const float *gamma,
+                                    int64_t rows, int64_t cols, float eps)
+{
+    if (dx) {
+#pragma omp parallel for if (rows * cols >= PARALLEL_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * cols, *dyr = dy + r * cols;
+            float *dxr = dx + r * cols;
+            float mu = mean[r], inv = inv_scale[r];
+            double g_sum = 0, gx_sum = 0; /* sum g and sum g * (x - mean), g = dy * gamma */
+            for (int64_t c = 0; c < cols; c++) {
+                double g = (double)dyr[c] * gamma[c];
+                g_sum += g;
+                gx_sum += g * (xr[c] - mu);
+            }
+            float g_mean = (float)(g_sum / cols);
+            float coef; /* dx = inv * (g - mean(g)) - coef * (x - mean) */
+            if (kind == TP_NORM_UNBIASED_STD) {
+                double std = 1.0 / inv - eps;
+                coef = std > 0 ? (float)(gx_sum * inv * inv / ((cols - 1) * std)) : 0.0f;
+            } else {
+                coef = (float)(gx_sum * inv * inv * inv / cols);
+            }
+            for (int64_t c = 0; c < cols; c++)
+                dxr[c] += inv * (dyr[c] * gamma[c] - g_mean) - coef * (xr[c] - mu);
+        }
+    }
+    if (dgamma || dbeta) {
+        const int64_t block = 64;
+#pragma omp parallel for if (rows * cols >= PARALLEL_MIN)
+        for (int64_t c0 = 0; c0 < cols; c0 += block) {
+            int64_t c1 = c0 + block < cols ? c0 + block : cols;
+            float gamma_sum[64] = {0}, beta_sum[64] = {0};
+            for (int64_t r = 0; r < rows; r++) {
+                const float *xr = x + r * cols, *dyr = dy + r * cols;
+                for (int64_t c = c0; c < c1; c++) {
+                    gamma_sum[c - c0] += dyr[c] * ((xr[c] - mean[r]) * inv_scale[r]);
+                    beta_sum[c - c0] += dyr[c];
+                }
+            }
+            for (int64_t c = c0; c < c1; c++) {
+                if (dgamma) dgamma[c] += gamma_sum[c - c0];
+                if (dbeta) dbeta[c] += beta_sum[c - c0];
+            }
+        }
+    }
+}
+
+/* ---- gathers ------------------------------------------------------------------ */
+
+static void cpu_gather_rows(float *out, const float *table, const int32_t *ids, int64_t n, int64_t cols)
+{
+#pragma omp parallel for if (n * cols >= PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) memcpy(out + i * cols, table + (int64_t)ids[i] * cols, (size_t)cols * sizeof *out);
+}
+
+static void cpu_scatter_add_rows(float *dtable, const float *dout, const int32_t *ids, int64_t n, int64_t cols)
+{
+    /* Ids may repeat: split the columns, not the rows, between threads. */
+    const int64_t block = 256;
+#pragma omp parallel for if (n * cols >= PARALLEL_MIN)
+    for (int64_t c0 = 0; c0 < cols; c0 += block) {
+        int64_t c1 = c0 + block < cols ? c0 + block : cols;
+        for (int64_t i = 0; i < n; i++) {
+            float *dst = dtable + (int64_t)ids[i] * cols;
+            const float *src = dout + i * cols;
+            for (int64_t c = c0; c < c1; c++) dst[c] += src[c];
+        }
+    }
+}
+
+/* ---- dropout ------------------------------------------------------------------ */
+
+static inline float keep_scale(float p, uint64_t seed, uint64_t stream, int64_t i)
+{
+    return tp_uniform(seed, stream, (uint64_t)i) >= p ? 1.0f / (1.0f - p) : 0.0f;
+}
+
+static void cpu_dropout_forward(float *y, const float *x, int64_t n, float p, uint64_t seed, uint64_t stream)
+{
+#pragma omp parallel for if (n >= PARALLEL_MIN / 4)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * keep_scale(p, seed, stream, i);
+}
+
+static void cpu_dropout_backward(float *dx, const float *dy, int64_t n, float p, uint64_t seed, uint64_t stream)
+{
+#pragma omp parallel for if (n >= PARALLEL_MIN / 4)
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * keep_scale(p, seed, stream, i);
+}
+
+/* ---- attention ---------------------------------------------------------------- */
+
+/* TencentPretrain adds -10000 (not -inf) to masked scores. */
+#define MASKED_SCORE (-10000.0f)
+
+static int64_t cpu_attention_scratch(const tp_attention_shape *shape)
+{
+    return (int64_t)omp_get_max_threads() * 2 * shape->seq * shape->seq;
+}
+
+/* Probabilities of (batch b, head h) with dropout applied, for the AV product. */
+static const float *dropped_probs(const tp_attention_shape *s, const float *probs, int64_t bh, float *buffer)
+{
+    if (s->dropout <= 0) return probs;
+    int64_t count = s->seq * s->seq;
+    for (int64_t i = 0; i < count; i++)
+        buffer[i] = probs[i] * keep_scale(s->dropout, s->dropout_seed, s->dropout_stream, bh * count + i);
+    return buffer;
+}
+
+static void softmax_scores(const tp_attention_shape *s, float *scores, int64_t b)
+{
+    int64_t seq = s->seq;
+    for (int64_t i = 0; i < seq; i++) {
+        float *row = scores + i * seq;
+        for (int64_t j = 0; j < seq; j++) {
+            int visible = s->mask == TP_MASK_CAUSAL ? j <= i : (!s->key_valid || s->key_valid[b * seq + j]);
+            if (!visible) row[j] += MASKED_SCORE;
+        }
+        float max = -FLT_MAX, sum = 0;
+        for (int64_t j = 0; j < seq; j++) max = row[j] > max ? row[j] : max;
+        for (int64_t j = 0; j < seq; j++) sum += (row[j] = expf(row[j] - max));
+        float inv = 1.0f / sum;
+        for (int64_t j = 0; j < seq; j++) row[j] *= inv;
+    }
+}
+
+static void cpu_attention_forward(const tp_attention_shape *s, float *out, float *probs, const float *q,
+                                  const float *k, const float *v, float *scratch)
+{
+    int64_t seq = s->seq, d = s->head_dim, hidden = s->heads * d, pairs = s->batch * s->heads;
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < pairs; bh++) {
+        int64_t b = bh / s->heads, h = bh % s->heads, offset = b * seq * hidden + h * d;
+        float *p = probs + bh * seq * seq;
+        cpu_gemm(0, 1, seq, seq, d, s->scale, q + offset, hidden, k + offset, hidden, 0.0f, p, seq);
+        softmax_scores(s, p, b);
+        const float *pd = dropped_probs(s, p, bh, scratch + (int64_t)omp_get_thread_num() * 2 * seq * seq);
+        cpu_gemm(0, 0, seq, d, seq, 1.0f, pd, seq, v + offset, hidden, 0.0f, out + offset, hidden);
+    }
+}
+
+static void cpu_attention_backward(const tp_attention_shape *s, float *dq, float *dk, float *dv, const float *dout,
+                                   const float *probs, const float *q, const float *k, const float *v, float *scratch)
+{
+    int64_t seq = s->seq, d = s->head_dim, hidden = s->heads * d, pairs = s->batch * s->heads;
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < pairs; bh++) {
+        int64_t b = bh / s->heads, h = bh % s->heads, offset = b * seq * hidden + h * d;
+        const float *p = probs + bh * seq * seq;
+        float *dp = scratch + (int64_t)omp_get_thread_num() * 2 * seq * seq;
+        const float *pd = dropped_probs(s, p, bh, dp + seq * seq);
+        /* dV += P_dropped^T dO;  dP_dropped = dO V^T */
+        if (dv) cpu_gemm(1, 0, seq, d, seq, 1.0f, pd, seq, dout + offset, hidden, 1.0f, dv + offset, hidden);
+        cpu_gemm(0, 1, seq, seq, d, 1.0f, dout + offset, hidden, v + offset, hidden, 0.0f, dp, seq);
+        for (int64_t i = 0; i < seq; i++) {
+            float *dp_row = dp + i * seq;
+            const float *p_row = p + i * seq;
+            if (s->dropout > 0)
+                for (int64_t j = 0; j < seq; j++)
+                    dp_row[j] *= keep_scale(s->dropout, s->dropout_seed, s->dropout_stream, (bh * seq + i) * seq + j);
+            float dot = 0; /* softmax backward: dS = P * (dP - sum_j dP_j P_j) */
+            for (int64_t j = 0; j < seq; j++) dot += dp_row[j] * p_row[j];
+            for (int64_t j = 0; j < seq; j++) dp_row[j] = p_row[j] * (dp_row[j] - dot);
+        }
+        if (dq) cpu_gemm(0, 0, seq, d, seq, s->scale, dp, seq, k + offset, hidden, 1.0f, dq + offset, hidden);
+        if (dk) cpu_gemm(1, 0, seq, d, seq, s->scale, dp, seq, q + offset, hidden, 1.0f, dk + offset, hidden);
+    }
+}
+
+/* ---- cross-entropy ------------------------------------------------------------ */
+
+static void cpu_cross_entropy_forward(float *loss, int64_t *count, int64_t *correct, float *logsumexp,
+                                      const float *logits, const int32_t *targets, int64_t rows, int64_t classes,
+                                      int64_t ld)
+{
+    int64_t hits = 0;
+#pragma omp parallel for reduction(+ : hits) if (rows * classes >= PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = logits + r * ld;
+        int64_t best = 0;
+        float max = row[0];
+        for (int64_t c = 1; c < classes; c++)
+            if (row[c] > max) max = row[c], best = c;
+        double sum = 0;
+        for (int64_t c = 0; c < classes; c++) sum += expf(row[c] - max);
+        logsumexp[r] = max + (float)log(sum);
+        hits += targets[r] >= 0 && best == targets[r];
+    }
+    /* The mean in row order, so the loss does not depend on the thread count. */
+    double total = 0;
+    int64_t counted = 0;
+    for (int64_t r = 0; r < rows; r++)
+        if (targets[r] >= 0) {
+            total += logsumexp[r] - logits[r * ld + targets[r]];
+            counted++;
+        }
+    *loss = counted ? (float)(total / counted) : 0.0f;
+    *count = counted;
+    if (correct) *correct = hits;
+}
+
+static void cpu_cross_entropy_backward(float *dlogits, float dloss, int64_t count, const float *logits,
+                                       const float *logsumexp, const int32_t *targets, int64_t rows,
+                                       int64_t classes, int64_t ld)
+{
+    if (count == 0) return;
+    float scale = dloss / (float)count;
+#pragma omp parallel for if (rows * classes >= PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        if (targets[r] < 0) continue;
+        const float *row = logits + r * ld;
+        float *drow = dlogits + r * ld;
+        for (int64_t c = 0; c < classes; c++) drow[c] += scale * expf(row[c] - logsumexp[r]);
+        drow[targets[r]] -= scale;
+    }
+}
+
+const tp_backend tp_cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .zero = cpu_zero,
+    .copy = cpu_copy,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .gemm = cpu_gemm,
+    .add_bias = cpu_add_bias,
+    .bias_backward = cpu_bias_backward,
+    .add = cpu_add,
+    .accumulate = cpu_accumulate,
+    .axpy = cpu_axpy,
+    .activation_forward = cpu_activation_forward,
+    .activation_backward = cpu_activation_backward,
+    .layer_norm_forward = cpu_layer_norm_forward,
+    .layer_norm_backward = cpu_layer_norm_backward,
+    .gather_rows = cpu_gather_rows,
+    .scatter_add_rows = cpu_scatter_add_rows,
+    .dropout_forward = cpu_dropout_forward,
+    .dropout_backward = cpu_dropout_backward,
+    .attention_forward = cpu_attention_forward,
+    .attention_backward = cpu_attention_backward,
+    .attention_scratch = cpu_attention_scratch,
+    .cross_entropy_forward = cpu_cross_entropy_forward,
+    .cross_entropy_backward = cpu_cross_entropy_backward,
+};

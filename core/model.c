@@ -1,0 +1,281 @@
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "modules/layers/layers.h"
+
+/* ---- registries --------------------------------------------------------------- */
+
+/* Every registry entry is a struct whose first member is its name. */
+static const char *entry_name(const void *entry) { return *(const char *const *)entry; }
+
+static const void *registry_find(const void *const *registry, const char *name)
+{
+    for (; *registry; registry++)
+        if (strcmp(entry_name(*registry), name) == 0) return *registry;
+    return NULL;
+}
+
+static int unknown_module(tp_config *cfg, const char *key, const char *kind, const char *name,
+                          const void *const *registry)
+{
+    char known[512] = "";
+    size_t used = 0;
+    for (const void *const *entry = registry; *entry; entry++)
+        used += (size_t)snprintf(known + used, used < sizeof known ? sizeof known - used : 0, "%s%s",
+                                 entry == registry ? "" : ", ", entry_name(*entry));
+    return tp_fail("%s: key '%s': unknown %s '%s' (known: %s)", tp_config_name(cfg), key, kind, name,
+                   known[0] ? known : "none yet");
+}
+
+/* ---- hyper-parameters --------------------------------------------------------- */
+
+static int require_int(tp_config *cfg, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    if (!tp_config_has(cfg, key))
+        return tp_fail("%s: key '%s': missing (the model needs it)", tp_config_name(cfg), key);
+    return tp_config_int(cfg, key, 0, min, max, out);
+}
+
+/* TencentPretrain options tp does not implement yet must keep their default. */
+static int refuse_enabled(tp_config *cfg, const char *key)
+{
+    int enabled = 0;
+    if (tp_config_bool(cfg, key, 0, &enabled) < 0) return -1;
+    if (enabled) return tp_fail("%s: key '%s': true is not supported yet", tp_config_name(cfg), key);
+    return 0;
+}
+
+static const char *const act_names[] = {"gelu", "gelu_fast", "relu", "silu", NULL};
+static const tp_activation act_values[] = {TP_ACT_GELU, TP_ACT_GELU_FAST, TP_ACT_RELU, TP_ACT_SILU};
+static const char *const positioning_names[] = {"post", "pre", NULL};
+static const char *const layernorm_names[] = {"normal", "normal_torch", NULL};
+static const tp_norm_kind layernorm_values[] = {TP_NORM_UNBIASED_STD, TP_NORM_TORCH};
+static const char *const mask_names[] = {"fully_visible", "causal", NULL};
+static const tp_mask_kind mask_values[] = {TP_MASK_FULLY_VISIBLE, TP_MASK_CAUSAL};
+static const char *const feed_forward_names[] = {"dense", NULL};
+
+static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t vocab_size)
+{
+    const char *file = tp_config_name(cfg);
+    int64_t config_vocab = 0;
+    double dropout = 0, eps = 0;
+    int act = 0, positioning = 0, layernorm = 0, mask = 0, feed_forward = 0;
+    memset(hp, 0, sizeof *hp);
+    hp->vocab_size = vocab_size;
+    hp->vocab_row_multiple = 64;
+    if (require_int(cfg, "hidden_size", 1, 1 << 16, &hp->hidden_size) < 0 ||
+        tp_config_int(cfg, "emb_size", hp->hidden_size, 1, 1 << 16, &hp->emb_size) < 0 ||
+        require_int(cfg, "feedforward_size", 1, 1 << 20, &hp->feedforward_size) < 0 ||
+        require_int(cfg, "heads_num", 1, 1024, &hp->heads_num) < 0 ||
+        require_int(cfg, "layers_num", 1, 1024, &hp->layers_num) < 0 ||
+        tp_config_int(cfg, "max_seq_length", 512, 1, 1 << 20, &hp->max_seq_length) < 0 ||
+        tp_config_int(cfg, "vocab_size", vocab_size, 1, INT32_MAX, &config_vocab) < 0 ||
+        tp_config_double(cfg, "dropout", 0.1, 0.0, 0.99, &dropout) < 0 ||
+        tp_config_double(cfg, "layernorm_eps", 1e-6, 0.0, 1.0, &eps) < 0 ||
+        tp_config_enum(cfg, "hidden_act", "gelu", act_names, &act) < 0 ||
+        tp_config_enum(cfg, "layernorm_positioning", "post", positioning_names, &positioning) < 0 ||
+        tp_config_enum(cfg, "layernorm", "normal", layernorm_names, &layernorm) < 0 ||
+        tp_config_enum(cfg, "mask", "fully_visible", mask_names, &mask) < 0 ||
+        tp_config_enum(cfg, "feed_forward", "dense", feed_forward_names, &feed_forward) < 0 ||
+        tp_config_bool(cfg, "tie_weights", 0, &hp->tie_weights) < 0 ||
+        tp_config_bool(cfg, "remove_embedding_layernorm", 0, &hp->remove_embedding_layernorm) < 0 ||
+        tp_config_bool(cfg, "remove_transformer_bias", 0, &hp->remove_transformer_bias) < 0 ||
+        refuse_enabled(cfg, "remove_attention_scale") < 0 || refuse_enabled(cfg, "parameter_sharing") < 0 ||
+        refuse_enabled(cfg, "factorized_embedding_parameterization") < 0 ||
+        refuse_enabled(cfg, "relative_position_embedding") < 0 || refuse_enabled(cfg, "has_residual_attention") < 0)
+        return -1;
+    /* Read by tp-preprocess, not by the model. */
+    tp_config_ignore(cfg, "data_processor");
+    if (config_vocab != vocab_size)
+        return tp_fail("%s: key 'vocab_size': %lld does not match the vocabulary's %lld tokens", file,
+                       (long long)config_vocab, (long long)vocab_size);
+    if (hp->hidden_size % hp->heads_num)
+        return tp_fail("%s: key 'heads_num': hidden_size %lld is not divisible by %lld heads", file,
+                       (long long)hp->hidden_size, (long long)hp->heads_num);
+    if (hp->emb_size != hp->hidden_size)
+        return tp_fail("%s: key 'emb_size': %lld differs from hidden_size %lld, which needs "
+                       "factorized_embedding_parameterization (not supported yet)",
+                       file, (long long)hp->emb_size, (long long)hp->hidden_size);
+    hp->dropout = (float)dropout;
+    hp->layernorm_eps = (float)eps;
+    hp->hidden_act = act_values[act];
+    hp->layernorm_pre = positioning == 1;
+    hp->layernorm = layernorm_values[layernorm];
+    hp->mask = mask_values[mask];
+    return 0;
+}
+
+/* ---- building ----------------------------------------------------------------- */
+
+static int build_embeddings(tp_model *model, tp_build *build)
+{
+    const char *const *names = NULL;
+    int count = 0;
+    if (!tp_config_has(build->config, "embedding"))
+        return tp_fail("%s: key 'embedding': missing (the model needs it)", tp_config_name(build->config));
+    if (tp_config_strings(build->config, "embedding", &names, &count) < 0) return -1;
+    if (count < 1 || count > TP_MAX_PARTS)
+        return tp_fail("%s: key 'embedding': expected 1 to %d embedding names", tp_config_name(build->config),
+                       TP_MAX_PARTS);
+    for (int i = 0; i < count; i++) {
+        const tp_embedding_type *type = registry_find((const void *const *)tp_embedding_registry, names[i]);
+        char prefix[TP_NAME_MAX];
+        if (!type)
+            return unknown_module(build->config, "embedding", "embedding", names[i],
+                                  (const void *const *)tp_embedding_registry);
+        snprintf(prefix, sizeof prefix, "embedding.%s", names[i]);
+        model->embedding_types[i] = type;
+        if (!(model->embeddings[i] = type->create(build, prefix))) return -1;
+        model->embedding_count = i + 1;
+    }
+    if (!model->hp.remove_embedding_layernorm) {
+        tp_norm_layer *norm = tp_xmalloc(sizeof *norm);
+        tp_norm_layer_init_default(norm, build, "embedding.layer_norm", model->hp.emb_size);
+        model->embedding_norm = norm;
+    }
+    return 0;
+}
+
+static int build_encoder(tp_model *model, tp_build *build)
+{
+    const char *name = NULL;
+    if (tp_config_string(build->config, "encoder", NULL, &name) < 0) return -1;
+    if (!name) return tp_fail("%s: key 'encoder': missing (the model needs it)", tp_config_name(build->config));
+    model->encoder_type = registry_find((const void *const *)tp_encoder_registry, name);
+    if (!model->encoder_type)
+        return unknown_module(build->config, "encoder", "encoder", name, (const void *const *)tp_encoder_registry);
+    model->encoder = model->encoder_type->create(build, "encoder");
+    return model->encoder ? 0 : -1;
+}
+
+/* Encoder-decoder parts: named here so that a config using them gets a clear error until they exist. */
+static int check_decoder_parts(tp_build *build)
+{
+    const char *name = NULL;
+    if (tp_config_string(build->config, "decoder", NULL, &name) < 0) return -1;
+    if (name && !registry_find((const void *const *)tp_decoder_registry, name))
+        return unknown_module(build->config, "decoder", "decoder", name, (const void *const *)tp_decoder_registry);
+    const char *const *names = NULL;
+    int count = 0;
+    if (tp_config_has(build->config, "tgt_embedding")) {
+        if (tp_config_strings(build->config, "tgt_embedding", &names, &count) < 0) return -1;
+        for (int i = 0; i < count; i++)
+            if (!registry_find((const void *const *)tp_tgt_embedding_registry, names[i]))
+                return unknown_module(build->config, "tgt_embedding", "target embedding", names[i],
+                                      (const void *const *)tp_tgt_embedding_registry);
+    }
+    if (name || count)
+        return tp_fail("%s: key 'decoder': encoder-decoder models are not supported yet", tp_config_name(build->config));
+    return 0;
+}
+
+static int build_targets(tp_model *model, tp_build *build)
+{
+    const char *const *names = NULL;
+    int count = 0;
+    if (!tp_config_has(build->config, "target"))
+        return tp_fail("%s: key 'target': missing (the model needs it)", tp_config_name(build->config));
+    if (tp_config_strings(build->config, "target", &names, &count) < 0) return -1;
+    if (count < 1 || count > TP_MAX_PARTS)
+        return tp_fail("%s: key 'target': expected 1 to %d target names", tp_config_name(build->config),
+                       TP_MAX_PARTS);
+    for (int i = 0; i < count; i++) {
+        const tp_target_type *type = registry_find((const void *const *)tp_target_registry, names[i]);
+        char prefix[TP_NAME_MAX];
+        if (!type)
+            return unknown_module(build->config, "target", "target", names[i], (const void *const *)tp_target_registry);
+        snprintf(prefix, sizeof prefix, "target.%s", names[i]);
+        model->target_types[i] = type;
+        if (!(model->targets[i] = type->create(build, prefix))) return -1;
+        model->target_count = i + 1;
+    }
+    return 0;
+}
+
+int tp_model_build(tp_model *model, tp_config *config, int64_t vocab_size)
+{
+    memset(model, 0, sizeof *model);
+    tp_params_init(&model->params);
+    tp_build build = {config, &model->hp, &model->params};
+    if (read_hyperparameters(config, &model->hp, vocab_size) < 0 || build_embeddings(model, &build) < 0 ||
+        build_encoder(model, &build) < 0 || check_decoder_parts(&build) < 0 || build_targets(model, &build) < 0) {
+        tp_model_free(model);
+        return -1;
+    }
+    return 0;
+}
+
+void tp_model_allocate(tp_model *model, const tp_backend *backend, uint64_t seed)
+{
+    tp_params_allocate(&model->params, backend);
+    tp_params_initialize(&model->params, seed);
+}
+
+static void destroy_part(void (*destroy)(void *), void *self)
+{
+    if (!self) return;
+    if (destroy)
+        destroy(self);
+    else
+        free(self);
+}
+
+void tp_model_free(tp_model *model)
+{
+    for (int i = 0; i < model->embedding_count; i++)
+        destroy_part(model->embedding_types[i]->destroy, model->embeddings[i]);
+    free(model->embedding_norm);
+    if (model->encoder_type) destroy_part(model->encoder_type->destroy, model->encoder);
+    for (int i = 0; i < model->target_count; i++) destroy_part(model->target_types[i]->destroy, model->targets[i]);
+    tp_params_free(&model->params);
+    memset(model, 0, sizeof *model);
+}
+
+const char *tp_model_target_name(const tp_model *model, int index) { return model->target_types[index]->name; }
+
+/* ---- running ------------------------------------------------------------------ */
+
+tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
+{
+    int64_t tokens = batch->batch_size * batch->seq_length;
+    int32_t *positions = tp_arena_alloc(&ctx->arena, (size_t)tokens * sizeof *positions);
+    int32_t *first_rows = tp_arena_alloc(&ctx->arena, (size_t)batch->batch_size * sizeof *first_rows);
+    for (int64_t i = 0; i < tokens; i++) positions[i] = (int32_t)(i % batch->seq_length);
+    for (int64_t b = 0; b < batch->batch_size; b++) first_rows[b] = (int32_t)(b * batch->seq_length);
+    tp_model_batch out = {
+        .batch_size = batch->batch_size,
+        .seq_length = batch->seq_length,
+        .src = tp_ids_upload(ctx, batch->src, tokens),
+        .seg = tp_ids_upload(ctx, batch->seg, tokens),
+        .positions = tp_ids_upload(ctx, positions, tokens),
+        .mlm_positions = tp_ids_upload(ctx, batch->mlm_positions, batch->mlm_count),
+        .mlm_labels = tp_ids_upload(ctx, batch->mlm_labels, batch->mlm_count),
+        .mlm_count = batch->mlm_count,
+        .sp_labels = batch->sp_labels ? tp_ids_upload(ctx, batch->sp_labels, batch->batch_size) : NULL,
+        .first_rows = tp_ids_upload(ctx, first_rows, batch->batch_size),
+    };
+    return out;
+}
+
+int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out)
+{
+    tp_tensor *embedded = NULL;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < model->embedding_count; i++) {
+        tp_tensor *part = model->embedding_types[i]->forward(model->embeddings[i], ctx, batch);
+        embedded = embedded ? tp_add(ctx, embedded, part) : part;
+    }
+    if (model->embedding_norm) embedded = tp_norm_layer_forward(ctx, model->embedding_norm, embedded);
+    embedded = tp_dropout(ctx, embedded, model->hp.dropout);
+    out->hidden = model->encoder_type->forward(model->encoder, ctx, embedded, batch);
+    for (int i = 0; i < model->target_count; i++) {
+        if (model->target_types[i]->forward(model->targets[i], ctx, out->hidden, batch, &out->results[i]) < 0)
+            return -1;
+        out->loss = out->loss ? tp_add(ctx, out->loss, out->results[i].loss) : out->results[i].loss;
+    }
+    return 0;
+}

@@ -1,0 +1,127 @@
+/* A model assembled at run time from the five registries (embedding, encoder,
+ * target embedding, decoder, target) named in a TencentPretrain model config. */
+#ifndef TP_MODEL_H
+#define TP_MODEL_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "dataset.h"
+#include "ops.h"
+#include "params.h"
+
+/* Hyper-parameters shared by the modules, read once from the model config. */
+typedef struct tp_model_config {
+    int64_t vocab_size, emb_size, hidden_size, feedforward_size, heads_num, layers_num, max_seq_length;
+    float dropout, layernorm_eps;
+    tp_activation hidden_act;
+    int layernorm_pre;          /* layernorm_positioning: 0 post (BERT), 1 pre */
+    tp_norm_kind layernorm;     /* "normal" (TencentPretrain) or "normal_torch" */
+    tp_mask_kind mask;
+    int tie_weights;
+    int remove_embedding_layernorm;
+    int remove_attention_scale;
+    int remove_transformer_bias;
+    int64_t vocab_row_multiple; /* storage padding of vocabulary-sized matrices */
+} tp_model_config;
+
+/* A batch in backend memory, as the modules see it. */
+typedef struct tp_model_batch {
+    int64_t batch_size, seq_length;
+    const int32_t *src, *seg, *positions; /* [B*S] */
+    const int32_t *mlm_positions, *mlm_labels;
+    int64_t mlm_count;
+    const int32_t *sp_labels; /* [B] */
+    const int32_t *first_rows; /* [B]: b * S, the rows of each sequence's first token */
+} tp_model_batch;
+
+/* What a module's create() gets: the config to read its own keys from, the
+ * shared hyper-parameters, and the parameter set to declare its weights in. */
+typedef struct tp_build {
+    tp_config *config;
+    const tp_model_config *hp;
+    tp_params *params;
+} tp_build;
+
+typedef struct tp_embedding_type {
+    const char *name;
+    void *(*create)(tp_build *build, const char *prefix); /* NULL + tp_fail on a bad config */
+    tp_tensor *(*forward)(void *self, tp_ctx *ctx, const tp_model_batch *batch); /* [B*S, emb_size] */
+    void (*destroy)(void *self);                          /* NULL: free(self) */
+} tp_embedding_type;
+
+typedef struct tp_encoder_type {
+    const char *name;
+    void *(*create)(tp_build *build, const char *prefix);
+    tp_tensor *(*forward)(void *self, tp_ctx *ctx, tp_tensor *input, const tp_model_batch *batch);
+    void (*destroy)(void *self);
+} tp_encoder_type;
+
+/* One target's loss and metrics for a batch. */
+typedef struct tp_target_result {
+    tp_tensor *loss;      /* [1] on the tape */
+    tp_tensor *logits;    /* [rows, classes (+ padding columns)]: the head's output */
+    int64_t classes;      /* real classes among the logits' columns */
+    int64_t correct, count;
+} tp_target_result;
+
+typedef struct tp_target_type {
+    const char *name;
+    void *(*create)(tp_build *build, const char *prefix);
+    int (*forward)(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_model_batch *batch, tp_target_result *out);
+    void (*destroy)(void *self);
+} tp_target_type;
+
+/* A decoder attends to the encoder's output (encoder-decoder models). */
+typedef struct tp_decoder_type {
+    const char *name;
+    void *(*create)(tp_build *build, const char *prefix);
+    tp_tensor *(*forward)(void *self, tp_ctx *ctx, tp_tensor *input, tp_tensor *memory, const tp_model_batch *batch);
+    void (*destroy)(void *self);
+} tp_decoder_type;
+
+/* The five registries (modules/registry.c): NULL-terminated, one line per module
+ * type.  Target embeddings are embedding types applied to the target side. */
+extern const tp_embedding_type *const tp_embedding_registry[];
+extern const tp_encoder_type *const tp_encoder_registry[];
+extern const tp_embedding_type *const tp_tgt_embedding_registry[];
+extern const tp_decoder_type *const tp_decoder_registry[];
+extern const tp_target_type *const tp_target_registry[];
+
+#define TP_MAX_PARTS 8
+
+typedef struct tp_model {
+    tp_model_config hp;
+    tp_params params;
+    int embedding_count;
+    const tp_embedding_type *embedding_types[TP_MAX_PARTS];
+    void *embeddings[TP_MAX_PARTS];
+    void *embedding_norm; /* NULL with remove_embedding_layernorm */
+    const tp_encoder_type *encoder_type;
+    void *encoder;
+    int target_count;
+    const tp_target_type *target_types[TP_MAX_PARTS];
+    void *targets[TP_MAX_PARTS];
+} tp_model;
+
+typedef struct tp_model_output {
+    tp_tensor *loss;        /* sum of the targets' losses */
+    tp_tensor *hidden;      /* encoder output [B*S, hidden] */
+    tp_target_result results[TP_MAX_PARTS];
+} tp_model_output;
+
+/* Reads the model config (every key checked; unknown keys are left for the caller's
+ * tp_config_check_unused) and declares all parameters.  vocab_size comes from the
+ * vocabulary (a "vocab_size" key in the config must agree with it). */
+int tp_model_build(tp_model *model, tp_config *config, int64_t vocab_size);
+/* Allocates the flat buffers on the backend and initialises them from seed. */
+void tp_model_allocate(tp_model *model, const tp_backend *backend, uint64_t seed);
+void tp_model_free(tp_model *model);
+/* Copies a host batch into the step arena. */
+tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch);
+/* Forward through every part; the loss is on the tape when ctx->record. */
+int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out);
+/* Name of target i as in the config ("mlm", "sp"). */
+const char *tp_model_target_name(const tp_model *model, int index);
+
+#endif

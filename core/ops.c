@@ -1,0 +1,405 @@
+#include "ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "rng.h"
+
+/* ---- context, allocation, tape ------------------------------------------------ */
+
+void tp_ctx_init(tp_ctx *ctx, const tp_backend *backend, size_t arena_bytes)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->backend = backend;
+    tp_arena_init(&ctx->arena, arena_bytes, backend->alloc, backend->release);
+    ctx->tape_capacity = 256;
+    ctx->tape = tp_xmalloc((size_t)ctx->tape_capacity * sizeof *ctx->tape);
+}
+
+void tp_ctx_free(tp_ctx *ctx)
+{
+    tp_arena_free(&ctx->arena);
+    free(ctx->tape);
+    ctx->tape = NULL;
+}
+
+void tp_ctx_reset(tp_ctx *ctx)
+{
+    tp_arena_reset(&ctx->arena);
+    ctx->tape_count = 0;
+    ctx->random_calls = 0;
+}
+
+static void shape_fail(const char *op, const tp_tensor *a, const tp_tensor *b)
+{
+    char text[2][128];
+    const tp_tensor *tensors[2] = {a, b};
+    for (int t = 0; t < 2; t++) {
+        int len = 0;
+        text[t][0] = 0;
+        if (!tensors[t]) continue;
+        len += snprintf(text[t] + len, sizeof text[t] - len, "[");
+        for (int i = 0; i < tensors[t]->ndim; i++)
+            len += snprintf(text[t] + len, sizeof text[t] - len, "%s%lld", i ? ", " : "",
+                            (long long)tensors[t]->shape[i]);
+        snprintf(text[t] + len, sizeof text[t] - len, "]");
+    }
+    fprintf(stderr, "tp: internal error: %s: incompatible shapes %s and %s\n", op, text[0], text[1]);
+    abort();
+}
+
+tp_tensor *tp_empty(tp_ctx *ctx, int ndim, const int64_t *shape)
+{
+    tp_tensor *t = tp_arena_alloc(&ctx->arena, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    t->data = tp_arena_alloc(&ctx->arena, (size_t)tp_numel(t) * sizeof(float));
+    return t;
+}
+
+tp_tensor *tp_zeros(tp_ctx *ctx, int ndim, const int64_t *shape)
+{
+    tp_tensor *t = tp_empty(ctx, ndim, shape);
+    ctx->backend->zero(t->data, tp_numel(t));
+    return t;
+}
+
+tp_tensor *tp_empty_2d(tp_ctx *ctx, int64_t rows, int64_t cols)
+{
+    int64_t shape[2] = {rows, cols};
+    return tp_empty(ctx, 2, shape);
+}
+
+int32_t *tp_ids_upload(tp_ctx *ctx, const int32_t *host, int64_t n)
+{
+    int32_t *ids = tp_arena_alloc(&ctx->arena, (size_t)(n ? n : 1) * sizeof *ids);
+    ctx->backend->upload(ids, host, (size_t)n * sizeof *ids);
+    return ids;
+}
+
+float *tp_grad_of(tp_ctx *ctx, tp_tensor *t)
+{
+    if (!t->grad) {
+        t->grad = tp_arena_alloc(&ctx->arena, (size_t)tp_numel(t) * sizeof(float));
+        ctx->backend->zero(t->grad, tp_numel(t));
+    }
+    return t->grad;
+}
+
+static int needs_grad(const tp_ctx *ctx, const tp_tensor *a, const tp_tensor *b, const tp_tensor *c)
+{
+    return ctx->record && ((a && a->requires_grad) || (b && b->requires_grad) || (c && c->requires_grad));
+}
+
+/* Appends a node when any input requires a gradient; returns it (or NULL when not recorded). */
+static tp_node *record(tp_ctx *ctx, tp_backward_fn backward, tp_tensor *out, tp_tensor *a, tp_tensor *b,
+                       tp_tensor *c, size_t saved_bytes)
+{
+    if (!needs_grad(ctx, a, b, c)) return NULL;
+    if (ctx->tape_count == ctx->tape_capacity) {
+        ctx->tape_capacity *= 2;
+        ctx->tape = tp_xrealloc(ctx->tape, (size_t)ctx->tape_capacity * sizeof *ctx->tape);
+    }
+    tp_node *node = &ctx->tape[ctx->tape_count++];
+    node->backward = backward;
+    node->out = out;
+    node->in[0] = a;
+    node->in[1] = b;
+    node->in[2] = c;
+    node->saved = saved_bytes ? tp_arena_alloc(&ctx->arena, saved_bytes) : NULL;
+    out->requires_grad = 1;
+    return node;
+}
+
+/* Gradient buffer of an input that wants one, else NULL. */
+static float *input_grad(tp_ctx *ctx, tp_tensor *t) { return t && t->requires_grad ? tp_grad_of(ctx, t) : NULL; }
+
+void tp_backward(tp_ctx *ctx, tp_tensor *loss)
+{
+    if (tp_numel(loss) != 1) shape_fail("backward (loss must be a scalar)", loss, NULL);
+    float one = 1.0f;
+    ctx->backend->upload(tp_grad_of(ctx, loss), &one, sizeof one);
+    for (int64_t i = ctx->tape_count - 1; i >= 0; i--) {
+        tp_node *node = &ctx->tape[i];
+        if (node->out->grad) node->backward(ctx, node);
+    }
+}
+
+/* ---- linear ------------------------------------------------------------------- */
+
+static void linear_backward(tp_ctx *ctx, tp_node *node)
+{
+    const tp_backend *be = ctx->backend;
+    tp_tensor *x = node->in[0], *weight = node->in[1], *bias = node->in[2], *y = node->out;
+    int64_t rows = tp_rows(x), in = tp_cols(x), out = weight->shape[0];
+    if (x->requires_grad) /* dx += dy W */
+        be->gemm(0, 0, rows, in, out, 1.0f, y->grad, out, weight->data, in, 1.0f, tp_grad_of(ctx, x), in);
+    if (weight->requires_grad) /* dW += dy^T x */
+        be->gemm(1, 0, out, in, rows, 1.0f, y->grad, out, x->data, in, 1.0f, tp_grad_of(ctx, weight), in);
+    if (bias && bias->requires_grad) be->bias_backward(tp_grad_of(ctx, bias), y->grad, rows, out);
+}
+
+tp_tensor *tp_linear(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias)
+{
+    if (weight->ndim != 2 || tp_cols(x) != weight->shape[1]) shape_fail("linear", x, weight);
+    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0])) shape_fail("linear bias", weight, bias);
+    int64_t rows = tp_rows(x), in = tp_cols(x), out = weight->shape[0];
+    int64_t shape[TP_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = out;
+    tp_tensor *y = tp_empty(ctx, x->ndim, shape);
+    ctx->backend->gemm(0, 1, rows, out, in, 1.0f, x->data, in, weight->data, in, 0.0f, y->data, out);
+    if (bias) ctx->backend->add_bias(y->data, bias->data, rows, out);
+    record(ctx, linear_backward, y, x, weight, bias, 0);
+    return y;
+}
+
+/* ---- element-wise ------------------------------------------------------------- */
+
+static void add_backward(tp_ctx *ctx, tp_node *node)
+{
+    int64_t n = tp_numel(node->out);
+    for (int i = 0; i < 2; i++)
+        if (node->in[i]->requires_grad) ctx->backend->accumulate(tp_grad_of(ctx, node->in[i]), node->out->grad, n);
+}
+
+tp_tensor *tp_add(tp_ctx *ctx, tp_tensor *a, tp_tensor *b)
+{
+    if (tp_numel(a) != tp_numel(b)) shape_fail("add", a, b);
+    tp_tensor *y = tp_empty(ctx, a->ndim, a->shape);
+    ctx->backend->add(y->data, a->data, b->data, tp_numel(a));
+    record(ctx, add_backward, y, a, b, NULL, 0);
+    return y;
+}
+
+typedef struct { float scale; } scale_saved;
+
+static void scale_backward(tp_ctx *ctx, tp_node *node)
+{
+    scale_saved *saved = node->saved;
+    ctx->backend->axpy(tp_grad_of(ctx, node->in[0]), saved->scale, node->out->grad, tp_numel(node->out));
+}
+
+tp_tensor *tp_scale(tp_ctx *ctx, tp_tensor *x, float scale)
+{
+    tp_tensor *y = tp_zeros(ctx, x->ndim, x->shape);
+    ctx->backend->axpy(y->data, scale, x->data, tp_numel(x));
+    tp_node *node = record(ctx, scale_backward, y, x, NULL, NULL, sizeof(scale_saved));
+    if (node) ((scale_saved *)node->saved)->scale = scale;
+    return y;
+}
+
+typedef struct { tp_activation kind; } act_saved;
+
+static void act_backward(tp_ctx *ctx, tp_node *node)
+{
+    act_saved *saved = node->saved;
+    tp_tensor *x = node->in[0], *y = node->out;
+    ctx->backend->activation_backward(saved->kind, tp_grad_of(ctx, x), y->grad, x->data, y->data, tp_numel(x));
+}
+
+tp_tensor *tp_act(tp_ctx *ctx, tp_tensor *x, tp_activation kind)
+{
+    tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
+    ctx->backend->activation_forward(kind, y->data, x->data, tp_numel(x));
+    tp_node *node = record(ctx, act_backward, y, x, NULL, NULL, sizeof(act_saved));
+    if (node) ((act_saved *)node->saved)->kind = kind;
+    return y;
+}
+
+/* ---- layer norm --------------------------------------------------------------- */
+
+typedef struct {
+    tp_norm_kind kind;
+    float eps;
+    float *mean, *inv_scale;
+} norm_saved;
+
+static void layer_norm_backward(tp_ctx *ctx, tp_node *node)
+{
+    norm_saved *saved = node->saved;
+    tp_tensor *x = node->in[0], *gamma = node->in[1], *beta = node->in[2];
+    ctx->backend->layer_norm_backward(saved->kind, input_grad(ctx, x), input_grad(ctx, gamma), input_grad(ctx, beta),
+                                      node->out->grad, x->data, saved->mean, saved->inv_scale, gamma->data,
+                                      tp_rows(x), tp_cols(x), saved->eps);
+}
+
+tp_tensor *tp_layer_norm(tp_ctx *ctx, tp_tensor *x, tp_tensor *gamma, tp_tensor *beta, tp_norm_kind kind, float eps)
+{
+    int64_t rows = tp_rows(x), cols = tp_cols(x);
+    if (tp_numel(gamma) != cols) shape_fail("layer_norm gamma", x, gamma);
+    if (tp_numel(beta) != cols) shape_fail("layer_norm beta", x, beta);
+    tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
+    float *stats = tp_arena_alloc(&ctx->arena, (size_t)rows * 2 * sizeof(float));
+    ctx->backend->layer_norm_forward(kind, y->data, stats, stats + rows, x->data, gamma->data, beta->data, rows,
+                                     cols, eps);
+    tp_node *node = record(ctx, layer_norm_backward, y, x, gamma, beta, sizeof(norm_saved));
+    if (node) {
+        norm_saved *saved = node->saved;
+        saved->kind = kind;
+        saved->eps = eps;
+        saved->mean = stats;
+        saved->inv_scale = stats + rows;
+    }
+    return y;
+}
+
+/* ---- dropout ------------------------------------------------------------------ */
+
+typedef struct {
+    float p;
+    uint64_t stream;
+} dropout_saved;
+
+/* Each dropout call in a step draws from its own stream, a function of (step, rank, call index). */
+static uint64_t next_random_stream(tp_ctx *ctx)
+{
+    uint64_t call = ctx->random_calls++;
+    return TP_STREAM_DROPOUT + tp_mix64((ctx->step << 24) ^ (ctx->rank << 52) ^ call) * 16;
+}
+
+static void dropout_backward(tp_ctx *ctx, tp_node *node)
+{
+    dropout_saved *saved = node->saved;
+    ctx->backend->dropout_backward(tp_grad_of(ctx, node->in[0]), node->out->grad, tp_numel(node->out), saved->p,
+                                   ctx->seed, saved->stream);
+}
+
+tp_tensor *tp_dropout(tp_ctx *ctx, tp_tensor *x, float p)
+{
+    if (p <= 0.0f || !ctx->training) return x;
+    uint64_t stream = next_random_stream(ctx);
+    tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
+    ctx->backend->dropout_forward(y->data, x->data, tp_numel(x), p, ctx->seed, stream);
+    tp_node *node = record(ctx, dropout_backward, y, x, NULL, NULL, sizeof(dropout_saved));
+    if (node) {
+        dropout_saved *saved = node->saved;
+        saved->p = p;
+        saved->stream = stream;
+    }
+    return y;
+}
+
+/* ---- gathers ------------------------------------------------------------------ */
+
+typedef struct {
+    const int32_t *ids;
+    int64_t n;
+} gather_saved;
+
+static void gather_backward(tp_ctx *ctx, tp_node *node)
+{
+    gather_saved *saved = node->saved;
+    tp_tensor *table = node->in[0];
+    ctx->backend->scatter_add_rows(tp_grad_of(ctx, table), node->out->grad, saved->ids, saved->n, tp_cols(table));
+}
+
+static tp_tensor *gather(tp_ctx *ctx, tp_tensor *table, const int32_t *ids, int64_t n)
+{
+    int64_t cols = tp_cols(table);
+    tp_tensor *y = tp_empty_2d(ctx, n, cols);
+    ctx->backend->gather_rows(y->data, table->data, ids, n, cols);
+    tp_node *node = record(ctx, gather_backward, y, table, NULL, NULL, sizeof(gather_saved));
+    if (node) {
+        gather_saved *saved = node->saved;
+        saved->ids = ids;
+        saved->n = n;
+    }
+    return y;
+}
+
+tp_tensor *tp_embedding(tp_ctx *ctx, tp_tensor *table, const int32_t *ids, int64_t n)
+{
+    if (table->ndim != 2) shape_fail("embedding table", table, NULL);
+    return gather(ctx, table, ids, n);
+}
+
+tp_tensor *tp_gather_rows(tp_ctx *ctx, tp_tensor *x, const int32_t *rows, int64_t n) { return gather(ctx, x, rows, n); }
+
+/* ---- attention ---------------------------------------------------------------- */
+
+typedef struct {
+    tp_attention_shape shape;
+    float *probs;
+} attention_saved;
+
+static void attention_backward(tp_ctx *ctx, tp_node *node)
+{
+    attention_saved *saved = node->saved;
+    tp_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
+    int64_t scratch_count = ctx->backend->attention_scratch(&saved->shape);
+    float *scratch = tp_arena_alloc(&ctx->arena, (size_t)scratch_count * sizeof(float));
+    ctx->backend->attention_backward(&saved->shape, input_grad(ctx, q), input_grad(ctx, k), input_grad(ctx, v),
+                                     node->out->grad, saved->probs, q->data, k->data, v->data, scratch);
+}
+
+tp_tensor *tp_attention(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, int64_t batch, int64_t seq,
+                        int64_t heads, tp_mask_kind mask, const int32_t *key_valid, float dropout)
+{
+    int64_t hidden = tp_cols(q);
+    if (tp_numel(q) != tp_numel(k) || tp_numel(q) != tp_numel(v)) shape_fail("attention q/k/v", q, k);
+    if (tp_rows(q) != batch * seq || hidden % heads) shape_fail("attention heads", q, NULL);
+    tp_attention_shape shape = {
+        .batch = batch, .seq = seq, .heads = heads, .head_dim = hidden / heads,
+        .mask = mask, .key_valid = key_valid,
+        .dropout = ctx->training ? dropout : 0.0f, .dropout_seed = ctx->seed,
+    };
+    shape.scale = 1.0f / sqrtf((float)shape.head_dim);
+    if (shape.dropout > 0) shape.dropout_stream = next_random_stream(ctx);
+    tp_tensor *out = tp_empty(ctx, q->ndim, q->shape);
+    float *probs = tp_arena_alloc(&ctx->arena, (size_t)(batch * heads * seq * seq) * sizeof(float));
+    float *scratch = tp_arena_alloc(&ctx->arena, (size_t)ctx->backend->attention_scratch(&shape) * sizeof(float));
+    ctx->backend->attention_forward(&shape, out->data, probs, q->data, k->data, v->data, scratch);
+    tp_node *node = record(ctx, attention_backward, out, q, k, v, sizeof(attention_saved));
+    if (node) {
+        attention_saved *saved = node->saved;
+        saved->shape = shape;
+        saved->probs = probs;
+    }
+    return out;
+}
+
+/* ---- cross-entropy ------------------------------------------------------------ */
+
+typedef struct {
+    const int32_t *targets;
+    float *logsumexp;
+    int64_t classes, count;
+} ce_saved;
+
+static void cross_entropy_backward(tp_ctx *ctx, tp_node *node)
+{
+    ce_saved *saved = node->saved;
+    tp_tensor *logits = node->in[0];
+    float dloss;
+    ctx->backend->download(&dloss, node->out->grad, sizeof dloss);
+    ctx->backend->cross_entropy_backward(tp_grad_of(ctx, logits), dloss, saved->count, logits->data,
+                                         saved->logsumexp, saved->targets, tp_rows(logits), saved->classes,
+                                         tp_cols(logits));
+}
+
+tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,
+                            int64_t *count, int64_t *correct)
+{
+    if (classes > tp_cols(logits)) shape_fail("cross_entropy classes", logits, NULL);
+    int64_t rows = tp_rows(logits), counted = 0;
+    int64_t shape[1] = {1};
+    tp_tensor *loss = tp_empty(ctx, 1, shape);
+    float *logsumexp = tp_arena_alloc(&ctx->arena, (size_t)(rows ? rows : 1) * sizeof(float));
+    ctx->backend->cross_entropy_forward(loss->data, &counted, correct, logsumexp, logits->data, targets, rows,
+                                        classes, tp_cols(logits));
+    if (count) *count = counted;
+    tp_node *node = record(ctx, cross_entropy_backward, loss, logits, NULL, NULL, sizeof(ce_saved));
+    if (node) {
+        ce_saved *saved = node->saved;
+        saved->targets = targets;
+        saved->logsumexp = logsumexp;
+        saved->classes = classes;
+        saved->count = counted;
+    }
+    return loss;
+}

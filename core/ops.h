@@ -1,0 +1,83 @@
+/* The op API and the tape autograd.
+ *
+ * Modules build models only from these ops; they never loop over tensor data
+ * and never call a backend directly.  Each op checks its shapes, takes its
+ * output from the step arena, runs the backend kernel and -- when the context
+ * records gradients and an input requires them -- appends a node with its
+ * backward to the tape.  tp_backward(ctx, loss) walks the tape in reverse.
+ * Shape errors are programming errors inside tp (modules validate configs
+ * first), so they abort with a message naming the op and both shapes. */
+#ifndef TP_OPS_H
+#define TP_OPS_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "backend.h"
+#include "tensor.h"
+
+typedef struct tp_ctx tp_ctx;
+typedef struct tp_node tp_node;
+typedef void (*tp_backward_fn)(tp_ctx *ctx, tp_node *node);
+
+struct tp_node {
+    tp_backward_fn backward;
+    tp_tensor *out;
+    tp_tensor *in[3];
+    void *saved; /* op-specific, arena-allocated */
+};
+
+struct tp_ctx {
+    const tp_backend *backend;
+    tp_arena arena;
+    tp_node *tape;
+    int64_t tape_count, tape_capacity;
+    int record;       /* 1: build the tape (training or gradient checks) */
+    int training;     /* 1: dropout active */
+    uint64_t seed;    /* the run's seed */
+    uint64_t step;    /* optimizer step: part of every dropout stream */
+    uint64_t rank;    /* data-parallel rank: ranks draw different dropout masks */
+    uint64_t random_calls; /* dropout calls so far in this step */
+};
+
+void tp_ctx_init(tp_ctx *ctx, const tp_backend *backend, size_t arena_bytes);
+void tp_ctx_free(tp_ctx *ctx);
+/* Drops the tape and every activation: call after the optimizer step. */
+void tp_ctx_reset(tp_ctx *ctx);
+
+/* A new arena tensor (data uninitialised; zeroed for tp_zeros). */
+tp_tensor *tp_empty(tp_ctx *ctx, int ndim, const int64_t *shape);
+tp_tensor *tp_zeros(tp_ctx *ctx, int ndim, const int64_t *shape);
+tp_tensor *tp_empty_2d(tp_ctx *ctx, int64_t rows, int64_t cols);
+/* Integer buffer in the arena (index arrays for ops), copied from host memory. */
+int32_t *tp_ids_upload(tp_ctx *ctx, const int32_t *host, int64_t n);
+/* The gradient buffer of t, allocated zeroed on first use. */
+float *tp_grad_of(tp_ctx *ctx, tp_tensor *t);
+
+/* Runs the tape backwards from a scalar (numel 1) loss; loss->grad is seeded with 1. */
+void tp_backward(tp_ctx *ctx, tp_tensor *loss);
+
+/* y = x W^T + b.  x [..., in], W [out_rows, in] with out_rows >= out (padded
+ * vocabularies keep extra zero rows; y gets all out_rows columns), b [out_rows] or NULL. */
+tp_tensor *tp_linear(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias);
+/* a + b, same shape. */
+tp_tensor *tp_add(tp_ctx *ctx, tp_tensor *a, tp_tensor *b);
+tp_tensor *tp_act(tp_ctx *ctx, tp_tensor *x, tp_activation kind);
+tp_tensor *tp_layer_norm(tp_ctx *ctx, tp_tensor *x, tp_tensor *gamma, tp_tensor *beta, tp_norm_kind kind, float eps);
+/* Inverted dropout; identity (no copy) when p == 0 or not training. */
+tp_tensor *tp_dropout(tp_ctx *ctx, tp_tensor *x, float p);
+/* Rows of table [rows, cols] at ids (n of them, in backend memory) -> [n, cols]. */
+tp_tensor *tp_embedding(tp_ctx *ctx, tp_tensor *table, const int32_t *ids, int64_t n);
+/* Rows of x (viewed as [rows, cols]) at row indices -> [n, cols]. */
+tp_tensor *tp_gather_rows(tp_ctx *ctx, tp_tensor *x, const int32_t *rows, int64_t n);
+/* Multi-head attention core on [batch*seq, heads*head_dim] q, k, v (see tp_attention_shape). */
+tp_tensor *tp_attention(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, int64_t batch, int64_t seq,
+                        int64_t heads, tp_mask_kind mask, const int32_t *key_valid, float dropout);
+/* Mean cross-entropy over rows whose target >= 0, on the first `classes` columns -> [1].
+ * count / correct (may be NULL) receive the counted rows and argmax hits. */
+tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,
+                            int64_t *count, int64_t *correct);
+/* scale * x */
+tp_tensor *tp_scale(tp_ctx *ctx, tp_tensor *x, float scale);
+
+#endif

@@ -1,0 +1,118 @@
+#include "params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "rng.h"
+
+#define INIT_STD 0.02f
+#define ALIGN_FLOATS 16 /* 64 bytes */
+
+void tp_params_init(tp_params *params) { memset(params, 0, sizeof *params); }
+
+void tp_params_free(tp_params *params)
+{
+    for (int64_t i = 0; i < params->count; i++) {
+        free(params->items[i]->name);
+        free(params->items[i]);
+    }
+    free(params->items);
+    if (params->backend) {
+        params->backend->release(params->data);
+        params->backend->release(params->grad);
+    }
+    memset(params, 0, sizeof *params);
+}
+
+/* TencentPretrain's no-decay list: biases and every layer-norm gain (gamma, or weight of torch norms). */
+static int is_no_decay(const char *name)
+{
+    static const char *const patterns[] = {"bias", "gamma", "beta", "layer_norm.weight", "layer_norm_1.weight",
+                                           "layer_norm_2.weight", NULL};
+    for (int i = 0; patterns[i]; i++)
+        if (strstr(name, patterns[i])) return 1;
+    return 0;
+}
+
+tp_tensor *tp_param_new_padded(tp_params *params, const char *name, int ndim, const int64_t *shape,
+                               tp_init_kind init, int64_t row_multiple)
+{
+    if (tp_params_find(params, name)) {
+        fprintf(stderr, "tp: internal error: parameter '%s' declared twice\n", name);
+        abort();
+    }
+    if (params->count == params->capacity) {
+        params->capacity = params->capacity ? params->capacity * 2 : 64;
+        params->items = tp_xrealloc(params->items, (size_t)params->capacity * sizeof *params->items);
+    }
+    tp_param *param = tp_xcalloc(1, sizeof *param);
+    param->name = tp_xstrdup(name);
+    param->tensor.ndim = ndim;
+    memcpy(param->tensor.shape, shape, (size_t)ndim * sizeof *shape);
+    param->tensor.shape[0] = (shape[0] + row_multiple - 1) / row_multiple * row_multiple;
+    param->tensor.requires_grad = 1;
+    param->logical_rows = shape[0];
+    param->init = init;
+    param->no_decay = is_no_decay(name);
+    params->items[params->count++] = param;
+    return &param->tensor;
+}
+
+tp_tensor *tp_param_new(tp_params *params, const char *name, int ndim, const int64_t *shape, tp_init_kind init)
+{
+    return tp_param_new_padded(params, name, ndim, shape, init, 1);
+}
+
+tp_param *tp_params_find(const tp_params *params, const char *name)
+{
+    for (int64_t i = 0; i < params->count; i++)
+        if (strcmp(params->items[i]->name, name) == 0) return params->items[i];
+    return NULL;
+}
+
+void tp_params_allocate(tp_params *params, const tp_backend *backend)
+{
+    int64_t total = 0;
+    for (int64_t i = 0; i < params->count; i++) {
+        params->items[i]->offset = total;
+        total += (tp_numel(&params->items[i]->tensor) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    }
+    params->backend = backend;
+    params->total = total;
+    params->data = backend->alloc((size_t)total * sizeof(float));
+    params->grad = backend->alloc((size_t)total * sizeof(float));
+    backend->zero(params->data, total);
+    backend->zero(params->grad, total);
+    for (int64_t i = 0; i < params->count; i++) {
+        tp_param *param = params->items[i];
+        param->tensor.data = params->data + param->offset;
+        param->tensor.grad = params->grad + param->offset;
+    }
+}
+
+void tp_params_initialize(tp_params *params, uint64_t seed)
+{
+    for (int64_t i = 0; i < params->count; i++) {
+        tp_param *param = params->items[i];
+        int64_t n = tp_param_logical_numel(param);
+        uint64_t stream = TP_STREAM_INIT + tp_fnv1a64(param->name);
+        float *values = tp_xcalloc((size_t)tp_numel(&param->tensor), sizeof *values);
+        for (int64_t j = 0; j < n; j++)
+            values[j] = param->init == TP_INIT_ONES    ? 1.0f
+                        : param->init == TP_INIT_ZEROS ? 0.0f
+                                                       : INIT_STD * tp_normal(seed, stream, (uint64_t)j);
+        params->backend->upload(param->tensor.data, values, (size_t)tp_numel(&param->tensor) * sizeof *values);
+        free(values);
+    }
+}
+
+void tp_params_zero_grad(tp_params *params) { params->backend->zero(params->grad, params->total); }
+
+int64_t tp_params_logical_count(const tp_params *params)
+{
+    int64_t count = 0;
+    for (int64_t i = 0; i < params->count; i++) count += tp_param_logical_numel(params->items[i]);
+    return count;
+}

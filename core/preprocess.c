@@ -1,0 +1,559 @@
+/* tp-preprocess's processors: see preprocess.h. */
+#include "preprocess.h"
+
+#include "dataset.h"
+#include "error.h"
+#include "rng.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utf8proc.h>
+
+enum { BLOCK_LINES = 256 }; /* lines per tokenization task */
+
+typedef struct corpus {
+    const char *path;
+    const char *data; /* mmap'd */
+    size_t size;
+    size_t pos;        /* first unread byte */
+    int64_t next_line; /* 1-based number of the line at pos */
+} corpus;
+
+/* The lines of one buffer and their token ids. */
+typedef struct buffer {
+    int64_t first_line; /* line number of lines[0] */
+    int64_t line_count, line_capacity;
+    int64_t *line_start, *line_end; /* byte range in the corpus, without the newline */
+    uint8_t *blank;
+    int32_t *ids;                   /* all lines' ids, concatenated */
+    int64_t id_capacity;
+    int64_t *token_start;           /* [line_count + 1]: line l's ids are ids[token_start[l] .. token_start[l + 1]) */
+    int64_t start_byte, end_byte;   /* the corpus bytes the buffer covers */
+} buffer;
+
+/* Bert documents of a buffer: document d's sentences are sentence_line[first_sentence[d] .. first_sentence[d + 1]). */
+typedef struct documents {
+    int64_t count;
+    int64_t *first_sentence;
+    int64_t *sentence_line;
+} documents;
+
+typedef struct preprocess {
+    const tp_preprocess_options *o;
+    tp_tokenizer *tok;
+    tp_masking_options masking;
+    tp_dataset_writer *writer;
+    tp_preprocess_progress totals;
+    int kind;
+    int64_t buffer_index;
+    /* scratch for one instance */
+    tp_ids a, b;
+    int32_t *instance, *masked, *positions, *labels;
+    tp_dataset_mask *masks;
+} preprocess;
+
+/* ---- the corpus ---- */
+
+static int open_corpus(corpus *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->next_line = 1;
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int err = errno;
+        if (fd >= 0) close(fd);
+        return tp_fail("%s: %s", path, strerror(err));
+    }
+    c->size = (size_t)st.st_size;
+    if (c->size == 0) {
+        close(fd);
+        return tp_fail("%s: empty corpus (0 bytes)", path);
+    }
+    void *map = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
+    close(fd);
+    if (map == MAP_FAILED) return tp_fail("%s: mmap: %s", path, strerror(err));
+    c->data = map;
+    madvise(map, c->size, MADV_SEQUENTIAL);
+    return 0;
+}
+
+static void close_corpus(corpus *c)
+{
+    if (c->data) munmap((void *)c->data, c->size);
+}
+
+/* Drops the pages of a processed buffer from memory (they are file-backed and read-only). */
+static void release_pages(const corpus *c, int64_t start, int64_t end)
+{
+    int64_t page = sysconf(_SC_PAGESIZE);
+    int64_t first = (start + page - 1) / page * page, last = end / page * page;
+    if (last > first) madvise((void *)(c->data + first), (size_t)(last - first), MADV_DONTNEED);
+}
+
+/* Blank as in Python's `not line.strip()`, for ASCII whitespace. */
+static int is_blank(const char *text, int64_t len)
+{
+    for (int64_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\f' && c != '\v') return 0;
+    }
+    return 1;
+}
+
+static void push_line(buffer *buf, int64_t start, int64_t end, int blank)
+{
+    if (buf->line_count == buf->line_capacity) {
+        buf->line_capacity = buf->line_capacity ? 2 * buf->line_capacity : 4096;
+        buf->line_start = tp_xrealloc(buf->line_start, sizeof(int64_t) * (size_t)buf->line_capacity);
+        buf->line_end = tp_xrealloc(buf->line_end, sizeof(int64_t) * (size_t)buf->line_capacity);
+        buf->blank = tp_xrealloc(buf->blank, (size_t)buf->line_capacity);
+        buf->token_start = tp_xrealloc(buf->token_start, sizeof(int64_t) * (size_t)(buf->line_capacity + 1));
+    }
+    buf->line_start[buf->line_count] = start;
+    buf->line_end[buf->line_count] = end;
+    buf->blank[buf->line_count] = (uint8_t)blank;
+    buf->line_count++;
+}
+
+/* Reads lines up to docs_buffer_size units: bert documents (ended by a blank line) or mlm non-blank lines. */
+static void read_buffer(const preprocess *p, corpus *c, buffer *buf)
+{
+    int64_t units = 0;
+    int in_document = 0;
+    buf->line_count = 0;
+    buf->first_line = c->next_line;
+    buf->start_byte = (int64_t)c->pos;
+    while (c->pos < c->size && units < p->o->docs_buffer_size) {
+        const char *line = c->data + c->pos;
+        const char *newline = memchr(line, '\n', c->size - c->pos);
+        int64_t len = newline ? newline - line : (int64_t)(c->size - c->pos);
+        int blank = is_blank(line, len);
+        push_line(buf, (int64_t)c->pos, (int64_t)c->pos + len, blank);
+        c->pos += (size_t)len + (newline != NULL);
+        c->next_line++;
+        if (p->kind == TP_DATASET_MLM)
+            units += !blank;
+        else if (blank && in_document)
+            units++;
+        in_document = !blank;
+    }
+    buf->end_byte = (int64_t)c->pos;
+}
+
+/* ---- parallel tokenization ---- */
+
+/* Byte offset of the first invalid UTF-8 sequence in text, -1 if none. */
+static int64_t invalid_utf8_offset(const char *text, int64_t len)
+{
+    const utf8proc_uint8_t *bytes = (const utf8proc_uint8_t *)text;
+    for (int64_t pos = 0; pos < len;) {
+        if (bytes[pos] < 0x80) {
+            pos++;
+            continue;
+        }
+        utf8proc_int32_t code_point;
+        utf8proc_ssize_t step = utf8proc_iterate(bytes + pos, len - pos, &code_point);
+        if (step < 0) return pos;
+        pos += step;
+    }
+    return -1;
+}
+
+typedef struct block_result {
+    tp_ids ids;
+    char *error; /* the block's first error, with its line */
+} block_result;
+
+static void tokenize_block(const preprocess *p, const corpus *c, const buffer *buf, int64_t block, block_result *result,
+                           int64_t *line_tokens)
+{
+    int64_t end = (block + 1) * BLOCK_LINES < buf->line_count ? (block + 1) * BLOCK_LINES : buf->line_count;
+    for (int64_t line = block * BLOCK_LINES; line < end; line++) {
+        line_tokens[line] = 0;
+        if (buf->blank[line]) continue;
+        const char *text = c->data + buf->line_start[line];
+        int64_t len = buf->line_end[line] - buf->line_start[line], before = result->ids.count;
+        int64_t bad = invalid_utf8_offset(text, len);
+        char message[1024];
+        if (bad >= 0)
+            snprintf(message, sizeof message, "%s: line %" PRId64 ": invalid UTF-8 at byte %" PRId64 " of the line", c->path,
+                     buf->first_line + line, bad + 1);
+        else if (tp_tokenizer_encode(p->tok, text, (size_t)len, &result->ids) != 0)
+            snprintf(message, sizeof message, "%s: line %" PRId64 ": %s", c->path, buf->first_line + line, tp_last_error());
+        else {
+            line_tokens[line] = result->ids.count - before;
+            continue;
+        }
+        result->error = tp_xstrdup(message); /* tp_fail's message is per thread: carry it out */
+        return;
+    }
+}
+
+static int tokenize_buffer(const preprocess *p, const corpus *c, buffer *buf)
+{
+    int64_t blocks = (buf->line_count + BLOCK_LINES - 1) / BLOCK_LINES;
+    block_result *results = tp_xcalloc((size_t)(blocks ? blocks : 1), sizeof *results);
+    int64_t *line_tokens = tp_xmalloc(sizeof(int64_t) * (size_t)(buf->line_count + 1));
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t block = 0; block < blocks; block++) tokenize_block(p, c, buf, block, &results[block], line_tokens);
+    int status = 0;
+    int64_t total = 0;
+    for (int64_t block = 0; block < blocks; block++) {
+        if (results[block].error && status == 0) status = tp_fail("%s", results[block].error); /* the earliest line */
+        total += results[block].ids.count;
+    }
+    if (status == 0) {
+        if (total > buf->id_capacity) {
+            buf->id_capacity = total;
+            buf->ids = tp_xrealloc(buf->ids, sizeof(int32_t) * (size_t)total);
+        }
+        int64_t filled = 0;
+        for (int64_t block = 0; block < blocks; block++) {
+            if (results[block].ids.count == 0) continue; /* its ids may be NULL */
+            memcpy(buf->ids + filled, results[block].ids.ids, sizeof(int32_t) * (size_t)results[block].ids.count);
+            filled += results[block].ids.count;
+        }
+        buf->token_start[0] = 0;
+        for (int64_t line = 0; line < buf->line_count; line++)
+            buf->token_start[line + 1] = buf->token_start[line] + line_tokens[line];
+    }
+    for (int64_t block = 0; block < blocks; block++) {
+        tp_ids_free(&results[block].ids);
+        free(results[block].error);
+    }
+    free(results);
+    free(line_tokens);
+    return status;
+}
+
+/* ---- instances ---- */
+
+/* The generator of one unit (bert: document, mlm: buffer) in one dup round. */
+static tp_rng unit_rng(uint64_t seed, int64_t round, int64_t unit)
+{
+    uint64_t key = tp_hash3(tp_hash3(seed, TP_STREAM_PREPROCESS, (uint64_t)round), TP_STREAM_PREPROCESS, (uint64_t)unit);
+    return tp_rng_make(key, TP_STREAM_PREPROCESS, 0);
+}
+
+/* randint(low, high) with both ends included, as Python's random.randint. */
+static int64_t rand_int(tp_rng *rng, int64_t low, int64_t high)
+{
+    return low + (int64_t)tp_rng_below(rng, (uint64_t)(high - low + 1));
+}
+
+/* Masks (static masking) and writes one instance. */
+static int emit(preprocess *p, const int32_t *ids, int64_t length, tp_dataset_meta meta, tp_rng *rng)
+{
+    int64_t mask_count = 0;
+    if (!p->o->dynamic_masking) {
+        memcpy(p->masked, ids, sizeof(int32_t) * (size_t)length);
+        mask_count = tp_mask_sequence(p->masked, length, &p->masking, rng, p->positions, p->labels);
+        for (int64_t k = 0; k < mask_count; k++) {
+            p->masks[k].position = (uint16_t)p->positions[k];
+            p->masks[k].reserved = 0;
+            p->masks[k].replacement = p->masked[p->positions[k]];
+        }
+    }
+    if (tp_dataset_writer_add(p->writer, ids, length, meta, p->masks, mask_count) != 0) return -1;
+    p->totals.instances++;
+    p->totals.instance_tokens += length;
+    p->totals.masks += mask_count;
+    return 0;
+}
+
+static void append_ids(tp_ids *dst, const int32_t *src, int64_t count)
+{
+    if (dst->count + count > dst->capacity) {
+        dst->capacity = 2 * (dst->count + count);
+        dst->ids = tp_xrealloc(dst->ids, sizeof(int32_t) * (size_t)dst->capacity);
+    }
+    memcpy(dst->ids + dst->count, src, sizeof(int32_t) * (size_t)count);
+    dst->count += count;
+}
+
+static const int32_t *sentence_ids(const buffer *buf, const documents *docs, int64_t sentence, int64_t *length)
+{
+    int64_t line = docs->sentence_line[sentence];
+    *length = buf->token_start[line + 1] - buf->token_start[line];
+    return buf->ids + buf->token_start[line];
+}
+
+static void append_sentences(tp_ids *dst, const buffer *buf, const documents *docs, int64_t first, int64_t end)
+{
+    for (int64_t s = first; s < end; s++) {
+        int64_t length;
+        const int32_t *ids = sentence_ids(buf, docs, s, &length);
+        append_ids(dst, ids, length);
+    }
+}
+
+/* Sentences of a random document (another one if 10 draws find one) from a random start until target_length. */
+static void random_next_segment(preprocess *p, const buffer *buf, const documents *docs, int64_t document,
+                                int64_t target_length, tp_rng *rng)
+{
+    int64_t other = document;
+    for (int attempt = 0; attempt < 10 && other == document; attempt++) other = rand_int(rng, 0, docs->count - 1);
+    int64_t first = docs->first_sentence[other], end = docs->first_sentence[other + 1];
+    /* At least one sentence, even when A already reaches the target. */
+    for (int64_t s = rand_int(rng, first, end - 1); s < end; s++) {
+        append_sentences(&p->b, buf, docs, s, s + 1);
+        if (p->b.count >= target_length) break;
+    }
+}
+
+/* TencentPretrain's truncate_seq_pair: drop tokens from the front or back (at random) of the longer segment. */
+static void truncate_pair(tp_ids *a, tp_ids *b, int64_t max_tokens, tp_rng *rng, int64_t *a_first, int64_t *b_first)
+{
+    int64_t a_end = a->count, b_end = b->count;
+    *a_first = *b_first = 0;
+    while ((a_end - *a_first) + (b_end - *b_first) > max_tokens) {
+        int a_longer = a_end - *a_first > b_end - *b_first;
+        int64_t *first = a_longer ? a_first : b_first, *end = a_longer ? &a_end : &b_end;
+        if (tp_rng_uniform(rng) < 0.5)
+            (*first)++;
+        else
+            (*end)--;
+    }
+    a->count = a_end;
+    b->count = b_end;
+}
+
+static int emit_pair(preprocess *p, int is_random_next, tp_rng *rng)
+{
+    int64_t a_first, b_first;
+    truncate_pair(&p->a, &p->b, p->o->seq_length - 3, rng, &a_first, &b_first);
+    int64_t a_length = p->a.count - a_first, b_length = p->b.count - b_first, n = 0;
+    int32_t *ids = p->instance;
+    ids[n++] = p->tok->cls_id;
+    memcpy(ids + n, p->a.ids + a_first, sizeof(int32_t) * (size_t)a_length);
+    n += a_length;
+    ids[n++] = p->tok->sep_id;
+    tp_dataset_meta meta = {(uint16_t)n, (uint8_t)is_random_next, 0};
+    memcpy(ids + n, p->b.ids + b_first, sizeof(int32_t) * (size_t)b_length);
+    n += b_length;
+    ids[n++] = p->tok->sep_id;
+    return emit(p, ids, n, meta, rng);
+}
+
+/* BertDataset.create_ins_from_doc for document d of the buffer (global number unit). */
+static int bert_document(preprocess *p, const buffer *buf, const documents *docs, int64_t d, tp_rng *rng)
+{
+    int64_t max_tokens = p->o->seq_length - 3, target_length = max_tokens;
+    if (tp_rng_uniform(rng) < p->o->short_seq_prob) target_length = rand_int(rng, 2, max_tokens);
+    int64_t first = docs->first_sentence[d], end = docs->first_sentence[d + 1];
+    int64_t chunk_first = first, chunk_tokens = 0;
+    for (int64_t s = first; s < end; s++) {
+        int64_t length;
+        sentence_ids(buf, docs, s, &length);
+        chunk_tokens += length;
+        if (s < end - 1 && chunk_tokens < target_length) continue;
+        int64_t chunk_sentences = s - chunk_first + 1;
+        int64_t a_sentences = chunk_sentences >= 2 ? rand_int(rng, 1, chunk_sentences - 1) : 1;
+        p->a.count = p->b.count = 0;
+        append_sentences(&p->a, buf, docs, chunk_first, chunk_first + a_sentences);
+        int is_random_next = chunk_sentences == 1 || tp_rng_uniform(rng) < 0.5;
+        if (is_random_next) {
+            random_next_segment(p, buf, docs, d, target_length - p->a.count, rng);
+            s -= chunk_sentences - a_sentences; /* the unused sentences start the next chunk */
+        } else {
+            append_sentences(&p->b, buf, docs, chunk_first + a_sentences, s + 1);
+        }
+        if (emit_pair(p, is_random_next, rng) != 0) return -1;
+        chunk_first = s + 1;
+        chunk_tokens = 0;
+    }
+    return 0;
+}
+
+/* Documents: runs of non-blank lines; lines without tokens are dropped, and documents without sentences. */
+static void find_documents(const buffer *buf, documents *docs)
+{
+    docs->first_sentence = tp_xrealloc(docs->first_sentence, sizeof(int64_t) * (size_t)(buf->line_count + 1));
+    docs->sentence_line = tp_xrealloc(docs->sentence_line, sizeof(int64_t) * (size_t)(buf->line_count + 1));
+    int64_t sentences = 0;
+    docs->count = 0;
+    docs->first_sentence[0] = 0;
+    for (int64_t line = 0; line <= buf->line_count; line++) {
+        int ends_document = line == buf->line_count || buf->blank[line];
+        if (ends_document && sentences > docs->first_sentence[docs->count])
+            docs->first_sentence[++docs->count] = sentences;
+        else if (!ends_document && buf->token_start[line + 1] > buf->token_start[line])
+            docs->sentence_line[sentences++] = line;
+    }
+}
+
+static int bert_buffer(preprocess *p, const buffer *buf, documents *docs)
+{
+    find_documents(buf, docs);
+    for (int64_t round = 0; round < p->o->dup_factor; round++) {
+        for (int64_t d = 0; d < docs->count; d++) {
+            tp_rng rng = unit_rng(p->o->seed, round, p->totals.documents + d);
+            if (bert_document(p, buf, docs, d, &rng) != 0) return -1;
+        }
+    }
+    p->totals.documents += docs->count;
+    p->totals.sentences += docs->first_sentence[docs->count];
+    return 0;
+}
+
+/* MlmDataset: [CLS] line [SEP] cut into seq_length pieces, per line or (full_sentences) over the buffer.
+ * A last piece of one token (a lone [SEP]) is dropped: an instance needs 2. */
+static int mlm_buffer(preprocess *p, const buffer *buf)
+{
+    int64_t seq = p->o->seq_length;
+    for (int64_t round = 0; round < p->o->dup_factor; round++) {
+        tp_rng rng = unit_rng(p->o->seed, round, p->buffer_index);
+        tp_dataset_meta meta = {0, 0, 0};
+        int64_t fill = 0;
+        for (int64_t line = 0; line < buf->line_count; line++) {
+            int64_t first = buf->token_start[line], end = buf->token_start[line + 1];
+            if (first == end) continue;
+            for (int64_t t = first - 1; t <= end; t++) {
+                p->instance[fill++] = t < first ? p->tok->cls_id : t == end ? p->tok->sep_id : buf->ids[t];
+                int line_done = t == end && !p->o->full_sentences;
+                if (fill < seq && !line_done) continue;
+                if (fill >= 2) {
+                    meta.segment_a_length = (uint16_t)fill;
+                    if (emit(p, p->instance, fill, meta, &rng) != 0) return -1;
+                }
+                fill = 0;
+            }
+        }
+        if (fill >= 2) {
+            meta.segment_a_length = (uint16_t)fill;
+            if (emit(p, p->instance, fill, meta, &rng) != 0) return -1;
+        }
+    }
+    for (int64_t line = 0; line < buf->line_count; line++)
+        p->totals.documents += buf->token_start[line + 1] > buf->token_start[line];
+    return 0;
+}
+
+/* ---- setup ---- */
+
+static int check_options(const tp_preprocess_options *o, int *kind)
+{
+    if (strcmp(o->processor, "bert") == 0)
+        *kind = TP_DATASET_BERT;
+    else if (strcmp(o->processor, "mlm") == 0)
+        *kind = TP_DATASET_MLM;
+    else
+        return tp_fail("unknown processor '%s' (known: bert, mlm)", o->processor);
+    int64_t min_seq = *kind == TP_DATASET_BERT ? 5 : 2;
+    if (o->seq_length < min_seq || o->seq_length > 65535)
+        return tp_fail("seq_length %" PRId64 " outside [%" PRId64 ", 65535] for the %s processor", o->seq_length, min_seq,
+                       o->processor);
+    if (o->dup_factor < 1) return tp_fail("dup_factor %" PRId64 " must be at least 1", o->dup_factor);
+    if (o->docs_buffer_size < (*kind == TP_DATASET_BERT ? 2 : 1))
+        return tp_fail("docs_buffer_size %" PRId64 " too small%s", o->docs_buffer_size,
+                       *kind == TP_DATASET_BERT ? ": bert draws random next sentences from other documents of the buffer"
+                                                : "");
+    if (!(o->short_seq_prob >= 0 && o->short_seq_prob <= 1))
+        return tp_fail("short_seq_prob %g outside [0, 1]", o->short_seq_prob);
+    return 0;
+}
+
+static int check_special_tokens(const preprocess *p)
+{
+    const struct {
+        const char *name;
+        int32_t id;
+    } specials[] = {{"[CLS]", p->tok->cls_id}, {"[SEP]", p->tok->sep_id}, {"[MASK]", p->tok->mask_id}, {"[PAD]", p->tok->pad_id}};
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++)
+        if (specials[i].id < 0)
+            return tp_fail("%s: the vocabulary lacks %s (needed by the %s processor)", p->o->tokenizer.vocab_path,
+                           specials[i].name, p->o->processor);
+    return tp_masking_options_check(&p->masking) == 0 ? 0 : tp_fail_context("%s", p->o->tokenizer.vocab_path);
+}
+
+static int setup(preprocess *p, const tp_preprocess_options *o)
+{
+    p->o = o;
+    if (check_options(o, &p->kind) != 0) return -1;
+    p->tok = tp_tokenizer_create(&o->tokenizer);
+    if (!p->tok) return -1;
+    p->masking = (tp_masking_options){.mask_prob = o->mask_prob, .mask_id = p->tok->mask_id, .pad_id = p->tok->pad_id,
+                                      .cls_id = p->tok->cls_id, .sep_id = p->tok->sep_id, .vocab_size = p->tok->vocab_size};
+    if (check_special_tokens(p) != 0) return -1;
+    size_t seq = (size_t)o->seq_length;
+    p->instance = tp_xmalloc(sizeof(int32_t) * seq);
+    p->masked = tp_xmalloc(sizeof(int32_t) * seq);
+    p->positions = tp_xmalloc(sizeof(int32_t) * seq);
+    p->labels = tp_xmalloc(sizeof(int32_t) * seq);
+    p->masks = tp_xmalloc(sizeof(tp_dataset_mask) * seq);
+    return 0;
+}
+
+static void teardown(preprocess *p, buffer *buf, documents *docs)
+{
+    tp_tokenizer_free(p->tok);
+    tp_ids_free(&p->a);
+    tp_ids_free(&p->b);
+    free(p->instance);
+    free(p->masked);
+    free(p->positions);
+    free(p->labels);
+    free(p->masks);
+    free(buf->line_start);
+    free(buf->line_end);
+    free(buf->blank);
+    free(buf->ids);
+    free(buf->token_start);
+    free(docs->first_sentence);
+    free(docs->sentence_line);
+}
+
+static int process_corpus(preprocess *p, corpus *c, buffer *buf, documents *docs)
+{
+    while (c->pos < c->size) {
+        read_buffer(p, c, buf);
+        if (tokenize_buffer(p, c, buf) != 0) return -1;
+        int status = p->kind == TP_DATASET_BERT ? bert_buffer(p, buf, docs) : mlm_buffer(p, buf);
+        if (status != 0) return -1;
+        p->totals.lines += buf->line_count;
+        p->totals.corpus_tokens += buf->token_start[buf->line_count];
+        p->totals.bytes_done = (int64_t)c->pos;
+        p->buffer_index++;
+        release_pages(c, buf->start_byte, buf->end_byte);
+        if (p->o->progress) p->o->progress(&p->totals, p->o->progress_user);
+    }
+    if (p->totals.corpus_tokens == 0)
+        return tp_fail("%s: no tokens: all %" PRId64 " lines are blank or tokenize to nothing", c->path, p->totals.lines);
+    if (p->kind == TP_DATASET_BERT && p->totals.documents == 1)
+        return tp_fail("%s: the bert processor needs documents separated by blank lines; found 1 document", c->path);
+    return 0;
+}
+
+int tp_preprocess(const tp_preprocess_options *o, tp_preprocess_progress *totals)
+{
+    preprocess p = {0};
+    corpus c = {0};
+    buffer buf = {0};
+    documents docs = {0};
+    int status = setup(&p, o);
+    if (status == 0) status = open_corpus(&c, o->corpus_path);
+    if (status == 0) {
+        p.totals.bytes_total = (int64_t)c.size;
+        tp_dataset_writer_options writer_options = {p.kind, o->seq_length, p.tok->vocab_size, !o->dynamic_masking};
+        p.writer = tp_dataset_writer_open(o->dataset_path, &writer_options);
+        status = p.writer ? process_corpus(&p, &c, &buf, &docs) : -1;
+        if (status == 0)
+            status = tp_dataset_writer_commit(p.writer);
+        else
+            tp_dataset_writer_abort(p.writer);
+    }
+    if (totals) *totals = p.totals;
+    close_corpus(&c);
+    teardown(&p, &buf, &docs);
+    return status;
+}

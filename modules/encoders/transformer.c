@@ -1,0 +1,85 @@
+/* "transformer": a stack of layers_num transformer layers.
+ *   post-LN (BERT): h = LN1(x + drop(attn(x)));  y = LN2(h + drop(ff(h)))
+ *   pre-LN:         h = x + drop(attn(LN1(x)));  y = h + drop(ff(LN2(h)));  final encoder.layer_norm */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "modules/layers/layers.h"
+
+typedef struct transformer_layer {
+    tp_self_attention self_attn;
+    tp_norm_layer layer_norm_1, layer_norm_2;
+    tp_feed_forward feed_forward;
+} transformer_layer;
+
+typedef struct transformer_encoder {
+    int64_t layers_num;
+    int pre_layernorm;
+    float dropout;
+    transformer_layer *layers;
+    tp_norm_layer final_norm; /* pre-LN only */
+} transformer_encoder;
+
+static void *transformer_create(tp_build *build, const char *prefix)
+{
+    const tp_model_config *hp = build->hp;
+    transformer_encoder *self = tp_xcalloc(1, sizeof *self);
+    char name[TP_NAME_MAX];
+    self->layers_num = hp->layers_num;
+    self->pre_layernorm = hp->layernorm_pre;
+    self->dropout = hp->dropout;
+    self->layers = tp_xcalloc((size_t)hp->layers_num, sizeof *self->layers);
+    for (int64_t i = 0; i < hp->layers_num; i++) {
+        char layer_prefix[TP_NAME_MAX];
+        transformer_layer *layer = &self->layers[i];
+        snprintf(layer_prefix, sizeof layer_prefix, "%s.transformer.%lld", prefix, (long long)i);
+        tp_name(name, layer_prefix, "self_attn");
+        tp_self_attention_init(&layer->self_attn, build, name);
+        tp_name(name, layer_prefix, "layer_norm_1");
+        tp_norm_layer_init_config(&layer->layer_norm_1, build, name, hp->hidden_size);
+        tp_name(name, layer_prefix, "feed_forward");
+        tp_feed_forward_init(&layer->feed_forward, build, name);
+        tp_name(name, layer_prefix, "layer_norm_2");
+        tp_norm_layer_init_config(&layer->layer_norm_2, build, name, hp->hidden_size);
+    }
+    if (self->pre_layernorm) {
+        tp_name(name, prefix, "layer_norm");
+        tp_norm_layer_init_config(&self->final_norm, build, name, hp->hidden_size);
+    }
+    return self;
+}
+
+static tp_tensor *layer_forward(tp_ctx *ctx, const transformer_encoder *enc, const transformer_layer *layer,
+                                tp_tensor *x, const tp_model_batch *batch)
+{
+    if (enc->pre_layernorm) {
+        tp_tensor *normed = tp_norm_layer_forward(ctx, &layer->layer_norm_1, x);
+        tp_tensor *attended = tp_dropout(ctx, tp_self_attention_forward(ctx, &layer->self_attn, normed, batch),
+                                         enc->dropout);
+        tp_tensor *h = tp_add(ctx, attended, x);
+        tp_tensor *ff_in = tp_norm_layer_forward(ctx, &layer->layer_norm_2, h);
+        return tp_add(ctx, tp_dropout(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, ff_in), enc->dropout),
+                      h);
+    }
+    tp_tensor *attended = tp_dropout(ctx, tp_self_attention_forward(ctx, &layer->self_attn, x, batch), enc->dropout);
+    tp_tensor *h = tp_norm_layer_forward(ctx, &layer->layer_norm_1, tp_add(ctx, attended, x));
+    tp_tensor *ff = tp_dropout(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, h), enc->dropout);
+    return tp_norm_layer_forward(ctx, &layer->layer_norm_2, tp_add(ctx, ff, h));
+}
+
+static tp_tensor *transformer_forward(void *self, tp_ctx *ctx, tp_tensor *x, const tp_model_batch *batch)
+{
+    transformer_encoder *enc = self;
+    for (int64_t i = 0; i < enc->layers_num; i++) x = layer_forward(ctx, enc, &enc->layers[i], x, batch);
+    return enc->pre_layernorm ? tp_norm_layer_forward(ctx, &enc->final_norm, x) : x;
+}
+
+static void transformer_destroy(void *self)
+{
+    transformer_encoder *enc = self;
+    free(enc->layers);
+    free(enc);
+}
+
+const tp_encoder_type tp_encoder_transformer = {"transformer", transformer_create, transformer_forward,
+                                                transformer_destroy};

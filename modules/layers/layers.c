@@ -1,0 +1,78 @@
+#include "layers.h"
+
+#include <stdio.h>
+
+void tp_name(char *out, const char *prefix, const char *suffix) { snprintf(out, TP_NAME_MAX, "%s.%s", prefix, suffix); }
+
+void tp_linear_layer_init(tp_linear_layer *layer, tp_build *build, const char *prefix, int64_t in, int64_t out,
+                          int with_bias)
+{
+    char name[TP_NAME_MAX];
+    int64_t weight_shape[2] = {out, in}, bias_shape[1] = {out};
+    tp_name(name, prefix, "weight");
+    layer->weight = tp_param_new(build->params, name, 2, weight_shape, TP_INIT_NORMAL);
+    layer->bias = NULL;
+    if (with_bias) {
+        tp_name(name, prefix, "bias");
+        layer->bias = tp_param_new(build->params, name, 1, bias_shape, TP_INIT_NORMAL);
+    }
+}
+
+void tp_norm_layer_init(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size, tp_norm_kind kind,
+                        float eps)
+{
+    char name[TP_NAME_MAX];
+    int torch = kind == TP_NORM_TORCH;
+    layer->kind = kind;
+    layer->eps = eps;
+    tp_name(name, prefix, torch ? "weight" : "gamma");
+    layer->gamma = tp_param_new(build->params, name, 1, &size, TP_INIT_ONES);
+    tp_name(name, prefix, torch ? "bias" : "beta");
+    layer->beta = tp_param_new(build->params, name, 1, &size, TP_INIT_ZEROS);
+}
+
+void tp_self_attention_init(tp_self_attention *attn, tp_build *build, const char *prefix)
+{
+    const tp_model_config *hp = build->hp;
+    char name[TP_NAME_MAX];
+    tp_linear_layer *projections[3] = {&attn->query, &attn->key, &attn->value};
+    int with_bias = !hp->remove_transformer_bias;
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "%s.linear_layers.%d", prefix, i);
+        tp_linear_layer_init(projections[i], build, name, hp->hidden_size, hp->hidden_size, with_bias);
+    }
+    tp_name(name, prefix, "final_linear");
+    tp_linear_layer_init(&attn->output, build, name, hp->hidden_size, hp->hidden_size, with_bias);
+    attn->heads = hp->heads_num;
+    attn->dropout = hp->dropout;
+    attn->mask = hp->mask;
+}
+
+tp_tensor *tp_self_attention_forward(tp_ctx *ctx, const tp_self_attention *attn, tp_tensor *x,
+                                     const tp_model_batch *batch)
+{
+    tp_tensor *q = tp_linear_layer_forward(ctx, &attn->query, x);
+    tp_tensor *k = tp_linear_layer_forward(ctx, &attn->key, x);
+    tp_tensor *v = tp_linear_layer_forward(ctx, &attn->value, x);
+    tp_tensor *context = tp_attention(ctx, q, k, v, batch->batch_size, batch->seq_length, attn->heads, attn->mask,
+                                      batch->seg, attn->dropout);
+    return tp_linear_layer_forward(ctx, &attn->output, context);
+}
+
+void tp_feed_forward_init(tp_feed_forward *ff, tp_build *build, const char *prefix)
+{
+    const tp_model_config *hp = build->hp;
+    char name[TP_NAME_MAX];
+    int with_bias = !hp->remove_transformer_bias;
+    tp_name(name, prefix, "linear_1");
+    tp_linear_layer_init(&ff->linear_1, build, name, hp->hidden_size, hp->feedforward_size, with_bias);
+    tp_name(name, prefix, "linear_2");
+    tp_linear_layer_init(&ff->linear_2, build, name, hp->feedforward_size, hp->hidden_size, with_bias);
+    ff->act = hp->hidden_act;
+}
+
+tp_tensor *tp_feed_forward_forward(tp_ctx *ctx, const tp_feed_forward *ff, tp_tensor *x)
+{
+    tp_tensor *inner = tp_act(ctx, tp_linear_layer_forward(ctx, &ff->linear_1, x), ff->act);
+    return tp_linear_layer_forward(ctx, &ff->linear_2, inner);
+}

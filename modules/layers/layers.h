@@ -1,0 +1,71 @@
+/* Building blocks shared by the modules: linear, layer norm, multi-head
+ * self-attention, position-wise feed-forward.  Each declares its parameters
+ * under a prefix with TencentPretrain's names and runs through the op API. */
+#ifndef TP_LAYERS_H
+#define TP_LAYERS_H
+
+#include <stdlib.h>
+
+#include "core/error.h"
+#include "core/model.h"
+
+typedef struct tp_linear_layer {
+    tp_tensor *weight, *bias; /* bias NULL when disabled */
+} tp_linear_layer;
+
+/* "<prefix>.weight" [out, in] and "<prefix>.bias" [out]. */
+void tp_linear_layer_init(tp_linear_layer *layer, tp_build *build, const char *prefix, int64_t in, int64_t out,
+                          int with_bias);
+static inline tp_tensor *tp_linear_layer_forward(tp_ctx *ctx, const tp_linear_layer *layer, tp_tensor *x)
+{
+    return tp_linear(ctx, x, layer->weight, layer->bias);
+}
+
+typedef struct tp_norm_layer {
+    tp_tensor *gamma, *beta;
+    tp_norm_kind kind;
+    float eps;
+} tp_norm_layer;
+
+/* TencentPretrain "normal": "<prefix>.gamma" / "<prefix>.beta"; "normal_torch": ".weight" / ".bias".
+ * The transformer layers use the config's `layernorm` kind and `layernorm_eps`; TencentPretrain's
+ * embedding and MLM-head norms are always its own LayerNorm with eps 1e-6 (tp_norm_layer_init_default). */
+void tp_norm_layer_init(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size, tp_norm_kind kind,
+                        float eps);
+static inline void tp_norm_layer_init_config(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size)
+{
+    tp_norm_layer_init(layer, build, prefix, size, build->hp->layernorm, build->hp->layernorm_eps);
+}
+static inline void tp_norm_layer_init_default(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size)
+{
+    tp_norm_layer_init(layer, build, prefix, size, TP_NORM_UNBIASED_STD, 1e-6f);
+}
+static inline tp_tensor *tp_norm_layer_forward(tp_ctx *ctx, const tp_norm_layer *layer, tp_tensor *x)
+{
+    return tp_layer_norm(ctx, x, layer->gamma, layer->beta, layer->kind, layer->eps);
+}
+
+typedef struct tp_self_attention {
+    tp_linear_layer query, key, value, output; /* linear_layers.0/1/2, final_linear */
+    int64_t heads;
+    float dropout;
+    tp_mask_kind mask;
+} tp_self_attention;
+
+void tp_self_attention_init(tp_self_attention *attn, tp_build *build, const char *prefix);
+tp_tensor *tp_self_attention_forward(tp_ctx *ctx, const tp_self_attention *attn, tp_tensor *x,
+                                     const tp_model_batch *batch);
+
+typedef struct tp_feed_forward {
+    tp_linear_layer linear_1, linear_2;
+    tp_activation act;
+} tp_feed_forward;
+
+void tp_feed_forward_init(tp_feed_forward *ff, tp_build *build, const char *prefix);
+tp_tensor *tp_feed_forward_forward(tp_ctx *ctx, const tp_feed_forward *ff, tp_tensor *x);
+
+/* snprintf into a fixed buffer for parameter names. */
+#define TP_NAME_MAX 256
+void tp_name(char *out, const char *prefix, const char *suffix);
+
+#endif

@@ -1,0 +1,33 @@
+/* The registries: adding a module type is one file and one line here. */
+#include "core/model.h"
+
+extern const tp_embedding_type tp_embedding_word, tp_embedding_pos, tp_embedding_seg;
+extern const tp_encoder_type tp_encoder_transformer;
+extern const tp_target_type tp_target_mlm, tp_target_sp;
+
+const tp_embedding_type *const tp_embedding_registry[] = {
+    &tp_embedding_word,
+    &tp_embedding_pos,
+    &tp_embedding_seg,
+    NULL,
+};
+
+const tp_encoder_type *const tp_encoder_registry[] = {
+    &tp_encoder_transformer,
+    NULL,
+};
+
+/* Filled by the encoder-decoder families (T5, BART, speech-to-text). */
+const tp_embedding_type *const tp_tgt_embedding_registry[] = {
+    NULL,
+};
+
+const tp_decoder_type *const tp_decoder_registry[] = {
+    NULL,
+};
+
+const tp_target_type *const tp_target_registry[] = {
+    &tp_target_mlm,
+    &tp_target_sp,
+    NULL,
+};

@@ -1,0 +1,264 @@
+/* tp-preprocess: a text corpus -> a binary dataset for tp-pretrain.
+ * Options follow TencentPretrain's preprocess.py; see --help and docs/data.md. */
+#include "core/error.h"
+#include "core/preprocess.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *program = "tp-preprocess";
+
+typedef enum { OPT_PATH, OPT_CHOICE, OPT_INT, OPT_REAL, OPT_BOOL, OPT_FLAG } option_type;
+
+typedef struct option_spec {
+    const char *name;
+    option_type type;
+    void *target;         /* const char *, int64_t, double or int */
+    const char *choices;  /* OPT_CHOICE: "a|b" */
+    double low, high;     /* OPT_INT / OPT_REAL: allowed range */
+    const char *help;     /* ends with the default */
+} option_spec;
+
+typedef struct settings {
+    const char *corpus_path, *vocab_path, *dataset_path, *processor, *tokenizer;
+    int64_t seq_length, dup_factor, docs_buffer_size, seed, processes_num;
+    double short_seq_prob, mask_prob;
+    int do_lower_case, dynamic_masking, full_sentences, help;
+} settings;
+
+/* Defaults as preprocess.py's (dataset_path: .tpd instead of .pt). */
+static settings args = {.dataset_path = "dataset.tpd", .processor = "bert", .tokenizer = "bert", .seq_length = 128,
+                     .dup_factor = 5, .docs_buffer_size = 100000, .seed = 7, .short_seq_prob = 0.1, .mask_prob = 0.15,
+                     .do_lower_case = 1};
+
+static const option_spec options[] = {
+    {"corpus_path", OPT_PATH, &args.corpus_path, NULL, 0, 0,
+     "Text corpus (UTF-8). bert: one sentence per line, documents separated by blank lines; mlm: one text per line. "
+     "Required."},
+    {"vocab_path", OPT_PATH, &args.vocab_path, NULL, 0, 0,
+     "Vocabulary, one token per line (must hold [CLS], [SEP], [MASK], [PAD]). Required."},
+    {"dataset_path", OPT_PATH, &args.dataset_path, NULL, 0, 0, "Output dataset. Default: dataset.tpd."},
+    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm", 0, 0,
+     "bert: NSP pairs [CLS] A [SEP] B [SEP] per document; mlm: lines cut into seq_length pieces. Default: bert."},
+    {"processor", OPT_CHOICE, &args.processor, "bert|mlm", 0, 0, "Same as --data_processor."},
+    {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert", 0, 0, "Tokenizer: BERT basic tokenizer + WordPiece. Default: bert."},
+    {"do_lower_case", OPT_BOOL, &args.do_lower_case, "true|false", 0, 0,
+     "Lower-case and strip accents before WordPiece (1/0 accepted). Default: true."},
+    {"seq_length", OPT_INT, &args.seq_length, NULL, 2, 65535,
+     "Instance length including [CLS]/[SEP] (bert: at least 5). Default: 128."},
+    {"dup_factor", OPT_INT, &args.dup_factor, NULL, 1, 1e9,
+     "Build the instances this many times with other random choices; 1 with --dynamic_masking. Default: 5."},
+    {"short_seq_prob", OPT_REAL, &args.short_seq_prob, NULL, 0, 1,
+     "bert: probability of a random shorter target length in [2, seq_length - 3]. Default: 0.1."},
+    {"full_sentences", OPT_FLAG, &args.full_sentences, NULL, 0, 0,
+     "mlm: pack the lines of a buffer into full seq_length pieces across line ends (RoBERTa's FULL-SENTENCES). "
+     "Default: off, each line is cut on its own."},
+    {"docs_buffer_size", OPT_INT, &args.docs_buffer_size, NULL, 1, 1e12,
+     "Documents (bert) or lines (mlm) processed together; bert draws random next segments within a buffer. "
+     "Default: 100000."},
+    {"seed", OPT_INT, &args.seed, NULL, 0, 9.2e18, "Random seed. Default: 7."},
+    {"dynamic_masking", OPT_FLAG, &args.dynamic_masking, NULL, 0, 0,
+     "Store no masks: the loader masks every epoch anew. Default: off (static masks in the dataset)."},
+    {"mask_prob", OPT_REAL, &args.mask_prob, NULL, 1e-9, 1,
+     "Static masking: fraction of tokens to predict (80% [MASK], 10% random, 10% kept). Default: 0.15."},
+    {"processes_num", OPT_INT, &args.processes_num, NULL, 1, 4096,
+     "Threads for tokenization (the output does not depend on it). Default: OMP_NUM_THREADS or all cores."},
+    {"help", OPT_FLAG, &args.help, NULL, 0, 0, "Print this help and exit."},
+};
+enum { OPTION_COUNT = sizeof options / sizeof options[0] };
+
+/* Prints text indented, broken at spaces before width columns. */
+static void print_wrapped(const char *text, int indent, int width)
+{
+    while (*text) {
+        int room = width - indent, len = (int)strlen(text);
+        if (len > room) {
+            len = room;
+            while (len > 0 && text[len] != ' ') len--;
+            if (len == 0) len = room;
+        }
+        printf("%*s%.*s\n", indent, "", len, text);
+        text += len;
+        while (*text == ' ') text++;
+    }
+}
+
+static void print_help(void)
+{
+    printf("Usage: %s --corpus_path CORPUS --vocab_path VOCAB [--dataset_path OUT] [options]\n\n"
+           "Turns a text corpus into a binary dataset (docs/data.md) with TencentPretrain's\n"
+           "bert or mlm data processor. The output is written atomically and is the same\n"
+           "for any thread count. Progress goes to stderr.\n\n"
+           "Options:\n",
+           program);
+    for (int i = 0; i < OPTION_COUNT; i++) {
+        const option_spec *o = &options[i];
+        const char *value = o->type == OPT_PATH ? " PATH" : o->type == OPT_INT ? " N" : o->type == OPT_REAL ? " P" : "";
+        if (o->choices)
+            printf("  --%s {%s}\n", o->name, o->choices);
+        else
+            printf("  --%s%s\n", o->name, value);
+        print_wrapped(o->help, 6, 80);
+    }
+}
+
+static int usage_error(const char *fmt, ...) TP_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    fprintf(stderr, "%s: error: ", program);
+    vfprintf(stderr, fmt, args);
+    fprintf(stderr, " (see --help)\n");
+    va_end(args);
+    return 2;
+}
+
+static int in_choices(const char *value, const char *choices)
+{
+    size_t len = strlen(value);
+    for (const char *c = choices; *c;) {
+        const char *bar = strchr(c, '|');
+        size_t choice_len = bar ? (size_t)(bar - c) : strlen(c);
+        if (choice_len == len && strncmp(c, value, len) == 0) return 1;
+        c += choice_len + (bar != NULL);
+    }
+    return 0;
+}
+
+/* Stores value into the option's target; returns 0 or a usage error status. */
+static int set_option(const option_spec *o, const char *value)
+{
+    char *end;
+    errno = 0;
+    switch (o->type) {
+    case OPT_PATH:
+        *(const char **)o->target = value;
+        return 0;
+    case OPT_CHOICE:
+        if (!in_choices(value, o->choices)) return usage_error("--%s: '%s' is not one of %s", o->name, value, o->choices);
+        *(const char **)o->target = value;
+        return 0;
+    case OPT_BOOL:
+        if (!in_choices(value, "true|false|1|0")) return usage_error("--%s: '%s' is not true, false, 1 or 0", o->name, value);
+        *(int *)o->target = strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
+        return 0;
+    case OPT_INT: {
+        long long number = strtoll(value, &end, 10);
+        if (errno || end == value || *end) return usage_error("--%s: '%s' is not an integer", o->name, value);
+        if (number < o->low || number > o->high) return usage_error("--%s: %s is out of range", o->name, value);
+        *(int64_t *)o->target = number;
+        return 0;
+    }
+    case OPT_REAL: {
+        double number = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(number))
+            return usage_error("--%s: '%s' is not a number", o->name, value);
+        if (number < o->low || number > o->high) return usage_error("--%s: %s is out of range", o->name, value);
+        *(double *)o->target = number;
+        return 0;
+    }
+    case OPT_FLAG:
+        *(int *)o->target = 1;
+        return 0;
+    }
+    return 0;
+}
+
+/* Accepts "--name value" and "--name=value". */
+static int parse_arguments(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) return usage_error("unexpected argument '%s'", arg);
+        const char *name = arg + 2, *equals = strchr(name, '=');
+        size_t name_len = equals ? (size_t)(equals - name) : strlen(name);
+        const option_spec *o = NULL;
+        for (int k = 0; k < OPTION_COUNT && !o; k++)
+            if (strlen(options[k].name) == name_len && strncmp(options[k].name, name, name_len) == 0) o = &options[k];
+        if (!o) return usage_error("unknown option '%s'", arg);
+        const char *value = equals ? equals + 1 : NULL;
+        if (o->type == OPT_FLAG && value) return usage_error("--%s takes no value", o->name);
+        if (o->type != OPT_FLAG && !value) {
+            if (i + 1 >= argc) return usage_error("--%s needs a value", o->name);
+            value = argv[++i];
+        }
+        int status = set_option(o, value);
+        if (status) return status;
+    }
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct progress_state {
+    double start, last_print;
+} progress_state;
+
+/* Reports at most every 5 seconds, so small corpora stay quiet. */
+static void print_progress(const tp_preprocess_progress *p, void *user)
+{
+    progress_state *state = user;
+    double now = now_seconds();
+    if (now - state->last_print < 5.0) return;
+    state->last_print = now;
+    fprintf(stderr,
+            "%s: %5.1f%% %" PRId64 " lines, %" PRId64 " tokens, %" PRId64 " instances, %.0f tokens/s\n", program,
+            100.0 * (double)p->bytes_done / (double)p->bytes_total, p->lines, p->corpus_tokens, p->instances,
+            (double)p->corpus_tokens / (now - state->start));
+}
+
+int main(int argc, char **argv)
+{
+    int status = parse_arguments(argc, argv);
+    if (status) return status;
+    if (args.help) {
+        print_help();
+        return 0;
+    }
+    if (!args.corpus_path) return usage_error("--corpus_path is required");
+    if (!args.vocab_path) return usage_error("--vocab_path is required");
+    if (args.processes_num) omp_set_num_threads((int)args.processes_num);
+    progress_state state = {now_seconds(), now_seconds()};
+    tp_preprocess_options o = {
+        .corpus_path = args.corpus_path,
+        .dataset_path = args.dataset_path,
+        .processor = args.processor,
+        .tokenizer = {.kind = args.tokenizer, .vocab_path = args.vocab_path, .do_lower_case = args.do_lower_case},
+        .seq_length = args.seq_length,
+        .dup_factor = args.dynamic_masking ? 1 : args.dup_factor, /* as preprocess.py */
+        .docs_buffer_size = args.docs_buffer_size,
+        .short_seq_prob = args.short_seq_prob,
+        .mask_prob = args.mask_prob,
+        .seed = (uint64_t)args.seed,
+        .dynamic_masking = args.dynamic_masking,
+        .full_sentences = args.full_sentences,
+        .progress = print_progress,
+        .progress_user = &state,
+    };
+    tp_preprocess_progress totals;
+    if (tp_preprocess(&o, &totals) != 0) {
+        fprintf(stderr, "%s: error: %s\n", program, tp_last_error());
+        return 1;
+    }
+    double seconds = now_seconds() - state.start;
+    fprintf(stderr,
+            "%s: wrote %s: %" PRId64 " instances (%" PRId64 " tokens, %" PRId64 " masks) from %" PRId64 " lines, %" PRId64
+            " documents, %" PRId64 " corpus tokens in %.2f s (%.0f tokens/s, %d threads)\n",
+            program, args.dataset_path, totals.instances, totals.instance_tokens, totals.masks, totals.lines,
+            totals.documents, totals.corpus_tokens, seconds, (double)totals.corpus_tokens / seconds,
+            omp_get_max_threads());
+    return 0;
+}

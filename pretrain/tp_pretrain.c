@@ -1,0 +1,291 @@
+/* tp-pretrain: pre-train a model named by a run config on a tp-preprocess dataset. */
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/dataset.h"
+#include "core/error.h"
+#include "core/model.h"
+#include "core/trainer.h"
+#include "tokenizers/tokenizer.h"
+
+static const char usage[] =
+    "usage: tp-pretrain --config RUN.json [--resume] [--KEY VALUE ...] [--model.KEY VALUE ...]\n"
+    "\n"
+    "Pre-trains the model named by a run config on a dataset made by tp-preprocess.\n"
+    "Every run-config key can be overridden on the command line (defaults < file < command line);\n"
+    "--model.KEY overrides a key of the model config.\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE            run config (JSON), e.g. configs/bert_tiny.json\n"
+    "  --resume                 continue from the newest checkpoint in output_dir (exactly: same losses)\n"
+    "  --help                   this text\n"
+    "\n"
+    "Run-config keys (default):\n"
+    "  model                    model config, TencentPretrain format (required), e.g. models/bert/tiny_config.json\n"
+    "  vocab_path               vocabulary file (required)\n"
+    "  tokenizer                tokenizer kind: bert (bert)\n"
+    "  do_lower_case            lower-case and strip accents (true)\n"
+    "  dataset_path             dataset written by tp-preprocess (required)\n"
+    "  output_dir               checkpoints and metrics go here (required)\n"
+    "  metrics_path             JSON Lines metrics (<output_dir>/metrics.jsonl)\n"
+    "  batch_size               sequences per micro-batch (32)\n"
+    "  seq_length               tokens per sequence, <= the dataset's and the model's max_seq_length (128)\n"
+    "  total_steps              optimizer steps (100)\n"
+    "  accumulation_steps       micro-batches per optimizer step (1)\n"
+    "  learning_rate            peak learning rate (1e-4)\n"
+    "  scheduler                linear, cosine, cosine_with_restarts, polynomial, constant,\n"
+    "                           constant_with_warmup, inverse_sqrt, tri_stage (linear)\n"
+    "  warmup                   warm-up as a fraction of total_steps (0.1)\n"
+    "  decay                    tri_stage: decay phase as a fraction of total_steps (0.5)\n"
+    "  weight_decay             AdamW decoupled weight decay, not applied to bias/gamma/beta (0.01)\n"
+    "  beta1, beta2             AdamW moment decay (0.9, 0.999)\n"
+    "  adam_epsilon             AdamW epsilon (1e-6)\n"
+    "  correct_bias             AdamW bias correction (false, as TencentPretrain)\n"
+    "  max_grad_norm            global-norm gradient clipping, 0 = off (0)\n"
+    "  mask_prob                dynamic masking probability (0.15)\n"
+    "  seed                     seeds initialisation, data order, masking and dropout (7)\n"
+    "  threads                  CPU threads for BLAS and tp's kernels (all cores)\n"
+    "  device                   cpu (cpu)\n"
+    "  report_steps             progress line and metrics line every N steps (10)\n"
+    "  save_checkpoint_steps    checkpoint every N steps, 0 = only at the end (1000)\n"
+    "  keep_checkpoints         newest checkpoints kept, 0 = all (3)\n"
+    "  max_bad_steps            consecutive non-finite steps tolerated before stopping (10)\n"
+    "\n"
+    "SIGINT or SIGTERM saves a checkpoint at the end of the current step and exits.\n";
+
+static volatile sig_atomic_t stop_requested;
+static void request_stop(int signal_number) { stop_requested = signal_number; }
+
+typedef struct pretrain_job {
+    tp_config *run, *model_config;
+    tp_tokenizer *tokenizer;
+    tp_dataset *dataset;
+    tp_loader *loader;
+    tp_model model;
+    tp_trainer trainer;
+    int64_t batch_size, seq_length;
+    char *model_config_json;
+} pretrain_job;
+
+static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
+{
+    pretrain_job *job = user;
+    tp_ctx *ctx = &trainer->ctx;
+    const tp_batch *batch = tp_loader_next(job->loader);
+    if (!batch) return -1;
+    tp_model_batch model_batch = tp_model_batch_upload(ctx, batch);
+    tp_model_output out;
+    ctx->record = 1;
+    ctx->training = 1;
+    if (tp_model_forward(trainer->model, ctx, &model_batch, &out) < 0) return -1;
+    tp_tensor *loss = out.loss;
+    if (trainer->options.accumulation_steps > 1)
+        loss = tp_scale(ctx, loss, 1.0f / (float)trainer->options.accumulation_steps);
+    tp_backward(ctx, loss);
+    const tp_backend *backend = ctx->backend;
+    float value;
+    backend->download(&value, out.loss->data, sizeof value);
+    metrics->loss = value / (double)trainer->options.accumulation_steps;
+    metrics->tokens = batch->batch_size * batch->seq_length;
+    metrics->count = trainer->model->target_count;
+    for (int i = 0; i < trainer->model->target_count; i++) {
+        backend->download(&value, out.results[i].loss->data, sizeof value);
+        metrics->names[i] = tp_model_target_name(trainer->model, i);
+        metrics->target_loss[i] = value / (double)trainer->options.accumulation_steps;
+        metrics->correct[i] = out.results[i].correct;
+        metrics->total[i] = out.results[i].count;
+    }
+    return 0;
+}
+
+static int open_inputs(pretrain_job *job)
+{
+    tp_config *run = job->run;
+    const char *model_path = NULL, *vocab_path = NULL, *dataset_path = NULL, *tokenizer_kind = NULL,
+               *device = NULL;
+    int do_lower_case = 1;
+    if (tp_config_string(run, "model", NULL, &model_path) < 0 ||
+        tp_config_string(run, "vocab_path", NULL, &vocab_path) < 0 ||
+        tp_config_string(run, "dataset_path", NULL, &dataset_path) < 0 ||
+        tp_config_string(run, "tokenizer", "bert", &tokenizer_kind) < 0 ||
+        tp_config_bool(run, "do_lower_case", 1, &do_lower_case) < 0 ||
+        tp_config_string(run, "device", "cpu", &device) < 0)
+        return -1;
+    if (!model_path) return tp_fail("%s: key 'model': missing (the model config to train)", tp_config_name(run));
+    if (!vocab_path) return tp_fail("%s: key 'vocab_path': missing", tp_config_name(run));
+    if (!dataset_path) return tp_fail("%s: key 'dataset_path': missing", tp_config_name(run));
+    if (strcmp(device, "cpu") != 0)
+        return tp_fail("%s: key 'device': '%s' is not available in this build (expected cpu)", tp_config_name(run),
+                       device);
+    tp_tokenizer_options tokenizer_options = {tokenizer_kind, vocab_path, do_lower_case};
+    if (!(job->tokenizer = tp_tokenizer_create(&tokenizer_options))) return -1;
+    if (!(job->dataset = tp_dataset_open(dataset_path))) return -1;
+    if (tp_dataset_vocab_size(job->dataset) != job->tokenizer->vocab_size)
+        return tp_fail("%s: made with a vocabulary of %lld tokens, but %s has %lld", dataset_path,
+                       (long long)tp_dataset_vocab_size(job->dataset), vocab_path,
+                       (long long)job->tokenizer->vocab_size);
+    if (!(job->model_config = tp_config_load(model_path))) return -1;
+    return 0;
+}
+
+static int check_shapes(pretrain_job *job)
+{
+    const char *run_name = tp_config_name(job->run);
+    if (job->seq_length > job->model.hp.max_seq_length)
+        return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", run_name,
+                       (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
+    if (job->seq_length > tp_dataset_seq_length(job->dataset))
+        return tp_fail("%s: key 'seq_length': %lld exceeds the dataset's sequence length %lld", run_name,
+                       (long long)job->seq_length, (long long)tp_dataset_seq_length(job->dataset));
+    for (int i = 0; i < job->model.target_count; i++)
+        if (!strcmp(tp_model_target_name(&job->model, i), "sp") && tp_dataset_kind(job->dataset) != TP_DATASET_BERT)
+            return tp_fail("%s: target 'sp' needs sentence pairs, but the dataset was not made by the bert "
+                           "processor", tp_config_name(job->model_config));
+    return 0;
+}
+
+static int create_loader(pretrain_job *job, double mask_prob)
+{
+    tp_loader_options options = {
+        .batch_size = job->batch_size,
+        .seq_length = job->seq_length,
+        .seed = job->trainer.options.seed,
+        .rank = 0,
+        .world_size = 1,
+        .shuffle = 1,
+        .masking = {mask_prob, job->tokenizer->mask_id, job->tokenizer->pad_id, job->tokenizer->cls_id,
+                    job->tokenizer->sep_id, job->tokenizer->vocab_size},
+    };
+    job->loader = tp_loader_create(job->dataset, &options);
+    return job->loader ? 0 : -1;
+}
+
+static char *loader_state(const pretrain_job *job)
+{
+    int64_t epoch, cursor;
+    char *text = tp_xmalloc(96);
+    tp_loader_position(job->loader, &epoch, &cursor);
+    snprintf(text, 96, "{\"epoch\":%lld,\"cursor\":%lld}", (long long)epoch, (long long)cursor);
+    return text;
+}
+
+static int save(pretrain_job *job)
+{
+    char *state = loader_state(job);
+    int status = tp_trainer_save(&job->trainer, state);
+    free(state);
+    if (status == 0) fprintf(stderr, "saved checkpoint at step %lld\n", (long long)job->trainer.step);
+    return status;
+}
+
+static int resume_or_start(pretrain_job *job, int resume)
+{
+    if (!resume) return tp_trainer_check_fresh(&job->trainer);
+    int resumed = 0;
+    char *data = NULL;
+    if (tp_trainer_resume(&job->trainer, &resumed, &data) < 0) return -1;
+    if (resumed) {
+        long long epoch = 0, cursor = 0;
+        const char *e = data ? strstr(data, "\"epoch\":") : NULL, *c = data ? strstr(data, "\"cursor\":") : NULL;
+        if (!e || !c) {
+            free(data);
+            return tp_fail("%s: checkpoint has no data position", job->trainer.checkpoint_root);
+        }
+        epoch = strtoll(e + 8, NULL, 10);
+        cursor = strtoll(c + 9, NULL, 10);
+        free(data);
+        if (tp_loader_seek(job->loader, epoch, cursor) < 0) return -1;
+        fprintf(stderr, "resumed from step %lld\n", (long long)job->trainer.step);
+    }
+    return 0;
+}
+
+static int train(pretrain_job *job)
+{
+    tp_trainer *trainer = &job->trainer;
+    const tp_train_options *options = &trainer->options;
+    while (trainer->step < options->total_steps) {
+        if (tp_trainer_step(trainer, micro_step, job) < 0) return -1;
+        int at_checkpoint = options->save_checkpoint_steps > 0 && trainer->step % options->save_checkpoint_steps == 0;
+        if ((at_checkpoint || stop_requested) && trainer->step < options->total_steps && save(job) < 0) return -1;
+        if (stop_requested) {
+            fprintf(stderr, "stopped by signal %d at step %lld\n", (int)stop_requested, (long long)trainer->step);
+            return 0;
+        }
+    }
+    return save(job);
+}
+
+static int run(pretrain_job *job, const tp_cli *cli)
+{
+    int64_t threads = 0;
+    double mask_prob = 0;
+    tp_train_options options;
+    if (!(job->run = tp_config_load(cli->config_path))) return -1;
+    if (tp_cli_apply(cli, job->run, NULL) < 0 || open_inputs(job) < 0 || tp_cli_apply(cli, NULL, job->model_config) < 0)
+        return -1;
+    if (tp_config_int(job->run, "batch_size", 32, 1, 1 << 20, &job->batch_size) < 0 ||
+        tp_config_int(job->run, "seq_length", 128, 2, 1 << 20, &job->seq_length) < 0 ||
+        tp_config_int(job->run, "threads", 0, 0, 4096, &threads) < 0 ||
+        tp_config_double(job->run, "mask_prob", 0.15, 0.0, 1.0, &mask_prob) < 0 ||
+        tp_train_options_read(job->run, &options) < 0)
+        return -1;
+    if (tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
+    if (tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0) return -1;
+    if (check_shapes(job) < 0) return -1;
+    if (threads > 0) omp_set_num_threads((int)threads);
+    job->model_config_json = tp_config_to_json(job->model_config);
+    tp_model_allocate(&job->model, &tp_cpu_backend, options.seed);
+    fprintf(stderr, "model: %lld parameters; %lld sequences of %lld tokens per step; %d threads\n",
+            (long long)tp_params_logical_count(&job->model.params),
+            (long long)(job->batch_size * options.accumulation_steps), (long long)job->seq_length,
+            omp_get_max_threads());
+    if (tp_trainer_init(&job->trainer, &options, &job->model, job->model_config_json) < 0) return -1;
+    if (create_loader(job, mask_prob) < 0) return -1;
+    if (resume_or_start(job, tp_cli_flag(cli, 0)) < 0) return -1;
+    signal(SIGINT, request_stop);
+    signal(SIGTERM, request_stop);
+    return train(job);
+}
+
+static void cleanup(pretrain_job *job)
+{
+    tp_trainer_free(&job->trainer);
+    tp_model_free(&job->model);
+    if (job->loader) tp_loader_free(job->loader);
+    if (job->dataset) tp_dataset_close(job->dataset);
+    if (job->tokenizer) tp_tokenizer_free(job->tokenizer);
+    if (job->model_config) tp_config_free(job->model_config);
+    if (job->run) tp_config_free(job->run);
+    free(job->model_config_json);
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const flags[] = {"resume", "help", NULL};
+    tp_cli cli;
+    pretrain_job job;
+    memset(&job, 0, sizeof job);
+    if (tp_cli_parse(argc, argv, flags, &cli) < 0) {
+        fprintf(stderr, "tp-pretrain: error: %s\n%s", tp_last_error(), "run tp-pretrain --help for usage\n");
+        return 2;
+    }
+    if (tp_cli_flag(&cli, 1)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!cli.config_path) {
+        fprintf(stderr, "tp-pretrain: error: --config is required\nrun tp-pretrain --help for usage\n");
+        return 2;
+    }
+    int status = run(&job, &cli);
+    if (status < 0) fprintf(stderr, "tp-pretrain: error: %s\n", tp_last_error());
+    cleanup(&job);
+    tp_cli_free(&cli);
+    return status < 0 ? 1 : 0;
+}
