@@ -93,18 +93,20 @@ static int check_header(const tp_dataset *ds)
     if (memcmp(h->magic, dataset_magic, sizeof dataset_magic) != 0)
         return fail_at(ds, 0, "bad magic (not a tp dataset)");
     if (h->version != DATASET_VERSION)
-        return fail_at(ds, offsetof(tp_dataset_header, version), "unsupported version %" PRIu32 " (this build reads version %d)",
-                       h->version, DATASET_VERSION);
+        return fail_at(ds, offsetof(tp_dataset_header, version),
+                       "unsupported version %" PRIu32 " (this build reads version %d)", h->version, DATASET_VERSION);
     if (h->kind != TP_DATASET_BERT && h->kind != TP_DATASET_MLM)
-        return fail_at(ds, offsetof(tp_dataset_header, kind), "unknown dataset kind %" PRIu32 " (1 = bert, 2 = mlm)", h->kind);
+        return fail_at(ds, offsetof(tp_dataset_header, kind), "unknown dataset kind %" PRIu32 " (1 = bert, 2 = mlm)",
+                       h->kind);
     if (h->token_bytes != 2 && h->token_bytes != 4)
-        return fail_at(ds, offsetof(tp_dataset_header, token_bytes), "token_bytes %" PRIu32 " is not 2 or 4", h->token_bytes);
+        return fail_at(ds, offsetof(tp_dataset_header, token_bytes), "token_bytes %" PRIu32 " is not 2 or 4",
+                       h->token_bytes);
     if (h->seq_length < 2 || h->seq_length > MAX_SEQ_LENGTH)
-        return fail_at(ds, offsetof(tp_dataset_header, seq_length), "seq_length %" PRIu32 " outside [2, %d]", h->seq_length,
-                       MAX_SEQ_LENGTH);
+        return fail_at(ds, offsetof(tp_dataset_header, seq_length), "seq_length %" PRIu32 " outside [2, %d]",
+                       h->seq_length, MAX_SEQ_LENGTH);
     if (h->vocab_size < 1 || h->vocab_size > INT32_MAX)
-        return fail_at(ds, offsetof(tp_dataset_header, vocab_size), "vocab_size %" PRIu64 " outside [1, %d]", h->vocab_size,
-                       INT32_MAX);
+        return fail_at(ds, offsetof(tp_dataset_header, vocab_size), "vocab_size %" PRIu64 " outside [1, %d]",
+                       h->vocab_size, INT32_MAX);
     if (h->instance_count == 0)
         return fail_at(ds, offsetof(tp_dataset_header, instance_count), "instance_count is 0 (an empty dataset)");
     if ((h->mask_offsets_pos == 0) != (h->masks_pos == 0))
@@ -116,10 +118,11 @@ static int check_header(const tp_dataset *ds)
     if (h->file_size != ds->map_bytes)
         return tp_fail("%s: truncated or extended: header says %" PRIu64 " bytes, file has %zu", ds->path, h->file_size,
                        ds->map_bytes);
-    /* Every instance holds at least 2 tokens, so the count is below the file size (and instance_count + 1 cannot wrap). */
+    /* Every instance holds at least 2 tokens, so the count is below the file size
+     * (and instance_count + 1 cannot wrap). */
     if (h->instance_count >= ds->map_bytes)
-        return fail_at(ds, offsetof(tp_dataset_header, instance_count), "instance_count %" PRIu64 " impossible in a %zu-byte file",
-                       h->instance_count, ds->map_bytes);
+        return fail_at(ds, offsetof(tp_dataset_header, instance_count),
+                       "instance_count %" PRIu64 " impossible in a %zu-byte file", h->instance_count, ds->map_bytes);
     return 0;
 }
 
@@ -133,7 +136,8 @@ static int check_section(const tp_dataset *ds, const section *s)
 {
     uint64_t file_bytes = ds->map_bytes;
     if (s->pos % SECTION_ALIGN != 0)
-        return fail_at(ds, s->field, "%s section at %" PRIu64 " is not %d-byte aligned", s->name, s->pos, SECTION_ALIGN);
+        return fail_at(ds, s->field, "%s section at %" PRIu64 " is not %d-byte aligned", s->name, s->pos,
+                       SECTION_ALIGN);
     if (s->pos < sizeof(tp_dataset_header))
         return fail_at(ds, s->field, "%s section at %" PRIu64 " overlaps the header", s->name, s->pos);
     /* Division first: count * element_bytes may not fit in 64 bits. */
@@ -169,8 +173,8 @@ static int check_sections(tp_dataset *ds)
     qsort(sections, count, sizeof sections[0], compare_section_pos);
     for (int i = 0; i + 1 < count; i++)
         if (sections[i].pos + sections[i].count * sections[i].element_bytes > sections[i + 1].pos)
-            return tp_fail("%s: sections %s (at %" PRIu64 ") and %s (at %" PRIu64 ") overlap", ds->path, sections[i].name,
-                           sections[i].pos, sections[i + 1].name, sections[i + 1].pos);
+            return tp_fail("%s: sections %s (at %" PRIu64 ") and %s (at %" PRIu64 ") overlap", ds->path,
+                           sections[i].name, sections[i].pos, sections[i + 1].name, sections[i + 1].pos);
     ds->offsets = (const uint64_t *)(ds->map + h->offsets_pos);
     ds->tokens = ds->map + h->tokens_pos;
     ds->meta = (const tp_dataset_meta *)(ds->map + h->meta_pos);
@@ -229,8 +233,8 @@ static int check_masks(const tp_dataset *ds)
         uint64_t start = ds->mask_offsets[i], end = ds->mask_offsets[i + 1];
         uint64_t length = ds->offsets[i + 1] - ds->offsets[i], end_pos = h->mask_offsets_pos + 8 * (i + 1);
         if (end > h->mask_count)
-            return fail_at(ds, end_pos, "mask_offsets[%" PRIu64 "] = %" PRIu64 " is beyond mask_count %" PRIu64, i + 1, end,
-                           h->mask_count);
+            return fail_at(ds, end_pos, "mask_offsets[%" PRIu64 "] = %" PRIu64 " is beyond mask_count %" PRIu64, i + 1,
+                           end, h->mask_count);
         if (end < start) return fail_at(ds, end_pos, "mask offsets not increasing at instance %" PRIu64, i);
         int64_t previous = -1;
         for (uint64_t m = start; m < end; m++) {
@@ -241,8 +245,8 @@ static int check_masks(const tp_dataset *ds)
     }
     if (ds->mask_offsets[h->instance_count] != h->mask_count)
         return fail_at(ds, h->mask_offsets_pos + 8 * h->instance_count,
-                       "mask offsets end at %" PRIu64 " but mask_count is %" PRIu64, ds->mask_offsets[h->instance_count],
-                       h->mask_count);
+                       "mask offsets end at %" PRIu64 " but mask_count is %" PRIu64,
+                       ds->mask_offsets[h->instance_count], h->mask_count);
     return 0;
 }
 
@@ -327,13 +331,15 @@ int tp_masking_options_check(const tp_masking_options *m)
     int64_t specials_in_range = 0; /* distinct special ids in [1, vocab_size - 1] */
     for (int i = 0; i < 4; i++) {
         if (ids[i] < 0 || ids[i] >= m->vocab_size)
-            return tp_fail("masking: %s %" PRId32 " outside [0, vocab_size %" PRId64 ")", names[i], ids[i], m->vocab_size);
+            return tp_fail("masking: %s %" PRId32 " outside [0, vocab_size %" PRId64 ")", names[i], ids[i],
+                           m->vocab_size);
         int repeated = 0;
         for (int j = 0; j < i; j++) repeated |= ids[j] == ids[i];
         specials_in_range += ids[i] >= 1 && !repeated;
     }
     if (m->vocab_size - 1 <= specials_in_range)
-        return tp_fail("masking: no id in [1, %" PRId64 "] other than the special tokens to use as a random replacement",
+        return tp_fail("masking: no id in [1, %" PRId64
+                       "] other than the special tokens to use as a random replacement",
                        m->vocab_size - 1);
     return 0;
 }
@@ -418,8 +424,8 @@ static int check_loader_options(const tp_dataset *ds, tp_loader_options *o)
     if (o->batch_size < 1) return tp_fail("loader: batch_size %" PRId64 " must be at least 1", o->batch_size);
     if (o->seq_length == 0) o->seq_length = ds_seq;
     if (o->seq_length < 2 || o->seq_length > ds_seq)
-        return tp_fail("loader: seq_length %" PRId64 " outside [2, %" PRId64 "] (the dataset's seq_length)", o->seq_length,
-                       ds_seq);
+        return tp_fail("loader: seq_length %" PRId64 " outside [2, %" PRId64 "] (the dataset's seq_length)",
+                       o->seq_length, ds_seq);
     if (o->world_size < 1 || o->rank < 0 || o->rank >= o->world_size)
         return tp_fail("loader: rank %d outside [0, world_size %d)", o->rank, o->world_size);
     if (tp_dataset_count(ds) < o->world_size)
@@ -558,8 +564,8 @@ void tp_loader_position(const tp_loader *loader, int64_t *epoch, int64_t *cursor
 int tp_loader_seek(tp_loader *loader, int64_t epoch, int64_t cursor)
 {
     if (epoch < 0 || cursor < 0 || cursor >= loader->per_rank)
-        return tp_fail("loader: position (epoch %" PRId64 ", cursor %" PRId64 ") outside epoch >= 0, cursor in [0, %" PRId64
-                       ")",
+        return tp_fail("loader: position (epoch %" PRId64 ", cursor %" PRId64
+                       ") outside epoch >= 0, cursor in [0, %" PRId64 ")",
                        epoch, cursor, loader->per_rank);
     loader->cursor = cursor;
     if (epoch != loader->epoch) {
@@ -573,13 +579,13 @@ int tp_loader_seek(tp_loader *loader, int64_t epoch, int64_t cursor)
 
 struct tp_dataset_writer {
     tp_atomic_file file;
-    FILE *mask_spill;       /* masks until commit; already unlinked, so nothing is left behind */
+    FILE *mask_spill; /* masks until commit; already unlinked, so nothing is left behind */
     tp_dataset_header header;
-    uint64_t written;       /* bytes written to file.fp */
+    uint64_t written; /* bytes written to file.fp */
     uint64_t *offsets, *mask_offsets;
     tp_dataset_meta *meta;
     int64_t count, capacity;
-    uint8_t *row;           /* one instance's ids in token_bytes */
+    uint8_t *row; /* one instance's ids in token_bytes */
 };
 
 static int check_writer_options(const char *path, const tp_dataset_writer_options *o)
@@ -661,8 +667,8 @@ static int check_instance(const tp_dataset_writer *w, const int32_t *ids, int64_
     const char *path = w->file.path;
     char problem[256];
     if (length < 2 || length > (int64_t)h->seq_length)
-        return tp_fail("%s: instance %" PRId64 ": length %" PRId64 " outside [2, seq_length %" PRIu32 "]", path, w->count,
-                       length, h->seq_length);
+        return tp_fail("%s: instance %" PRId64 ": length %" PRId64 " outside [2, seq_length %" PRIu32 "]", path,
+                       w->count, length, h->seq_length);
     for (int64_t t = 0; t < length; t++)
         if (ids[t] < 0 || (uint64_t)ids[t] >= h->vocab_size)
             return tp_fail("%s: instance %" PRId64 ": token id %" PRId32 " outside [0, vocab_size %" PRIu64 ")", path,

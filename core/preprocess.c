@@ -32,10 +32,10 @@ typedef struct buffer {
     int64_t line_count, line_capacity;
     int64_t *line_start, *line_end; /* byte range in the corpus, without the newline */
     uint8_t *blank;
-    int32_t *ids;                   /* all lines' ids, concatenated */
+    int32_t *ids; /* all lines' ids, concatenated */
     int64_t id_capacity;
-    int64_t *token_start;           /* [line_count + 1]: line l's ids are ids[token_start[l] .. token_start[l + 1]) */
-    int64_t start_byte, end_byte;   /* the corpus bytes the buffer covers */
+    int64_t *token_start;         /* [line_count + 1]: line l's ids are ids[token_start[l] .. token_start[l + 1]) */
+    int64_t start_byte, end_byte; /* the corpus bytes the buffer covers */
 } buffer;
 
 /* Bert documents of a buffer: document d's sentences are sentence_line[first_sentence[d] .. first_sentence[d + 1]). */
@@ -186,10 +186,11 @@ static void tokenize_block(const preprocess *p, const corpus *c, const buffer *b
         int64_t bad = invalid_utf8_offset(text, len);
         char message[1024];
         if (bad >= 0)
-            snprintf(message, sizeof message, "%s: line %" PRId64 ": invalid UTF-8 at byte %" PRId64 " of the line", c->path,
-                     buf->first_line + line, bad + 1);
+            snprintf(message, sizeof message, "%s: line %" PRId64 ": invalid UTF-8 at byte %" PRId64 " of the line",
+                     c->path, buf->first_line + line, bad + 1);
         else if (tp_tokenizer_encode(p->tok, text, (size_t)len, &result->ids) != 0)
-            snprintf(message, sizeof message, "%s: line %" PRId64 ": %s", c->path, buf->first_line + line, tp_last_error());
+            snprintf(message, sizeof message, "%s: line %" PRId64 ": %s", c->path, buf->first_line + line,
+                     tp_last_error());
         else {
             line_tokens[line] = result->ids.count - before;
             continue;
@@ -241,7 +242,8 @@ static int tokenize_buffer(const preprocess *p, const corpus *c, buffer *buf)
 /* The generator of one unit (bert: document, mlm: buffer) in one dup round. */
 static tp_rng unit_rng(uint64_t seed, int64_t round, int64_t unit)
 {
-    uint64_t key = tp_hash3(tp_hash3(seed, TP_STREAM_PREPROCESS, (uint64_t)round), TP_STREAM_PREPROCESS, (uint64_t)unit);
+    uint64_t key =
+        tp_hash3(tp_hash3(seed, TP_STREAM_PREPROCESS, (uint64_t)round), TP_STREAM_PREPROCESS, (uint64_t)unit);
     return tp_rng_make(key, TP_STREAM_PREPROCESS, 0);
 }
 
@@ -406,14 +408,19 @@ static int bert_buffer(preprocess *p, const buffer *buf, documents *docs)
     return 0;
 }
 
-/* MlmDataset: [CLS] line [SEP] cut into seq_length pieces, per line or (full_sentences) over the buffer.
- * A last piece of one token (a lone [SEP]) is dropped: an instance needs 2. */
+/* Writes the mlm piece in p->instance; a last piece of one token (a lone [SEP]) is dropped: an instance needs 2. */
+static int emit_piece(preprocess *p, int64_t length, tp_rng *rng)
+{
+    tp_dataset_meta meta = {(uint16_t)length, 0, 0};
+    return length >= 2 ? emit(p, p->instance, length, meta, rng) : 0;
+}
+
+/* MlmDataset: [CLS] line [SEP] cut into seq_length pieces, per line or (full_sentences) over the buffer. */
 static int mlm_buffer(preprocess *p, const buffer *buf)
 {
     int64_t seq = p->o->seq_length;
     for (int64_t round = 0; round < p->o->dup_factor; round++) {
         tp_rng rng = unit_rng(p->o->seed, round, p->buffer_index);
-        tp_dataset_meta meta = {0, 0, 0};
         int64_t fill = 0;
         for (int64_t line = 0; line < buf->line_count; line++) {
             int64_t first = buf->token_start[line], end = buf->token_start[line + 1];
@@ -422,17 +429,11 @@ static int mlm_buffer(preprocess *p, const buffer *buf)
                 p->instance[fill++] = t < first ? p->tok->cls_id : t == end ? p->tok->sep_id : buf->ids[t];
                 int line_done = t == end && !p->o->full_sentences;
                 if (fill < seq && !line_done) continue;
-                if (fill >= 2) {
-                    meta.segment_a_length = (uint16_t)fill;
-                    if (emit(p, p->instance, fill, meta, &rng) != 0) return -1;
-                }
+                if (emit_piece(p, fill, &rng) != 0) return -1;
                 fill = 0;
             }
         }
-        if (fill >= 2) {
-            meta.segment_a_length = (uint16_t)fill;
-            if (emit(p, p->instance, fill, meta, &rng) != 0) return -1;
-        }
+        if (emit_piece(p, fill, &rng) != 0) return -1;
     }
     for (int64_t line = 0; line < buf->line_count; line++)
         p->totals.documents += buf->token_start[line + 1] > buf->token_start[line];
@@ -451,15 +452,16 @@ static int check_options(const tp_preprocess_options *o, int *kind)
         return tp_fail("unknown processor '%s' (known: bert, mlm)", o->processor);
     int64_t min_seq = *kind == TP_DATASET_BERT ? 5 : 2;
     if (o->seq_length < min_seq || o->seq_length > 65535)
-        return tp_fail("seq_length %" PRId64 " outside [%" PRId64 ", 65535] for the %s processor", o->seq_length, min_seq,
-                       o->processor);
+        return tp_fail("seq_length %" PRId64 " outside [%" PRId64 ", 65535] for the %s processor", o->seq_length,
+                       min_seq, o->processor);
     if (o->dup_factor < 1) return tp_fail("dup_factor %" PRId64 " must be at least 1", o->dup_factor);
     if (o->docs_buffer_size < (*kind == TP_DATASET_BERT ? 2 : 1))
-        return tp_fail("docs_buffer_size %" PRId64 " too small%s", o->docs_buffer_size,
-                       *kind == TP_DATASET_BERT ? ": bert draws random next sentences from other documents of the buffer"
-                                                : "");
+        return tp_fail(
+            "docs_buffer_size %" PRId64 " too small%s", o->docs_buffer_size,
+            *kind == TP_DATASET_BERT ? ": bert draws random next sentences from other documents of the buffer" : "");
     if (!(o->short_seq_prob >= 0 && o->short_seq_prob <= 1))
         return tp_fail("short_seq_prob %g outside [0, 1]", o->short_seq_prob);
+    if (!(o->mask_prob > 0 && o->mask_prob <= 1)) return tp_fail("mask_prob %g outside (0, 1]", o->mask_prob);
     return 0;
 }
 
@@ -468,7 +470,8 @@ static int check_special_tokens(const preprocess *p)
     const struct {
         const char *name;
         int32_t id;
-    } specials[] = {{"[CLS]", p->tok->cls_id}, {"[SEP]", p->tok->sep_id}, {"[MASK]", p->tok->mask_id}, {"[PAD]", p->tok->pad_id}};
+    } specials[] = {
+        {"[CLS]", p->tok->cls_id}, {"[SEP]", p->tok->sep_id}, {"[MASK]", p->tok->mask_id}, {"[PAD]", p->tok->pad_id}};
     for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++)
         if (specials[i].id < 0)
             return tp_fail("%s: the vocabulary lacks %s (needed by the %s processor)", p->o->tokenizer.vocab_path,
@@ -482,8 +485,12 @@ static int setup(preprocess *p, const tp_preprocess_options *o)
     if (check_options(o, &p->kind) != 0) return -1;
     p->tok = tp_tokenizer_create(&o->tokenizer);
     if (!p->tok) return -1;
-    p->masking = (tp_masking_options){.mask_prob = o->mask_prob, .mask_id = p->tok->mask_id, .pad_id = p->tok->pad_id,
-                                      .cls_id = p->tok->cls_id, .sep_id = p->tok->sep_id, .vocab_size = p->tok->vocab_size};
+    p->masking = (tp_masking_options){.mask_prob = o->mask_prob,
+                                      .mask_id = p->tok->mask_id,
+                                      .pad_id = p->tok->pad_id,
+                                      .cls_id = p->tok->cls_id,
+                                      .sep_id = p->tok->sep_id,
+                                      .vocab_size = p->tok->vocab_size};
     if (check_special_tokens(p) != 0) return -1;
     size_t seq = (size_t)o->seq_length;
     p->instance = tp_xmalloc(sizeof(int32_t) * seq);
@@ -528,7 +535,8 @@ static int process_corpus(preprocess *p, corpus *c, buffer *buf, documents *docs
         if (p->o->progress) p->o->progress(&p->totals, p->o->progress_user);
     }
     if (p->totals.corpus_tokens == 0)
-        return tp_fail("%s: no tokens: all %" PRId64 " lines are blank or tokenize to nothing", c->path, p->totals.lines);
+        return tp_fail("%s: no tokens: all %" PRId64 " lines are blank or tokenize to nothing", c->path,
+                       p->totals.lines);
     if (p->kind == TP_DATASET_BERT && p->totals.documents == 1)
         return tp_fail("%s: the bert processor needs documents separated by blank lines; found 1 document", c->path);
     return 0;

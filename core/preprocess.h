@@ -37,8 +37,8 @@ typedef struct tp_preprocess_options {
     double short_seq_prob;          /* bert: chance of a shorter target length */
     double mask_prob;               /* static masking: 0.15 */
     uint64_t seed;
-    int dynamic_masking;            /* 1: no masks stored (the loader masks) */
-    int full_sentences;             /* mlm: pack lines across line ends */
+    int dynamic_masking; /* 1: no masks stored (the loader masks) */
+    int full_sentences;  /* mlm: pack lines across line ends */
     /* Called after each buffer with the running totals; may be NULL. */
     void (*progress)(const tp_preprocess_progress *progress, void *user);
     void *progress_user;

@@ -243,10 +243,11 @@ int tp_trainer_resume(tp_trainer *t, int *resumed, char **extra_state)
         cJSON_Delete(state);
         return tp_fail("%s: not a valid trainer state", path);
     }
-    if ((uint64_t)number_at(state, "seed") != t->options.seed) {
+    double saved_seed = number_at(state, "seed");
+    if ((uint64_t)saved_seed != t->options.seed) {
         cJSON_Delete(state);
         return tp_fail("%s: the checkpoint was trained with seed %.0f, this run has seed %llu: resuming would not "
-                       "reproduce the run", path, number_at(state, "seed"), (unsigned long long)t->options.seed);
+                       "reproduce the run", path, saved_seed, (unsigned long long)t->options.seed);
     }
     t->step = (int64_t)number_at(state, "step");
     t->bad_steps = (int64_t)number_at(state, "bad_steps");

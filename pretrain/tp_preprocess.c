@@ -20,10 +20,10 @@ typedef enum { OPT_PATH, OPT_CHOICE, OPT_INT, OPT_REAL, OPT_BOOL, OPT_FLAG } opt
 typedef struct option_spec {
     const char *name;
     option_type type;
-    void *target;         /* const char *, int64_t, double or int */
-    const char *choices;  /* OPT_CHOICE: "a|b" */
-    double low, high;     /* OPT_INT / OPT_REAL: allowed range */
-    const char *help;     /* ends with the default */
+    void *target;        /* const char *, int64_t, double or int */
+    const char *choices; /* OPT_CHOICE: "a|b" */
+    double low, high;    /* OPT_INT / OPT_REAL: allowed range */
+    const char *help;    /* ends with the default */
 } option_spec;
 
 typedef struct settings {
@@ -34,9 +34,16 @@ typedef struct settings {
 } settings;
 
 /* Defaults as preprocess.py's (dataset_path: .tpd instead of .pt). */
-static settings args = {.dataset_path = "dataset.tpd", .processor = "bert", .tokenizer = "bert", .seq_length = 128,
-                     .dup_factor = 5, .docs_buffer_size = 100000, .seed = 7, .short_seq_prob = 0.1, .mask_prob = 0.15,
-                     .do_lower_case = 1};
+static settings args = {.dataset_path = "dataset.tpd",
+                        .processor = "bert",
+                        .tokenizer = "bert",
+                        .seq_length = 128,
+                        .dup_factor = 5,
+                        .docs_buffer_size = 100000,
+                        .seed = 7,
+                        .short_seq_prob = 0.1,
+                        .mask_prob = 0.15,
+                        .do_lower_case = 1};
 
 static const option_spec options[] = {
     {"corpus_path", OPT_PATH, &args.corpus_path, NULL, 0, 0,
@@ -48,7 +55,8 @@ static const option_spec options[] = {
     {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm", 0, 0,
      "bert: NSP pairs [CLS] A [SEP] B [SEP] per document; mlm: lines cut into seq_length pieces. Default: bert."},
     {"processor", OPT_CHOICE, &args.processor, "bert|mlm", 0, 0, "Same as --data_processor."},
-    {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert", 0, 0, "Tokenizer: BERT basic tokenizer + WordPiece. Default: bert."},
+    {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert", 0, 0,
+     "Tokenizer: BERT basic tokenizer + WordPiece. Default: bert."},
     {"do_lower_case", OPT_BOOL, &args.do_lower_case, "true|false", 0, 0,
      "Lower-case and strip accents before WordPiece (1/0 accepted). Default: true."},
     {"seq_length", OPT_INT, &args.seq_length, NULL, 2, 65535,
@@ -112,12 +120,12 @@ static void print_help(void)
 static int usage_error(const char *fmt, ...) TP_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...)
 {
-    va_list args;
-    va_start(args, fmt);
+    va_list values;
+    va_start(values, fmt);
     fprintf(stderr, "%s: error: ", program);
-    vfprintf(stderr, fmt, args);
+    vfprintf(stderr, fmt, values);
     fprintf(stderr, " (see --help)\n");
-    va_end(args);
+    va_end(values);
     return 2;
 }
 
@@ -143,11 +151,13 @@ static int set_option(const option_spec *o, const char *value)
         *(const char **)o->target = value;
         return 0;
     case OPT_CHOICE:
-        if (!in_choices(value, o->choices)) return usage_error("--%s: '%s' is not one of %s", o->name, value, o->choices);
+        if (!in_choices(value, o->choices))
+            return usage_error("--%s: '%s' is not one of %s", o->name, value, o->choices);
         *(const char **)o->target = value;
         return 0;
     case OPT_BOOL:
-        if (!in_choices(value, "true|false|1|0")) return usage_error("--%s: '%s' is not true, false, 1 or 0", o->name, value);
+        if (!in_choices(value, "true|false|1|0"))
+            return usage_error("--%s: '%s' is not true, false, 1 or 0", o->name, value);
         *(int *)o->target = strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
         return 0;
     case OPT_INT: {
@@ -214,9 +224,8 @@ static void print_progress(const tp_preprocess_progress *p, void *user)
     double now = now_seconds();
     if (now - state->last_print < 5.0) return;
     state->last_print = now;
-    fprintf(stderr,
-            "%s: %5.1f%% %" PRId64 " lines, %" PRId64 " tokens, %" PRId64 " instances, %.0f tokens/s\n", program,
-            100.0 * (double)p->bytes_done / (double)p->bytes_total, p->lines, p->corpus_tokens, p->instances,
+    fprintf(stderr, "%s: %5.1f%% %" PRId64 " lines, %" PRId64 " tokens, %" PRId64 " instances, %.0f tokens/s\n",
+            program, 100.0 * (double)p->bytes_done / (double)p->bytes_total, p->lines, p->corpus_tokens, p->instances,
             (double)p->corpus_tokens / (now - state->start));
 }
 
@@ -255,8 +264,8 @@ int main(int argc, char **argv)
     }
     double seconds = now_seconds() - state.start;
     fprintf(stderr,
-            "%s: wrote %s: %" PRId64 " instances (%" PRId64 " tokens, %" PRId64 " masks) from %" PRId64 " lines, %" PRId64
-            " documents, %" PRId64 " corpus tokens in %.2f s (%.0f tokens/s, %d threads)\n",
+            "%s: wrote %s: %" PRId64 " instances (%" PRId64 " tokens, %" PRId64 " masks) from %" PRId64
+            " lines, %" PRId64 " documents, %" PRId64 " corpus tokens in %.2f s (%.0f tokens/s, %d threads)\n",
             program, args.dataset_path, totals.instances, totals.instance_tokens, totals.masks, totals.lines,
             totals.documents, totals.corpus_tokens, seconds, (double)totals.corpus_tokens / seconds,
             omp_get_max_threads());

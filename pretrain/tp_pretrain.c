@@ -201,6 +201,8 @@ static int resume_or_start(pretrain_job *job, int resume)
         free(data);
         if (tp_loader_seek(job->loader, epoch, cursor) < 0) return -1;
         fprintf(stderr, "resumed from step %lld\n", (long long)job->trainer.step);
+    } else {
+        fprintf(stderr, "no checkpoint in %s: starting from step 0\n", job->trainer.checkpoint_root);
     }
     return 0;
 }

@@ -30,19 +30,21 @@ static char *temp_path(const char *name)
 
 static tp_masking_options masking_options(void)
 {
-    tp_masking_options m = {.mask_prob = 0.15, .mask_id = MASK, .pad_id = PAD, .cls_id = CLS, .sep_id = SEP,
-                            .vocab_size = VOCAB};
+    tp_masking_options m = {
+        .mask_prob = 0.15, .mask_id = MASK, .pad_id = PAD, .cls_id = CLS, .sep_id = SEP, .vocab_size = VOCAB};
     return m;
 }
 
 /* Instance i of the test datasets: [CLS] A [SEP] B [SEP] (bert) or [CLS] words [SEP] (mlm),
  * lengths and words drawn from a test-only stream. */
-static int64_t make_instance(int kind, int64_t i, int64_t max_length, int32_t vocab, int32_t *ids, tp_dataset_meta *meta)
+static int64_t make_instance(int kind, int64_t i, int64_t max_length, int32_t vocab, int32_t *ids,
+                             tp_dataset_meta *meta)
 {
     tp_rng rng = tp_rng_make(12345, 99, (uint64_t)i * 1000);
     int64_t length = 5 + (int64_t)tp_rng_below(&rng, (uint64_t)max_length - 4);
     int64_t a = 2 + (int64_t)tp_rng_below(&rng, (uint64_t)length - 3); /* [CLS] + >= 1 word + [SEP] */
-    for (int64_t t = 0; t < length; t++) ids[t] = FIRST_WORD + (int32_t)tp_rng_below(&rng, (uint64_t)vocab - FIRST_WORD);
+    for (int64_t t = 0; t < length; t++)
+        ids[t] = FIRST_WORD + (int32_t)tp_rng_below(&rng, (uint64_t)vocab - FIRST_WORD);
     ids[0] = CLS;
     ids[length - 1] = SEP;
     meta->reserved = 0;
@@ -94,8 +96,13 @@ static int write_dataset(const char *path, int kind, int64_t count, int64_t voca
 
 static tp_loader_options loader_options(int64_t batch_size, int shuffle)
 {
-    tp_loader_options o = {.batch_size = batch_size, .seq_length = SEQ, .seed = 42, .rank = 0, .world_size = 1,
-                           .shuffle = shuffle, .masking = masking_options()};
+    tp_loader_options o = {.batch_size = batch_size,
+                           .seq_length = SEQ,
+                           .seed = 42,
+                           .rank = 0,
+                           .world_size = 1,
+                           .shuffle = shuffle,
+                           .masking = masking_options()};
     return o;
 }
 
@@ -270,7 +277,8 @@ static void test_resume(void)
     for (int step = 11; step >= 0; step--) { /* backwards: seeks cross epochs both ways */
         tp_loader *resumed = tp_loader_create(ds, &o);
         CHECK(tp_loader_seek(resumed, epochs[step], cursors[step]) == 0);
-        for (int later = step; later < 12; later++) differ += !batches_equal(&batches[later].batch, tp_loader_next(resumed));
+        for (int later = step; later < 12; later++)
+            differ += !batches_equal(&batches[later].batch, tp_loader_next(resumed));
         CHECK(tp_loader_seek(stream, epochs[step], cursors[step]) == 0);
         differ += !batches_equal(&batches[step].batch, tp_loader_next(stream));
         tp_loader_free(resumed);
@@ -520,10 +528,10 @@ static void test_corrupt_datasets(void)
     expect_corrupt(PATCHED(put_u32(bad, 12, 7)), size, "offset 12: unknown dataset kind 7 (1 = bert, 2 = mlm)");
     expect_corrupt(PATCHED(put_u32(bad, 16, 3)), size, "offset 16: token_bytes 3 is not 2 or 4");
     expect_corrupt(good, size - 10, "truncated or extended: header says %zu bytes, file has %zu", size, size - 10);
-    expect_corrupt(PATCHED(memset(bad + size, 0, 64)), size + 64, "truncated or extended: header says %zu bytes, file has %zu",
-                   size, size + 64);
-    expect_corrupt(PATCHED(put_u64(bad, 96, size + 1)), size, "truncated or extended: header says %zu bytes, file has %zu",
-                   size + 1, size);
+    expect_corrupt(PATCHED(memset(bad + size, 0, 64)), size + 64,
+                   "truncated or extended: header says %zu bytes, file has %zu", size, size + 64);
+    expect_corrupt(PATCHED(put_u64(bad, 96, size + 1)), size,
+                   "truncated or extended: header says %zu bytes, file has %zu", size + 1, size);
     expect_corrupt(good, 100, "file has 100 bytes, less than the 128-byte header");
     expect_corrupt(PATCHED(put_u64(bad, h.offsets_pos + 24, h.token_count + 100)), size,
                    "offset %" PRIu64 ": offsets[3] = %" PRIu64 " is beyond token_count %" PRIu64, h.offsets_pos + 24,
@@ -538,11 +546,13 @@ static void test_corrupt_datasets(void)
     uint16_t big_id = VOCAB;
     expect_corrupt(PATCHED(memcpy(bad + h.tokens_pos + 2 * (off1 + 1), &big_id, 2)), size,
                    "offset %" PRIu64 ": instance 1: token id 100 >= vocab_size 100", h.tokens_pos + 2 * (off1 + 1));
-    expect_corrupt(PATCHED(put_u32(bad, 20, 4)), size, "offset %" PRIu64 ": instance 0 has %" PRIu64 " tokens, more than seq_length 4",
-                   h.offsets_pos + 8, off1);
-    expect_corrupt(PATCHED(put_u64(bad, 72, beyond)), size,
-                   "offset 72: meta section (10 entries of 4 bytes at %zu) extends past the end of the file (%zu bytes)",
-                   beyond, size);
+    expect_corrupt(PATCHED(put_u32(bad, 20, 4)), size,
+                   "offset %" PRIu64 ": instance 0 has %" PRIu64 " tokens, more than seq_length 4", h.offsets_pos + 8,
+                   off1);
+    expect_corrupt(
+        PATCHED(put_u64(bad, 72, beyond)), size,
+        "offset 72: meta section (10 entries of 4 bytes at %zu) extends past the end of the file (%zu bytes)", beyond,
+        size);
     expect_corrupt(PATCHED(put_u64(bad, 64, 130)), size, "offset 64: tokens section at 130 is not 64-byte aligned");
     expect_corrupt(PATCHED(put_u64(bad, 56, h.tokens_pos)), size,
                    "sections offsets (at %" PRIu64 ") and tokens (at %" PRIu64 ") overlap", h.tokens_pos, h.tokens_pos);
@@ -608,10 +618,7 @@ static void test_writer_errors(void)
 static const char *tiny_words[] = {"the", "cat", "sat", "on", "mat", "dog", "ran", "far", "a", "bird", "sang", "loud"};
 enum { TINY_WORDS = sizeof tiny_words / sizeof tiny_words[0], TINY_FIRST_WORD = 5 };
 
-static void write_text(const char *path, const char *text)
-{
-    write_all(path, (const uint8_t *)text, strlen(text));
-}
+static void write_text(const char *path, const char *text) { write_all(path, (const uint8_t *)text, strlen(text)); }
 
 static void write_tiny_vocab(const char *path, int with_mask)
 {
@@ -628,7 +635,8 @@ static int64_t tiny_ids(const char *line, int32_t *ids)
     for (const char *word = line; *word && *word != '\n';) {
         size_t len = strcspn(word, " \n");
         for (int w = 0; w < TINY_WORDS; w++)
-            if (strlen(tiny_words[w]) == len && strncmp(tiny_words[w], word, len) == 0) ids[count++] = TINY_FIRST_WORD + w;
+            if (strlen(tiny_words[w]) == len && strncmp(tiny_words[w], word, len) == 0)
+                ids[count++] = TINY_FIRST_WORD + w;
         word += len + (word[len] == ' ');
     }
     return count;
@@ -642,10 +650,16 @@ static const char tiny_corpus[] = "the cat sat on the mat\nthe dog ran far\na bi
 static tp_preprocess_options tiny_options(const char *processor, const char *corpus, const char *vocab,
                                           const char *dataset)
 {
-    tp_preprocess_options o = {.corpus_path = corpus, .dataset_path = dataset, .processor = processor,
+    tp_preprocess_options o = {.corpus_path = corpus,
+                               .dataset_path = dataset,
+                               .processor = processor,
                                .tokenizer = {.kind = "bert", .vocab_path = vocab, .do_lower_case = 1},
-                               .seq_length = 12, .dup_factor = 3, .docs_buffer_size = 100000,
-                               .short_seq_prob = 0.1, .mask_prob = 0.15, .seed = 7};
+                               .seq_length = 12,
+                               .dup_factor = 3,
+                               .docs_buffer_size = 100000,
+                               .short_seq_prob = 0.1,
+                               .mask_prob = 0.15,
+                               .seed = 7};
     return o;
 }
 
@@ -706,7 +720,8 @@ static void test_preprocess_mlm(void)
         for (int64_t start = 0; start < words + 2; start += 5) {
             int64_t length = words + 2 - start < 5 ? words + 2 - start : 5;
             if (length < 2) continue;
-            mismatches += instance >= tp_dataset_count(ds) || tp_dataset_instance(ds, instance++, actual, NULL) != length ||
+            mismatches += instance >= tp_dataset_count(ds) ||
+                          tp_dataset_instance(ds, instance++, actual, NULL) != length ||
                           memcmp(actual, expected + start, sizeof(int32_t) * (size_t)length) != 0;
         }
     }
