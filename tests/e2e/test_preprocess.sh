@@ -53,13 +53,13 @@ preprocess 2 mlm_full.tpd --data_processor mlm --seq_length 48 --full_sentences 
 if [ ! -x "$python" ]; then
     echo "test_preprocess.sh: content check against Hugging Face skipped ($python missing)"
 else
-"$python" "$repo/tests/e2e/preprocess_check.py" "$corpus" "$vocab" \
-    -- "$work/bert.tpd" bert 64 \
-    -- "$work/bert_one_round.tpd" bert 64 --dup_factor 1 \
-    -- "$work/bert_buffered.tpd" bert 32 \
-    -- "$work/mlm.tpd" mlm 16 --dup_factor 2 --docs_buffer_size 40 \
-    -- "$work/mlm_full.tpd" mlm 48 --full_sentences --docs_buffer_size 50 ||
-    fail "the datasets do not match the corpus"
+    "$python" "$repo/tests/e2e/preprocess_check.py" "$corpus" "$vocab" \
+        -- "$work/bert.tpd" bert 64 \
+        -- "$work/bert_one_round.tpd" bert 64 --dup_factor 1 \
+        -- "$work/bert_buffered.tpd" bert 32 \
+        -- "$work/mlm.tpd" mlm 16 --dup_factor 2 --docs_buffer_size 40 \
+        -- "$work/mlm_full.tpd" mlm 48 --full_sentences --docs_buffer_size 50 ||
+        fail "the datasets do not match the corpus"
 fi
 
 # ---- determinism: thread count does not matter, the seed does ----

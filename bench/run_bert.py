@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Side-by-side BERT training-step benchmark: tp (build/bench-bert) against PyTorch
+(bench/bert_torch.py, Debian's torch 1.13) on the same machine, 2 threads each.
+
+The two run alternately, config by config, for --rounds rounds, so both see the same
+machine load; each run reports the median step time of --steps timed steps after warm-up.
+The ratio is taken pair by pair (tp / PyTorch within a round), then the median over rounds.
+Writes a Markdown table to stdout, and with --write into docs/benchmarks.md between the
+markers '<!-- bert-train begin -->' and '<!-- bert-train end -->'.
+
+Usage: /usr/bin/python3 bench/run_bert.py [--configs tiny,small,base] [--rounds 3] [--steps 5] [--write]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_json(command, env):
+    out = subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default="tiny,small,base")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    rows = []
+    for config in args.configs.split(","):
+        tp_runs, torch_runs = [], []
+        for _ in range(args.rounds):
+            tp_runs.append(run_json([os.path.join(args.build, "bench-bert"), "--configs", config, "--steps",
+                                     str(args.steps), "--threads", str(args.threads)], env))
+            torch_runs.append(run_json(["/usr/bin/python3", "bench/bert_torch.py", "--configs", config, "--steps",
+                                        str(args.steps), "--threads", str(args.threads)], env))
+        ratios = [a["tokens_per_s_median"] / b["tokens_per_s_median"] for a, b in zip(tp_runs, torch_runs)]
+        rows.append({
+            "config": config,
+            "tp": statistics.median(r["tokens_per_s_median"] for r in tp_runs),
+            "torch": statistics.median(r["tokens_per_s_median"] for r in torch_runs),
+            "tp_mfu": statistics.median(r["mfu"] for r in tp_runs),
+            "torch_mfu": statistics.median(r["mfu"] for r in torch_runs),
+            "ratio": statistics.median(ratios),
+            "ratios": ratios,
+        })
+    lines = ["| config | tp tokens/s | tp MFU | PyTorch tokens/s | PyTorch MFU | tp / PyTorch (median of pairs) | pairs |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['config']} | {r['tp']:.0f} | {100 * r['tp_mfu']:.0f}% | {r['torch']:.0f} | "
+                     f"{100 * r['torch_mfu']:.0f}% | {r['ratio']:.2f}x | "
+                     + ", ".join(f"{x:.2f}" for x in r["ratios"]) + " |")
+    table = "\n".join(lines)
+    print(table)
+    if args.write:
+        path = os.path.join(REPO, "docs", "benchmarks.md")
+        text = open(path).read()
+        begin, end = "<!-- bert-train begin -->", "<!-- bert-train end -->"
+        head, rest = text.split(begin)
+        _, tail = rest.split(end)
+        open(path, "w").write(head + begin + "\n" + table + "\n" + end + tail)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
