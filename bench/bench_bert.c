@@ -57,14 +57,7 @@ static void make_batch(bench_batch *b, int64_t batch_size, int64_t seq_length)
 static int bench_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
 {
     bench_batch *b = user;
-    tp_model_batch batch = tp_model_batch_upload(&trainer->ctx, &b->batch);
-    tp_model_output out;
-    trainer->ctx.record = 1;
-    trainer->ctx.training = 1;
-    if (tp_model_forward(trainer->model, &trainer->ctx, &batch, &out) < 0) return -1;
-    tp_backward(&trainer->ctx, out.loss);
-    metrics->loss = out.loss->data[0];
-    return 0;
+    return tp_trainer_model_step(trainer, &b->batch, metrics);
 }
 
 /* Matmul FLOPs of one training step (x3 for forward + backward), as bench/bert_torch.py counts them. */

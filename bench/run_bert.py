@@ -2,6 +2,11 @@
 """Side-by-side BERT training-step benchmark: tp (build/bench-bert) against PyTorch
 (bench/bert_torch.py, Debian's torch 1.13) on the same machine, 2 threads each.
 
+PyTorch gets its best set-up here: Debian's torch links OpenBLAS through the libblas.so.3
+alternative, which is the pthread build, whose threads then fight torch's OpenMP threads over
+the 2 cores (1.6-2x slower); LD_LIBRARY_PATH points it at the OpenMP build of the same
+OpenBLAS, so that BLAS and torch share one pool, as tp does.
+
 The two run alternately, config by config, for --rounds rounds, so both see the same
 machine load; each run reports the median step time of --steps timed steps after warm-up.
 The ratio is taken pair by pair (tp / PyTorch within a round), then the median over rounds.
@@ -18,6 +23,7 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 
 
 def run_json(command, env):
@@ -35,6 +41,7 @@ def main():
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    torch_env = dict(env, LD_LIBRARY_PATH=OPENBLAS_OPENMP)
     rows = []
     for config in args.configs.split(","):
         tp_runs, torch_runs = [], []
@@ -42,7 +49,7 @@ def main():
             tp_runs.append(run_json([os.path.join(args.build, "bench-bert"), "--configs", config, "--steps",
                                      str(args.steps), "--threads", str(args.threads)], env))
             torch_runs.append(run_json(["/usr/bin/python3", "bench/bert_torch.py", "--configs", config, "--steps",
-                                        str(args.steps), "--threads", str(args.threads)], env))
+                                        str(args.steps), "--threads", str(args.threads)], torch_env))
         ratios = [a["tokens_per_s_median"] / b["tokens_per_s_median"] for a, b in zip(tp_runs, torch_runs)]
         rows.append({
             "config": config,

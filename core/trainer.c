@@ -355,3 +355,30 @@ int tp_trainer_step(tp_trainer *t, tp_micro_step_fn micro_step, void *user)
     if (t->step % t->options.report_steps == 0 || t->step == t->options.total_steps) report(t, lr, grad_norm);
     return 0;
 }
+
+int tp_trainer_model_step(tp_trainer *t, const tp_batch *batch, tp_step_metrics *metrics)
+{
+    tp_ctx *ctx = &t->ctx;
+    const tp_backend *backend = ctx->backend;
+    double micro_batches = (double)t->options.accumulation_steps;
+    tp_model_batch model_batch = tp_model_batch_upload(ctx, batch);
+    tp_model_output out;
+    ctx->record = 1;
+    ctx->training = 1;
+    if (tp_model_forward(t->model, ctx, &model_batch, &out) < 0) return -1;
+    tp_tensor *loss = micro_batches > 1 ? tp_scale(ctx, out.loss, (float)(1.0 / micro_batches)) : out.loss;
+    tp_backward(ctx, loss);
+    float value;
+    backend->download(&value, out.loss->data, sizeof value);
+    metrics->loss = value / micro_batches;
+    metrics->tokens = batch->batch_size * batch->seq_length;
+    metrics->count = t->model->target_count;
+    for (int i = 0; i < t->model->target_count; i++) {
+        backend->download(&value, out.results[i].loss->data, sizeof value);
+        metrics->names[i] = tp_model_target_name(t->model, i);
+        metrics->target_loss[i] = value / micro_batches;
+        metrics->correct[i] = out.results[i].correct;
+        metrics->total[i] = out.results[i].count;
+    }
+    return 0;
+}

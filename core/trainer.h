@@ -74,6 +74,9 @@ int tp_trainer_resume(tp_trainer *trainer, int *resumed, char **extra_state);
 int tp_trainer_check_fresh(tp_trainer *trainer);
 /* One optimizer step. */
 int tp_trainer_step(tp_trainer *trainer, tp_micro_step_fn micro_step, void *user);
+/* The usual micro-step body: forward + backward of the model on one host batch (the loss
+ * divided by the number of micro-batches), and its metrics. */
+int tp_trainer_model_step(tp_trainer *trainer, const tp_batch *batch, tp_step_metrics *metrics);
 /* Saves a checkpoint now; extra_state_json is stored under "data" (loader position). */
 int tp_trainer_save(tp_trainer *trainer, const char *extra_state_json);
 

@@ -75,32 +75,8 @@ typedef struct pretrain_job {
 static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
 {
     pretrain_job *job = user;
-    tp_ctx *ctx = &trainer->ctx;
     const tp_batch *batch = tp_loader_next(job->loader);
-    if (!batch) return -1;
-    tp_model_batch model_batch = tp_model_batch_upload(ctx, batch);
-    tp_model_output out;
-    ctx->record = 1;
-    ctx->training = 1;
-    if (tp_model_forward(trainer->model, ctx, &model_batch, &out) < 0) return -1;
-    tp_tensor *loss = out.loss;
-    if (trainer->options.accumulation_steps > 1)
-        loss = tp_scale(ctx, loss, 1.0f / (float)trainer->options.accumulation_steps);
-    tp_backward(ctx, loss);
-    const tp_backend *backend = ctx->backend;
-    float value;
-    backend->download(&value, out.loss->data, sizeof value);
-    metrics->loss = value / (double)trainer->options.accumulation_steps;
-    metrics->tokens = batch->batch_size * batch->seq_length;
-    metrics->count = trainer->model->target_count;
-    for (int i = 0; i < trainer->model->target_count; i++) {
-        backend->download(&value, out.results[i].loss->data, sizeof value);
-        metrics->names[i] = tp_model_target_name(trainer->model, i);
-        metrics->target_loss[i] = value / (double)trainer->options.accumulation_steps;
-        metrics->correct[i] = out.results[i].correct;
-        metrics->total[i] = out.results[i].count;
-    }
-    return 0;
+    return batch ? tp_trainer_model_step(trainer, batch, metrics) : -1;
 }
 
 static int open_inputs(pretrain_job *job)

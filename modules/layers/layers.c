@@ -76,3 +76,21 @@ tp_tensor *tp_feed_forward_forward(tp_ctx *ctx, const tp_feed_forward *ff, tp_te
     tp_tensor *inner = tp_act(ctx, tp_linear_layer_forward(ctx, &ff->linear_1, x), ff->act);
     return tp_linear_layer_forward(ctx, &ff->linear_2, inner);
 }
+
+void *tp_lookup_embedding_create(tp_build *build, const char *prefix, int64_t rows, int64_t row_multiple,
+                                 tp_batch_ids_fn ids)
+{
+    tp_lookup_embedding *self = tp_xmalloc(sizeof *self);
+    char name[TP_NAME_MAX];
+    int64_t shape[2] = {rows, build->hp->emb_size};
+    tp_name(name, prefix, "embedding.weight");
+    self->table = tp_param_new_padded(build->params, name, 2, shape, TP_INIT_NORMAL, row_multiple);
+    self->ids = ids;
+    return self;
+}
+
+tp_tensor *tp_lookup_embedding_forward(void *self, tp_ctx *ctx, const tp_model_batch *batch)
+{
+    tp_lookup_embedding *lookup = self;
+    return tp_embedding(ctx, lookup->table, lookup->ids(batch), batch->batch_size * batch->seq_length);
+}

@@ -64,6 +64,18 @@ typedef struct tp_feed_forward {
 void tp_feed_forward_init(tp_feed_forward *ff, tp_build *build, const char *prefix);
 tp_tensor *tp_feed_forward_forward(tp_ctx *ctx, const tp_feed_forward *ff, tp_tensor *x);
 
+/* An embedding table "<prefix>.embedding.weight" [rows (padded to row_multiple), emb_size]
+ * looked up by one of the batch's id arrays: the shape of word, pos and seg embeddings. */
+typedef const int32_t *(*tp_batch_ids_fn)(const tp_model_batch *batch);
+typedef struct tp_lookup_embedding {
+    tp_tensor *table;
+    tp_batch_ids_fn ids;
+} tp_lookup_embedding;
+
+void *tp_lookup_embedding_create(tp_build *build, const char *prefix, int64_t rows, int64_t row_multiple,
+                                 tp_batch_ids_fn ids);
+tp_tensor *tp_lookup_embedding_forward(void *self, tp_ctx *ctx, const tp_model_batch *batch);
+
 /* snprintf into a fixed buffer for parameter names. */
 #define TP_NAME_MAX 256
 void tp_name(char *out, const char *prefix, const char *suffix);

@@ -21,7 +21,7 @@ fail() {
 [ -f "$vocab" ] && [ -f "$corpus" ] || fail "data missing: run scripts/fetch_data.sh"
 
 work=$(mktemp -d /tmp/tp_test_pretrain.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 # The first 40 documents of the corpus.
 awk 'BEGIN { docs = 0 } /^$/ { if (++docs == 40) exit } { print }' "$corpus" >"$work/corpus.txt"
 "$build/tp-preprocess" --corpus_path "$work/corpus.txt" --vocab_path "$vocab" --dataset_path "$work/data.tpd" \

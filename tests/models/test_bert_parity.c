@@ -19,6 +19,7 @@
 #include "core/safetensors.h"
 #include "core/trainer.h"
 #include "support/check.h"
+#include "support/scratch.h"
 
 #define TOLERANCE 1e-4
 #define SCALE_FLOOR 1e-3
@@ -260,20 +261,15 @@ static void check_forward_and_gradients(fixture *fx, tp_ctx *ctx)
 static int fixed_batch_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
 {
     fixture *fx = user;
-    tp_model_batch batch = tp_model_batch_upload(&trainer->ctx, &fx->batch);
-    tp_model_output out;
-    trainer->ctx.record = 1;
-    trainer->ctx.training = 1;
-    if (tp_model_forward(trainer->model, &trainer->ctx, &batch, &out) < 0) return -1;
-    tp_backward(&trainer->ctx, out.loss);
-    metrics->loss = out.loss->data[0];
-    return 0;
+    return tp_trainer_model_step(trainer, &fx->batch, metrics);
 }
 
-static void check_training(fixture *fx)
+/* accumulation_steps > 1 feeds the same batch to every micro-step: the scaled gradients
+ * (exact halvings) must sum to the same step as one micro-batch. */
+static void check_training(fixture *fx, int accumulation_steps)
 {
-    char dir[] = "/tmp/tp_bert_parity_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/accumulation_%d", tp_scratch_dir(), accumulation_steps);
     tp_config *run = tp_config_new_empty("parity run");
     char text[64];
     const char *keys[] = {"learning_rate", "total_steps"};
@@ -283,6 +279,9 @@ static void check_training(fixture *fx)
     tp_config_set(run, "warmup", text);
     tp_config_set(run, "output_dir", dir);
     tp_config_set(run, "report_steps", "1000");
+    snprintf(text, sizeof text, "%d", accumulation_steps);
+    tp_config_set(run, "accumulation_steps", text);
+    set_fixture_weights(&fx->model.params);
     tp_train_options options;
     CHECK(tp_train_options_read(run, &options) == 0);
     tp_trainer trainer;
@@ -294,21 +293,20 @@ static void check_training(fixture *fx)
         double before = trainer.window.loss;
         CHECK(tp_trainer_step(&trainer, fixed_batch_step, fx) == 0);
         double loss = trainer.window.loss - before;
-        CHECK_MSG(tp_close(loss, expected[step], TOLERANCE, 1e-6), "AdamW step %lld: loss tp %.9g, reference %.9g",
-                  (long long)step + 1, loss, expected[step]);
+        CHECK_MSG(tp_close(loss, expected[step], TOLERANCE, 1e-6),
+                  "AdamW step %lld (accumulation %d): loss tp %.9g, reference %.9g", (long long)step + 1,
+                  accumulation_steps, loss, expected[step]);
     }
     check_parameter_values(fx, "param_fp_after", "param_after.", 0);
     tp_trainer_free(&trainer);
     tp_config_free(run);
-    char command[128];
-    snprintf(command, sizeof command, "rm -rf %s", dir);
-    CHECK(system(command) == 0);
 }
 
 int main(void)
 {
     static const char *const cases[] = {"tiny", "base_width_2layer", "tiny_preln_torchln", "tiny_relu", "tiny_silu",
                                         NULL};
+    tp_scratch_init("bert_parity");
     for (int i = 0; cases[i]; i++) {
         char path[256];
         snprintf(path, sizeof path, "tests/fixtures/bert/%s.safetensors", cases[i]);
@@ -321,7 +319,8 @@ int main(void)
             tp_ctx_init(&ctx, &tp_cpu_backend, 1 << 20);
             check_forward_and_gradients(&fx, &ctx);
             tp_ctx_free(&ctx);
-            check_training(&fx);
+            check_training(&fx, 1);
+            check_training(&fx, 2);
         }
         close_fixture(&fx);
     }

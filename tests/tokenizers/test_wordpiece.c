@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "support/check.h"
+#include "support/scratch.h"
 #include "tokenizers/tokenizer.h"
 
 #define VOCAB "data/vocab/bert-base-uncased-vocab.txt"
@@ -195,32 +196,11 @@ static void check_token_ids(const tp_tokenizer *tok)
 
 /* ---- vocabulary errors, on small files written here ---- */
 
-static char temp_dir[] = "/tmp/tp_test_wordpiece_XXXXXX";
-
-static char temp_files[16][256];
-static int temp_file_count;
-
-static const char *write_vocab(const char *name, const char *content, size_t len)
-{
-    char *path = temp_files[temp_file_count++];
-    snprintf(path, sizeof temp_files[0], "%s/%s", temp_dir, name);
-    FILE *fp = fopen(path, "wb");
-    fwrite(content, 1, len, fp);
-    fclose(fp);
-    return path;
-}
-
-static void remove_temp_files(void)
-{
-    for (int i = 0; i < temp_file_count; i++) unlink(temp_files[i]);
-    rmdir(temp_dir);
-}
-
 /* Creating a tokenizer from `content` fails with a message holding each of the fragments. */
 static void check_vocab_error(const char *name, const char *content, size_t len, const char *fragment1,
                               const char *fragment2)
 {
-    const char *path = write_vocab(name, content, len);
+    const char *path = tp_scratch_write(name, content, len);
     tp_tokenizer *tok = open_bert(path, 1);
     CHECK_MSG(tok == NULL, "%s: accepted", name);
     tp_tokenizer_free(tok);
@@ -231,7 +211,6 @@ static void check_vocab_error(const char *name, const char *content, size_t len,
 
 static void check_vocab_errors(void)
 {
-    CHECK(mkdtemp(temp_dir) != NULL);
     static const char invalid[] = "[UNK]\na\nb\xc3\x28\n";
     static const char duplicate[] = "[UNK]\nhello\nworld\nhello\n";
     check_vocab_error("empty.txt", "", 0, "empty vocabulary", NULL);
@@ -248,7 +227,7 @@ static void check_vocab_errors(void)
 
     /* CRLF line ends and a last line without one. */
     static const char crlf[] = "[PAD]\r\n[UNK]\r\nhello\r\n##s\r\nworld";
-    tp_tokenizer *tok = open_bert(write_vocab("crlf.txt", crlf, sizeof crlf - 1), 1);
+    tp_tokenizer *tok = open_bert(tp_scratch_write("crlf.txt", crlf, sizeof crlf - 1), 1);
     CHECK_MSG(tok != NULL, "%s", tp_last_error());
     if (tok) {
         CHECK(tok->vocab_size == 5 && tok->pad_id == 0 && tok->unk_id == 1 && tok->cls_id == -1);
@@ -256,7 +235,6 @@ static void check_vocab_errors(void)
         CHECK(strcmp(tok->tokens[3], "##s") == 0);
         tp_tokenizer_free(tok);
     }
-    remove_temp_files();
 }
 
 static void check_unknown_kind(void)
@@ -269,6 +247,7 @@ static void check_unknown_kind(void)
 
 int main(void)
 {
+    tp_scratch_init("wordpiece");
     check_vocab_errors();
     check_unknown_kind();
     if (access(VOCAB, R_OK) != 0) {

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "support/check.h"
+#include "support/scratch.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -20,23 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static char temp_dir[] = "/tmp/tp_test_config_XXXXXX";
-
 #define CHECK_ERROR(expected)                                                                                  \
     CHECK_MSG(strcmp(tp_last_error(), (expected)) == 0, "\n  got:  %s\n  want: %s", tp_last_error(), (expected))
-
-/* Writes bytes to temp_dir/name; returns the path (static buffer, valid until the next call). */
-static const char *write_temp(const char *name, const char *bytes, size_t length)
-{
-    static char path[256];
-    snprintf(path, sizeof path, "%s/%s", temp_dir, name);
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(bytes, 1, length, fp) != length || fclose(fp) != 0) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-    return path;
-}
 
 static tp_config *parse(const char *text)
 {
@@ -309,8 +295,7 @@ static void test_save_reload(void)
                            " \"nothing\": null, \"last\": 1}");
     CHECK(tp_config_set(cfg, "lr", "0.1") == 0);
     CHECK(tp_config_set(cfg, "opt.eps", "1e-8") == 0);
-    char path[256];
-    snprintf(path, sizeof path, "%s/saved.json", temp_dir);
+    const char *path = tp_scratch_path("saved.json");
     CHECK(tp_config_save(cfg, path) == 0);
     tp_config_free(cfg);
 
@@ -348,8 +333,7 @@ static void test_save_reload(void)
     free(compact);
     tp_config_free(cfg);
 
-    char missing_dir[300];
-    snprintf(missing_dir, sizeof missing_dir, "%s/no/such/dir/x.json", temp_dir);
+    const char *missing_dir = tp_scratch_path("no/such/dir/x.json");
     cfg = tp_config_new_empty("x");
     CHECK(tp_config_save(cfg, missing_dir) == -1);
     CHECK(strstr(tp_last_error(), "No such file or directory") != NULL);
@@ -457,7 +441,7 @@ static void test_structure_errors(void)
 
 static void test_files(void)
 {
-    const char *path = write_temp("ok.json", "{\"a\": 1}\n", 9);
+    const char *path = tp_scratch_write("ok.json", "{\"a\": 1}\n", 9);
     tp_config *cfg = tp_config_load(path);
     CHECK_MSG(cfg != NULL, "%s", tp_last_error());
     if (cfg) {
@@ -466,31 +450,30 @@ static void test_files(void)
     }
 
     char expected[512];
-    char missing[300];
-    snprintf(missing, sizeof missing, "%s/missing.json", temp_dir);
+    const char *missing = tp_scratch_path("missing.json");
     CHECK(tp_config_load(missing) == NULL);
     snprintf(expected, sizeof expected, "%s: No such file or directory", missing);
     CHECK_ERROR(expected);
 
-    path = write_temp("empty.json", "", 0);
+    path = tp_scratch_write("empty.json", "", 0);
     CHECK(tp_config_load(path) == NULL);
     snprintf(expected, sizeof expected, "%s: empty file (expected a JSON object)", path);
     CHECK_ERROR(expected);
 
     static const char with_nul[] = "{\"a\": 1,\n \"b\": \"x\0y\"}";
-    path = write_temp("nul.json", with_nul, sizeof with_nul - 1);
+    path = tp_scratch_write("nul.json", with_nul, sizeof with_nul - 1);
     CHECK(tp_config_load(path) == NULL);
     snprintf(expected, sizeof expected, "%s: line 2, column 9: NUL byte in the file", path);
     CHECK_ERROR(expected);
 
     static const char trailing_nul[] = "{\"a\": 1}\0";
-    path = write_temp("trailing_nul.json", trailing_nul, sizeof trailing_nul - 1);
+    path = tp_scratch_write("trailing_nul.json", trailing_nul, sizeof trailing_nul - 1);
     CHECK(tp_config_load(path) == NULL);
     snprintf(expected, sizeof expected, "%s: line 1, column 9: NUL byte in the file", path);
     CHECK_ERROR(expected);
 
     static const char bad[] = "{\n\"a\": [1, 2,, 3]\n}\n";
-    path = write_temp("bad.json", bad, sizeof bad - 1);
+    path = tp_scratch_write("bad.json", bad, sizeof bad - 1);
     CHECK(tp_config_load(path) == NULL);
     snprintf(expected, sizeof expected, "%s: line 2, column 12: invalid JSON near ', 3]'", path);
     CHECK_ERROR(expected);
@@ -498,10 +481,7 @@ static void test_files(void)
 
 int main(void)
 {
-    if (!mkdtemp(temp_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    tp_scratch_init("config");
     test_int();
     test_double();
     test_bool_and_string();
@@ -514,8 +494,5 @@ int main(void)
     test_syntax_errors();
     test_structure_errors();
     test_files();
-    char command[300];
-    snprintf(command, sizeof command, "rm -rf '%s'", temp_dir);
-    if (system(command) != 0) fprintf(stderr, "could not remove %s\n", temp_dir);
     return tp_test_finish("test_config");
 }

@@ -4,8 +4,8 @@
 #include "core/preprocess.h"
 #include "core/rng.h"
 #include "support/check.h"
+#include "support/scratch.h"
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <omp.h>
 #include <stdarg.h>
@@ -16,17 +16,6 @@
 
 /* A tiny vocabulary: the special ids as in BERT's layout, words from 5 up. */
 enum { PAD = 0, UNK = 1, CLS = 2, SEP = 3, MASK = 4, FIRST_WORD = 5, VOCAB = 100, SEQ = 64 };
-
-static char temp_dir[64];
-
-static char *temp_path(const char *name)
-{
-    static char paths[8][256];
-    static int next;
-    char *path = paths[next++ % 8];
-    snprintf(path, sizeof paths[0], "%s/%s", temp_dir, name);
-    return path;
-}
 
 static tp_masking_options masking_options(void)
 {
@@ -139,7 +128,7 @@ static void save_batch(saved_batch *saved, const tp_batch *b)
 
 static void test_round_trip(int64_t vocab, int static_masking)
 {
-    const char *path = temp_path("round_trip.tpd");
+    const char *path = tp_scratch_path("round_trip.tpd");
     int kinds[2] = {TP_DATASET_BERT, TP_DATASET_MLM};
     for (int k = 0; k < 2; k++) {
         CHECK_MSG(write_dataset(path, kinds[k], 50, vocab, static_masking) == 0, "%s", tp_last_error());
@@ -175,7 +164,7 @@ static void test_round_trip(int64_t vocab, int static_masking)
 /* Rows against the instances they came from: padding, segments, labels, masking rules. */
 static void test_batch_contents(int static_masking)
 {
-    const char *path = temp_path("contents.tpd");
+    const char *path = tp_scratch_path("contents.tpd");
     CHECK(write_dataset(path, TP_DATASET_BERT, 24, VOCAB, static_masking) == 0);
     tp_dataset *ds = tp_dataset_open(path);
     tp_loader_options o = loader_options(8, 0);
@@ -229,7 +218,7 @@ static void test_batch_contents(int static_masking)
 
 static void test_determinism_and_threads(void)
 {
-    const char *path = temp_path("determinism.tpd");
+    const char *path = tp_scratch_path("determinism.tpd");
     CHECK(write_dataset(path, TP_DATASET_BERT, 40, VOCAB, 0) == 0);
     tp_dataset *ds = tp_dataset_open(path);
     if (!ds) return;
@@ -261,7 +250,7 @@ static void test_determinism_and_threads(void)
 /* The batch after seek(position) equals the batch an uninterrupted stream gives there. */
 static void test_resume(void)
 {
-    const char *path = temp_path("resume.tpd");
+    const char *path = tp_scratch_path("resume.tpd");
     CHECK(write_dataset(path, TP_DATASET_MLM, 30, VOCAB, 0) == 0);
     tp_dataset *ds = tp_dataset_open(path);
     if (!ds) return;
@@ -294,7 +283,7 @@ static void test_resume(void)
 /* Rank r of 2 sees every second instance of the 1-rank order: interleaved they are the 1-rank stream. */
 static void test_sharding(void)
 {
-    const char *path = temp_path("sharding.tpd");
+    const char *path = tp_scratch_path("sharding.tpd");
     CHECK(write_dataset(path, TP_DATASET_BERT, 26, VOCAB, 0) == 0);
     tp_dataset *ds = tp_dataset_open(path);
     if (!ds) return;
@@ -352,7 +341,7 @@ static void test_masking_statistics(void)
     static const int64_t lengths[] = {3, 5, 9, 10, 16, 17, 23, 30, 50, 70, 90, 128};
     static const int64_t predicted[] = {1, 1, 1, 2, 2, 3, 3, 4, 8, 10, 14, 19};
     enum { KINDS = sizeof lengths / sizeof lengths[0], REPEATS = 200 };
-    const char *path = temp_path("statistics.tpd");
+    const char *path = tp_scratch_path("statistics.tpd");
     CHECK(write_fixed_lengths(path, lengths, KINDS, REPEATS) == 0);
     tp_dataset *ds = tp_dataset_open(path);
     if (!ds) return;
@@ -406,7 +395,7 @@ static void test_masking_statistics(void)
 /* A batch shorter than the dataset's seq_length truncates instances and their static masks. */
 static void test_truncation(void)
 {
-    const char *path = temp_path("truncation.tpd");
+    const char *path = tp_scratch_path("truncation.tpd");
     CHECK(write_dataset(path, TP_DATASET_BERT, 16, VOCAB, 1) == 0);
     tp_dataset *ds = tp_dataset_open(path);
     if (!ds) return;
@@ -436,7 +425,7 @@ static void test_truncation(void)
 
 static void test_loader_options(void)
 {
-    const char *path = temp_path("options.tpd");
+    const char *path = tp_scratch_path("options.tpd");
     CHECK(write_dataset(path, TP_DATASET_BERT, 4, VOCAB, 0) == 0);
     tp_dataset *ds = tp_dataset_open(path);
     if (!ds) return;
@@ -474,20 +463,10 @@ static uint8_t *read_all(const char *path, size_t *size)
     return got == *size ? data : NULL;
 }
 
-static void write_all(const char *path, const uint8_t *data, size_t size)
-{
-    FILE *fp = fopen(path, "wb");
-    if (fp) {
-        fwrite(data, 1, size, fp);
-        fclose(fp);
-    }
-}
-
 /* Opens a patched copy of the good file and compares the error with expected (a format with one %s for the path). */
 static void expect_corrupt(const uint8_t *data, size_t size, const char *expected_format, ...)
 {
-    const char *path = temp_path("corrupt.tpd");
-    write_all(path, data, size);
+    const char *path = tp_scratch_write("corrupt.tpd", data, size);
     char expected_tail[512], expected[1024];
     va_list args;
     va_start(args, expected_format);
@@ -511,7 +490,7 @@ static uint64_t get_u64(const uint8_t *data, size_t offset)
 
 static void test_corrupt_datasets(void)
 {
-    const char *good_path = temp_path("good.tpd");
+    const char *good_path = tp_scratch_path("good.tpd");
     CHECK(write_dataset(good_path, TP_DATASET_BERT, 10, VOCAB, 1) == 0);
     size_t size = 0;
     uint8_t *good = read_all(good_path, &size);
@@ -572,9 +551,9 @@ static void test_corrupt_datasets(void)
                    "offset 80: mask_offsets_pos and masks_pos must both be set (static masking) or both be 0");
 #undef PATCHED
 
-    CHECK(tp_dataset_open(temp_path("missing.tpd")) == NULL);
+    CHECK(tp_dataset_open(tp_scratch_path("missing.tpd")) == NULL);
     char expected[512];
-    snprintf(expected, sizeof expected, "%s: No such file or directory", temp_path("missing.tpd"));
+    snprintf(expected, sizeof expected, "%s: No such file or directory", tp_scratch_path("missing.tpd"));
     CHECK(strcmp(tp_last_error(), expected) == 0);
     free(good);
     free(bad);
@@ -583,7 +562,7 @@ static void test_corrupt_datasets(void)
 /* Writer errors name the file and instance and leave nothing behind. */
 static void test_writer_errors(void)
 {
-    const char *path = temp_path("writer.tpd");
+    const char *path = tp_scratch_path("writer.tpd");
     tp_dataset_writer_options options = {TP_DATASET_BERT, SEQ, VOCAB, 0};
     tp_dataset_writer *w = tp_dataset_writer_open(path, &options);
     int32_t ids[4] = {CLS, 7, SEP, 150};
@@ -618,14 +597,14 @@ static void test_writer_errors(void)
 static const char *tiny_words[] = {"the", "cat", "sat", "on", "mat", "dog", "ran", "far", "a", "bird", "sang", "loud"};
 enum { TINY_WORDS = sizeof tiny_words / sizeof tiny_words[0], TINY_FIRST_WORD = 5 };
 
-static void write_text(const char *path, const char *text) { write_all(path, (const uint8_t *)text, strlen(text)); }
+static const char *write_text(const char *name, const char *text) { return tp_scratch_write(name, text, strlen(text)); }
 
-static void write_tiny_vocab(const char *path, int with_mask)
+static const char *write_tiny_vocab(const char *name, int with_mask)
 {
     char text[512] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n";
     strcat(text, with_mask ? "[MASK]\n" : "[unused0]\n");
     for (int w = 0; w < TINY_WORDS; w++) strcat(strcat(text, tiny_words[w]), "\n");
-    write_text(path, text);
+    return write_text(name, text);
 }
 
 /* Ids of a line of tiny_words separated by single spaces: the reference tokenization. */
@@ -665,18 +644,16 @@ static tp_preprocess_options tiny_options(const char *processor, const char *cor
 
 static void test_preprocess_bert(void)
 {
-    const char *corpus = temp_path("tiny_corpus.txt"), *vocab = temp_path("tiny_vocab.txt");
-    write_text(corpus, tiny_corpus);
-    write_tiny_vocab(vocab, 1);
-    tp_preprocess_options o = tiny_options("bert", corpus, vocab, temp_path("tiny_bert_1.tpd"));
+    const char *corpus = write_text("tiny_corpus.txt", tiny_corpus), *vocab = write_tiny_vocab("tiny_vocab.txt", 1);
+    tp_preprocess_options o = tiny_options("bert", corpus, vocab, tp_scratch_path("tiny_bert_1.tpd"));
     tp_preprocess_progress totals;
     omp_set_num_threads(1);
     CHECK_MSG(tp_preprocess(&o, &totals) == 0, "%s", tp_last_error());
     omp_set_num_threads(2);
-    o.dataset_path = temp_path("tiny_bert_2.tpd");
+    o.dataset_path = tp_scratch_path("tiny_bert_2.tpd");
     CHECK_MSG(tp_preprocess(&o, NULL) == 0, "%s", tp_last_error());
     size_t size1 = 0, size2 = 0;
-    uint8_t *one = read_all(temp_path("tiny_bert_1.tpd"), &size1), *two = read_all(o.dataset_path, &size2);
+    uint8_t *one = read_all(tp_scratch_path("tiny_bert_1.tpd"), &size1), *two = read_all(o.dataset_path, &size2);
     CHECK(one && two && size1 == size2 && memcmp(one, two, size1) == 0); /* any thread count, same bytes */
     free(one);
     free(two);
@@ -701,8 +678,8 @@ static void test_preprocess_bert(void)
 /* mlm, one piece list per line: [CLS] line [SEP] cut into seq_length pieces. */
 static void test_preprocess_mlm(void)
 {
-    const char *corpus = temp_path("tiny_corpus.txt"), *vocab = temp_path("tiny_vocab.txt");
-    tp_preprocess_options o = tiny_options("mlm", corpus, vocab, temp_path("tiny_mlm.tpd"));
+    const char *corpus = tp_scratch_path("tiny_corpus.txt"), *vocab = tp_scratch_path("tiny_vocab.txt");
+    tp_preprocess_options o = tiny_options("mlm", corpus, vocab, tp_scratch_path("tiny_mlm.tpd"));
     o.seq_length = 5;
     o.dup_factor = 1;
     o.dynamic_masking = 1;
@@ -738,15 +715,14 @@ static void expect_preprocess_error(tp_preprocess_options o, const char *expecte
 
 static void test_preprocess_errors(void)
 {
-    const char *corpus = temp_path("bad_corpus.txt"), *vocab = temp_path("tiny_vocab.txt"),
-               *no_mask = temp_path("vocab_no_mask.txt"), *out = temp_path("bad.tpd");
+    const char *vocab = tp_scratch_path("tiny_vocab.txt"), *no_mask = write_tiny_vocab("vocab_no_mask.txt", 0),
+               *out = tp_scratch_path("bad.tpd");
+    const char *corpus = write_text("bad_corpus.txt", "the cat sat\nthe dog ran\n");
     char expected[512];
-    write_tiny_vocab(no_mask, 0);
-    write_text(corpus, "the cat sat\nthe dog ran\n");
     snprintf(expected, sizeof expected,
              "%s: the bert processor needs documents separated by blank lines; found 1 document", corpus);
     expect_preprocess_error(tiny_options("bert", corpus, vocab, out), expected);
-    write_text(corpus, "the cat\n\na \xc3\x28 dog\n");
+    write_text("bad_corpus.txt", "the cat\n\na \xc3\x28 dog\n");
     snprintf(expected, sizeof expected, "%s: line 3: invalid UTF-8 at byte 3 of the line", corpus);
     expect_preprocess_error(tiny_options("mlm", corpus, vocab, out), expected);
     snprintf(expected, sizeof expected, "%s: the vocabulary lacks [MASK] (needed by the bert processor)", no_mask);
@@ -754,30 +730,9 @@ static void test_preprocess_errors(void)
     expect_preprocess_error(tiny_options("gpt", corpus, vocab, out), "unknown processor 'gpt' (known: bert, mlm)");
 }
 
-static void remove_temp_dir(void)
-{
-    DIR *dir = opendir(temp_dir);
-    struct dirent *entry;
-    int leftovers = 0;
-    char path[512];
-    while (dir && (entry = readdir(dir))) {
-        if (entry->d_name[0] == '.') continue;
-        leftovers += strstr(entry->d_name, ".tmp.") != NULL;
-        snprintf(path, sizeof path, "%s/%s", temp_dir, entry->d_name);
-        unlink(path);
-    }
-    if (dir) closedir(dir);
-    CHECK(leftovers == 0); /* no temporary file survives a commit or an abort */
-    rmdir(temp_dir);
-}
-
 int main(void)
 {
-    snprintf(temp_dir, sizeof temp_dir, "/tmp/tp_test_dataset_XXXXXX");
-    if (!mkdtemp(temp_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    tp_scratch_init("dataset");
     test_round_trip(VOCAB, 0);
     test_round_trip(VOCAB, 1);
     test_round_trip(70000, 0);
@@ -794,6 +749,6 @@ int main(void)
     test_preprocess_bert();
     test_preprocess_mlm();
     test_preprocess_errors();
-    remove_temp_dir();
+    CHECK(tp_scratch_count_temp_files(tp_scratch_dir()) == 0); /* no temporary file survives a commit or an abort */
     return tp_test_finish("test_dataset");
 }

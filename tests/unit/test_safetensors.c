@@ -1,45 +1,19 @@
 /* core/safetensors: reading a file written by the official Python package (fixture + expected
  * contents from tests/reference/make_safetensors_fixture.py), writing byte-identical output for
  * the same tensors, round trips, crash-safe saves, and hostile files each refused with its message. */
-#define _GNU_SOURCE
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/safetensors.h"
 #include "support/check.h"
+#include "support/scratch.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define FIXTURE_DIR "tests/fixtures/safetensors/"
-
-static char scratch[256]; /* a fresh temporary directory for this run */
-
-static const char *in_scratch(const char *name)
-{
-    static char path[4][512];
-    static int next;
-    char *out = path[next++ % 4];
-    snprintf(out, sizeof path[0], "%s/%s", scratch, name);
-    return out;
-}
-
-static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *ftw) { return remove(path); }
-
-static int count_temp_files(void)
-{
-    DIR *handle = opendir(scratch);
-    int count = 0;
-    for (struct dirent *entry; handle && (entry = readdir(handle));) count += strstr(entry->d_name, ".tmp.") != NULL;
-    if (handle) closedir(handle);
-    return count;
-}
 
 /* The last error starts with "<path>: " and holds fragment. */
 static int error_names(const char *path, const char *fragment)
@@ -47,15 +21,6 @@ static int error_names(const char *path, const char *fragment)
     const char *message = tp_last_error();
     size_t len = strlen(path);
     return strncmp(message, path, len) == 0 && strncmp(message + len, ": ", 2) == 0 && strstr(message, fragment);
-}
-
-static int same_bytes_as_file(const char *path, const void *expected, size_t bytes)
-{
-    size_t found_bytes;
-    char *found = tp_read_file(path, &found_bytes);
-    int same = found && found_bytes == bytes && memcmp(found, expected, bytes) == 0;
-    free(found);
-    return same;
 }
 
 static size_t hex_decode(const char *hex, unsigned char *out, size_t cap)
@@ -171,12 +136,12 @@ static void test_write_matches_reference(void)
         const tp_st_tensor *tensor = tp_st_at(file, i);
         tp_st_writer_add(writer, tensor->name, tensor->dtype, tensor->ndim, tensor->shape, tensor->data);
     }
-    const char *out = in_scratch("rewritten.safetensors");
+    const char *out = tp_scratch_path("rewritten.safetensors");
     CHECK_MSG(tp_st_writer_save(writer, out) == 0, "%s", tp_last_error());
     size_t expected_bytes;
     char *expected = tp_read_file(FIXTURE_DIR "reference.safetensors", &expected_bytes);
     CHECK(expected && expected_bytes == (size_t)cJSON_GetObjectItem(reference, "file_bytes")->valuedouble);
-    CHECK_MSG(expected && same_bytes_as_file(out, expected, expected_bytes), "tp's file differs from the official one");
+    CHECK_MSG(expected && tp_scratch_file_equals(out, expected, expected_bytes), "tp's file differs from the official one");
     free(expected);
     tp_st_writer_free(writer);
     tp_st_close(file);
@@ -215,10 +180,10 @@ static void test_round_trip(void)
     tp_st_writer_metadata(writer, "format", "pt");
     tp_st_writer_metadata(writer, "step", "1");
     tp_st_writer_metadata(writer, "step", "1200"); /* replaces */
-    const char *path = in_scratch("round.safetensors");
+    const char *path = tp_scratch_path("round.safetensors");
     CHECK_MSG(tp_st_writer_save(writer, path) == 0, "%s", tp_last_error());
     tp_st_writer_free(writer);
-    CHECK(count_temp_files() == 0);
+    CHECK(tp_scratch_count_temp_files(tp_scratch_dir()) == 0);
 
     size_t bytes;
     unsigned char *raw = (unsigned char *)tp_read_file(path, &bytes);
@@ -252,7 +217,7 @@ static void test_read_f32_mismatch(void)
     tp_st_writer *writer = tp_st_writer_new();
     tp_st_writer_add(writer, "w", TP_ST_F32, 2, shape, values);
     tp_st_writer_add(writer, "h", TP_ST_F16, 1, flat, values);
-    const char *path = in_scratch("f32.safetensors");
+    const char *path = tp_scratch_path("f32.safetensors");
     CHECK(tp_st_writer_save(writer, path) == 0);
     tp_st_writer_free(writer);
     tp_st_file *file = tp_st_open(path);
@@ -270,20 +235,6 @@ static void test_read_f32_mismatch(void)
 
 /* ---- failing saves ---- */
 
-static void limit_file_size(long long bytes) /* negative: restore; see test_fileio.c */
-{
-    static struct rlimit original;
-    static int saved;
-    if (!saved) {
-        getrlimit(RLIMIT_FSIZE, &original);
-        signal(SIGXFSZ, SIG_IGN);
-        saved = 1;
-    }
-    struct rlimit limit = original;
-    if (bytes >= 0) limit.rlim_cur = (rlim_t)bytes;
-    setrlimit(RLIMIT_FSIZE, &limit);
-}
-
 static void test_failed_saves_leave_no_trace(void)
 {
     static float big[1 << 16];
@@ -291,33 +242,33 @@ static void test_failed_saves_leave_no_trace(void)
     tp_st_writer *writer = tp_st_writer_new();
     tp_st_writer_add(writer, "big", TP_ST_F32, 1, shape, big);
 
-    const char *missing = in_scratch("no_such_dir/model.safetensors");
+    const char *missing = tp_scratch_path("no_such_dir/model.safetensors");
     CHECK(tp_st_writer_save(writer, missing) == -1);
     CHECK_MSG(error_names(missing, "No such file or directory"), "%s", tp_last_error());
 
-    const char *existing = in_scratch("existing.safetensors");
+    const char *existing = tp_scratch_path("existing.safetensors");
     CHECK(tp_write_file_atomic(existing, "old contents", 12) == 0);
-    limit_file_size(8192); /* the disk "fills up" halfway through the data */
+    tp_scratch_limit_file_size(8192); /* the disk "fills up" halfway through the data */
     int status = tp_st_writer_save(writer, existing);
-    limit_file_size(-1);
+    tp_scratch_restore_file_size();
     CHECK(status == -1);
     CHECK_MSG(error_names(existing, "File too large"), "%s", tp_last_error());
-    CHECK(same_bytes_as_file(existing, "old contents", 12));
+    CHECK(tp_scratch_file_equals(existing, "old contents", 12));
 
-    const char *dir = in_scratch("a_directory.safetensors");
+    const char *dir = tp_scratch_path("a_directory.safetensors");
     CHECK(mkdir(dir, 0777) == 0);
     CHECK(tp_st_writer_save(writer, dir) == -1); /* the rename fails */
     CHECK_MSG(error_names(dir, "Is a directory"), "%s", tp_last_error());
-    CHECK(count_temp_files() == 0);
+    CHECK(tp_scratch_count_temp_files(tp_scratch_dir()) == 0);
     tp_st_writer_free(writer);
 }
 
 static void expect_save_refused(tp_st_writer *writer, const char *fragment)
 {
-    const char *path = in_scratch("refused.safetensors");
+    const char *path = tp_scratch_path("refused.safetensors");
     CHECK(tp_st_writer_save(writer, path) == -1);
     CHECK_MSG(error_names(path, fragment), "expected '%s', got '%s'", fragment, tp_last_error());
-    CHECK(access(path, F_OK) != 0 && count_temp_files() == 0);
+    CHECK(access(path, F_OK) != 0 && tp_scratch_count_temp_files(tp_scratch_dir()) == 0);
     tp_st_writer_free(writer);
 }
 
@@ -349,7 +300,7 @@ static void test_writer_refuses_bad_tensors(void)
 /* Writes the 8-byte little-endian length field, header and data_bytes bytes of data. */
 static const char *write_hostile(uint64_t length_field, const char *header, size_t header_bytes, size_t data_bytes)
 {
-    const char *path = in_scratch("hostile.safetensors");
+    const char *path = tp_scratch_path("hostile.safetensors");
     FILE *fp = fopen(path, "wb");
     for (int i = 0; i < 8; i++) fputc((int)(length_field >> (8 * i) & 0xff), fp);
     fwrite(header, 1, header_bytes, fp);
@@ -448,8 +399,8 @@ static void test_hostile_lengths(void)
     expect_refused("NUL byte", write_hostile(8, "{\"a\0b\":1}", 8, 0),
                    "offset 11: header is not valid UTF-8 (or holds a NUL byte)");
     expect_refused("empty header", write_hostile(0, "", 0, 0), "offset 8: header is not valid JSON");
-    expect_refused("directory", scratch, "not a regular file");
-    expect_refused("missing file", in_scratch("missing.safetensors"), "No such file or directory");
+    expect_refused("directory", tp_scratch_dir(), "not a regular file");
+    expect_refused("missing file", tp_scratch_path("missing.safetensors"), "No such file or directory");
 }
 
 /* A valid file cut short anywhere in its data is refused; one cut inside its header too. */
@@ -460,7 +411,7 @@ static void test_truncated_data(void)
     tp_st_writer *writer = tp_st_writer_new();
     tp_st_writer_add(writer, "a", TP_ST_F32, 1, shape, values);
     tp_st_writer_add(writer, "b", TP_ST_F32, 1, shape, values);
-    const char *path = in_scratch("cut.safetensors");
+    const char *path = tp_scratch_path("cut.safetensors");
     CHECK(tp_st_writer_save(writer, path) == 0);
     tp_st_writer_free(writer);
     struct stat info;
@@ -491,12 +442,7 @@ static void test_valid_edge_cases(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/tp_safetensors_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(scratch)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    tp_scratch_init("safetensors");
     test_read_reference();
     test_write_matches_reference();
     test_round_trip();
@@ -507,6 +453,5 @@ int main(void)
     test_hostile_lengths();
     test_truncated_data();
     test_valid_edge_cases();
-    nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return tp_test_finish("test_safetensors");
 }
