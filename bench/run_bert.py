@@ -16,6 +16,7 @@ markers '<!-- bert-train begin -->' and '<!-- bert-train end -->'.
 Usage: /usr/bin/python3 bench/run_bert.py [--configs tiny,small,base] [--rounds 3] [--steps 5] [--write]
 """
 import argparse
+import datetime
 import json
 import os
 import statistics
@@ -66,7 +67,7 @@ def main():
         lines.append(f"| {r['config']} | {r['tp']:.0f} | {100 * r['tp_mfu']:.0f}% | {r['torch']:.0f} | "
                      f"{100 * r['torch_mfu']:.0f}% | {r['ratio']:.2f}x | "
                      + ", ".join(f"{x:.2f}" for x in r["ratios"]) + " |")
-    table = "\n".join(lines)
+    table = f"Measured {datetime.date.today()}, {args.rounds} rounds of {args.steps} timed steps.\n\n" + "\n".join(lines)
     print(table)
     if args.write:
         path = os.path.join(REPO, "docs", "benchmarks.md")
