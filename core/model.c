@@ -63,7 +63,8 @@ static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t voc
     const char *file = tp_config_name(cfg);
     int64_t config_vocab = 0;
     double dropout = 0, eps = 0;
-    int act = 0, positioning = 0, layernorm = 0, mask = 0, feed_forward = 0;
+    int act = 0, positioning = 0, layernorm = 0, embedding_layernorm = 0, target_layernorm = 0, mask = 0,
+        feed_forward = 0;
     memset(hp, 0, sizeof *hp);
     hp->vocab_size = vocab_size;
     hp->vocab_row_multiple = 64;
@@ -79,6 +80,8 @@ static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t voc
         tp_config_enum(cfg, "hidden_act", "gelu", act_names, &act) < 0 ||
         tp_config_enum(cfg, "layernorm_positioning", "post", positioning_names, &positioning) < 0 ||
         tp_config_enum(cfg, "layernorm", "normal", layernorm_names, &layernorm) < 0 ||
+        tp_config_enum(cfg, "embedding_layernorm", "normal", layernorm_names, &embedding_layernorm) < 0 ||
+        tp_config_enum(cfg, "target_layernorm", "normal", layernorm_names, &target_layernorm) < 0 ||
         tp_config_enum(cfg, "mask", "fully_visible", mask_names, &mask) < 0 ||
         tp_config_enum(cfg, "feed_forward", "dense", feed_forward_names, &feed_forward) < 0 ||
         tp_config_bool(cfg, "tie_weights", 0, &hp->tie_weights) < 0 ||
@@ -105,6 +108,8 @@ static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t voc
     hp->hidden_act = act_values[act];
     hp->layernorm_pre = positioning == 1;
     hp->layernorm = layernorm_values[layernorm];
+    hp->embedding_layernorm = layernorm_values[embedding_layernorm];
+    hp->target_layernorm = layernorm_values[target_layernorm];
     hp->mask = mask_values[mask];
     return 0;
 }
@@ -134,7 +139,7 @@ static int build_embeddings(tp_model *model, tp_build *build)
     }
     if (!model->hp.remove_embedding_layernorm) {
         tp_norm_layer *norm = tp_xmalloc(sizeof *norm);
-        tp_norm_layer_init_default(norm, build, "embedding.layer_norm", model->hp.emb_size);
+        tp_norm_layer_init_kind(norm, build, "embedding.layer_norm", model->hp.emb_size, model->hp.embedding_layernorm);
         model->embedding_norm = norm;
     }
     return 0;
@@ -177,8 +182,8 @@ static int build_targets(tp_model *model, tp_build *build)
 {
     const char *const *names = NULL;
     int count = 0;
-    if (!tp_config_has(build->config, "target"))
-        return tp_fail("%s: key 'target': missing (the model needs it)", tp_config_name(build->config));
+    /* A model without targets is an encoder whose hidden states are the output (tp-infer). */
+    if (!tp_config_has(build->config, "target")) return 0;
     if (tp_config_strings(build->config, "target", &names, &count) < 0) return -1;
     if (count < 1 || count > TP_MAX_PARTS)
         return tp_fail("%s: key 'target': expected 1 to %d target names", tp_config_name(build->config),

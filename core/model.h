@@ -16,7 +16,10 @@ typedef struct tp_model_config {
     float dropout, layernorm_eps;
     tp_activation hidden_act;
     int layernorm_pre;          /* layernorm_positioning: 0 post (BERT), 1 pre */
-    tp_norm_kind layernorm;     /* "normal" (TencentPretrain) or "normal_torch" */
+    tp_norm_kind layernorm;     /* "normal" (TencentPretrain) or "normal_torch": the encoder's norms */
+    /* tp extensions: TencentPretrain always gives the embedding and the MLM head its own
+     * LayerNorm (eps 1e-6); Hugging Face models use torch's (eps layernorm_eps) there too. */
+    tp_norm_kind embedding_layernorm, target_layernorm;
     tp_mask_kind mask;
     int tie_weights;
     int remove_embedding_layernorm;
@@ -105,7 +108,7 @@ typedef struct tp_model {
 } tp_model;
 
 typedef struct tp_model_output {
-    tp_tensor *loss;        /* sum of the targets' losses */
+    tp_tensor *loss;        /* sum of the targets' losses (NULL for a model without targets) */
     tp_tensor *hidden;      /* encoder output [B*S, hidden] */
     tp_target_result results[TP_MAX_PARTS];
 } tp_model_output;

@@ -118,6 +118,9 @@ static int check_shapes(pretrain_job *job)
     if (job->seq_length > tp_dataset_seq_length(job->dataset))
         return tp_fail("%s: key 'seq_length': %lld exceeds the dataset's sequence length %lld", run_name,
                        (long long)job->seq_length, (long long)tp_dataset_seq_length(job->dataset));
+    if (job->model.target_count == 0)
+        return tp_fail("%s: key 'target': missing (pre-training needs at least one target, e.g. [\"mlm\"])",
+                       tp_config_name(job->model_config));
     for (int i = 0; i < job->model.target_count; i++)
         if (!strcmp(tp_model_target_name(&job->model, i), "sp") && tp_dataset_kind(job->dataset) != TP_DATASET_BERT)
             return tp_fail("%s: target 'sp' needs sentence pairs, but the dataset was not made by the bert "

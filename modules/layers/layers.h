@@ -27,18 +27,20 @@ typedef struct tp_norm_layer {
     float eps;
 } tp_norm_layer;
 
-/* TencentPretrain "normal": "<prefix>.gamma" / "<prefix>.beta"; "normal_torch": ".weight" / ".bias".
- * The transformer layers use the config's `layernorm` kind and `layernorm_eps`; TencentPretrain's
- * embedding and MLM-head norms are always its own LayerNorm with eps 1e-6 (tp_norm_layer_init_default). */
+/* TencentPretrain "normal": "<prefix>.gamma" / "<prefix>.beta"; "normal_torch": ".weight" / ".bias". */
 void tp_norm_layer_init(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size, tp_norm_kind kind,
                         float eps);
+/* The encoder's norms: the config's `layernorm` kind and `layernorm_eps`. */
 static inline void tp_norm_layer_init_config(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size)
 {
     tp_norm_layer_init(layer, build, prefix, size, build->hp->layernorm, build->hp->layernorm_eps);
 }
-static inline void tp_norm_layer_init_default(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size)
+/* The embedding's and the targets' norms: TencentPretrain's own LayerNorm has a fixed eps of
+ * 1e-6; torch norms (Hugging Face models) take layernorm_eps. */
+static inline void tp_norm_layer_init_kind(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size,
+                                           tp_norm_kind kind)
 {
-    tp_norm_layer_init(layer, build, prefix, size, TP_NORM_UNBIASED_STD, 1e-6f);
+    tp_norm_layer_init(layer, build, prefix, size, kind, kind == TP_NORM_TORCH ? build->hp->layernorm_eps : 1e-6f);
 }
 static inline tp_tensor *tp_norm_layer_forward(tp_ctx *ctx, const tp_norm_layer *layer, tp_tensor *x)
 {

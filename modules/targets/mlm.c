@@ -21,7 +21,7 @@ static void *mlm_create(tp_build *build, const char *prefix)
     tp_name(name, prefix, "linear_1");
     tp_linear_layer_init(&self->linear_1, build, name, hp->hidden_size, hp->emb_size, 1);
     tp_name(name, prefix, "layer_norm");
-    tp_norm_layer_init_default(&self->layer_norm, build, name, hp->emb_size);
+    tp_norm_layer_init_kind(&self->layer_norm, build, name, hp->emb_size, hp->target_layernorm);
     if (hp->tie_weights) {
         tp_param *word = tp_params_find(build->params, "embedding.word.embedding.weight");
         if (!word) {

@@ -99,6 +99,8 @@ edit "$work/model.json" 's/"tie_weights": true/"tie_weights": true, "tie_weight"
 expect "model: unknown key" "model.json: key 'tie_weight': unknown key"
 edit "$work/model.json" '/"layers_num"/d'
 expect "model: missing key" "model.json: key 'layers_num': missing"
+edit "$work/model.json" '/"target"/d'
+expect "model: no target" "model.json: key 'target': missing (pre-training needs at least one target"
 expect "model: override of a wrong type" "key 'dropout': expected a number" --model.dropout high
 # -- vocabulary and dataset --
 expect "vocab: missing file" "missing_vocab.txt" --vocab_path "$work/missing_vocab.txt"

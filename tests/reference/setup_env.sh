@@ -14,10 +14,19 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 venv="$repo_root/data/venv-ref"
 # transformers 4.46 is the last minor series whose PyTorch models accept torch 1.13
 # (later ones require torch >= 2.0); tokenizers/safetensors/huggingface-hub match it.
+# sentence-transformers 3.0.1 (accepts transformers 4.46 and torch 1.13) checks
+# make_minilm_fixture.py; numpy is pinned to Debian's 1.24.2 because its scipy/scikit-learn
+# dependencies would otherwise pull numpy 2.x, which Debian's torch 1.13 cannot use.
 requirements="transformers==4.46.3
 tokenizers==0.20.3
 safetensors==0.4.5
-huggingface-hub==0.26.5"
+huggingface-hub==0.26.5
+numpy==1.24.2
+sentence-transformers==3.0.1
+scipy==1.11.4
+scikit-learn==1.3.2
+joblib==1.3.2
+threadpoolctl==3.2.0"
 
 fail() { echo "setup_env.sh: error: $*" >&2; exit 1; }
 
@@ -40,7 +49,7 @@ echo "setup_env.sh: installing into $venv:" $requirements
 printf '%s\n' "$requirements" >"$venv/requirements.txt"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$venv/requirements.txt" \
     || fail "pip install into $venv failed"
-"$venv/bin/python" -c "import torch, transformers, tokenizers, safetensors" \
+"$venv/bin/python" -c "import torch, transformers, tokenizers, safetensors, sentence_transformers" \
     || fail "the reference packages do not import in $venv"
 printf '%s\n' "$requirements" >"$stamp"
 echo "setup_env.sh: $venv ready (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)'))"
