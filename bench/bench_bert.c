@@ -50,7 +50,9 @@ static void make_batch(bench_batch *b, int64_t batch_size, int64_t seq_length)
             b->labels[masked++] = (int32_t)tp_rng_below(&rng, VOCAB_SIZE);
         }
     }
-    tp_batch batch = {batch_size, seq_length, b->src, b->seg, b->positions, b->labels, masked, b->sp, tokens};
+    tp_batch batch = {.batch_size = batch_size, .seq_length = seq_length, .src = b->src, .seg = b->seg,
+                      .mlm_positions = b->positions, .mlm_labels = b->labels, .mlm_count = masked,
+                      .sp_labels = b->sp, .real_tokens = tokens};
     b->batch = batch;
 }
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "optim.h"
+
 typedef enum tp_activation {
     TP_ACT_GELU,      /* x * Phi(x), exact erf form */
     TP_ACT_GELU_FAST, /* tanh approximation */
@@ -25,6 +27,11 @@ typedef enum tp_norm_kind {
     TP_NORM_UNBIASED_STD, /* TencentPretrain "normal": gamma * (x - mean) / (std_unbiased + eps) + beta */
     TP_NORM_TORCH,        /* torch.nn.LayerNorm: (x - mean) / sqrt(var_biased + eps) * weight + bias */
 } tp_norm_kind;
+
+typedef enum tp_pool_kind {
+    TP_POOL_MEAN, /* mean over a sequence's real tokens */
+    TP_POOL_MAX,  /* element-wise max over a sequence's real tokens */
+} tp_pool_kind;
 
 typedef enum tp_mask_kind {
     TP_MASK_FULLY_VISIBLE, /* every query sees every non-padding key */
@@ -108,6 +115,25 @@ typedef struct tp_backend {
     void (*cross_entropy_backward)(float *dlogits, float dloss, int64_t count, const float *logits,
                                    const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
                                    int64_t ld);
+
+    /* Pooling of x [batch*seq, cols] over each sequence's real tokens (valid[b*seq + s] != 0)
+     * into out [batch, cols]; max records the winning row of every (b, c) in argmax (a sequence
+     * without real tokens pools to 0).  Backward accumulates into dx. */
+    void (*pool_forward)(tp_pool_kind kind, float *out, int32_t *argmax, const float *x, const int32_t *valid,
+                         int64_t batch, int64_t seq, int64_t cols);
+    void (*pool_backward)(tp_pool_kind kind, float *dx, const float *dout, const int32_t *argmax,
+                          const int32_t *valid, int64_t batch, int64_t seq, int64_t cols);
+
+    /* The optimizer over the flat buffers, with core/optim.h's semantics (the CPU entries are those
+     * functions).  params, grads and the moments are backend memory; segments is a HOST array (read
+     * on the host; a GPU backend passes the pieces to its kernels by value).  Only grads_finite,
+     * grad_norm and clip_grad_norm wait for the device, to return their host result. */
+    void (*adamw_step)(const tp_adamw_options *opt, double lr, int64_t step, float *params, const float *grads,
+                       float *exp_avg, float *exp_avg_sq, const tp_param_segment *segments, int64_t segment_count);
+    int (*grads_finite)(const float *grads, const tp_param_segment *segments, int64_t segment_count);
+    double (*grad_norm)(const float *grads, const tp_param_segment *segments, int64_t segment_count);
+    double (*clip_grad_norm)(float *grads, const tp_param_segment *segments, int64_t segment_count,
+                             double max_norm);
 } tp_backend;
 
 extern const tp_backend tp_cpu_backend;

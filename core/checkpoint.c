@@ -177,7 +177,10 @@ int tp_checkpoint_latest(const char *root, char *out, size_t cap)
     return found;
 }
 
-static int load_flat(const char *path, const tp_params *params, float *flat, const char *prefix, int strict_extra)
+/* Loads prefix + name of every parameter not starting with skip (NULL: none) into flat; with
+ * strict_extra the file may hold nothing else.  Returns the number loaded, -1 on error. */
+static int64_t load_flat(const char *path, const tp_params *params, float *flat, const char *prefix,
+                         int strict_extra, const char *skip)
 {
     tp_st_file *file = tp_st_open(path);
     if (!file) return -1;
@@ -186,6 +189,7 @@ static int load_flat(const char *path, const tp_params *params, float *flat, con
     int64_t matched = 0;
     for (int64_t i = 0; i < params->count && status == 0; i++) {
         const tp_param *param = params->items[i];
+        if (skip && !strncmp(param->name, skip, strlen(skip))) continue;
         int64_t shape[TP_MAX_DIMS];
         memcpy(shape, param->tensor.shape, sizeof shape);
         shape[0] = param->logical_rows;
@@ -210,17 +214,22 @@ static int load_flat(const char *path, const tp_params *params, float *flat, con
         }
     }
     tp_st_close(file);
-    return status;
+    return status < 0 ? -1 : matched;
 }
 
 int tp_checkpoint_load_weights(const char *safetensors_path, tp_params *params)
 {
-    return load_flat(safetensors_path, params, params->data, "", 1);
+    return load_flat(safetensors_path, params, params->data, "", 1, NULL) < 0 ? -1 : 0;
+}
+
+int64_t tp_checkpoint_load_backbone(const char *safetensors_path, tp_params *params, const char *skip_prefix)
+{
+    return load_flat(safetensors_path, params, params->data, "", 0, skip_prefix);
 }
 
 int tp_checkpoint_load_moments(const char *safetensors_path, const tp_params *params, float *exp_avg,
                                float *exp_avg_sq)
 {
-    if (load_flat(safetensors_path, params, exp_avg, "exp_avg.", 0) < 0) return -1;
-    return load_flat(safetensors_path, params, exp_avg_sq, "exp_avg_sq.", 0);
+    if (load_flat(safetensors_path, params, exp_avg, "exp_avg.", 0, NULL) < 0) return -1;
+    return load_flat(safetensors_path, params, exp_avg_sq, "exp_avg_sq.", 0, NULL) < 0 ? -1 : 0;
 }

@@ -24,6 +24,11 @@ int tp_checkpoint_latest(const char *root, char *out, size_t cap);
 /* Loads weights strictly: every parameter present with its exact logical shape and dtype F32,
  * no unknown tensors (the error names the first offending tensor). */
 int tp_checkpoint_load_weights(const char *safetensors_path, tp_params *params);
+/* Loads the parameters whose names do not start with skip_prefix (e.g. "target." when a
+ * fine-tuning head replaces the pre-training heads): each must be present with its exact shape
+ * (the error names the first missing or mismatching tensor); other tensors in the file are
+ * ignored.  Returns the number of parameters loaded. */
+int64_t tp_checkpoint_load_backbone(const char *safetensors_path, tp_params *params, const char *skip_prefix);
 int tp_checkpoint_load_moments(const char *safetensors_path, const tp_params *params, float *exp_avg,
                                float *exp_avg_sq);
 

@@ -373,6 +373,63 @@ static void cpu_cross_entropy_backward(float *dlogits, float dloss, int64_t coun
     }
 }
 
+/* ---- pooling ------------------------------------------------------------------ */
+
+static void cpu_pool_forward(tp_pool_kind kind, float *out, int32_t *argmax, const float *x, const int32_t *valid,
+                             int64_t batch, int64_t seq, int64_t cols)
+{
+#pragma omp parallel for if (batch * seq * cols >= PARALLEL_MIN)
+    for (int64_t b = 0; b < batch; b++) {
+        float *row = out + b * cols;
+        int64_t count = 0;
+        for (int64_t c = 0; c < cols; c++) row[c] = kind == TP_POOL_MAX ? -FLT_MAX : 0.0f;
+        for (int64_t s = 0; s < seq; s++) {
+            if (!valid[b * seq + s]) continue;
+            const float *xr = x + (b * seq + s) * cols;
+            count++;
+            for (int64_t c = 0; c < cols; c++) {
+                if (kind == TP_POOL_MEAN) {
+                    row[c] += xr[c];
+                } else if (xr[c] > row[c]) {
+                    row[c] = xr[c];
+                    argmax[b * cols + c] = (int32_t)(b * seq + s);
+                }
+            }
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            if (count == 0) {
+                row[c] = 0.0f;
+                if (kind == TP_POOL_MAX) argmax[b * cols + c] = -1;
+            } else if (kind == TP_POOL_MEAN) {
+                row[c] /= (float)count;
+            }
+        }
+    }
+}
+
+static void cpu_pool_backward(tp_pool_kind kind, float *dx, const float *dout, const int32_t *argmax,
+                              const int32_t *valid, int64_t batch, int64_t seq, int64_t cols)
+{
+#pragma omp parallel for if (batch * seq * cols >= PARALLEL_MIN)
+    for (int64_t b = 0; b < batch; b++) {
+        const float *drow = dout + b * cols;
+        if (kind == TP_POOL_MAX) {
+            for (int64_t c = 0; c < cols; c++)
+                if (argmax[b * cols + c] >= 0) dx[(int64_t)argmax[b * cols + c] * cols + c] += drow[c];
+            continue;
+        }
+        int64_t count = 0;
+        for (int64_t s = 0; s < seq; s++) count += valid[b * seq + s] != 0;
+        if (count == 0) continue;
+        float scale = 1.0f / (float)count;
+        for (int64_t s = 0; s < seq; s++) {
+            if (!valid[b * seq + s]) continue;
+            float *dxr = dx + (b * seq + s) * cols;
+            for (int64_t c = 0; c < cols; c++) dxr[c] += drow[c] * scale;
+        }
+    }
+}
+
 const tp_backend tp_cpu_backend = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -400,4 +457,10 @@ const tp_backend tp_cpu_backend = {
     .attention_scratch = cpu_attention_scratch,
     .cross_entropy_forward = cpu_cross_entropy_forward,
     .cross_entropy_backward = cpu_cross_entropy_backward,
+    .pool_forward = cpu_pool_forward,
+    .pool_backward = cpu_pool_backward,
+    .adamw_step = tp_adamw_step,
+    .grads_finite = tp_grads_finite,
+    .grad_norm = tp_grad_global_norm,
+    .clip_grad_norm = tp_clip_grad_norm,
 };

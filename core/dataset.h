@@ -69,6 +69,7 @@ typedef struct tp_batch {
     int64_t mlm_count;
     int32_t *sp_labels;      /* [B] is_random_next (BERT); unused for MLM datasets */
     int64_t real_tokens;     /* non-padding tokens in the batch (throughput) */
+    int32_t *labels;         /* [B] class ids of sequence-level tasks (fine-tuning), or NULL */
 } tp_batch;
 
 typedef struct tp_masking_options {

@@ -156,6 +156,7 @@ int tp_hf_bert_load(const char *dir, tp_params *params)
     int status = 0;
     for (int64_t i = 0; i < params->count && status == 0; i++) {
         tp_param *param = params->items[i];
+        if (!strncmp(param->name, "target.", 7)) continue; /* heads: not in a BertModel */
         if (!hf_name_of(param->name, hf_name, sizeof hf_name)) {
             status = tp_fail("%s: tp parameter '%s' has no Hugging Face counterpart in a BertModel", path,
                              param->name);

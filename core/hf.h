@@ -26,7 +26,8 @@
  * the model in dir/config.json; NULL + error naming the file and key. */
 tp_config *tp_hf_bert_config(const char *dir);
 /* Loads dir/model.safetensors into params (a model built from tp_hf_bert_config): every tp
- * parameter must be found with its shape; the error names the Hugging Face tensor. */
+ * parameter of the embedding and encoder must be found with its shape (the error names the
+ * Hugging Face tensor); target parameters (task heads) keep their initialisation. */
 int tp_hf_bert_load(const char *dir, tp_params *params);
 
 #endif

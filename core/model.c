@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "modules/layers/layers.h"
@@ -29,6 +30,16 @@ static int unknown_module(tp_config *cfg, const char *key, const char *kind, con
                                  entry == registry ? "" : ", ", entry_name(*entry));
     return tp_fail("%s: key '%s': unknown %s '%s' (known: %s)", tp_config_name(cfg), key, kind, name,
                    known[0] ? known : "none yet");
+}
+
+/* A module type listed twice would declare its parameters twice. */
+static int refuse_repeats(tp_config *cfg, const char *key, const char *const *names, int count)
+{
+    for (int i = 0; i < count; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(names[i], names[j]))
+                return tp_fail("%s: key '%s': '%s' is listed twice", tp_config_name(cfg), key, names[i]);
+    return 0;
 }
 
 /* ---- hyper-parameters --------------------------------------------------------- */
@@ -126,6 +137,7 @@ static int build_embeddings(tp_model *model, tp_build *build)
     if (count < 1 || count > TP_MAX_PARTS)
         return tp_fail("%s: key 'embedding': expected 1 to %d embedding names", tp_config_name(build->config),
                        TP_MAX_PARTS);
+    if (refuse_repeats(build->config, "embedding", names, count) < 0) return -1;
     for (int i = 0; i < count; i++) {
         const tp_embedding_type *type = registry_find((const void *const *)tp_embedding_registry, names[i]);
         char prefix[TP_NAME_MAX];
@@ -188,6 +200,7 @@ static int build_targets(tp_model *model, tp_build *build)
     if (count < 1 || count > TP_MAX_PARTS)
         return tp_fail("%s: key 'target': expected 1 to %d target names", tp_config_name(build->config),
                        TP_MAX_PARTS);
+    if (refuse_repeats(build->config, "target", names, count) < 0) return -1;
     for (int i = 0; i < count; i++) {
         const tp_target_type *type = registry_find((const void *const *)tp_target_registry, names[i]);
         char prefix[TP_NAME_MAX];
@@ -201,13 +214,28 @@ static int build_targets(tp_model *model, tp_build *build)
     return 0;
 }
 
+/* Weights, gradients and the two AdamW moments: 16 bytes per parameter.  A config whose model
+ * cannot fit in this machine's memory is refused before anything is allocated. */
+static int check_size(const tp_model *model, tp_config *config)
+{
+    double bytes = 0;
+    for (int64_t i = 0; i < model->params.count; i++) bytes += 16.0 * (double)tp_numel(&model->params.items[i]->tensor);
+    double memory = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (memory > 0 && bytes > memory)
+        return tp_fail("%s: the model has %.3g parameters: weights, gradients and AdamW moments need %.1f GiB, more "
+                       "than this machine's %.1f GiB (check hidden_size, feedforward_size, layers_num, vocabulary)",
+                       tp_config_name(config), bytes / 16.0, bytes / 1073741824.0, memory / 1073741824.0);
+    return 0;
+}
+
 int tp_model_build(tp_model *model, tp_config *config, int64_t vocab_size)
 {
     memset(model, 0, sizeof *model);
     tp_params_init(&model->params);
     tp_build build = {config, &model->hp, &model->params};
     if (read_hyperparameters(config, &model->hp, vocab_size) < 0 || build_embeddings(model, &build) < 0 ||
-        build_encoder(model, &build) < 0 || check_decoder_parts(&build) < 0 || build_targets(model, &build) < 0) {
+        build_encoder(model, &build) < 0 || check_decoder_parts(&build) < 0 || build_targets(model, &build) < 0 ||
+        check_size(model, config) < 0) {
         tp_model_free(model);
         return -1;
     }
@@ -247,10 +275,16 @@ const char *tp_model_target_name(const tp_model *model, int index) { return mode
 tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
 {
     int64_t tokens = batch->batch_size * batch->seq_length;
-    int32_t *positions = tp_arena_alloc(&ctx->arena, (size_t)tokens * sizeof *positions);
-    int32_t *first_rows = tp_arena_alloc(&ctx->arena, (size_t)batch->batch_size * sizeof *first_rows);
+    /* Computed on the host, then uploaded with the batch's own arrays. */
+    int32_t *positions = tp_arena_alloc(&ctx->host_arena, (size_t)tokens * sizeof *positions);
+    int32_t *first_rows = tp_arena_alloc(&ctx->host_arena, (size_t)batch->batch_size * sizeof *first_rows);
+    int32_t *last_rows = tp_arena_alloc(&ctx->host_arena, (size_t)batch->batch_size * sizeof *last_rows);
     for (int64_t i = 0; i < tokens; i++) positions[i] = (int32_t)(i % batch->seq_length);
-    for (int64_t b = 0; b < batch->batch_size; b++) first_rows[b] = (int32_t)(b * batch->seq_length);
+    for (int64_t b = 0; b < batch->batch_size; b++) {
+        first_rows[b] = last_rows[b] = (int32_t)(b * batch->seq_length);
+        for (int64_t s = 0; s < batch->seq_length; s++)
+            if (batch->seg[b * batch->seq_length + s]) last_rows[b] = (int32_t)(b * batch->seq_length + s);
+    }
     tp_model_batch out = {
         .batch_size = batch->batch_size,
         .seq_length = batch->seq_length,
@@ -261,7 +295,9 @@ tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
         .mlm_labels = tp_ids_upload(ctx, batch->mlm_labels, batch->mlm_count),
         .mlm_count = batch->mlm_count,
         .sp_labels = batch->sp_labels ? tp_ids_upload(ctx, batch->sp_labels, batch->batch_size) : NULL,
+        .labels = batch->labels ? tp_ids_upload(ctx, batch->labels, batch->batch_size) : NULL,
         .first_rows = tp_ids_upload(ctx, first_rows, batch->batch_size),
+        .last_rows = tp_ids_upload(ctx, last_rows, batch->batch_size),
     };
     return out;
 }
@@ -280,7 +316,8 @@ int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, 
     for (int i = 0; i < model->target_count; i++) {
         if (model->target_types[i]->forward(model->targets[i], ctx, out->hidden, batch, &out->results[i]) < 0)
             return -1;
-        out->loss = out->loss ? tp_add(ctx, out->loss, out->results[i].loss) : out->results[i].loss;
+        tp_tensor *loss = out->results[i].loss; /* NULL when the batch has no labels for it (inference) */
+        if (loss) out->loss = out->loss ? tp_add(ctx, out->loss, loss) : loss;
     }
     return 0;
 }

@@ -35,7 +35,9 @@ typedef struct tp_model_batch {
     const int32_t *mlm_positions, *mlm_labels;
     int64_t mlm_count;
     const int32_t *sp_labels; /* [B] */
+    const int32_t *labels;    /* [B] class ids for the cls target */
     const int32_t *first_rows; /* [B]: b * S, the rows of each sequence's first token */
+    const int32_t *last_rows;  /* [B]: the row of each sequence's last real token */
 } tp_model_batch;
 
 /* What a module's create() gets: the config to read its own keys from, the

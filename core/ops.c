@@ -15,6 +15,7 @@ void tp_ctx_init(tp_ctx *ctx, const tp_backend *backend, size_t arena_bytes)
     memset(ctx, 0, sizeof *ctx);
     ctx->backend = backend;
     tp_arena_init(&ctx->arena, arena_bytes, backend->alloc, backend->release);
+    tp_arena_init(&ctx->host_arena, 1 << 16, tp_xmalloc_aligned, free);
     ctx->tape_capacity = 256;
     ctx->tape = tp_xmalloc((size_t)ctx->tape_capacity * sizeof *ctx->tape);
 }
@@ -22,6 +23,7 @@ void tp_ctx_init(tp_ctx *ctx, const tp_backend *backend, size_t arena_bytes)
 void tp_ctx_free(tp_ctx *ctx)
 {
     tp_arena_free(&ctx->arena);
+    tp_arena_free(&ctx->host_arena);
     free(ctx->tape);
     ctx->tape = NULL;
 }
@@ -29,6 +31,7 @@ void tp_ctx_free(tp_ctx *ctx)
 void tp_ctx_reset(tp_ctx *ctx)
 {
     tp_arena_reset(&ctx->arena);
+    tp_arena_reset(&ctx->host_arena);
     ctx->tape_count = 0;
     ctx->random_calls = 0;
 }
@@ -53,7 +56,7 @@ static void shape_fail(const char *op, const tp_tensor *a, const tp_tensor *b)
 
 tp_tensor *tp_empty(tp_ctx *ctx, int ndim, const int64_t *shape)
 {
-    tp_tensor *t = tp_arena_alloc(&ctx->arena, sizeof *t);
+    tp_tensor *t = tp_arena_alloc(&ctx->host_arena, sizeof *t);
     memset(t, 0, sizeof *t);
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
@@ -110,7 +113,7 @@ static tp_node *record(tp_ctx *ctx, tp_backward_fn backward, tp_tensor *out, tp_
     node->in[0] = a;
     node->in[1] = b;
     node->in[2] = c;
-    node->saved = saved_bytes ? tp_arena_alloc(&ctx->arena, saved_bytes) : NULL;
+    node->saved = saved_bytes ? tp_arena_alloc(&ctx->host_arena, saved_bytes) : NULL;
     out->requires_grad = 1;
     return node;
 }
@@ -402,4 +405,40 @@ tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targe
         saved->count = counted;
     }
     return loss;
+}
+
+/* ---- pooling ------------------------------------------------------------------ */
+
+typedef struct {
+    tp_pool_kind kind;
+    int32_t *argmax;
+    const int32_t *valid;
+    int64_t batch, seq;
+} pool_saved;
+
+static void pool_backward(tp_ctx *ctx, tp_node *node)
+{
+    pool_saved *saved = node->saved;
+    tp_tensor *x = node->in[0];
+    ctx->backend->pool_backward(saved->kind, tp_grad_of(ctx, x), node->out->grad, saved->argmax, saved->valid,
+                                saved->batch, saved->seq, tp_cols(x));
+}
+
+tp_tensor *tp_pool(tp_ctx *ctx, tp_tensor *x, tp_pool_kind kind, const int32_t *valid, int64_t batch, int64_t seq)
+{
+    if (tp_rows(x) != batch * seq) shape_fail("pool", x, NULL);
+    int64_t cols = tp_cols(x);
+    tp_tensor *out = tp_empty_2d(ctx, batch, cols);
+    int32_t *argmax = kind == TP_POOL_MAX ? tp_arena_alloc(&ctx->arena, (size_t)(batch * cols) * sizeof *argmax) : NULL;
+    ctx->backend->pool_forward(kind, out->data, argmax, x->data, valid, batch, seq, cols);
+    tp_node *node = record(ctx, pool_backward, out, x, NULL, NULL, sizeof(pool_saved));
+    if (node) {
+        pool_saved *saved = node->saved;
+        saved->kind = kind;
+        saved->argmax = argmax;
+        saved->valid = valid;
+        saved->batch = batch;
+        saved->seq = seq;
+    }
+    return out;
 }

@@ -29,7 +29,8 @@ struct tp_node {
 
 struct tp_ctx {
     const tp_backend *backend;
-    tp_arena arena;
+    tp_arena arena;      /* activations, gradients, index arrays: backend memory */
+    tp_arena host_arena; /* tensor structs and the tape's saved state: host memory */
     tp_node *tape;
     int64_t tape_count, tape_capacity;
     int record;       /* 1: build the tape (training or gradient checks) */
@@ -77,6 +78,9 @@ tp_tensor *tp_attention(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, i
  * count / correct (may be NULL) receive the counted rows and argmax hits. */
 tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,
                             int64_t *count, int64_t *correct);
+/* Mean or max of x [batch*seq, cols] over each sequence's real tokens (valid != 0, backend
+ * memory) -> [batch, cols]. */
+tp_tensor *tp_pool(tp_ctx *ctx, tp_tensor *x, tp_pool_kind kind, const int32_t *valid, int64_t batch, int64_t seq);
 /* scale * x */
 tp_tensor *tp_scale(tp_ctx *ctx, tp_tensor *x, float scale);
 

@@ -19,6 +19,7 @@ void tp_params_free(tp_params *params)
         free(params->items[i]);
     }
     free(params->items);
+    free(params->index);
     if (params->backend) {
         params->backend->release(params->data);
         params->backend->release(params->grad);
@@ -36,6 +37,23 @@ static int is_no_decay(const char *name)
     return 0;
 }
 
+/* Slot of name in the hash index: where it is, or the empty slot where it would go. */
+static int64_t index_slot(const tp_params *params, const char *name)
+{
+    int64_t mask = params->index_capacity - 1, slot = (int64_t)(tp_fnv1a64(name) & (uint64_t)mask);
+    while (params->index[slot] && strcmp(params->items[params->index[slot] - 1]->name, name) != 0)
+        slot = (slot + 1) & mask;
+    return slot;
+}
+
+static void index_grow(tp_params *params)
+{
+    free(params->index);
+    params->index_capacity = params->index_capacity ? params->index_capacity * 2 : 128;
+    params->index = tp_xcalloc((size_t)params->index_capacity, sizeof *params->index);
+    for (int64_t i = 0; i < params->count; i++) params->index[index_slot(params, params->items[i]->name)] = i + 1;
+}
+
 tp_tensor *tp_param_new_padded(tp_params *params, const char *name, int ndim, const int64_t *shape,
                                tp_init_kind init, int64_t row_multiple)
 {
@@ -47,6 +65,7 @@ tp_tensor *tp_param_new_padded(tp_params *params, const char *name, int ndim, co
         params->capacity = params->capacity ? params->capacity * 2 : 64;
         params->items = tp_xrealloc(params->items, (size_t)params->capacity * sizeof *params->items);
     }
+    if (2 * (params->count + 1) > params->index_capacity) index_grow(params);
     tp_param *param = tp_xcalloc(1, sizeof *param);
     param->name = tp_xstrdup(name);
     param->tensor.ndim = ndim;
@@ -57,6 +76,7 @@ tp_tensor *tp_param_new_padded(tp_params *params, const char *name, int ndim, co
     param->init = init;
     param->no_decay = is_no_decay(name);
     params->items[params->count++] = param;
+    params->index[index_slot(params, param->name)] = params->count;
     return &param->tensor;
 }
 
@@ -67,9 +87,9 @@ tp_tensor *tp_param_new(tp_params *params, const char *name, int ndim, const int
 
 tp_param *tp_params_find(const tp_params *params, const char *name)
 {
-    for (int64_t i = 0; i < params->count; i++)
-        if (strcmp(params->items[i]->name, name) == 0) return params->items[i];
-    return NULL;
+    if (!params->index_capacity) return NULL;
+    int64_t item = params->index[index_slot(params, name)];
+    return item ? params->items[item - 1] : NULL;
 }
 
 void tp_params_allocate(tp_params *params, const tp_backend *backend)

@@ -33,6 +33,8 @@ typedef struct tp_param {
 typedef struct tp_params {
     tp_param **items;
     int64_t count, capacity;
+    int64_t *index;          /* open-addressing hash of names -> item number + 1 (0 = empty) */
+    int64_t index_capacity;  /* a power of two, at least twice count */
     float *data, *grad; /* flat buffers in backend memory */
     int64_t total;      /* floats in each flat buffer */
     const tp_backend *backend;

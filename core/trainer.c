@@ -334,7 +334,7 @@ int tp_trainer_step(tp_trainer *t, tp_micro_step_fn micro_step, void *user)
     }
     double grad_norm = 0;
     double lr = t->options.learning_rate * tp_schedule_factor(&t->options.schedule, t->step);
-    if (!tp_grads_finite(params->grad, t->segments, t->segment_count)) {
+    if (!backend->grads_finite(params->grad, t->segments, t->segment_count)) {
         tp_params_zero_grad(params);
         log_event(t, "non-finite gradients: step skipped");
         if (++t->bad_steps >= t->options.max_bad_steps)
@@ -344,9 +344,9 @@ int tp_trainer_step(tp_trainer *t, tp_micro_step_fn micro_step, void *user)
     }
     t->bad_steps = 0;
     if (t->options.max_grad_norm > 0)
-        grad_norm = tp_clip_grad_norm(params->grad, t->segments, t->segment_count, t->options.max_grad_norm);
-    tp_adamw_step(&t->options.adamw, lr, t->step + 1, params->data, params->grad, t->exp_avg, t->exp_avg_sq,
-                  t->segments, t->segment_count);
+        grad_norm = backend->clip_grad_norm(params->grad, t->segments, t->segment_count, t->options.max_grad_norm);
+    backend->adamw_step(&t->options.adamw, lr, t->step + 1, params->data, params->grad, t->exp_avg, t->exp_avg_sq,
+                        t->segments, t->segment_count);
     backend->zero(params->grad, params->total);
     t->step++;
     add_metrics(&t->window, &step_metrics);

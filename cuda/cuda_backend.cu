@@ -1,40 +1,38 @@
-// The CUDA kernel table (core/backend.h).  This file holds the device memory
-// functions, the cuBLAS GEMM and the element-wise kernels; the remaining
-// entries (layer norm, attention, cross-entropy, dropout, gathers,
-// activations) are filled by the CUDA issue and are NULL until then, so
-// tp_cuda_backend_get() refuses to hand out an incomplete table.
-// None of this has run on a GPU yet.
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
+// The CUDA kernel table (core/backend.h): device memory, the cuBLAS GEMM, and the assembly of the
+// table from the kernel files (cuda_elementwise.cu, cuda_norm.cu, cuda_attention.cu, cuda_loss.cu,
+// cuda_optim.cu).  fp32 throughout.  See docs/gpu.md for what has run on a GPU (nothing yet).
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cuda/cuda_common.cuh"
+
 extern "C" {
-#include "core/backend.h"
 #include "cuda/cuda_backend.h"
 }
 
-#define CUDA_CHECK(call) cuda_check((call), #call, __FILE__, __LINE__)
-#define CUBLAS_CHECK(call) cublas_check((call), #call, __FILE__, __LINE__)
-
-static void cuda_check(cudaError_t status, const char *what, const char *file, int line)
+void tp_cuda_check(cudaError_t status, const char *what, const char *file, int line)
 {
     if (status == cudaSuccess) return;
     fprintf(stderr, "tp: CUDA error at %s:%d: %s: %s\n", file, line, what, cudaGetErrorString(status));
     exit(1);
 }
 
-static void cublas_check(cublasStatus_t status, const char *what, const char *file, int line)
+void tp_cublas_check(cublasStatus_t status, const char *what, const char *file, int line)
 {
     if (status == CUBLAS_STATUS_SUCCESS) return;
     fprintf(stderr, "tp: cuBLAS error at %s:%d: %s: status %d\n", file, line, what, (int)status);
     exit(1);
 }
 
-static cublasHandle_t blas_handle(void)
+cublasHandle_t tp_cuda_blas(void)
 {
     static cublasHandle_t handle;
-    if (!handle) CUBLAS_CHECK(cublasCreate(&handle));
+    if (!handle) {
+        CUBLAS_CHECK(cublasCreate(&handle));
+        // Plain fp32 GEMMs: no TF32 tensor-core rounding, so results stay comparable with the CPU.
+        CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+    }
     return handle;
 }
 
@@ -70,42 +68,8 @@ static void cuda_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
     if (m == 0 || n == 0) return;
-    CUBLAS_CHECK(cublasSgemm(blas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+    CUBLAS_CHECK(cublasSgemm(tp_cuda_blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                              (int)n, (int)m, (int)k, &alpha, b, (int)ldb, a, (int)lda, &beta, c, (int)ldc));
-}
-
-static unsigned blocks_for(int64_t n) { return (unsigned)((n + 255) / 256); }
-
-__global__ void add_kernel(float *out, const float *a, const float *b, int64_t n)
-{
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) out[i] = a[i] + b[i];
-}
-
-__global__ void axpy_kernel(float *dst, float scale, const float *src, int64_t n)
-{
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) dst[i] += scale * src[i];
-}
-
-__global__ void add_bias_kernel(float *y, const float *bias, int64_t rows, int64_t cols)
-{
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < rows * cols) y[i] += bias[i % cols];
-}
-
-static void cuda_add(float *out, const float *a, const float *b, int64_t n)
-{
-    if (n) add_kernel<<<blocks_for(n), 256>>>(out, a, b, n);
-}
-static void cuda_axpy(float *dst, float scale, const float *src, int64_t n)
-{
-    if (n) axpy_kernel<<<blocks_for(n), 256>>>(dst, scale, src, n);
-}
-static void cuda_accumulate(float *dst, const float *src, int64_t n) { cuda_axpy(dst, 1.0f, src, n); }
-static void cuda_add_bias(float *y, const float *bias, int64_t rows, int64_t cols)
-{
-    if (rows > 0 && cols > 0) add_bias_kernel<<<blocks_for(rows * cols), 256>>>(y, bias, rows, cols);
 }
 
 static tp_backend make_table(void)
@@ -119,10 +83,30 @@ static tp_backend make_table(void)
     table.upload = cuda_upload;
     table.download = cuda_download;
     table.gemm = cuda_gemm;
-    table.add_bias = cuda_add_bias;
-    table.add = cuda_add;
-    table.accumulate = cuda_accumulate;
-    table.axpy = cuda_axpy;
+    table.add_bias = tp_cuda_add_bias;
+    table.bias_backward = tp_cuda_bias_backward;
+    table.add = tp_cuda_add;
+    table.accumulate = tp_cuda_accumulate;
+    table.axpy = tp_cuda_axpy;
+    table.activation_forward = tp_cuda_activation_forward;
+    table.activation_backward = tp_cuda_activation_backward;
+    table.layer_norm_forward = tp_cuda_layer_norm_forward;
+    table.layer_norm_backward = tp_cuda_layer_norm_backward;
+    table.gather_rows = tp_cuda_gather_rows;
+    table.scatter_add_rows = tp_cuda_scatter_add_rows;
+    table.dropout_forward = tp_cuda_dropout_forward;
+    table.dropout_backward = tp_cuda_dropout_backward;
+    table.attention_forward = tp_cuda_attention_forward;
+    table.attention_backward = tp_cuda_attention_backward;
+    table.attention_scratch = tp_cuda_attention_scratch;
+    table.cross_entropy_forward = tp_cuda_cross_entropy_forward;
+    table.cross_entropy_backward = tp_cuda_cross_entropy_backward;
+    table.pool_forward = tp_cuda_pool_forward;
+    table.pool_backward = tp_cuda_pool_backward;
+    table.adamw_step = tp_cuda_adamw_step;
+    table.grads_finite = tp_cuda_grads_finite;
+    table.grad_norm = tp_cuda_grad_norm;
+    table.clip_grad_norm = tp_cuda_clip_grad_norm;
     return table;
 }
 

@@ -3,7 +3,7 @@
 
 extern const tp_embedding_type tp_embedding_word, tp_embedding_pos, tp_embedding_seg;
 extern const tp_encoder_type tp_encoder_transformer;
-extern const tp_target_type tp_target_mlm, tp_target_sp;
+extern const tp_target_type tp_target_mlm, tp_target_sp, tp_target_cls;
 
 const tp_embedding_type *const tp_embedding_registry[] = {
     &tp_embedding_word,
@@ -29,5 +29,6 @@ const tp_decoder_type *const tp_decoder_registry[] = {
 const tp_target_type *const tp_target_registry[] = {
     &tp_target_mlm,
     &tp_target_sp,
+    &tp_target_cls,
     NULL,
 };

@@ -88,7 +88,7 @@ expect "model: unknown encoder" "model.json: key 'encoder': unknown encoder 'tra
 edit "$work/model.json" 's/"word", "pos", "seg"/"word", "position", "seg"/'
 expect "model: unknown embedding" "model.json: key 'embedding': unknown embedding 'position' (known: word, pos, seg)"
 edit "$work/model.json" 's/"mlm", "sp"/"mlm", "nsp"/'
-expect "model: unknown target" "model.json: key 'target': unknown target 'nsp' (known: mlm, sp)"
+expect "model: unknown target" "model.json: key 'target': unknown target 'nsp' (known: mlm, sp, cls)"
 edit "$work/model.json" 's/"hidden_size": 128/"hidden_size": "128"/'
 expect "model: wrong type" "model.json: key 'hidden_size': expected an integer"
 edit "$work/model.json" 's/"heads_num": 2/"heads_num": 3/'
@@ -99,6 +99,10 @@ edit "$work/model.json" 's/"tie_weights": true/"tie_weights": true, "tie_weight"
 expect "model: unknown key" "model.json: key 'tie_weight': unknown key"
 edit "$work/model.json" '/"layers_num"/d'
 expect "model: missing key" "model.json: key 'layers_num': missing"
+edit "$work/model.json" 's/"word", "pos", "seg"/"word", "pos", "word"/'
+expect "model: a module listed twice" "model.json: key 'embedding': 'word' is listed twice"
+edit "$work/model.json" 's/"feedforward_size": 512/"feedforward_size": 1048576/; s/"layers_num": 2/"layers_num": 1000/'
+expect "model: absurd size" "model.json: the model has"
 edit "$work/model.json" '/"target"/d'
 expect "model: no target" "model.json: key 'target': missing (pre-training needs at least one target"
 expect "model: override of a wrong type" "key 'dropout': expected a number" --model.dropout high

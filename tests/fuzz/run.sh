@@ -2,9 +2,18 @@
 # Builds a libFuzzer harness (tests/fuzz/fuzz_<target>.c) with clang, ASan and UBSan against the
 # library sources it needs, and runs it for <seconds> from the seed corpus in
 # tests/fuzz/corpus/<target>/.  New inputs go to build-fuzz/corpus-<target>/, crashes to
-# build-fuzz/crash-*.  Usage: tests/fuzz/run.sh safetensors 120
+# build-fuzz/crash-* (also timeout-*, oom-*, leak-*: an input running over 20 s or allocating over
+# 2 GB counts as a failure).  Exits non-zero on any failure.
+# Usage: tests/fuzz/run.sh [--build-only | --no-build] <target> [seconds (default 60)]
+# Targets: safetensors config dataset vocab model_config tsv (docs/robustness.md).
 set -euo pipefail
-target=${1:?usage: tests/fuzz/run.sh <target> <seconds>}
+do_build=1
+do_run=1
+case "${1:-}" in
+--build-only) do_run=0 && shift ;;
+--no-build) do_build=0 && shift ;;
+esac
+target=${1:?usage: tests/fuzz/run.sh [--build-only | --no-build] <target> [seconds]}
 seconds=${2:-60}
 cd "$(dirname "$0")/../.."
 
@@ -17,17 +26,38 @@ config)
     sources="core/config.c core/fileio.c core/error.c"
     libs="-lcjson -lm"
     ;;
+dataset)
+    sources="core/dataset.c core/rng.c core/fileio.c core/error.c"
+    libs="-lm"
+    ;;
+vocab)
+    sources="tokenizers/tokenizer.c tokenizers/wordpiece.c core/fileio.c core/error.c"
+    libs="-lutf8proc"
+    ;;
+model_config)
+    # Every module, as CMake globs them: the registry names them all.
+    sources="core/model.c core/params.c core/ops.c core/arena.c core/rng.c core/config.c core/fileio.c core/error.c
+             $(find modules -name '*.c' | sort)"
+    libs="-lcjson -lm"
+    ;;
+tsv)
+    sources="core/tsv.c core/fileio.c core/error.c"
+    libs="-lm"
+    ;;
 *)
-    echo "run.sh: unknown target '$target' (known: safetensors, config)" >&2
+    echo "run.sh: unknown target '$target' (known: safetensors, config, dataset, vocab, model_config, tsv)" >&2
     exit 2
     ;;
 esac
 
 out=build-fuzz
 mkdir -p "$out/corpus-$target"
-clang -std=gnu11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+# shellcheck disable=SC2086 # the source and library lists are word lists
+[ "$do_build" = 1 ] && clang -std=gnu11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     "tests/fuzz/fuzz_$target.c" $sources $libs -o "$out/fuzz_$target"
+[ "$do_run" = 0 ] && exit 0
 dict=()
 [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
-"$out/fuzz_$target" -max_total_time="$seconds" -max_len=4096 -artifact_prefix="$out/" "${dict[@]}" \
+"$out/fuzz_$target" -max_total_time="$seconds" -max_len=4096 -timeout=20 -rss_limit_mb=2048 \
+    -artifact_prefix="$out/" "${dict[@]}" \
     "$out/corpus-$target" "tests/fuzz/corpus/$target"

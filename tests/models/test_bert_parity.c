@@ -125,8 +125,9 @@ static int open_fixture(fixture *fx, const char *path)
             fx->mlm_positions[masked] = (int32_t)i;
             fx->mlm_labels[masked++] = labels[i];
         }
-    tp_batch batch = {batch_size, seq_length, fx->src, fx->seg, fx->mlm_positions, fx->mlm_labels,
-                      masked, fx->sp_labels, tokens};
+    tp_batch batch = {.batch_size = batch_size, .seq_length = seq_length, .src = fx->src, .seg = fx->seg,
+                      .mlm_positions = fx->mlm_positions, .mlm_labels = fx->mlm_labels, .mlm_count = masked,
+                      .sp_labels = fx->sp_labels, .real_tokens = tokens};
     fx->batch = batch;
     return 0;
 }

@@ -1,0 +1,92 @@
+// Cross-entropy: one block per row for the log-sum-exp and the argmax, then one block sums the
+// per-row losses in a fixed order (deterministic).  The counted rows and the correct rows are
+// integers counted with atomics (exact) and downloaded to the host pointers at the end: the one
+// host sync of the forward pass.
+#include <float.h>
+
+#include "cuda/cuda_common.cuh"
+
+enum { ROW_THREADS = 256, SUM_THREADS = 1024 };
+
+__device__ unsigned long long ce_counts[2]; // counted rows, correct rows
+
+__global__ void logsumexp_kernel(float *logsumexp, const float *logits, const int32_t *targets, int64_t classes,
+                                 int64_t ld)
+{
+    int64_t r = blockIdx.x;
+    const float *row = logits + r * ld;
+    float max = -FLT_MAX;
+    for (int64_t c = threadIdx.x; c < classes; c += blockDim.x) max = row[c] > max ? row[c] : max;
+    max = tp_block_reduce(max, tp_max_op());
+    int64_t best = classes; // the first index holding the maximum, as the CPU's scan finds it
+    double sum = 0.0;
+    for (int64_t c = threadIdx.x; c < classes; c += blockDim.x) {
+        if (row[c] == max && c < best) best = c;
+        sum += expf(row[c] - max);
+    }
+    best = tp_block_reduce(best, tp_min_op());
+    sum = tp_block_reduce(sum, tp_sum_op());
+    if (threadIdx.x == 0) {
+        logsumexp[r] = max + (float)log(sum);
+        if (targets[r] >= 0) {
+            atomicAdd(&ce_counts[0], 1ull);
+            if (best == targets[r]) atomicAdd(&ce_counts[1], 1ull);
+        }
+    }
+}
+
+__global__ void mean_loss_kernel(float *loss, const float *logsumexp, const float *logits, const int32_t *targets,
+                                 int64_t rows, int64_t ld)
+{
+    double total = 0.0;
+    for (int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+        if (targets[r] >= 0) total += logsumexp[r] - logits[r * ld + targets[r]];
+    total = tp_block_reduce(total, tp_sum_op());
+    if (threadIdx.x == 0) {
+        unsigned long long counted = ce_counts[0];
+        *loss = counted ? (float)(total / (double)counted) : 0.0f;
+    }
+}
+
+void tp_cuda_cross_entropy_forward(float *loss, int64_t *count, int64_t *correct, float *logsumexp,
+                                   const float *logits, const int32_t *targets, int64_t rows, int64_t classes,
+                                   int64_t ld)
+{
+    unsigned long long counts[2] = {0, 0};
+    CUDA_CHECK(cudaMemcpyToSymbolAsync(ce_counts, counts, sizeof counts, 0, cudaMemcpyHostToDevice));
+    if (rows > 0) {
+        logsumexp_kernel<<<(unsigned)rows, ROW_THREADS>>>(logsumexp, logits, targets, classes, ld);
+        CUDA_CHECK_LAUNCH();
+    }
+    mean_loss_kernel<<<1, SUM_THREADS>>>(loss, logsumexp, logits, targets, rows, ld);
+    CUDA_CHECK_LAUNCH();
+    CUDA_CHECK(cudaMemcpyFromSymbol(counts, ce_counts, sizeof counts, 0, cudaMemcpyDeviceToHost));
+    *count = (int64_t)counts[0];
+    if (correct) *correct = (int64_t)counts[1];
+}
+
+__global__ void cross_entropy_backward_kernel(float *dlogits, float scale, const float *logits,
+                                              const float *logsumexp, const int32_t *targets, int64_t rows,
+                                              int64_t classes, int64_t ld)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * classes;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i / classes, c = i % classes;
+        if (targets[r] < 0) continue;
+        float *d = dlogits + r * ld + c;
+        *d += scale * expf(logits[r * ld + c] - logsumexp[r]);
+        if (c == targets[r]) *d -= scale;
+    }
+}
+
+void tp_cuda_cross_entropy_backward(float *dlogits, float dloss, int64_t count, const float *logits,
+                                    const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
+                                    int64_t ld)
+{
+    if (count == 0 || rows <= 0 || classes <= 0) return;
+    unsigned blocks = tp_cuda_blocks(rows * classes);
+    if (blocks > 65535u * 16u) blocks = 65535u * 16u;
+    cross_entropy_backward_kernel<<<blocks, TP_CUDA_THREADS>>>(dlogits, dloss / (float)count, logits, logsumexp,
+                                                               targets, rows, classes, ld);
+    CUDA_CHECK_LAUNCH();
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Packs the host libraries libtp links (OpenBLAS OpenMP build, cJSON, utf8proc) from THIS Debian
+# machine into build-gpu-deps/ (gitignored, about 40 MiB), for a GPU machine that lacks the Debian
+# packages and has no network: pass it along (the run tool's carry: ["build-gpu-deps"]) and
+# tests/gpu/run.sh uses it for whatever the GPU machine is missing.  The libraries need glibc >= 2.29.
+set -eu
+cd "$(dirname "$0")/../.."
+deps=build-gpu-deps
+multiarch=/usr/lib/x86_64-linux-gnu
+rm -rf "$deps"
+mkdir -p "$deps/include/cjson" "$deps/lib"
+cp /usr/include/x86_64-linux-gnu/openblas-openmp/{cblas.h,openblas_config.h} "$deps/include/"
+cp /usr/include/cjson/cJSON.h "$deps/include/cjson/"
+cp /usr/include/utf8proc.h "$deps/include/"
+# OpenBLAS and the Fortran runtime it needs; libgomp comes with the GPU machine's gcc.
+cp -L "$multiarch/openblas-openmp/libopenblas.so.0" "$deps/lib/libopenblas.so.0"
+ln -s libopenblas.so.0 "$deps/lib/libopenblas.so"
+cp -L "$multiarch/libgfortran.so.5" "$multiarch/libquadmath.so.0" "$deps/lib/"
+cp -L "$multiarch/libcjson.so.1" "$deps/lib/libcjson.so.1"
+ln -s libcjson.so.1 "$deps/lib/libcjson.so"
+cp -L "$multiarch/libutf8proc.so.2" "$deps/lib/libutf8proc.so.2"
+ln -s libutf8proc.so.2 "$deps/lib/libutf8proc.so"
+du -sh "$deps"

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# The GPU suite, in one call on a bare lent GPU machine (about 3-6 minutes; nothing is installed):
+#   tests/gpu/run.sh            from anywhere; builds into build-gpu/ at the repository root
+# Stages: device, toolchain (nvcc, cuBLAS, cmake), host libraries, configure (sm_90), build,
+# test_gpu_ops (every kernel against the CPU), test_gpu_train (BERT tiny: 20 steps CPU vs GPU),
+# bench (BERT-base fp32 training steps, tokens/s).  Every stage prints PASS, FAIL or SKIP and
+# the script always reaches the summary.  With $OUT set, the log and the summary go there too.
+# Host libraries missing on the machine are taken from build-gpu-deps/ when it was carried along
+# (made by tests/gpu/pack_deps.sh; TP_FORCE_DEPS=1 uses it even where the machine has the libraries).
+# Exit status: 0 when no stage failed.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+root=$PWD
+build=$root/build-gpu
+deps=$root/build-gpu-deps
+arch=${TP_CUDA_ARCH:-90}
+bench_steps=${TP_BENCH_STEPS:-20}
+if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
+    exec > >(tee "$OUT/gpu_suite.log") 2>&1
+fi
+
+names=()
+results=()
+notes=()
+record() { # name result note
+    names+=("$1")
+    results+=("$2")
+    notes+=("$3")
+    echo "--- $1: $2${3:+ ($3)}"
+}
+# run_stage NAME TIMEOUT_S COMMAND...: PASS on exit 0
+run_stage() {
+    local name=$1 limit=$2 start rc
+    shift 2
+    echo
+    echo "=== $name: $*"
+    start=$(date +%s)
+    timeout "$limit" "$@"
+    rc=$?
+    local took=$(($(date +%s) - start))s
+    if [ $rc -eq 0 ]; then
+        record "$name" PASS "$took"
+    elif [ $rc -eq 124 ]; then
+        record "$name" FAIL "timed out after ${limit}s"
+    else
+        record "$name" FAIL "exit $rc, $took"
+    fi
+    return $rc
+}
+skip() { record "$1" SKIP "$2"; }
+
+# ---- device and toolchain ---------------------------------------------------------------
+echo "=== device"
+if command -v nvidia-smi > /dev/null && nvidia-smi; then
+    record device PASS "$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)"
+else
+    record device FAIL "nvidia-smi missing or failing"
+fi
+
+echo
+echo "=== toolchain"
+missing_tools=()
+if ! command -v nvcc > /dev/null; then
+    for candidate in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
+        [ -x "$candidate/nvcc" ] && export PATH=$candidate:$PATH && break
+    done
+fi
+if command -v nvcc > /dev/null; then nvcc --version | tail -2; else missing_tools+=(nvcc); fi
+cuda_home=$(dirname "$(dirname "$(command -v nvcc 2> /dev/null || echo /usr/local/cuda/bin/nvcc)")")
+cublas=$(find "$cuda_home/lib64/" "$cuda_home"/targets/*/lib/ -maxdepth 1 -name 'libcublas.so*' 2> /dev/null | head -1)
+[ -z "$cublas" ] && cublas=$(ldconfig -p 2> /dev/null | grep -o '/[^ ]*libcublas\.so[^ ]*' | head -1)
+if [ -n "$cublas" ]; then echo "cuBLAS: $cublas"; else missing_tools+=(cuBLAS); fi
+for tool in cmake gcc make; do
+    if command -v $tool > /dev/null; then echo "$tool: $($tool --version | head -1)"; else missing_tools+=("$tool"); fi
+done
+if [ ${#missing_tools[@]} -eq 0 ]; then record toolchain PASS "nvcc, cuBLAS, cmake, gcc"; else
+    record toolchain FAIL "missing: ${missing_tools[*]}"; fi
+
+# ---- host libraries (Debian: libopenblas-openmp-dev, libcjson-dev, libutf8proc-dev) ------
+echo
+echo "=== host libraries"
+cmake_args=()
+missing_libs=()
+from_deps=()
+multiarch=/usr/lib/x86_64-linux-gnu
+# need NAME CACHE_VAR SYSTEM_FILE DEPS_FILE: the system file, else the carried one, else missing
+need() {
+    if [ -e "$3" ] && [ -z "${TP_FORCE_DEPS:-}" ]; then
+        echo "$1: $3"
+    elif [ -e "$deps/$4" ]; then
+        echo "$1: missing on this machine; using $deps/$4"
+        [ -n "$2" ] && cmake_args+=("-D$2=$deps/$4")
+        from_deps+=("$1")
+    else
+        echo "$1: MISSING ($3)"
+        missing_libs+=("$1")
+    fi
+}
+need "OpenBLAS library (libopenblas-openmp-dev)" OPENBLAS_LIB "$multiarch/openblas-openmp/libopenblas.so" lib/libopenblas.so
+need "OpenBLAS cblas.h (libopenblas-openmp-dev)" OPENBLAS_INCLUDE \
+    /usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h include
+need "cJSON library (libcjson-dev)" CJSON_LIB "$multiarch/libcjson.so" lib/libcjson.so
+need "cJSON header (libcjson-dev)" "" /usr/include/cjson/cJSON.h include/cjson/cJSON.h
+need "utf8proc library (libutf8proc-dev)" UTF8PROC_LIB "$multiarch/libutf8proc.so" lib/libutf8proc.so
+need "utf8proc header (libutf8proc-dev)" "" /usr/include/utf8proc.h include/utf8proc.h
+if [ ${#from_deps[@]} -gt 0 ]; then
+    export CPATH=$deps/include${CPATH:+:$CPATH}
+    export LIBRARY_PATH=$deps/lib${LIBRARY_PATH:+:$LIBRARY_PATH}
+    export LD_LIBRARY_PATH=$deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+if [ ${#missing_libs[@]} -eq 0 ]; then
+    record "host libraries" PASS "${#from_deps[@]} taken from build-gpu-deps"
+else
+    record "host libraries" FAIL "missing: ${missing_libs[*]}; carry build-gpu-deps (tests/gpu/pack_deps.sh)"
+fi
+
+# ---- build ----------------------------------------------------------------------------
+built=0
+if [ ${#missing_tools[@]} -ne 0 ] || [ ${#missing_libs[@]} -ne 0 ]; then
+    skip configure "toolchain or libraries missing"
+    skip build "toolchain or libraries missing"
+elif run_stage configure 180 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_ARCHITECTURES="$arch" "${cmake_args[@]}"; then
+    if ! grep -q TP_HAVE_CUDA "$build/CMakeFiles/tp.dir/flags.make" 2> /dev/null; then
+        echo "warning: CMake did not enable the CUDA backend (see the configure output): the GPU tests will skip"
+    fi
+    run_stage build 300 cmake --build "$build" -j"$(nproc)" --target test_gpu_ops test_gpu_train && built=1
+else
+    skip build "configure failed"
+fi
+
+# ---- GPU stages ---------------------------------------------------------------------------
+# A test that prints "skipped:" found no device or no CUDA build: that is a FAIL here.
+gpu_test() { # name limit command...
+    local name=$1 limit=$2 log
+    shift 2
+    log=$(mktemp)
+    # shellcheck disable=SC2016 # $0 and $@ belong to the inner bash
+    # The test's output goes to the screen and to $log; pipefail gives its exit status.
+    run_stage "$name" "$limit" bash -c 'set -o pipefail; "$@" 2>&1 | tee "$0"' "$log" "$@"
+    local rc=$?
+    if [ "$rc" -eq 0 ] && grep -q "^skipped:" "$log"; then
+        results[${#results[@]} - 1]=FAIL
+        notes[${#notes[@]} - 1]="skipped: no device or no CUDA build"
+        echo "--- $name: FAIL (the test skipped itself)"
+    fi
+    [ -n "${OUT:-}" ] && cp "$log" "$OUT/$name.txt"
+    rm -f "$log"
+}
+if [ $built -eq 1 ]; then
+    gpu_test test_gpu_ops 120 "$build/test_gpu_ops"
+    gpu_test test_gpu_train 240 "$build/test_gpu_train"
+    bench_log=$(mktemp)
+    echo
+    echo "=== bench: BERT-base fp32, batch 32 x seq 128, $bench_steps steps after 2 warm-up steps"
+    timeout 240 "$build/test_gpu_train" --bench models/bert/base_config.json "$bench_steps" 32 128 | tee "$bench_log"
+    rc=${PIPESTATUS[0]}
+    tokens=$(grep -o '[0-9]* tokens/s' "$bench_log" | head -1)
+    if [ "$rc" -eq 0 ] && [ -n "$tokens" ]; then record "bench bert-base" PASS "$tokens"; else
+        record "bench bert-base" FAIL "exit $rc"; fi
+    [ -n "${OUT:-}" ] && cp "$bench_log" "$OUT/bench.txt"
+    rm -f "$bench_log"
+else
+    for name in test_gpu_ops test_gpu_train "bench bert-base"; do skip "$name" "not built"; done
+fi
+
+# ---- summary ------------------------------------------------------------------------------
+failed=0
+{
+    echo
+    echo "=== summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nvidia-smi --query-gpu=name --format=csv,noheader 2> /dev/null | head -1))"
+    for i in "${!names[@]}"; do
+        printf '%-18s %-5s %s\n' "${names[$i]}" "${results[$i]}" "${notes[$i]}"
+        [ "${results[$i]}" = FAIL ] && failed=$((failed + 1))
+    done
+    echo "$failed stage(s) failed"
+} | tee ${OUT:+"$OUT/summary.txt"}
+for r in "${results[@]}"; do [ "$r" = FAIL ] && exit 1; done
+exit 0

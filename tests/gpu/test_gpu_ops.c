@@ -1,0 +1,472 @@
+/* Every entry of the CUDA kernel table against its CPU twin (core/cpu_kernels.c), on the same
+ * random inputs.  GPU outputs are poisoned with NaN first so unwritten elements show; backward
+ * kernels start from a non-zero gradient (they accumulate).  Error = max |gpu - cpu| / max |cpu|
+ * (non-finite counts as infinite); fp32 tolerance 1e-5, and exact equality where both sides do the
+ * same float operations in the same order: memory, gathers, scatter-add (the GPU adds each
+ * column's rows in the CPU's order), dropout forward (same counter-based hash, so the same mask)
+ * and the integer outputs.  Without CUDA or a device: skipped. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "support/check.h"
+#ifdef TP_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+
+#define TOLERANCE 1e-5
+
+static const tp_backend *const cpu = &tp_cpu_backend;
+static const tp_backend *gpu;
+static uint64_t next_stream = 100;
+
+/* ---- buffers: host values plus a device copy ---------------------------------------- */
+
+static float *random_floats(int64_t n, float scale)
+{
+    float *values = tp_xmalloc((size_t)(n ? n : 1) * sizeof *values);
+    uint64_t stream = next_stream++;
+    for (int64_t i = 0; i < n; i++) values[i] = scale * tp_normal(2024, stream, (uint64_t)i);
+    return values;
+}
+
+static float *host_copy(const float *values, int64_t n)
+{
+    float *copy = tp_xmalloc((size_t)(n ? n : 1) * sizeof *copy);
+    memcpy(copy, values, (size_t)n * sizeof *copy);
+    return copy;
+}
+
+static void *device_copy(const void *host, size_t bytes)
+{
+    void *device = gpu->alloc(bytes);
+    gpu->upload(device, host, bytes);
+    return device;
+}
+
+static float *device_floats(const float *host, int64_t n) { return device_copy(host, (size_t)n * sizeof(float)); }
+
+static float *device_poisoned(int64_t n)
+{
+    float *nan = tp_xmalloc((size_t)(n ? n : 1) * sizeof *nan);
+    for (int64_t i = 0; i < n; i++) nan[i] = NAN;
+    float *device = device_floats(nan, n);
+    free(nan);
+    return device;
+}
+
+/* ---- comparison ------------------------------------------------------------------- */
+
+static double error_of(const float *actual, const float *expected, int64_t n)
+{
+    double scale = 1e-30, worst = 0.0;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(expected[i]));
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)actual[i] - expected[i]) / scale;
+        if (!isfinite(actual[i]) || !(e == e)) e = INFINITY;
+        worst = fmax(worst, e);
+    }
+    return worst;
+}
+
+/* Downloads n floats from device and compares them with the CPU's. */
+static void compare(const char *kernel, const char *shape, const float *device, const float *expected, int64_t n,
+                    double tolerance)
+{
+    float *actual = tp_xmalloc((size_t)(n ? n : 1) * sizeof *actual);
+    gpu->download(actual, device, (size_t)n * sizeof *actual);
+    double error = error_of(actual, expected, n);
+    printf("%-34s %-28s %10.3g %s\n", kernel, shape, error, error <= tolerance ? "ok" : "FAIL");
+    CHECK_MSG(error <= tolerance, "%s %s: error %g > %g", kernel, shape, error, tolerance);
+    free(actual);
+}
+
+/* ---- element-wise, GEMM, bias --------------------------------------------------------- */
+
+static void test_memory(void)
+{
+    enum { N = 1000 };
+    float *x = random_floats(N, 1), *zeros = calloc(N, sizeof(float));
+    float *dx = device_floats(x, N), *dy = device_poisoned(N);
+    gpu->copy(dy, dx, N);
+    compare("upload/copy/download", "1000", dy, x, N, 0.0);
+    gpu->zero(dy, N);
+    compare("zero", "1000", dy, zeros, N, 0.0);
+    gpu->release(dx);
+    gpu->release(dy);
+    free(x);
+    free(zeros);
+}
+
+static void test_gemm(void)
+{
+    const int64_t m = 67, n = 45, k = 33;
+    for (int trans = 0; trans < 4; trans++) {
+        int ta = trans & 1, tb = trans >> 1;
+        int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 5;
+        int64_t a_count = (ta ? k : m) * lda, b_count = (tb ? n : k) * ldb, c_count = m * ldc;
+        float *a = random_floats(a_count, 1), *b = random_floats(b_count, 1), *c = random_floats(c_count, 1);
+        float *da = device_floats(a, a_count), *db = device_floats(b, b_count), *dc = device_floats(c, c_count);
+        cpu->gemm(ta, tb, m, n, k, 0.7f, a, lda, b, ldb, 0.3f, c, ldc);
+        gpu->gemm(ta, tb, m, n, k, 0.7f, da, lda, db, ldb, 0.3f, dc, ldc);
+        char shape[64];
+        snprintf(shape, sizeof shape, "%s%s 67x45x33", ta ? "T" : "N", tb ? "T" : "N");
+        compare("gemm", shape, dc, c, c_count, TOLERANCE);
+        gpu->release(da), gpu->release(db), gpu->release(dc);
+        free(a), free(b), free(c);
+    }
+}
+
+static void test_elementwise(void)
+{
+    enum { ROWS = 300, COLS = 77, N = ROWS * COLS };
+    float *a = random_floats(N, 1), *b = random_floats(N, 1), *bias = random_floats(COLS, 1);
+    float *da = device_floats(a, N), *db = device_floats(b, N), *dbias = device_floats(bias, COLS);
+    float *out = host_copy(a, N), *dout = device_poisoned(N);
+
+    cpu->add(out, a, b, N);
+    gpu->add(dout, da, db, N);
+    compare("add", "23100", dout, out, N, TOLERANCE);
+    cpu->accumulate(out, b, N);
+    gpu->accumulate(dout, db, N);
+    compare("accumulate", "23100", dout, out, N, TOLERANCE);
+    cpu->axpy(out, -0.37f, a, N);
+    gpu->axpy(dout, -0.37f, da, N);
+    compare("axpy", "23100", dout, out, N, TOLERANCE);
+    cpu->add_bias(out, bias, ROWS, COLS);
+    gpu->add_bias(dout, dbias, ROWS, COLS);
+    compare("add_bias", "300x77", dout, out, N, TOLERANCE);
+    cpu->bias_backward(bias, a, ROWS, COLS);
+    gpu->bias_backward(dbias, da, ROWS, COLS);
+    compare("bias_backward (+=)", "300x77", dbias, bias, COLS, TOLERANCE);
+
+    gpu->release(da), gpu->release(db), gpu->release(dbias), gpu->release(dout);
+    free(a), free(b), free(bias), free(out);
+}
+
+static void test_activations(void)
+{
+    enum { N = 10007 };
+    static const char *const names[TP_ACT_COUNT] = {"gelu", "gelu_fast", "relu", "silu", "tanh"};
+    float *x = random_floats(N, 3), *dy = random_floats(N, 1), *dx = random_floats(N, 1);
+    float *d_x = device_floats(x, N), *d_dy = device_floats(dy, N);
+    for (int kind = 0; kind < TP_ACT_COUNT; kind++) {
+        float *y = tp_xmalloc(N * sizeof *y), *d_y = device_poisoned(N);
+        float *grad = host_copy(dx, N), *d_grad = device_floats(dx, N);
+        cpu->activation_forward((tp_activation)kind, y, x, N);
+        gpu->activation_forward((tp_activation)kind, d_y, d_x, N);
+        char name[64];
+        snprintf(name, sizeof name, "activation_forward %s", names[kind]);
+        compare(name, "10007", d_y, y, N, TOLERANCE);
+        /* Both backward kernels get the CPU's y, so only the slope is compared. */
+        gpu->upload(d_y, y, N * sizeof *y);
+        cpu->activation_backward((tp_activation)kind, grad, dy, x, y, N);
+        gpu->activation_backward((tp_activation)kind, d_grad, d_dy, d_x, d_y, N);
+        snprintf(name, sizeof name, "activation_backward %s (+=)", names[kind]);
+        compare(name, "10007", d_grad, grad, N, TOLERANCE);
+        gpu->release(d_y), gpu->release(d_grad);
+        free(y), free(grad);
+    }
+    gpu->release(d_x), gpu->release(d_dy);
+    free(x), free(dy), free(dx);
+}
+
+/* ---- layer norm --------------------------------------------------------------------- */
+
+static void test_layer_norm(void)
+{
+    enum { ROWS = 37, COLS = 300, N = ROWS * COLS };
+    static const char *const names[2] = {"unbiased_std", "torch"};
+    float *x = random_floats(N, 2), *gamma = random_floats(COLS, 1), *beta = random_floats(COLS, 1);
+    float *dy = random_floats(N, 1), *dx0 = random_floats(N, 1), *dg0 = random_floats(COLS, 1);
+    float *db0 = random_floats(COLS, 1);
+    for (int i = 0; i < N; i++) x[i] += 0.5f; /* a non-zero mean */
+    float *d_x = device_floats(x, N), *d_gamma = device_floats(gamma, COLS), *d_beta = device_floats(beta, COLS);
+    float *d_dy = device_floats(dy, N);
+    for (int kind = 0; kind < 2; kind++) {
+        float eps = kind == TP_NORM_TORCH ? 1e-5f : 1e-6f;
+        float *y = tp_xmalloc(N * sizeof *y), *stats = tp_xmalloc(2 * ROWS * sizeof *stats);
+        float *d_y = device_poisoned(N), *d_stats = device_poisoned(2 * ROWS);
+        cpu->layer_norm_forward((tp_norm_kind)kind, y, stats, stats + ROWS, x, gamma, beta, ROWS, COLS, eps);
+        gpu->layer_norm_forward((tp_norm_kind)kind, d_y, d_stats, d_stats + ROWS, d_x, d_gamma, d_beta, ROWS, COLS,
+                                eps);
+        char name[64];
+        snprintf(name, sizeof name, "layer_norm_forward %s", names[kind]);
+        compare(name, "37x300", d_y, y, N, TOLERANCE);
+        snprintf(name, sizeof name, "layer_norm_forward %s stats", names[kind]);
+        compare(name, "37x2", d_stats, stats, 2 * ROWS, TOLERANCE);
+
+        gpu->upload(d_stats, stats, 2 * ROWS * sizeof *stats); /* backward from the same statistics */
+        float *dx = host_copy(dx0, N), *dg = host_copy(dg0, COLS), *db = host_copy(db0, COLS);
+        float *d_dx = device_floats(dx0, N), *d_dg = device_floats(dg0, COLS), *d_db = device_floats(db0, COLS);
+        cpu->layer_norm_backward((tp_norm_kind)kind, dx, dg, db, dy, x, stats, stats + ROWS, gamma, ROWS, COLS, eps);
+        gpu->layer_norm_backward((tp_norm_kind)kind, d_dx, d_dg, d_db, d_dy, d_x, d_stats, d_stats + ROWS, d_gamma,
+                                 ROWS, COLS, eps);
+        snprintf(name, sizeof name, "layer_norm_backward %s dx (+=)", names[kind]);
+        compare(name, "37x300", d_dx, dx, N, TOLERANCE);
+        snprintf(name, sizeof name, "layer_norm_backward %s dgamma", names[kind]);
+        compare(name, "300", d_dg, dg, COLS, TOLERANCE);
+        snprintf(name, sizeof name, "layer_norm_backward %s dbeta", names[kind]);
+        compare(name, "300", d_db, db, COLS, TOLERANCE);
+        /* NULL gradients: only dbeta wanted. */
+        cpu->layer_norm_backward((tp_norm_kind)kind, NULL, NULL, db, dy, x, stats, stats + ROWS, gamma, ROWS, COLS,
+                                 eps);
+        gpu->layer_norm_backward((tp_norm_kind)kind, NULL, NULL, d_db, d_dy, d_x, d_stats, d_stats + ROWS, d_gamma,
+                                 ROWS, COLS, eps);
+        snprintf(name, sizeof name, "layer_norm_backward %s dbeta only", names[kind]);
+        compare(name, "300", d_db, db, COLS, TOLERANCE);
+        gpu->release(d_y), gpu->release(d_stats), gpu->release(d_dx), gpu->release(d_dg), gpu->release(d_db);
+        free(y), free(stats), free(dx), free(dg), free(db);
+    }
+    gpu->release(d_x), gpu->release(d_gamma), gpu->release(d_beta), gpu->release(d_dy);
+    free(x), free(gamma), free(beta), free(dy), free(dx0), free(dg0), free(db0);
+}
+
+/* ---- gathers and dropout -------------------------------------------------------------- */
+
+static void test_gathers(void)
+{
+    enum { TABLE_ROWS = 50, COLS = 33, N = 200 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++) ids[i] = (int32_t)(tp_hash3(7, 9, (uint64_t)i) % TABLE_ROWS); /* repeats */
+    float *table = random_floats(TABLE_ROWS * COLS, 1), *dout = random_floats(N * COLS, 1);
+    float *out = tp_xmalloc(N * COLS * sizeof *out);
+    float *d_table = device_floats(table, TABLE_ROWS * COLS), *d_dout = device_floats(dout, N * COLS);
+    float *d_out = device_poisoned(N * COLS);
+    int32_t *d_ids = device_copy(ids, sizeof ids);
+    cpu->gather_rows(out, table, ids, N, COLS);
+    gpu->gather_rows(d_out, d_table, d_ids, N, COLS);
+    compare("gather_rows", "200 of 50x33", d_out, out, N * COLS, 0.0);
+    cpu->scatter_add_rows(table, dout, ids, N, COLS);
+    gpu->scatter_add_rows(d_table, d_dout, d_ids, N, COLS);
+    compare("scatter_add_rows (+=, repeated ids)", "200 into 50x33", d_table, table, TABLE_ROWS * COLS, 0.0);
+    gpu->release(d_table), gpu->release(d_dout), gpu->release(d_out), gpu->release(d_ids);
+    free(table), free(dout), free(out);
+}
+
+static void test_pool(void)
+{
+    enum { BATCH = 5, SEQ = 37, COLS = 67 };
+    int32_t valid[BATCH * SEQ];
+    for (int i = 0; i < BATCH * SEQ; i++) valid[i] = (i / SEQ == 4) ? 0 : (i % SEQ) < 11 + 5 * (i / SEQ); /* row 4: empty */
+    float *x = random_floats(BATCH * SEQ * COLS, 1), *dout = random_floats(BATCH * COLS, 1);
+    float *dx = random_floats(BATCH * SEQ * COLS, 1), *out = tp_xmalloc(BATCH * COLS * sizeof *out);
+    int32_t argmax[BATCH * COLS];
+    float *d_x = device_floats(x, BATCH * SEQ * COLS), *d_dout = device_floats(dout, BATCH * COLS);
+    int32_t *d_valid = device_copy(valid, sizeof valid), *d_argmax = gpu->alloc(sizeof argmax);
+    static const char *const names[] = {"pool_forward mean", "pool_forward max"};
+    static const char *const backward_names[] = {"pool_backward mean (+=)", "pool_backward max (+=)"};
+    for (int kind = TP_POOL_MEAN; kind <= TP_POOL_MAX; kind++) {
+        float *d_out = device_poisoned(BATCH * COLS), *d_dx = device_floats(dx, BATCH * SEQ * COLS);
+        float *cpu_dx = tp_xmalloc(BATCH * SEQ * COLS * sizeof *cpu_dx);
+        memcpy(cpu_dx, dx, BATCH * SEQ * COLS * sizeof *cpu_dx);
+        cpu->pool_forward((tp_pool_kind)kind, out, argmax, x, valid, BATCH, SEQ, COLS);
+        gpu->pool_forward((tp_pool_kind)kind, d_out, d_argmax, d_x, d_valid, BATCH, SEQ, COLS);
+        compare(names[kind], "5x37x67, an empty row", d_out, out, BATCH * COLS, TOLERANCE);
+        cpu->pool_backward((tp_pool_kind)kind, cpu_dx, dout, argmax, valid, BATCH, SEQ, COLS);
+        gpu->pool_backward((tp_pool_kind)kind, d_dx, d_dout, d_argmax, d_valid, BATCH, SEQ, COLS);
+        compare(backward_names[kind], "5x37x67, an empty row", d_dx, cpu_dx, BATCH * SEQ * COLS, TOLERANCE);
+        gpu->release(d_out), gpu->release(d_dx);
+        free(cpu_dx);
+    }
+    gpu->release(d_x), gpu->release(d_dout), gpu->release(d_valid), gpu->release(d_argmax);
+    free(x), free(dout), free(dx), free(out);
+}
+
+static void test_dropout(void)
+{
+    enum { N = 100003 };
+    const float p = 0.1f;
+    const uint64_t seed = 77, stream = 1234567;
+    float *x = random_floats(N, 1), *dx = random_floats(N, 1), *y = tp_xmalloc(N * sizeof *y);
+    float *d_x = device_floats(x, N), *d_dx = device_floats(dx, N), *d_y = device_poisoned(N);
+    cpu->dropout_forward(y, x, N, p, seed, stream);
+    gpu->dropout_forward(d_y, d_x, N, p, seed, stream);
+    compare("dropout_forward (mask exact)", "100003 p=0.1", d_y, y, N, 0.0);
+    cpu->dropout_backward(dx, x, N, p, seed, stream);
+    gpu->dropout_backward(d_dx, d_x, N, p, seed, stream);
+    /* dx += dy * scale may be one fused multiply-add on one side only: compared to TOLERANCE. */
+    compare("dropout_backward (+=)", "100003 p=0.1", d_dx, dx, N, TOLERANCE);
+    gpu->release(d_x), gpu->release(d_dx), gpu->release(d_y);
+    free(x), free(dx), free(y);
+}
+
+/* ---- attention ---------------------------------------------------------------------- */
+
+static void attention_case(tp_mask_kind mask, int with_key_valid, float dropout, int with_dq)
+{
+    enum { BATCH = 2, SEQ = 19, HEADS = 3, DIM = 8, HIDDEN = HEADS * DIM, N = BATCH * SEQ * HIDDEN };
+    enum { PROBS = BATCH * HEADS * SEQ * SEQ };
+    int32_t key_valid[BATCH * SEQ];
+    for (int i = 0; i < BATCH * SEQ; i++) key_valid[i] = i % SEQ < (i < SEQ ? SEQ : SEQ - 5); /* 5 padding keys */
+    int32_t *d_key_valid = device_copy(key_valid, sizeof key_valid);
+    tp_attention_shape shape = {.batch = BATCH, .seq = SEQ, .heads = HEADS, .head_dim = DIM,
+                                .scale = 1.0f / sqrtf((float)DIM), .mask = mask,
+                                .key_valid = with_key_valid ? key_valid : NULL, .dropout = dropout,
+                                .dropout_seed = 5, .dropout_stream = 99};
+    tp_attention_shape d_shape = shape;
+    d_shape.key_valid = with_key_valid ? d_key_valid : NULL;
+
+    float *q = random_floats(N, 1), *k = random_floats(N, 1), *v = random_floats(N, 1), *dout = random_floats(N, 1);
+    float *dq0 = random_floats(N, 1), *dk0 = random_floats(N, 1), *dv0 = random_floats(N, 1);
+    float *d_q = device_floats(q, N), *d_k = device_floats(k, N), *d_v = device_floats(v, N);
+    float *d_dout = device_floats(dout, N);
+    float *out = tp_xmalloc(N * sizeof *out), *probs = tp_xmalloc(PROBS * sizeof *probs);
+    float *d_out = device_poisoned(N), *d_probs = device_poisoned(PROBS);
+    float *scratch = tp_xmalloc((size_t)cpu->attention_scratch(&shape) * sizeof *scratch);
+    float *d_scratch = device_poisoned(gpu->attention_scratch(&d_shape));
+
+    char shape_name[64];
+    snprintf(shape_name, sizeof shape_name, "2x19 h3 d8 %s%s p=%.1f", mask == TP_MASK_CAUSAL ? "causal" : "full",
+             with_key_valid ? "+pad" : "", dropout);
+    cpu->attention_forward(&shape, out, probs, q, k, v, scratch);
+    gpu->attention_forward(&d_shape, d_out, d_probs, d_q, d_k, d_v, d_scratch);
+    compare("attention_forward out", shape_name, d_out, out, N, TOLERANCE);
+    compare("attention_forward probs", shape_name, d_probs, probs, PROBS, TOLERANCE);
+
+    gpu->upload(d_probs, probs, PROBS * sizeof *probs); /* backward from the same probabilities */
+    float *dq = host_copy(dq0, N), *dk = host_copy(dk0, N), *dv = host_copy(dv0, N);
+    float *d_dq = device_floats(dq0, N), *d_dk = device_floats(dk0, N), *d_dv = device_floats(dv0, N);
+    cpu->attention_backward(&shape, with_dq ? dq : NULL, dk, dv, dout, probs, q, k, v, scratch);
+    gpu->attention_backward(&d_shape, with_dq ? d_dq : NULL, d_dk, d_dv, d_dout, d_probs, d_q, d_k, d_v, d_scratch);
+    compare(with_dq ? "attention_backward dq (+=)" : "attention_backward dq=NULL", shape_name, d_dq, dq, N,
+            TOLERANCE);
+    compare("attention_backward dk (+=)", shape_name, d_dk, dk, N, TOLERANCE);
+    compare("attention_backward dv (+=)", shape_name, d_dv, dv, N, TOLERANCE);
+
+    float *device_buffers[] = {d_q, d_k, d_v, d_dout, d_out, d_probs, d_scratch, d_dq, d_dk, d_dv};
+    for (size_t i = 0; i < sizeof device_buffers / sizeof *device_buffers; i++) gpu->release(device_buffers[i]);
+    gpu->release(d_key_valid);
+    float *host_buffers[] = {q, k, v, dout, dq0, dk0, dv0, out, probs, scratch, dq, dk, dv};
+    for (size_t i = 0; i < sizeof host_buffers / sizeof *host_buffers; i++) free(host_buffers[i]);
+}
+
+static void test_attention(void)
+{
+    attention_case(TP_MASK_FULLY_VISIBLE, 1, 0.0f, 1);
+    attention_case(TP_MASK_FULLY_VISIBLE, 0, 0.0f, 1);
+    attention_case(TP_MASK_CAUSAL, 0, 0.0f, 1);
+    attention_case(TP_MASK_FULLY_VISIBLE, 1, 0.1f, 1);
+    attention_case(TP_MASK_CAUSAL, 0, 0.1f, 0);
+}
+
+/* ---- cross-entropy -------------------------------------------------------------------- */
+
+static void test_cross_entropy(void)
+{
+    enum { ROWS = 50, CLASSES = 37, LD = 40, N = ROWS * LD };
+    int32_t targets[ROWS];
+    for (int r = 0; r < ROWS; r++) targets[r] = r % 7 == 3 ? -1 : (int32_t)(tp_hash3(3, 4, (uint64_t)r) % CLASSES);
+    float *logits = random_floats(N, 3), *dlogits = random_floats(N, 1);
+    for (int r = 0; r < ROWS; r += 5) logits[r * LD + targets[r] * (targets[r] >= 0)] += 10.0f; /* some hits */
+    float *d_logits = device_floats(logits, N), *d_dlogits = device_floats(dlogits, N);
+    int32_t *d_targets = device_copy(targets, sizeof targets);
+    float loss, lse[ROWS], *d_loss = device_poisoned(1), *d_lse = device_poisoned(ROWS);
+    int64_t count, correct, gpu_count = -1, gpu_correct = -1;
+    cpu->cross_entropy_forward(&loss, &count, &correct, lse, logits, targets, ROWS, CLASSES, LD);
+    gpu->cross_entropy_forward(d_loss, &gpu_count, &gpu_correct, d_lse, d_logits, d_targets, ROWS, CLASSES, LD);
+    compare("cross_entropy_forward loss", "50x37 ld 40", d_loss, &loss, 1, TOLERANCE);
+    compare("cross_entropy_forward logsumexp", "50x37 ld 40", d_lse, lse, ROWS, TOLERANCE);
+    printf("%-34s %-28s count %lld/%lld correct %lld/%lld\n", "cross_entropy_forward counts", "50x37 ld 40",
+           (long long)gpu_count, (long long)count, (long long)gpu_correct, (long long)correct);
+    CHECK(gpu_count == count);
+    CHECK(gpu_correct == correct);
+    gpu->upload(d_lse, lse, sizeof lse);
+    cpu->cross_entropy_backward(dlogits, 0.8f, count, logits, lse, targets, ROWS, CLASSES, LD);
+    gpu->cross_entropy_backward(d_dlogits, 0.8f, count, d_logits, d_lse, d_targets, ROWS, CLASSES, LD);
+    compare("cross_entropy_backward (+=, padding)", "50x37 ld 40", d_dlogits, dlogits, N, TOLERANCE);
+    gpu->release(d_logits), gpu->release(d_dlogits), gpu->release(d_targets), gpu->release(d_loss);
+    gpu->release(d_lse);
+    free(logits), free(dlogits);
+}
+
+/* ---- optimizer ------------------------------------------------------------------------ */
+
+enum { FLAT = 70000, SEGMENTS = 40 };
+
+/* Segments with gaps between them, some frozen, one empty; more than one kernel launch's worth. */
+static int64_t make_segments(tp_param_segment *segments)
+{
+    int64_t offset = 3;
+    for (int i = 0; i < SEGMENTS; i++) {
+        int64_t numel = i == 7 ? 0 : 100 + (int64_t)(tp_hash3(1, 2, (uint64_t)i) % 1500);
+        segments[i] = (tp_param_segment){.offset = offset, .numel = numel, .weight_decay = i % 3 ? 0.01 : 0.0,
+                                         .lr_scale = i % 5 ? 1.0 : 0.5, .frozen = i % 11 == 4};
+        offset += numel + 16;
+    }
+    return offset <= FLAT ? SEGMENTS : -1;
+}
+
+static void test_optimizer(void)
+{
+    tp_param_segment segments[SEGMENTS];
+    CHECK(make_segments(segments) == SEGMENTS);
+    float *params = random_floats(FLAT, 1), *grads = random_floats(FLAT, 0.1f), *m = random_floats(FLAT, 0.01f);
+    float *v = random_floats(FLAT, 0.001f);
+    for (int i = 0; i < FLAT; i++) v[i] = fabsf(v[i]);
+    float *d_params = device_floats(params, FLAT), *d_grads = device_floats(grads, FLAT);
+    float *d_m = device_floats(m, FLAT), *d_v = device_floats(v, FLAT);
+    for (int variant = 0; variant < 2; variant++) {
+        tp_adamw_options opt = tp_adamw_defaults();
+        opt.variant = (tp_adamw_variant)variant;
+        opt.correct_bias = 1;
+        cpu->adamw_step(&opt, 1e-3, 3, params, grads, m, v, segments, SEGMENTS);
+        gpu->adamw_step(&opt, 1e-3, 3, d_params, d_grads, d_m, d_v, segments, SEGMENTS);
+        const char *name = variant ? "adamw_step torch" : "adamw_step tencentpretrain";
+        compare(name, "params, 40 segments", d_params, params, FLAT, TOLERANCE);
+        compare(name, "exp_avg", d_m, m, FLAT, TOLERANCE);
+        compare(name, "exp_avg_sq", d_v, v, FLAT, TOLERANCE);
+    }
+    double norm = cpu->grad_norm(grads, segments, SEGMENTS), gpu_norm = gpu->grad_norm(d_grads, segments, SEGMENTS);
+    printf("%-34s %-28s %10.3g\n", "grad_norm", "40 segments", fabs(gpu_norm - norm) / norm);
+    CHECK(fabs(gpu_norm - norm) <= 1e-9 * norm);
+    norm = cpu->clip_grad_norm(grads, segments, SEGMENTS, 0.5);
+    gpu_norm = gpu->clip_grad_norm(d_grads, segments, SEGMENTS, 0.5);
+    CHECK(fabs(gpu_norm - norm) <= 1e-9 * norm);
+    compare("clip_grad_norm", "max_norm 0.5", d_grads, grads, FLAT, TOLERANCE);
+
+    int cpu_finite = cpu->grads_finite(grads, segments, SEGMENTS);
+    int gpu_finite = gpu->grads_finite(d_grads, segments, SEGMENTS);
+    CHECK(cpu_finite == 1 && gpu_finite == 1);
+    float inf = INFINITY;
+    gpu->upload(d_grads + segments[4].offset + 1, &inf, sizeof inf); /* frozen: ignored */
+    gpu->upload(d_grads + 1, &inf, sizeof inf);                       /* padding: ignored */
+    CHECK(gpu->grads_finite(d_grads, segments, SEGMENTS) == 1);
+    float nan = NAN;
+    gpu->upload(d_grads + segments[SEGMENTS - 1].offset + segments[SEGMENTS - 1].numel - 1, &nan, sizeof nan);
+    CHECK(gpu->grads_finite(d_grads, segments, SEGMENTS) == 0);
+    printf("%-34s %-28s %s\n", "grads_finite", "inf in frozen/padding, nan", "checked");
+    gpu->release(d_params), gpu->release(d_grads), gpu->release(d_m), gpu->release(d_v);
+    free(params), free(grads), free(m), free(v);
+}
+
+#endif
+
+int main(void)
+{
+#ifdef TP_HAVE_CUDA
+    if (tp_cuda_device_count() > 0) {
+        gpu = tp_cuda_backend_get();
+        CHECK_MSG(gpu != NULL, "the CUDA kernel table is incomplete");
+        if (!gpu) return tp_test_finish("test_gpu_ops");
+        printf("%-34s %-28s %10s\n", "kernel", "shape", "max error");
+        test_memory();
+        test_gemm();
+        test_elementwise();
+        test_activations();
+        test_layer_norm();
+        test_gathers();
+        test_pool();
+        test_dropout();
+        test_attention();
+        test_cross_entropy();
+        test_optimizer();
+        return tp_test_finish("test_gpu_ops");
+    }
+#endif
+    printf("skipped: no CUDA device\n");
+    return tp_test_finish("test_gpu_ops");
+}
