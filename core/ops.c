@@ -80,7 +80,7 @@ tp_tensor *tp_empty_2d(tp_ctx *ctx, int64_t rows, int64_t cols)
 int32_t *tp_ids_upload(tp_ctx *ctx, const int32_t *host, int64_t n)
 {
     int32_t *ids = tp_arena_alloc(&ctx->arena, (size_t)(n ? n : 1) * sizeof *ids);
-    ctx->backend->upload(ids, host, (size_t)n * sizeof *ids);
+    if (n > 0) ctx->backend->upload(ids, host, (size_t)n * sizeof *ids); /* host may be NULL when n == 0 */
     return ids;
 }
 
