@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activation_math.h"
 #include "backend.h"
 #include "error.h"
 #include "rng.h"
@@ -84,51 +85,17 @@ static void cpu_axpy(float *dst, float scale, const float *src, int64_t n)
 
 /* ---- activations -------------------------------------------------------------- */
 
-#define SQRT_HALF 0.70710678118654752440f
-#define INV_SQRT_2PI 0.39894228040143267794f
-#define GELU_FAST_C 0.7978845608f /* sqrt(2/pi) as TencentPretrain writes it */
-
-static inline float activate(tp_activation kind, float x)
-{
-    switch (kind) {
-    case TP_ACT_GELU: return 0.5f * x * (1.0f + erff(x * SQRT_HALF));
-    case TP_ACT_GELU_FAST: return 0.5f * x * (1.0f + tanhf(x * GELU_FAST_C * (1.0f + 0.044715f * x * x)));
-    case TP_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case TP_ACT_SILU: return x / (1.0f + expf(-x));
-    case TP_ACT_TANH: return tanhf(x);
-    default: abort();
-    }
-}
-
-static inline float activation_slope(tp_activation kind, float x, float y)
-{
-    switch (kind) {
-    case TP_ACT_GELU: return 0.5f * (1.0f + erff(x * SQRT_HALF)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
-    case TP_ACT_GELU_FAST: {
-        float t = tanhf(x * GELU_FAST_C * (1.0f + 0.044715f * x * x));
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_FAST_C * (1.0f + 3.0f * 0.044715f * x * x);
-    }
-    case TP_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case TP_ACT_SILU: {
-        float s = 1.0f / (1.0f + expf(-x));
-        return s * (1.0f + x * (1.0f - s));
-    }
-    case TP_ACT_TANH: return 1.0f - y * y;
-    default: abort();
-    }
-}
-
 static void cpu_activation_forward(tp_activation kind, float *y, const float *x, int64_t n)
 {
 #pragma omp parallel for if (n >= PARALLEL_MIN / 8)
-    for (int64_t i = 0; i < n; i++) y[i] = activate(kind, x[i]);
+    for (int64_t i = 0; i < n; i++) y[i] = tp_activate(kind, x[i]);
 }
 
 static void cpu_activation_backward(tp_activation kind, float *dx, const float *dy, const float *x, const float *y,
                                     int64_t n)
 {
 #pragma omp parallel for if (n >= PARALLEL_MIN / 8)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * activation_slope(kind, x[i], y[i]);
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * tp_activation_slope(kind, x[i], y[i]);
 }
 
 /* ---- layer norm --------------------------------------------------------------- */

@@ -93,47 +93,17 @@ void tp_cuda_bias_backward(float *dbias, const float *dy, int64_t rows, int64_t 
 
 // ---- activations -------------------------------------------------------------------
 
-#define SQRT_HALF 0.70710678118654752440f
-#define INV_SQRT_2PI 0.39894228040143267794f
-#define GELU_FAST_C 0.7978845608f // sqrt(2/pi) as TencentPretrain writes it
-
-__device__ inline float activate(tp_activation kind, float x)
-{
-    switch (kind) {
-    case TP_ACT_GELU: return 0.5f * x * (1.0f + erff(x * SQRT_HALF));
-    case TP_ACT_GELU_FAST: return 0.5f * x * (1.0f + tanhf(x * GELU_FAST_C * (1.0f + 0.044715f * x * x)));
-    case TP_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case TP_ACT_SILU: return x / (1.0f + expf(-x));
-    default: return tanhf(x); // TP_ACT_TANH (the launcher rejects other kinds)
-    }
-}
-
-__device__ inline float activation_slope(tp_activation kind, float x, float y)
-{
-    switch (kind) {
-    case TP_ACT_GELU: return 0.5f * (1.0f + erff(x * SQRT_HALF)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
-    case TP_ACT_GELU_FAST: {
-        float t = tanhf(x * GELU_FAST_C * (1.0f + 0.044715f * x * x));
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_FAST_C * (1.0f + 3.0f * 0.044715f * x * x);
-    }
-    case TP_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case TP_ACT_SILU: {
-        float s = 1.0f / (1.0f + expf(-x));
-        return s * (1.0f + x * (1.0f - s));
-    }
-    default: return 1.0f - y * y; // TP_ACT_TANH
-    }
-}
+#include "core/activation_math.h"
 
 __global__ void activation_forward_kernel(tp_activation kind, float *y, const float *x, int64_t n)
 {
-    FOR_EACH_INDEX(i, n) y[i] = activate(kind, x[i]);
+    FOR_EACH_INDEX(i, n) y[i] = tp_activate(kind, x[i]);
 }
 
 __global__ void activation_backward_kernel(tp_activation kind, float *dx, const float *dy, const float *x,
                                            const float *y, int64_t n)
 {
-    FOR_EACH_INDEX(i, n) dx[i] += dy[i] * activation_slope(kind, x[i], y[i]);
+    FOR_EACH_INDEX(i, n) dx[i] += dy[i] * tp_activation_slope(kind, x[i], y[i]);
 }
 
 static void check_activation(tp_activation kind)
