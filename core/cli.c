@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "error.h"
 
 static int flag_index(const char *const *flag_names, const char *name)
@@ -65,4 +67,30 @@ void tp_cli_free(tp_cli *cli)
 {
     for (int i = 0; i < cli->override_count; i++) free((char *)cli->keys[i]);
     cli->override_count = 0;
+}
+
+int tp_cli_main(int argc, char **argv, const char *program, const char *usage, int (*run)(void *job, const tp_cli *cli),
+                void (*cleanup)(void *job), void *job)
+{
+    static const char *const flags[] = {"resume", "help", NULL};
+    tp_cli cli;
+    if (tp_cli_parse(argc, argv, flags, &cli) < 0) {
+        fprintf(stderr, "%s: error: %s\nrun %s --help for usage\n", program, tp_last_error(), program);
+        return 2;
+    }
+    int status = 0;
+    if (tp_cli_flag(&cli, TP_CLI_HELP)) {
+        fputs(usage, stdout);
+    } else if (!cli.config_path) {
+        fprintf(stderr, "%s: error: --config is required\nrun %s --help for usage\n", program, program);
+        status = 2;
+    } else {
+        if (run(job, &cli) < 0) {
+            fprintf(stderr, "%s: error: %s\n", program, tp_last_error());
+            status = 1;
+        }
+        cleanup(job);
+    }
+    tp_cli_free(&cli);
+    return status;
 }

@@ -29,4 +29,12 @@ static inline int tp_cli_flag(const tp_cli *cli, int index) { return (cli->flags
 int tp_cli_apply(const tp_cli *cli, tp_config *run, tp_config *model);
 void tp_cli_free(tp_cli *cli);
 
+/* main() of the training programs: parses the command line with the flags --resume
+ * (tp_cli_flag(cli, TP_CLI_RESUME)) and --help (prints usage), requires --config, calls
+ * run(cli, job) and cleanup(job), and prints "<program>: error: <message>" on failure.
+ * Returns the exit status: 0, 1 when run failed, 2 for a bad command line. */
+enum { TP_CLI_RESUME = 0, TP_CLI_HELP = 1 };
+int tp_cli_main(int argc, char **argv, const char *program, const char *usage, int (*run)(void *job, const tp_cli *cli),
+                void (*cleanup)(void *job), void *job);
+
 #endif

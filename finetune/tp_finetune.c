@@ -404,7 +404,7 @@ static int run(finetune_job *job, const tp_cli *cli)
 {
     tp_train_options options;
     int64_t first_epoch = 0;
-    if (setup(job, cli, &options) < 0 || resume_or_start(job, tp_cli_flag(cli, 0), &first_epoch) < 0) return -1;
+    if (setup(job, cli, &options) < 0 || resume_or_start(job, tp_cli_flag(cli, TP_CLI_RESUME), &first_epoch) < 0) return -1;
     signal(SIGINT, request_stop);
     signal(SIGTERM, request_stop);
     for (int64_t epoch = first_epoch; epoch < job->epochs; epoch++) {
@@ -432,27 +432,12 @@ static void cleanup(finetune_job *job)
     free(job->model_config_json);
 }
 
+static int run_job(void *job, const tp_cli *cli) { return run(job, cli); }
+static void cleanup_job(void *job) { cleanup(job); }
+
 int main(int argc, char **argv)
 {
-    static const char *const flags[] = {"resume", "help", NULL};
-    tp_cli cli;
     finetune_job job;
     memset(&job, 0, sizeof job);
-    if (tp_cli_parse(argc, argv, flags, &cli) < 0) {
-        fprintf(stderr, "tp-finetune: error: %s\nrun tp-finetune --help for usage\n", tp_last_error());
-        return 2;
-    }
-    if (tp_cli_flag(&cli, 1)) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (!cli.config_path) {
-        fprintf(stderr, "tp-finetune: error: --config is required\nrun tp-finetune --help for usage\n");
-        return 2;
-    }
-    int status = run(&job, &cli);
-    if (status < 0) fprintf(stderr, "tp-finetune: error: %s\n", tp_last_error());
-    cleanup(&job);
-    tp_cli_free(&cli);
-    return status < 0 ? 1 : 0;
+    return tp_cli_main(argc, argv, "tp-finetune", usage, run_job, cleanup_job, &job);
 }

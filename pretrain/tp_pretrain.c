@@ -228,7 +228,7 @@ static int run(pretrain_job *job, const tp_cli *cli)
             omp_get_max_threads());
     if (tp_trainer_init(&job->trainer, &options, &job->model, job->model_config_json) < 0) return -1;
     if (create_loader(job, mask_prob) < 0) return -1;
-    if (resume_or_start(job, tp_cli_flag(cli, 0)) < 0) return -1;
+    if (resume_or_start(job, tp_cli_flag(cli, TP_CLI_RESUME)) < 0) return -1;
     signal(SIGINT, request_stop);
     signal(SIGTERM, request_stop);
     return train(job);
@@ -246,27 +246,12 @@ static void cleanup(pretrain_job *job)
     free(job->model_config_json);
 }
 
+static int run_job(void *job, const tp_cli *cli) { return run(job, cli); }
+static void cleanup_job(void *job) { cleanup(job); }
+
 int main(int argc, char **argv)
 {
-    static const char *const flags[] = {"resume", "help", NULL};
-    tp_cli cli;
     pretrain_job job;
     memset(&job, 0, sizeof job);
-    if (tp_cli_parse(argc, argv, flags, &cli) < 0) {
-        fprintf(stderr, "tp-pretrain: error: %s\n%s", tp_last_error(), "run tp-pretrain --help for usage\n");
-        return 2;
-    }
-    if (tp_cli_flag(&cli, 1)) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (!cli.config_path) {
-        fprintf(stderr, "tp-pretrain: error: --config is required\nrun tp-pretrain --help for usage\n");
-        return 2;
-    }
-    int status = run(&job, &cli);
-    if (status < 0) fprintf(stderr, "tp-pretrain: error: %s\n", tp_last_error());
-    cleanup(&job);
-    tp_cli_free(&cli);
-    return status < 0 ? 1 : 0;
+    return tp_cli_main(argc, argv, "tp-pretrain", usage, run_job, cleanup_job, &job);
 }

@@ -3,15 +3,7 @@
 # (or offset), exit status 1, and leaves no output behind: no checkpoint, no metrics.
 # (tp-preprocess's bad inputs are in test_preprocess.sh, the parsers' own in tests/unit.)
 # Usage: tests/e2e/test_bad_inputs.sh BUILD_DIR   (ctest passes it)
-set -euo pipefail
-
-build=${1:?usage: test_bad_inputs.sh BUILD_DIR}
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-vocab="$repo/data/vocab/bert-base-uncased-vocab.txt"
-[ -f "$vocab" ] || { echo "test_bad_inputs.sh: FAIL: $vocab missing: run scripts/fetch_data.sh" >&2; exit 1; }
-
-work=$(mktemp -d /tmp/tp_test_bad.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 passed=0
 failed=0
 

@@ -6,21 +6,8 @@
 #     checkpoint of an uninterrupted run (nothing half-written ever has a final name);
 #   - the metrics (losses) equal the uninterrupted run's, line for line.
 # Usage: tests/e2e/test_crash_resume.sh BUILD_DIR [KILLS]   (ctest: 4 kills; scripts/crash_resume.sh: 20)
-set -euo pipefail
-
-build=${1:?usage: test_crash_resume.sh BUILD_DIR [KILLS]}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 kills=${2:-4}
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-vocab="$repo/data/vocab/bert-base-uncased-vocab.txt"
-corpus="$repo/data/corpus/pretrain.txt"
-fail() {
-    echo "test_crash_resume.sh: FAIL: $*" >&2
-    exit 1
-}
-[ -f "$vocab" ] && [ -f "$corpus" ] || fail "data missing: run scripts/fetch_data.sh"
-
-work=$(mktemp -d /tmp/tp_test_crash.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 awk 'BEGIN { docs = 0 } /^$/ { if (++docs == 20) exit } { print }' "$corpus" >"$work/corpus.txt"
 "$build/tp-preprocess" --corpus_path "$work/corpus.txt" --vocab_path "$vocab" --dataset_path "$work/data.tpd" \
     --seq_length 32 --dup_factor 1 --dynamic_masking 2>/dev/null || fail "tp-preprocess failed"
@@ -39,7 +26,6 @@ cat >"$work/run.json" <<JSON
 }
 JSON
 tp_pretrain=("$build/tp-pretrain" --config "$work/run.json")
-losses() { sed -E 's/,"(tokens_per_s|step_seconds)":[^,}]*//g' "$1"; }
 
 "${tp_pretrain[@]}" --output_dir "$work/full" 2>"$work/full.log" || fail "uninterrupted run: $(tail -2 "$work/full.log")"
 start=$(date +%s%N)

@@ -7,19 +7,9 @@
 #     scores as an uninterrupted run;
 #   - bad TSV input gets one error naming the file and line, exit status 1, nothing written.
 # Usage: tests/e2e/test_finetune.sh BUILD_DIR
-set -euo pipefail
-
-build=${1:?usage: test_finetune.sh BUILD_DIR}
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-vocab="$repo/data/vocab/bert-base-uncased-vocab.txt"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 minilm="$repo/data/models/all-MiniLM-L6-v2"
-fail() {
-    echo "test_finetune.sh: FAIL: $*" >&2
-    exit 1
-}
-[ -f "$vocab" ] && [ -f "$minilm/model.safetensors" ] || fail "data missing: run scripts/fetch_data.sh"
-work=$(mktemp -d /tmp/tp_test_finetune.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+[ -f "$minilm/model.safetensors" ] || fail "$minilm is missing: run scripts/fetch_data.sh"
 bash "$repo/scripts/make_fortunes_task.sh" "$work/task" >/dev/null
 # Every third training quote (the file is ordered by class, so all four stay represented).
 awk 'NR == 1 || (NR % 3 == 0 && ++kept <= 600)' "$work/task/train.tsv" >"$work/task/train_small.tsv"
@@ -41,7 +31,6 @@ cat >"$work/tiny.json" <<JSON
   "train_path": "$work/task/train_small.tsv", "dev_path": "$work/task/dev.tsv", "test_path": "$work/task/test.tsv",
   "epochs_num": 2, "batch_size": 32, "seq_length": 32, "learning_rate": 1e-3, "report_steps": 5 }
 JSON
-losses() { sed -E 's/,"(tokens_per_s|step_seconds)":[^,}]*//g' "$1"; }
 "$build/tp-finetune" --config "$work/tiny.json" --output_dir "$work/full" 2>"$work/full.log" || fail "tiny run: $(tail -3 "$work/full.log")"
 grep -q '"split":"test"' "$work/full/metrics.jsonl" || fail "no test evaluation"
 "$build/tp-finetune" --config "$work/tiny.json" --output_dir "$work/killed" 2>"$work/killed.log" &

@@ -4,18 +4,7 @@
 # consecutive bad steps tp-pretrain stops with a clear message, exit status 1, and the last
 # good checkpoint untouched.
 # Usage: tests/e2e/test_nonfinite.sh BUILD_DIR
-set -euo pipefail
-
-build=${1:?usage: test_nonfinite.sh BUILD_DIR}
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-vocab="$repo/data/vocab/bert-base-uncased-vocab.txt"
-fail() {
-    echo "test_nonfinite.sh: FAIL: $*" >&2
-    exit 1
-}
-[ -f "$vocab" ] || fail "$vocab missing: run scripts/fetch_data.sh"
-work=$(mktemp -d /tmp/tp_test_nonfinite.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 printf 'The cat sat on the mat.\nIt was warm there.\n\nDogs bark at night.\nThe moon was bright.\n\n' >"$work/corpus.txt"
 "$build/tp-preprocess" --corpus_path "$work/corpus.txt" --vocab_path "$vocab" --dataset_path "$work/data.tpd" \
     --seq_length 32 2>/dev/null

@@ -7,21 +7,7 @@
 #   - SIGTERM saves a checkpoint and exits 0;
 #   - without --resume, existing checkpoints are never overwritten.
 # Usage: tests/e2e/test_pretrain.sh BUILD_DIR   (ctest passes it)
-set -euo pipefail
-
-build=${1:?usage: test_pretrain.sh BUILD_DIR}
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-vocab="$repo/data/vocab/bert-base-uncased-vocab.txt"
-corpus="$repo/data/corpus/pretrain.txt"
-
-fail() {
-    echo "test_pretrain.sh: FAIL: $*" >&2
-    exit 1
-}
-[ -f "$vocab" ] && [ -f "$corpus" ] || fail "data missing: run scripts/fetch_data.sh"
-
-work=$(mktemp -d /tmp/tp_test_pretrain.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # The first 40 documents of the corpus.
 awk 'BEGIN { docs = 0 } /^$/ { if (++docs == 40) exit } { print }' "$corpus" >"$work/corpus.txt"
 "$build/tp-preprocess" --corpus_path "$work/corpus.txt" --vocab_path "$vocab" --dataset_path "$work/data.tpd" \
@@ -45,7 +31,6 @@ pretrain() { "$build/tp-pretrain" --config "$work/run.json" "$@"; }
 # Background runs start the program itself, so that $! is its pid (not a subshell's).
 tp_pretrain=("$build/tp-pretrain" --config "$work/run.json")
 # The losses of a metrics file, without timings.
-losses() { sed -E 's/,"(tokens_per_s|step_seconds)":[^,}]*//g' "$1"; }
 
 # ---- uninterrupted ----
 pretrain --output_dir "$work/full" 2>"$work/full.log" || fail "uninterrupted run: $(tail -3 "$work/full.log")"

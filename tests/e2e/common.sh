@@ -1,0 +1,21 @@
+# Sourced by the end-to-end tests (tests/e2e/test_*.sh), whose first argument is the build
+# directory (ctest passes it).  Sets build, repo, vocab, corpus and work (a fresh temporary
+# directory removed at exit, together with any background job), and defines fail and losses.
+set -euo pipefail
+test_name=$(basename "$0" .sh)
+build=${1:?usage: $test_name.sh BUILD_DIR}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+vocab="$repo/data/vocab/bert-base-uncased-vocab.txt"
+corpus="$repo/data/corpus/pretrain.txt"
+
+fail() {
+    echo "$test_name.sh: FAIL: $*" >&2
+    exit 1
+}
+[ -f "$vocab" ] && [ -f "$corpus" ] || fail "data missing: run scripts/fetch_data.sh"
+
+work=$(mktemp -d "/tmp/tp_$test_name.XXXXXX")
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The metrics of a run without their timings: what must be identical between two runs.
+losses() { sed -E 's/,"(tokens_per_s|step_seconds)":[^,}]*//g' "$1"; }
