@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/model.h"
 #include "core/rng.h"
 #include "core/trainer.h"
@@ -126,9 +127,7 @@ static int run_config(const bench_config *bc, int steps)
     for (int i = 0; i < steps; i++) printf("%s%.5f", i ? "," : "", seconds[i]);
     printf("]}\n");
     fflush(stdout);
-    char command[128];
-    snprintf(command, sizeof command, "rm -rf %s", dir);
-    if (system(command) != 0) fprintf(stderr, "bench-bert: could not remove %s\n", dir);
+    if (tp_remove_tree(dir) < 0) fprintf(stderr, "bench-bert: could not remove %s\n", dir);
     free(seconds);
     tp_trainer_free(&trainer);
     tp_model_free(&model);

@@ -53,21 +53,6 @@ static int save_flat(const char *path, const tp_params *params, const float *fla
     return status;
 }
 
-static int remove_tree(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (!dir) return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-    struct dirent *entry;
-    char child[PATH_CAP];
-    while ((entry = readdir(dir))) {
-        if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
-        snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-        remove_tree(child);
-    }
-    closedir(dir);
-    return rmdir(path);
-}
-
 /* Parses "step-<digits>" exactly; -1 for anything else (temporary directories included). */
 static int64_t step_of(const char *name)
 {
@@ -100,7 +85,7 @@ static int64_t list_steps(const char *root, int64_t **steps_out)
         if (step < 0) {
             if (!strncmp(entry->d_name, STEP_PREFIX, strlen(STEP_PREFIX)) && strstr(entry->d_name, ".tmp.")) {
                 snprintf(path, sizeof path, "%s/%s", root, entry->d_name);
-                remove_tree(path);
+                tp_remove_tree(path);
             }
             continue;
         }
@@ -120,7 +105,7 @@ static void prune(const char *root, int keep)
     char path[PATH_CAP];
     for (int64_t i = 0; keep > 0 && i + keep < count; i++) {
         snprintf(path, sizeof path, "%s/" STEP_PREFIX "%08lld", root, (long long)steps[i]);
-        remove_tree(path);
+        tp_remove_tree(path);
     }
     free(steps);
 }
@@ -144,7 +129,7 @@ int tp_checkpoint_save(const char *root, int64_t step, const tp_params *params, 
         status = tp_write_file_atomic(path, state_json, strlen(state_json));
     }
     if (status == 0) {
-        remove_tree(final_dir); /* a checkpoint of the same step from an earlier, interrupted run */
+        tp_remove_tree(final_dir); /* a checkpoint of the same step from an earlier, interrupted run */
         if (rename(tmp_dir, final_dir) != 0) status = tp_fail("%s: %s", final_dir, strerror(errno));
     }
     if (status == 0) status = tp_fsync_parent_dir(final_dir);
@@ -153,7 +138,7 @@ int tp_checkpoint_save(const char *root, int64_t step, const tp_params *params, 
         status = tp_write_file_atomic(path, name, strlen(name));
     }
     if (status != 0) {
-        remove_tree(tmp_dir);
+        tp_remove_tree(tmp_dir);
         return tp_fail_context("saving checkpoint %s", final_dir);
     }
     prune(root, keep);

@@ -2,8 +2,10 @@
 
 #include "error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -156,4 +158,19 @@ int tp_mkdirs(const char *path)
     if (status == 0) status = make_one_dir(prefix);
     free(prefix);
     return status;
+}
+
+int tp_remove_tree(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (!dir) return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    struct dirent *entry;
+    char child[4096];
+    while ((entry = readdir(dir))) {
+        if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
+        snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
+        tp_remove_tree(child);
+    }
+    closedir(dir);
+    return rmdir(path);
 }

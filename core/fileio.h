@@ -26,6 +26,8 @@ int tp_write_file_atomic(const char *path, const void *data, size_t bytes);
 char *tp_read_file(const char *path, size_t *bytes_out);
 /* fsync of the directory that holds path (makes a rename durable). */
 int tp_fsync_parent_dir(const char *path);
+/* rm -r: a file or a directory with everything in it (-1 when something could not be removed). */
+int tp_remove_tree(const char *path);
 /* mkdir -p; error names the path. */
 int tp_mkdirs(const char *path);
 

@@ -208,14 +208,16 @@ static void window_from_json(tp_trainer *t, const cJSON *window)
     }
 }
 
-int tp_trainer_save(tp_trainer *t, const char *extra_state_json)
+int tp_trainer_save(tp_trainer *t, const tp_caller_state *caller)
 {
+    cJSON *data = cJSON_CreateObject();
+    for (int i = 0; caller->keys[i]; i++) cJSON_AddNumberToObject(data, caller->keys[i], caller->values[i]);
     cJSON *state = cJSON_CreateObject();
     cJSON_AddNumberToObject(state, "step", (double)t->step);
     cJSON_AddNumberToObject(state, "seed", (double)t->options.seed);
     cJSON_AddNumberToObject(state, "bad_steps", (double)t->bad_steps);
     cJSON_AddItemToObject(state, "window", window_to_json(t));
-    cJSON_AddItemToObject(state, "data", extra_state_json ? cJSON_Parse(extra_state_json) : cJSON_CreateObject());
+    cJSON_AddItemToObject(state, "data", data);
     char *text = cJSON_Print(state);
     cJSON_Delete(state);
     int status = tp_checkpoint_save(t->checkpoint_root, t->step, &t->model->params, t->exp_avg, t->exp_avg_sq,
@@ -224,11 +226,10 @@ int tp_trainer_save(tp_trainer *t, const char *extra_state_json)
     return status;
 }
 
-int tp_trainer_resume(tp_trainer *t, int *resumed, char **extra_state)
+int tp_trainer_resume(tp_trainer *t, int *resumed, const tp_caller_state *caller)
 {
     char dir[4096], path[4200];
     *resumed = 0;
-    *extra_state = NULL;
     if (!tp_checkpoint_latest(t->checkpoint_root, dir, sizeof dir)) return tp_trainer_check_fresh(t);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (tp_checkpoint_load_weights(path, &t->model->params) < 0) return -1;
@@ -252,7 +253,15 @@ int tp_trainer_resume(tp_trainer *t, int *resumed, char **extra_state)
     t->step = (int64_t)number_at(state, "step");
     t->bad_steps = (int64_t)number_at(state, "bad_steps");
     window_from_json(t, cJSON_GetObjectItemCaseSensitive(state, "window"));
-    *extra_state = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(state, "data"));
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(state, "data");
+    for (int i = 0; caller->keys[i]; i++) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(data, caller->keys[i]);
+        if (!cJSON_IsNumber(item)) {
+            cJSON_Delete(state);
+            return tp_fail("%s: the checkpoint holds no data.%s", path, caller->keys[i]);
+        }
+        caller->values[i] = item->valuedouble;
+    }
     cJSON_Delete(state);
     *resumed = 1;
     return open_metrics(t);

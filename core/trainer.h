@@ -67,9 +67,16 @@ struct tp_trainer {
 int tp_trainer_init(tp_trainer *trainer, const tp_train_options *options, tp_model *model,
                     const char *model_config_json);
 void tp_trainer_free(tp_trainer *trainer);
+/* The caller's part of the trainer state (e.g. the data position): named numbers stored under
+ * "data" in trainer_state.json.  keys is NULL-terminated; values has one entry per key. */
+typedef struct tp_caller_state {
+    const char *const *keys;
+    double *values;
+} tp_caller_state;
+
 /* Loads the newest checkpoint in <output_dir>/checkpoints; *resumed = 0 when there is none.
- * extra_state receives the caller's part of trainer_state.json ("data": {...}) as text. */
-int tp_trainer_resume(tp_trainer *trainer, int *resumed, char **extra_state);
+ * Fills caller->values; a key missing from the checkpoint is an error naming the file. */
+int tp_trainer_resume(tp_trainer *trainer, int *resumed, const tp_caller_state *caller);
 /* Refuses to start fresh over existing checkpoints (nothing is ever overwritten silently). */
 int tp_trainer_check_fresh(tp_trainer *trainer);
 /* One optimizer step. */
@@ -77,7 +84,7 @@ int tp_trainer_step(tp_trainer *trainer, tp_micro_step_fn micro_step, void *user
 /* The usual micro-step body: forward + backward of the model on one host batch (the loss
  * divided by the number of micro-batches), and its metrics. */
 int tp_trainer_model_step(tp_trainer *trainer, const tp_batch *batch, tp_step_metrics *metrics);
-/* Saves a checkpoint now; extra_state_json is stored under "data" (loader position). */
-int tp_trainer_save(tp_trainer *trainer, const char *extra_state_json);
+/* Saves a checkpoint now, with the caller's state under "data". */
+int tp_trainer_save(tp_trainer *trainer, const tp_caller_state *caller);
 
 #endif

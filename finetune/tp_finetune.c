@@ -336,11 +336,14 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
 
 /* ---- the epochs --------------------------------------------------------------- */
 
+/* What a checkpoint stores besides the trainer's state. */
+static const char *const epoch_keys[] = {"epochs_done", "best_dev", NULL};
+
 static int save_epoch(finetune_job *job, int64_t epochs_done)
 {
-    char state[128];
-    snprintf(state, sizeof state, "{\"epochs_done\":%lld,\"best_dev\":%.17g}", (long long)epochs_done, job->best_dev);
-    return tp_trainer_save(&job->trainer, state);
+    double values[2] = {(double)epochs_done, job->best_dev};
+    tp_caller_state state = {epoch_keys, values};
+    return tp_trainer_save(&job->trainer, &state);
 }
 
 static int resume_or_start(finetune_job *job, int resume, int64_t *first_epoch)
@@ -348,19 +351,14 @@ static int resume_or_start(finetune_job *job, int resume, int64_t *first_epoch)
     *first_epoch = 0;
     if (!resume) return tp_trainer_check_fresh(&job->trainer);
     int resumed = 0;
-    char *data = NULL;
-    if (tp_trainer_resume(&job->trainer, &resumed, &data) < 0) return -1;
+    double values[2];
+    tp_caller_state state = {epoch_keys, values};
+    if (tp_trainer_resume(&job->trainer, &resumed, &state) < 0) return -1;
     if (resumed) {
-        const char *done = data ? strstr(data, "\"epochs_done\":") : NULL, *best = data ? strstr(data, "\"best_dev\":") : NULL;
-        if (!done || !best) {
-            free(data);
-            return tp_fail("%s: the checkpoint holds no epoch position", job->trainer.checkpoint_root);
-        }
-        *first_epoch = strtoll(done + 14, NULL, 10);
-        job->best_dev = strtod(best + 11, NULL);
+        *first_epoch = (int64_t)values[0];
+        job->best_dev = values[1];
         fprintf(stderr, "resumed after epoch %lld (step %lld)\n", (long long)*first_epoch, (long long)job->trainer.step);
     }
-    free(data);
     return 0;
 }
 

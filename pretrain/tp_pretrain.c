@@ -144,20 +144,16 @@ static int create_loader(pretrain_job *job, double mask_prob)
     return job->loader ? 0 : -1;
 }
 
-static char *loader_state(const pretrain_job *job)
-{
-    int64_t epoch, cursor;
-    char *text = tp_xmalloc(96);
-    tp_loader_position(job->loader, &epoch, &cursor);
-    snprintf(text, 96, "{\"epoch\":%lld,\"cursor\":%lld}", (long long)epoch, (long long)cursor);
-    return text;
-}
+/* The data position a checkpoint stores. */
+static const char *const position_keys[] = {"epoch", "cursor", NULL};
 
 static int save(pretrain_job *job)
 {
-    char *state = loader_state(job);
-    int status = tp_trainer_save(&job->trainer, state);
-    free(state);
+    int64_t epoch, cursor;
+    tp_loader_position(job->loader, &epoch, &cursor);
+    double values[2] = {(double)epoch, (double)cursor};
+    tp_caller_state position = {position_keys, values};
+    int status = tp_trainer_save(&job->trainer, &position);
     if (status == 0) fprintf(stderr, "saved checkpoint at step %lld\n", (long long)job->trainer.step);
     return status;
 }
@@ -166,23 +162,15 @@ static int resume_or_start(pretrain_job *job, int resume)
 {
     if (!resume) return tp_trainer_check_fresh(&job->trainer);
     int resumed = 0;
-    char *data = NULL;
-    if (tp_trainer_resume(&job->trainer, &resumed, &data) < 0) return -1;
-    if (resumed) {
-        long long epoch = 0, cursor = 0;
-        const char *e = data ? strstr(data, "\"epoch\":") : NULL, *c = data ? strstr(data, "\"cursor\":") : NULL;
-        if (!e || !c) {
-            free(data);
-            return tp_fail("%s: checkpoint has no data position", job->trainer.checkpoint_root);
-        }
-        epoch = strtoll(e + 8, NULL, 10);
-        cursor = strtoll(c + 9, NULL, 10);
-        free(data);
-        if (tp_loader_seek(job->loader, epoch, cursor) < 0) return -1;
-        fprintf(stderr, "resumed from step %lld\n", (long long)job->trainer.step);
-    } else {
+    double values[2];
+    tp_caller_state position = {position_keys, values};
+    if (tp_trainer_resume(&job->trainer, &resumed, &position) < 0) return -1;
+    if (!resumed) {
         fprintf(stderr, "no checkpoint in %s: starting from step 0\n", job->trainer.checkpoint_root);
+        return 0;
     }
+    if (tp_loader_seek(job->loader, (int64_t)values[0], (int64_t)values[1]) < 0) return -1;
+    fprintf(stderr, "resumed from step %lld\n", (long long)job->trainer.step);
     return 0;
 }
 

@@ -19,3 +19,11 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # The metrics of a run without their timings: what must be identical between two runs.
 losses() { sed -E 's/,"(tokens_per_s|step_seconds)":[^,}]*//g' "$1"; }
+
+# make_dataset DOCUMENTS SEQ_LENGTH: the first DOCUMENTS documents of the corpus, preprocessed
+# (bert processor, dynamic masking) into $work/data.tpd.
+make_dataset() {
+    awk -v limit="$1" 'BEGIN { docs = 0 } /^$/ { if (++docs == limit) exit } { print }' "$corpus" >"$work/corpus.txt"
+    "$build/tp-preprocess" --corpus_path "$work/corpus.txt" --vocab_path "$vocab" --dataset_path "$work/data.tpd" \
+        --seq_length "$2" --dup_factor 1 --dynamic_masking 2>/dev/null || fail "tp-preprocess failed"
+}

@@ -8,9 +8,7 @@
 # Usage: tests/e2e/test_crash_resume.sh BUILD_DIR [KILLS]   (ctest: 4 kills; scripts/crash_resume.sh: 20)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 kills=${2:-4}
-awk 'BEGIN { docs = 0 } /^$/ { if (++docs == 20) exit } { print }' "$corpus" >"$work/corpus.txt"
-"$build/tp-preprocess" --corpus_path "$work/corpus.txt" --vocab_path "$vocab" --dataset_path "$work/data.tpd" \
-    --seq_length 32 --dup_factor 1 --dynamic_masking 2>/dev/null || fail "tp-preprocess failed"
+make_dataset 20 32
 cat >"$work/run.json" <<JSON
 {
   "model": "$repo/models/bert/tiny_config.json",

@@ -8,10 +8,7 @@
 #   - without --resume, existing checkpoints are never overwritten.
 # Usage: tests/e2e/test_pretrain.sh BUILD_DIR   (ctest passes it)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-# The first 40 documents of the corpus.
-awk 'BEGIN { docs = 0 } /^$/ { if (++docs == 40) exit } { print }' "$corpus" >"$work/corpus.txt"
-"$build/tp-preprocess" --corpus_path "$work/corpus.txt" --vocab_path "$vocab" --dataset_path "$work/data.tpd" \
-    --seq_length 64 --dup_factor 1 --dynamic_masking 2>/dev/null || fail "tp-preprocess failed"
+make_dataset 40 64
 cat >"$work/run.json" <<JSON
 {
   "model": "$repo/models/bert/tiny_config.json",
