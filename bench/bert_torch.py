@@ -12,7 +12,12 @@ dense layer on all tokens (2*T*H*H) and the vocabulary projection on masked toke
 with T = B*S tokens per step and M masked tokens.
 
 Run with Debian's python (torch 1.13):  /usr/bin/python3 bench/bert_torch.py --configs tiny,small
+On a GPU (tests/gpu/run.sh): --device cuda --batch-size 32 --precision fp32|tf32|bf16 --peak-flops P,
+where bf16 is torch.autocast (bf16 products, fp32 master weights) and tf32 allows TF32 products;
+the optimizer is then torch's fused AdamW (the fastest PyTorch has; the step's cost is the same
+as the reference's loop over the parameters, minus the launches).
 """
+import contextlib
 import argparse
 import json
 import os
@@ -51,7 +56,7 @@ def masked_per_sequence(seq_length):
     return max(1, round(MASK_FRACTION * seq_length))
 
 
-def make_batch(generator, batch_size, seq_length):
+def make_batch(generator, batch_size, seq_length, device):
     """Full-length sentence pairs (segments A/B of half the length), 15% of positions masked."""
     src = torch.randint(5, VOCAB_SIZE, (batch_size, seq_length), generator=generator)
     seg = torch.ones(batch_size, seq_length, dtype=torch.long)
@@ -62,7 +67,8 @@ def make_batch(generator, batch_size, seq_length):
         positions = torch.randperm(seq_length, generator=generator)[:count]
         tgt_mlm[row, positions] = torch.randint(5, VOCAB_SIZE, (count,), generator=generator)
     tgt_sp = torch.randint(0, 2, (batch_size,), generator=generator)
-    return {"src": src, "seg": seg, "tgt_mlm": tgt_mlm, "tgt_sp": tgt_sp}
+    batch = {"src": src, "seg": seg, "tgt_mlm": tgt_mlm, "tgt_sp": tgt_sp}
+    return {key: value.to(device) for key, value in batch.items()}
 
 
 def matmul_flops(layers, hidden, feed_forward, seq_length, batch_size):
@@ -74,26 +80,42 @@ def matmul_flops(layers, hidden, feed_forward, seq_length, batch_size):
     return layers * per_layer + 2 * tokens * hidden * hidden + 2 * masked * hidden * VOCAB_SIZE
 
 
-def bench_config(name, steps, warmup_steps, peak_flops):
+def bench_config(name, steps, warmup_steps, peak_flops, args):
     layers, hidden, heads, feed_forward, seq_length, batch_size = CONFIGS[name]
+    batch_size = args.batch_size or batch_size
+    device = torch.device(args.device)
     load_before = round(os.getloadavg()[0], 2)
     generator = torch.Generator().manual_seed(SEED)
     model = tpb.Model(tpb.Config(model_config(layers, hidden, heads, feed_forward), VOCAB_SIZE))
     tpb.tencentpretrain_init(model, generator)
-    model.train()
+    model.to(device).train()
     total = warmup_steps + steps
-    optimizer = tpb.make_optimizer(model, 1e-4)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=0.01, fused=True)
+    else:
+        optimizer = tpb.make_optimizer(model, 1e-4)
     scheduler = tpb.make_scheduler(optimizer, 0.1 * total, total)
-    batches = [make_batch(generator, batch_size, seq_length) for _ in range(total)]
+    batches = [make_batch(generator, batch_size, seq_length, device) for _ in range(total)]
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if args.precision == "bf16"
+                else contextlib.nullcontext())
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     step_seconds = []
     for step, batch in enumerate(batches):
+        synchronize()
         start = time.perf_counter()
         model.zero_grad()
-        out = model(**batch)
+        with autocast:
+            out = model(**batch)
         out["loss"].backward()
         optimizer.step()
         scheduler.step()
+        synchronize()
         elapsed = time.perf_counter() - start
         if step >= warmup_steps:
             step_seconds.append(elapsed)
@@ -103,6 +125,8 @@ def bench_config(name, steps, warmup_steps, peak_flops):
     return {
         "impl": "pytorch",
         "config": name,
+        "device": args.device,
+        "precision": args.precision,
         "tokens_per_s_median": round(batch_size * seq_length / median, 1),
         "step_s": [round(value, 4) for value in step_seconds],
         "mfu": round(flops / median / peak_flops, 4),
@@ -124,14 +148,20 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     parser.add_argument("--peak-flops", type=float, default=198e9, help="peak FLOP/s for the MFU (default 198e9)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--batch-size", type=int, default=0, help="sequences per step (default: the config's)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"],
+                        help="products on cuda: fp32, tf32, or bf16 autocast (default fp32)")
     args = parser.parse_args()
     names = [name for name in args.configs.split(",") if name]
     unknown = [name for name in names if name not in CONFIGS]
-    if unknown or args.steps < 1 or args.warmup < 0 or args.threads < 1:
+    if args.device == "cpu" and args.precision != "fp32":
+        parser.error("--precision %s needs --device cuda" % args.precision)
+    if unknown or args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.batch_size < 0:
         parser.error("need known configs (%s), --steps >= 1, --warmup >= 0, --threads >= 1" % ", ".join(CONFIGS))
     torch.set_num_threads(args.threads)
     for name in names:
-        print(json.dumps(bench_config(name, args.steps, args.warmup, args.peak_flops)), flush=True)
+        print(json.dumps(bench_config(name, args.steps, args.warmup, args.peak_flops, args)), flush=True)
     return 0
 
 

@@ -1,6 +1,6 @@
-// The CUDA kernel table (core/backend.h): device memory, the cuBLAS GEMM, and the assembly of the
-// table from the kernel files (cuda_elementwise.cu, cuda_norm.cu, cuda_attention.cu, cuda_loss.cu,
-// cuda_optim.cu).  fp32 throughout.  See docs/gpu.md for what has run on a GPU (nothing yet).
+// The CUDA kernel table (core/backend.h): device memory and the assembly of the table from the
+// kernel files (cuda_matmul.cu, cuda_elementwise.cu, cuda_norm.cu, cuda_attention.cu, cuda_loss.cu,
+// cuda_pool.cu, cuda_optim.cu).  See docs/gpu.md.
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,8 @@ cublasHandle_t tp_cuda_blas(void)
     static cublasHandle_t handle;
     if (!handle) {
         CUBLAS_CHECK(cublasCreate(&handle));
-        // Plain fp32 GEMMs: no TF32 tensor-core rounding, so results stay comparable with the CPU.
+        // The compute type of each call decides tensor-core use (cuda_matmul.cu); the default
+        // math mode adds no TF32 rounding of its own.
         CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
     }
     return handle;
@@ -63,15 +64,6 @@ static void cuda_download(void *dst, const void *src, size_t bytes)
     CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 
-// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
-static void cuda_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
-{
-    if (m == 0 || n == 0) return;
-    CUBLAS_CHECK(cublasSgemm(tp_cuda_blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                             (int)n, (int)m, (int)k, &alpha, b, (int)ldb, a, (int)lda, &beta, c, (int)ldc));
-}
-
 static tp_backend make_table(void)
 {
     tp_backend table = {};
@@ -82,7 +74,7 @@ static tp_backend make_table(void)
     table.copy = cuda_copy;
     table.upload = cuda_upload;
     table.download = cuda_download;
-    table.gemm = cuda_gemm;
+    table.gemm = tp_cuda_gemm;
     table.add_bias = tp_cuda_add_bias;
     table.bias_backward = tp_cuda_bias_backward;
     table.add = tp_cuda_add;

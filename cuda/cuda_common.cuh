@@ -21,6 +21,21 @@ void tp_cuda_check(cudaError_t status, const char *what, const char *file, int l
 void tp_cublas_check(cublasStatus_t status, const char *what, const char *file, int line);
 cublasHandle_t tp_cuda_blas(void);
 
+// cuda_matmul.cu: the products, at the precision set by tp_cuda_set_precision.
+void tp_cuda_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+// A batch of row-major matrices with leading dimension ld; matrix i of the batch starts at
+// base + (i / heads) * batch_stride + (i % heads) * head_stride (e.g. head h of sequence b).
+struct tp_cuda_operand {
+    const float *base;
+    int64_t ld, batch_stride, head_stride;
+};
+// C_i = alpha op(A_i) op(B_i) + beta C_i for i < count in one cuBLAS call; pointers: 3 * count
+// device pointers of scratch for the operand arrays.
+void tp_cuda_gemm_heads(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, tp_cuda_operand a,
+                        tp_cuda_operand b, float beta, tp_cuda_operand c, int64_t heads, int64_t count,
+                        const float **pointers);
+
 enum { TP_CUDA_THREADS = 256 };
 
 static inline unsigned tp_cuda_blocks(int64_t n, int64_t threads = TP_CUDA_THREADS)

@@ -7,6 +7,7 @@
 
 #include "core/cli.h"
 #include "core/config.h"
+#include "core/device.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/model.h"
@@ -50,7 +51,9 @@ static const char usage[] =
     "  mask_prob                dynamic masking probability (0.15)\n"
     "  seed                     seeds initialisation, data order, masking and dropout (7)\n"
     "  threads                  CPU threads for BLAS and tp's kernels (all cores)\n"
-    "  device                   cpu (cpu)\n"
+    "  device                   cpu or cuda (cpu)\n"
+    "  precision                inputs of the matrix products: fp32; on cuda also tf32 or bf16 (fp32 master\n"
+    "                           weights, activations and reductions stay fp32) (fp32)\n"
     "  report_steps             progress line and metrics line every N steps (10)\n"
     "  save_checkpoint_steps    checkpoint every N steps, 0 = only at the end (1000)\n"
     "  keep_checkpoints         newest checkpoints kept, 0 = all (3)\n"
@@ -82,22 +85,17 @@ static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
 static int open_inputs(pretrain_job *job)
 {
     tp_config *run = job->run;
-    const char *model_path = NULL, *vocab_path = NULL, *dataset_path = NULL, *tokenizer_kind = NULL,
-               *device = NULL;
+    const char *model_path = NULL, *vocab_path = NULL, *dataset_path = NULL, *tokenizer_kind = NULL;
     int do_lower_case = 1;
     if (tp_config_string(run, "model", NULL, &model_path) < 0 ||
         tp_config_string(run, "vocab_path", NULL, &vocab_path) < 0 ||
         tp_config_string(run, "dataset_path", NULL, &dataset_path) < 0 ||
         tp_config_string(run, "tokenizer", "bert", &tokenizer_kind) < 0 ||
-        tp_config_bool(run, "do_lower_case", 1, &do_lower_case) < 0 ||
-        tp_config_string(run, "device", "cpu", &device) < 0)
+        tp_config_bool(run, "do_lower_case", 1, &do_lower_case) < 0)
         return -1;
     if (!model_path) return tp_fail("%s: key 'model': missing (the model config to train)", tp_config_name(run));
     if (!vocab_path) return tp_fail("%s: key 'vocab_path': missing", tp_config_name(run));
     if (!dataset_path) return tp_fail("%s: key 'dataset_path': missing", tp_config_name(run));
-    if (strcmp(device, "cpu") != 0)
-        return tp_fail("%s: key 'device': '%s' is not available in this build (expected cpu)", tp_config_name(run),
-                       device);
     tp_tokenizer_options tokenizer_options = {tokenizer_kind, vocab_path, do_lower_case};
     if (!(job->tokenizer = tp_tokenizer_create(&tokenizer_options))) return -1;
     if (!(job->dataset = tp_dataset_open(dataset_path))) return -1;
@@ -195,6 +193,7 @@ static int run(pretrain_job *job, const tp_cli *cli)
     int64_t threads = 0;
     double mask_prob = 0;
     tp_train_options options;
+    const tp_backend *backend = NULL;
     if (!(job->run = tp_config_load(cli->config_path))) return -1;
     if (tp_cli_apply(cli, job->run, NULL) < 0 || open_inputs(job) < 0 || tp_cli_apply(cli, NULL, job->model_config) < 0)
         return -1;
@@ -202,17 +201,17 @@ static int run(pretrain_job *job, const tp_cli *cli)
         tp_config_int(job->run, "seq_length", 128, 2, 1 << 20, &job->seq_length) < 0 ||
         tp_config_int(job->run, "threads", 0, 0, 4096, &threads) < 0 ||
         tp_config_double(job->run, "mask_prob", 0.15, 0.0, 1.0, &mask_prob) < 0 ||
-        tp_train_options_read(job->run, &options) < 0)
+        tp_train_options_read(job->run, &options) < 0 || !(backend = tp_device_from_config(job->run)))
         return -1;
     if (tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
     if (tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0) return -1;
     if (check_shapes(job) < 0) return -1;
     if (threads > 0) omp_set_num_threads((int)threads);
     job->model_config_json = tp_config_to_json(job->model_config);
-    tp_model_allocate(&job->model, &tp_cpu_backend, options.seed);
-    fprintf(stderr, "model: %lld parameters; %lld sequences of %lld tokens per step; %d threads\n",
+    tp_model_allocate(&job->model, backend, options.seed);
+    fprintf(stderr, "model: %lld parameters; %lld sequences of %lld tokens per step; device %s; %d threads\n",
             (long long)tp_params_logical_count(&job->model.params),
-            (long long)(job->batch_size * options.accumulation_steps), (long long)job->seq_length,
+            (long long)(job->batch_size * options.accumulation_steps), (long long)job->seq_length, backend->name,
             omp_get_max_threads());
     if (tp_trainer_init(&job->trainer, &options, &job->model, job->model_config_json) < 0) return -1;
     if (create_loader(job, mask_prob) < 0) return -1;

@@ -2,10 +2,14 @@
 # The GPU suite, in one call on a bare lent GPU machine (about 3-6 minutes; nothing is installed):
 #   tests/gpu/run.sh            from anywhere; builds into build-gpu/ at the repository root
 # Stages: device, toolchain (nvcc, cuBLAS, cmake), host libraries, configure (sm_90), build,
-# test_gpu_ops (every kernel against the CPU), test_gpu_train (BERT tiny: 20 steps CPU vs GPU),
-# bench (BERT-base fp32 training steps, tokens/s), memcheck (test_gpu_ops under compute-sanitizer).
+# test_gpu_ops (every kernel against the CPU, fp32 and reduced precision), test_gpu_train (BERT
+# tiny: 20 steps CPU vs GPU, fp32 and bf16), test_gpu_programs (tp-pretrain device cuda on real
+# text vs the CPU, kill + resume, bf16), bench fp32/tf32/bf16 (BERT-base training steps in tp and
+# in PyTorch on the same GPU: tokens/s, MFU, ratio), memcheck (test_gpu_ops under compute-sanitizer).
 # Every stage prints PASS, FAIL or SKIP and the script always reaches the summary.
-# TP_GPU_BIN=DIR runs test binaries built elsewhere (for sm_90) instead of building.  With $OUT set, the log and the summary go there too.
+# TP_GPU_BIN=DIR runs binaries built elsewhere (for sm_90) instead of building: test_gpu_ops,
+# test_gpu_train, tp-pretrain, tp-preprocess.  test_gpu_programs needs data/vocab and data/corpus
+# (carry them).  With $OUT set, the log and the summary go there too.
 # Host libraries missing on the machine are taken from build-gpu-deps/ when it was carried along
 # (made by tests/gpu/pack_deps.sh; TP_FORCE_DEPS=1 uses it even where the machine has the libraries).
 # Exit status: 0 when no stage failed.
@@ -120,8 +124,9 @@ fi
 # TP_GPU_BIN=DIR: test binaries built elsewhere for this GPU's architecture (saves the lease's
 # minutes); used when every library they need resolves here, else the suite builds as usual.
 built=0
-if [ -n "${TP_GPU_BIN:-}" ] && [ -x "$TP_GPU_BIN/test_gpu_ops" ] && [ -x "$TP_GPU_BIN/test_gpu_train" ] &&
-    ! ldd "$TP_GPU_BIN/test_gpu_ops" "$TP_GPU_BIN/test_gpu_train" | grep -q "not found"; then
+gpu_programs=(test_gpu_ops test_gpu_train tp-pretrain tp-preprocess)
+if [ -n "${TP_GPU_BIN:-}" ] && (cd "$TP_GPU_BIN" && ls "${gpu_programs[@]}" > /dev/null && ! ldd "${gpu_programs[@]}" |
+    grep -q "not found"); then
     build=$(cd "$TP_GPU_BIN" && pwd)
     skip configure "prebuilt binaries in $TP_GPU_BIN"
     record build PASS "prebuilt, libraries resolve"
@@ -134,7 +139,8 @@ elif run_stage configure 180 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Rel
     if ! grep -q TP_HAVE_CUDA "$build/CMakeFiles/tp.dir/flags.make" 2> /dev/null; then
         echo "warning: CMake did not enable the CUDA backend (see the configure output): the GPU tests will skip"
     fi
-    run_stage build 300 cmake --build "$build" -j"$(nproc)" --target test_gpu_ops test_gpu_train && built=1
+    run_stage build 300 cmake --build "$build" -j"$(nproc)" --target test_gpu_ops test_gpu_train tp-pretrain \
+        tp-preprocess && built=1
 else
     skip build "configure failed"
 fi
@@ -157,19 +163,41 @@ gpu_test() { # name limit command...
     [ -n "${OUT:-}" ] && cp "$log" "$OUT/$name.txt"
     rm -f "$log"
 }
+# bench_precision PRECISION: BERT-base training steps in tp, then the same model in PyTorch (the
+# TencentPretrain-semantics reference, bench/bert_torch.py) on the same GPU; the ratio is tp/torch.
+bench_precision() {
+    local precision=$1 log tp_tokens peak torch_tokens note
+    log=$(mktemp)
+    echo
+    echo "=== bench $precision: BERT-base, batch 32 x seq 128, $bench_steps steps after 2 warm-up steps"
+    timeout 240 "$build/test_gpu_train" --bench models/bert/base_config.json "$bench_steps" 32 128 "$precision" |
+        tee "$log"
+    tp_tokens=$(grep -o '[0-9]* tokens/s' "$log" | head -1 | cut -d' ' -f1)
+    peak=$(grep -o 'of [0-9]* TFLOP/s' "$log" | head -1 | cut -d' ' -f2)
+    if [ -z "$tp_tokens" ]; then
+        record "bench $precision" FAIL "tp bench failed"
+    else
+        note="tp $tp_tokens tok/s$(grep -o ', MFU [0-9.]*%' "$log" | head -1)"
+        if [ "$torch_ok" = 1 ]; then
+            timeout 300 python3 bench/bert_torch.py --configs base --device cuda --batch-size 32 \
+                --precision "$precision" --steps "$bench_steps" --peak-flops "${peak:-1}e12" | tee -a "$log"
+            torch_tokens=$(grep -o '"tokens_per_s_median": [0-9.]*' "$log" | head -1 | cut -d' ' -f2)
+            [ -n "$torch_tokens" ] && note="$note; torch $torch_tokens tok/s; tp/torch $(awk -v a="$tp_tokens" \
+                -v b="$torch_tokens" 'BEGIN { printf "%.2f", a / b }')"
+        fi
+        record "bench $precision" PASS "$note"
+    fi
+    [ -n "${OUT:-}" ] && cat "$log" >> "$OUT/bench.txt"
+    rm -f "$log"
+}
+
 if [ $built -eq 1 ]; then
     gpu_test test_gpu_ops 120 "$build/test_gpu_ops"
     gpu_test test_gpu_train 240 "$build/test_gpu_train"
-    bench_log=$(mktemp)
-    echo
-    echo "=== bench: BERT-base fp32, batch 32 x seq 128, $bench_steps steps after 2 warm-up steps"
-    timeout 240 "$build/test_gpu_train" --bench models/bert/base_config.json "$bench_steps" 32 128 | tee "$bench_log"
-    rc=${PIPESTATUS[0]}
-    tokens=$(grep -o '[0-9]* tokens/s' "$bench_log" | head -1)
-    if [ "$rc" -eq 0 ] && [ -n "$tokens" ]; then record "bench bert-base" PASS "$tokens"; else
-        record "bench bert-base" FAIL "exit $rc"; fi
-    [ -n "${OUT:-}" ] && cp "$bench_log" "$OUT/bench.txt"
-    rm -f "$bench_log"
+    gpu_test test_gpu_programs 300 bash tests/gpu/test_gpu_programs.sh "$build"
+    torch_ok=0
+    python3 -c 'import torch; assert torch.cuda.is_available()' 2> /dev/null && torch_ok=1
+    for precision in fp32 tf32 bf16; do bench_precision "$precision"; done
     # Out-of-bounds and uninitialised accesses that a lucky comparison would not show.
     if command -v compute-sanitizer > /dev/null; then
         gpu_test memcheck 120 compute-sanitizer --error-exitcode 3 --print-limit 20 "$build/test_gpu_ops"
@@ -177,7 +205,7 @@ if [ $built -eq 1 ]; then
         skip memcheck "no compute-sanitizer"
     fi
 else
-    for name in test_gpu_ops test_gpu_train "bench bert-base" memcheck; do skip "$name" "not built"; done
+    for name in test_gpu_ops test_gpu_train test_gpu_programs bench memcheck; do skip "$name" "not built"; done
 fi
 
 # ---- summary ------------------------------------------------------------------------------
