@@ -17,6 +17,16 @@ fail() {
 work=$(mktemp -d "/tmp/tp_$test_name.XXXXXX")
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
+# wait_until COMMAND...: polls COMMAND every 0.05 s until it succeeds or 120 s pass (generous:
+# CI machines may be loaded, and a slow start must not look like a failure).
+wait_until() {
+    local deadline=$((SECONDS + 120))
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+}
+
 # The metrics of a run without their timings: what must be identical between two runs.
 losses() { sed -E 's/,"(tokens_per_s|step_seconds)":[^,}]*//g' "$1"; }
 

@@ -39,10 +39,7 @@ awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 1.0) }' || fail "MLM loss
 # ---- killed after a checkpoint, then resumed ----
 "${tp_pretrain[@]}" --output_dir "$work/killed" 2>"$work/killed.log" &
 pid=$!
-for _ in $(seq 1 600); do
-    [ -f "$work/killed/checkpoints/latest" ] && break
-    sleep 0.05
-done
+wait_until test -f "$work/killed/checkpoints/latest" || true
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 [ -f "$work/killed/checkpoints/latest" ] || fail "no checkpoint before the kill"
@@ -57,10 +54,7 @@ cmp "$work/full/checkpoints/step-00000060/model.safetensors" "$work/killed/check
 # ---- SIGTERM saves and exits cleanly ----
 "${tp_pretrain[@]}" --output_dir "$work/term" --save_checkpoint_steps 0 --total_steps 100000 2>"$work/term.log" &
 pid=$!
-for _ in $(seq 1 600); do
-    grep -q '"step":5' "$work/term/metrics.jsonl" 2>/dev/null && break
-    sleep 0.05
-done
+wait_until grep -q '"step":5' "$work/term/metrics.jsonl" 2>/dev/null || true
 kill -TERM "$pid"
 wait "$pid" || fail "SIGTERM: exit status $? ($(tail -2 "$work/term.log"))"
 grep -q "stopped by signal" "$work/term.log" || fail "SIGTERM: no stop message"

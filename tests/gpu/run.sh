@@ -6,6 +6,7 @@
 # tiny: 20 steps CPU vs GPU, fp32 and bf16), test_gpu_programs (tp-pretrain device cuda on real
 # text vs the CPU, kill + resume, bf16), bench fp32/tf32/bf16 (BERT-base training steps in tp and
 # in PyTorch on the same GPU: tokens/s, MFU, ratio), memcheck (test_gpu_ops under compute-sanitizer).
+# TP_GPU_PROFILE=1 adds a profile of BERT-base training steps (Nsight Compute, tests/gpu/profile.py).
 # Every stage prints PASS, FAIL or SKIP and the script always reaches the summary.
 # TP_GPU_BIN=DIR runs binaries built elsewhere (for sm_90) instead of building: test_gpu_ops,
 # test_gpu_train, tp-pretrain, tp-preprocess.  test_gpu_programs needs data/vocab and data/corpus
@@ -135,7 +136,7 @@ elif [ ${#missing_tools[@]} -ne 0 ] || [ ${#missing_libs[@]} -ne 0 ]; then
     skip configure "toolchain or libraries missing"
     skip build "toolchain or libraries missing"
 elif run_stage configure 180 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CUDA_ARCHITECTURES="$arch" "${cmake_args[@]}"; then
+    -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTP_MPI=OFF "${cmake_args[@]}"; then
     if ! grep -q TP_HAVE_CUDA "$build/CMakeFiles/tp.dir/flags.make" 2> /dev/null; then
         echo "warning: CMake did not enable the CUDA backend (see the configure output): the GPU tests will skip"
     fi
@@ -198,6 +199,18 @@ if [ $built -eq 1 ]; then
     torch_ok=0
     python3 -c 'import torch; assert torch.cuda.is_available()' 2> /dev/null && torch_ok=1
     for precision in fp32 tf32 bf16; do bench_precision "$precision"; done
+    # TP_GPU_PROFILE=1: one BERT-base training step under Nsight Compute, kernels by total time.
+    if [ -n "${TP_GPU_PROFILE:-}" ] && command -v ncu > /dev/null; then
+        profile_csv=$(mktemp)
+        profile_table=$(mktemp)
+        run_stage profile 240 bash -c 'ncu --csv --clock-control none --metrics gpu__time_duration.sum \
+            --launch-skip 4000 --launch-count 4000 "$1" --bench models/bert/base_config.json 3 32 128 \
+            "${TP_GPU_PROFILE_PRECISION:-tf32}" > "$2" && python3 tests/gpu/profile.py "$2" > "$3"' _ \
+            "$build/test_gpu_train" "$profile_csv" "$profile_table"
+        cat "$profile_table"
+        [ -n "${OUT:-}" ] && cp "$profile_table" "$OUT/profile.txt"
+        rm -f "$profile_csv" "$profile_table"
+    fi
     # Out-of-bounds and uninitialised accesses that a lucky comparison would not show.
     if command -v compute-sanitizer > /dev/null; then
         gpu_test memcheck 120 compute-sanitizer --error-exitcode 3 --print-limit 20 "$build/test_gpu_ops"

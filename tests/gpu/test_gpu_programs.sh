@@ -44,10 +44,7 @@ compare_losses "$work/cpu" "$work/gpu" 2e-3 2e-3 || fail "GPU losses differ from
 # ---- killed after a checkpoint, then resumed: the same losses bit for bit ----
 "$build/tp-pretrain" --config "$work/run.json" --device cuda --output_dir "$work/killed" 2>"$work/killed.log" &
 pid=$!
-for _ in $(seq 1 600); do
-    [ -f "$work/killed/checkpoints/latest" ] && break
-    sleep 0.05
-done
+wait_until test -f "$work/killed/checkpoints/latest" || true
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 [ -f "$work/killed/checkpoints/latest" ] || fail "no checkpoint before the kill"
