@@ -33,6 +33,12 @@ typedef enum tp_pool_kind {
     TP_POOL_MAX,  /* element-wise max over a sequence's real tokens */
 } tp_pool_kind;
 
+/* Element-wise losses of a prediction x against a float target t (multi-label, regression). */
+typedef enum tp_pointwise_loss_kind {
+    TP_LOSS_BCE_WITH_LOGITS, /* -t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)), torch's BCEWithLogitsLoss */
+    TP_LOSS_SQUARED_ERROR,   /* (x - t)^2, torch's MSELoss */
+} tp_pointwise_loss_kind;
+
 typedef enum tp_mask_kind {
     TP_MASK_FULLY_VISIBLE, /* every query sees every non-padding key */
     TP_MASK_CAUSAL,        /* query i sees keys j <= i */
@@ -115,6 +121,15 @@ typedef struct tp_backend {
     void (*cross_entropy_backward)(float *dlogits, float dloss, int64_t count, const float *logits,
                                    const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
                                    int64_t ld);
+
+    /* Mean over the n elements of loss(x[i], targets[i]) (core/loss_math.h) into *loss; correct
+     * (may be NULL) gets the number of elements whose prediction is right: (x > 0) == (t > 0.5)
+     * for BCE, 0 for squared error.  The mean is summed in a fixed order (deterministic). */
+    void (*pointwise_loss_forward)(tp_pointwise_loss_kind kind, float *loss, int64_t *correct, const float *x,
+                                   const float *targets, int64_t n);
+    /* dx[i] += dloss / n * dloss(x[i], targets[i]) / dx */
+    void (*pointwise_loss_backward)(tp_pointwise_loss_kind kind, float *dx, float dloss, const float *x,
+                                    const float *targets, int64_t n);
 
     /* Pooling of x [batch*seq, cols] over each sequence's real tokens (valid[b*seq + s] != 0)
      * into out [batch, cols]; max records the winning row of every (b, c) in argmax (a sequence

@@ -14,6 +14,7 @@
 #include "activation_math.h"
 #include "backend.h"
 #include "error.h"
+#include "loss_math.h"
 #include "rng.h"
 
 /* Below this many elements an element-wise loop is not worth waking the pool. */
@@ -340,6 +341,31 @@ static void cpu_cross_entropy_backward(float *dlogits, float dloss, int64_t coun
     }
 }
 
+/* ---- element-wise losses ------------------------------------------------------- */
+
+static void cpu_pointwise_loss_forward(tp_pointwise_loss_kind kind, float *loss, int64_t *correct, const float *x,
+                                       const float *targets, int64_t n)
+{
+    /* In index order: the loss does not depend on the thread count (the sizes are small: B x labels). */
+    double total = 0;
+    int64_t hits = 0;
+    for (int64_t i = 0; i < n; i++) {
+        total += tp_pointwise_loss_value(kind, x[i], targets[i]);
+        hits += tp_pointwise_loss_correct(kind, x[i], targets[i]);
+    }
+    *loss = n ? (float)(total / (double)n) : 0.0f;
+    if (correct) *correct = hits;
+}
+
+static void cpu_pointwise_loss_backward(tp_pointwise_loss_kind kind, float *dx, float dloss, const float *x,
+                                        const float *targets, int64_t n)
+{
+    if (n == 0) return;
+    float scale = dloss / (float)n;
+#pragma omp parallel for if (n >= PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) dx[i] += scale * tp_pointwise_loss_slope(kind, x[i], targets[i]);
+}
+
 /* ---- pooling ------------------------------------------------------------------ */
 
 static void cpu_pool_forward(tp_pool_kind kind, float *out, int32_t *argmax, const float *x, const int32_t *valid,
@@ -424,6 +450,8 @@ const tp_backend tp_cpu_backend = {
     .attention_scratch = cpu_attention_scratch,
     .cross_entropy_forward = cpu_cross_entropy_forward,
     .cross_entropy_backward = cpu_cross_entropy_backward,
+    .pointwise_loss_forward = cpu_pointwise_loss_forward,
+    .pointwise_loss_backward = cpu_pointwise_loss_backward,
     .pool_forward = cpu_pool_forward,
     .pool_backward = cpu_pool_backward,
     .adamw_step = tp_adamw_step,

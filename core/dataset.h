@@ -70,6 +70,9 @@ typedef struct tp_batch {
     int32_t *sp_labels;      /* [B] is_random_next (BERT); unused for MLM datasets */
     int64_t real_tokens;     /* non-padding tokens in the batch (throughput) */
     int32_t *labels;         /* [B] class ids of sequence-level tasks (fine-tuning), or NULL */
+    float *targets;          /* [B * target_width] float targets (fine-tuning), or NULL: regression values */
+    int64_t target_width;    /* (width 1) or multi-label 0/1 indicators (width = number of labels) */
+    int32_t *tags;           /* [B*S] tag id per token (tagging), -1 where none is scored, or NULL */
 } tp_batch;
 
 typedef struct tp_masking_options {

@@ -1,33 +1,79 @@
-/* Hugging Face model directories (config.json + model.safetensors) of the BERT family,
- * read into tp's model config and parameter names (TencentPretrain's).
+/* Hugging Face model directories (config.json + model.safetensors) of the BERT, RoBERTa and
+ * ALBERT families, read into tp's model config and parameter names (TencentPretrain's), and
+ * written back.  docs/convert.md has the whole picture; in short:
  *
- * Name map (an optional "bert." prefix is accepted on the Hugging Face side):
- *   embeddings.word_embeddings.weight          embedding.word.embedding.weight
- *   embeddings.position_embeddings.weight      embedding.pos.embedding.weight
- *   embeddings.token_type_embeddings.weight    embedding.seg.embedding.weight  (see below)
- *   embeddings.LayerNorm.{weight,bias}         embedding.layer_norm.{weight,bias}
- *   encoder.layer.{i}.attention.self.{query,key,value}   encoder.transformer.{i}.self_attn.linear_layers.{0,1,2}
- *   encoder.layer.{i}.attention.output.dense             encoder.transformer.{i}.self_attn.final_linear
- *   encoder.layer.{i}.attention.output.LayerNorm         encoder.transformer.{i}.layer_norm_1
- *   encoder.layer.{i}.intermediate.dense                 encoder.transformer.{i}.feed_forward.linear_1
- *   encoder.layer.{i}.output.dense                       encoder.transformer.{i}.feed_forward.linear_2
- *   encoder.layer.{i}.output.LayerNorm                   encoder.transformer.{i}.layer_norm_2
- * Segment embeddings: tp's (TencentPretrain's) 3 rows are 0 = padding, 1 = A, 2 = B;
- * Hugging Face's 2 token types are A, B and padding uses type 0.  Rows 0 and 1 both get
- * Hugging Face's type 0, row 2 its type 1, so padded positions compute what Hugging Face
- * computes there.  Layer norms are torch's everywhere (eps from layer_norm_eps). */
+ * Families: the Hugging Face backbone prefix is "bert.", "roberta." or "albert." when the model
+ * has a head and none for the bare model (BertModel, ...); loading accepts both.
+ *   embeddings.word_embeddings.weight        embedding.word.embedding.weight
+ *   embeddings.position_embeddings.weight    embedding.pos.embedding.weight   (whole table)
+ *   embeddings.token_type_embeddings.weight  embedding.seg.embedding.weight   (see below)
+ *   embeddings.LayerNorm.{weight,bias}       embedding.layer_norm.{weight,bias}
+ * BERT and RoBERTa layers: encoder.layer.{i}.X -> encoder.transformer.{i}.Y with X -> Y
+ *   attention.self.{query,key,value}  self_attn.linear_layers.{0,1,2}
+ *   attention.output.dense            self_attn.final_linear
+ *   attention.output.LayerNorm        layer_norm_1
+ *   intermediate.dense                feed_forward.linear_1
+ *   output.dense                      feed_forward.linear_2
+ *   output.LayerNorm                  layer_norm_2
+ * ALBERT: encoder.embedding_hidden_mapping_in -> encoder.linear; with one layer group
+ * (parameter_sharing) encoder.albert_layer_groups.0.albert_layers.0.X -> encoder.transformer.Y,
+ * with one group per layer (no sharing) group {i} -> encoder.transformer.{i}:
+ *   attention.{query,key,value}  self_attn.linear_layers.{0,1,2}
+ *   attention.dense              self_attn.final_linear
+ *   attention.LayerNorm          layer_norm_1
+ *   ffn, ffn_output              feed_forward.linear_1, feed_forward.linear_2
+ *   full_layer_layer_norm        layer_norm_2
+ * Heads (architectures[0] decides which; tp target names):
+ *   target.mlm.linear_1     cls.predictions.transform.dense   lm_head.dense        predictions.dense
+ *   target.mlm.layer_norm   cls.predictions.transform.LayerNorm lm_head.layer_norm predictions.LayerNorm
+ *   target.mlm.linear_2.weight  ...decoder.weight (only when tie_word_embeddings is false)
+ *   target.mlm.linear_2.bias    cls.predictions.bias           lm_head.bias         predictions.bias
+ *   target.sp.linear_1      bert.pooler.dense                  -                    albert.pooler
+ *   target.sp.linear_2      cls.seq_relationship               -                    sop_classifier.classifier
+ *   target.cls.linear_1     bert.pooler.dense                  classifier.dense     albert.pooler
+ *   target.cls.linear_2     classifier                         classifier.out_proj  classifier
+ * Segment embeddings: tp's (TencentPretrain's) 3 rows are 0 = padding, 1 = A, 2 = B; Hugging
+ * Face's T token types (T = type_vocab_size, 1 or 2) are A, B and padding uses type 0.  Rows 0
+ * and 1 get type 0, row 2 type min(1, T-1); writing back, type t comes from row t+1.
+ * RoBERTa's positions start at padding_idx + 1: the table is kept whole and the tp config gets
+ * position_offset = padding_idx + 1, max_seq_length = max_position_embeddings - position_offset.
+ * Layer norms are torch's everywhere (eps from layer_norm_eps).  The original config.json is
+ * kept in the tp config under "huggingface" (tp ignores it) so that writing back restores its
+ * other fields (token ids, label names, ...). */
 #ifndef TP_HF_H
 #define TP_HF_H
 
-#include "config.h"
-#include "params.h"
+#include <stdint.h>
 
-/* A tp model config (TencentPretrain keys + tp's embedding_layernorm/target_layernorm) for
- * the model in dir/config.json; NULL + error naming the file and key. */
-tp_config *tp_hf_bert_config(const char *dir);
-/* Loads dir/model.safetensors into params (a model built from tp_hf_bert_config): every tp
- * parameter of the embedding and encoder must be found with its shape (the error names the
- * Hugging Face tensor); target parameters (task heads) keep their initialisation. */
-int tp_hf_bert_load(const char *dir, tp_params *params);
+#include "config.h"
+#include "model.h"
+
+/* A tp model config for dir/config.json (model_type bert, roberta or albert; the heads from
+ * architectures[0]); NULL + error naming the file and key. */
+tp_config *tp_hf_config(const char *dir);
+/* Loads dir/model.safetensors into a model built from tp_hf_config(dir): every parameter whose
+ * name does not start with skip_prefix (NULL: none; "target." keeps the heads' initialisation)
+ * must be found with its shape (the error names the Hugging Face tensor).  Tensors of the file
+ * that the model has no place for are ignored here (tp_hf_convert_from_hf reports them). */
+int tp_hf_load(const char *dir, tp_model *model, const char *skip_prefix);
+
+/* What a conversion did: tensors written, and the source tensors it had no place for (known
+ * ones only: buffers, a pooler or NSP head the architecture lacks, copies of tied weights). */
+typedef struct tp_hf_report {
+    int64_t written, dropped;
+    char dropped_names[1024]; /* the first dropped names, ", "-separated */
+} tp_hf_report;
+
+/* Hugging Face directory -> out_dir/{model.safetensors (tp names), model_config.json, tokenizer
+ * files}.  out_dir must not exist; it appears complete or not at all.  Every tensor of the file
+ * must map onto the model or be a known droppable one. */
+int tp_hf_convert_from_hf(const char *hf_dir, const char *out_dir, tp_hf_report *report);
+/* tp model config + tp weights -> out_dir/{config.json, model.safetensors (Hugging Face names),
+ * tokenizer files}: the vocab_paths given, or without any the tokenizer files found next to
+ * weights_path.  The weights must match the config exactly (the error names the first tensor
+ * that is missing, unknown or of another shape); configs Hugging Face cannot express (tp's own
+ * layer norms, pre-LN, ...) are refused naming the key. */
+int tp_hf_convert_to_hf(const char *model_config_path, const char *weights_path, const char *const *vocab_paths,
+                        int vocab_count, const char *out_dir, tp_hf_report *report);
 
 #endif

@@ -98,21 +98,25 @@ static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t voc
         tp_config_bool(cfg, "tie_weights", 0, &hp->tie_weights) < 0 ||
         tp_config_bool(cfg, "remove_embedding_layernorm", 0, &hp->remove_embedding_layernorm) < 0 ||
         tp_config_bool(cfg, "remove_transformer_bias", 0, &hp->remove_transformer_bias) < 0 ||
-        refuse_enabled(cfg, "remove_attention_scale") < 0 || refuse_enabled(cfg, "parameter_sharing") < 0 ||
-        refuse_enabled(cfg, "factorized_embedding_parameterization") < 0 ||
-        refuse_enabled(cfg, "relative_position_embedding") < 0 || refuse_enabled(cfg, "has_residual_attention") < 0)
+        tp_config_bool(cfg, "parameter_sharing", 0, &hp->parameter_sharing) < 0 ||
+        tp_config_bool(cfg, "factorized_embedding_parameterization", 0,
+                       &hp->factorized_embedding_parameterization) < 0 ||
+        tp_config_int(cfg, "position_offset", 0, 0, 1 << 20, &hp->position_offset) < 0 ||
+        refuse_enabled(cfg, "remove_attention_scale") < 0 || refuse_enabled(cfg, "relative_position_embedding") < 0 ||
+        refuse_enabled(cfg, "has_residual_attention") < 0)
         return -1;
-    /* Read by tp-preprocess, not by the model. */
+    /* Read by tp-preprocess, and by tp-convert (the Hugging Face config.json a model came from). */
     tp_config_ignore(cfg, "data_processor");
+    tp_config_ignore(cfg, "huggingface");
     if (config_vocab != vocab_size)
         return tp_fail("%s: key 'vocab_size': %lld does not match the vocabulary's %lld tokens", file,
                        (long long)config_vocab, (long long)vocab_size);
     if (hp->hidden_size % hp->heads_num)
         return tp_fail("%s: key 'heads_num': hidden_size %lld is not divisible by %lld heads", file,
                        (long long)hp->hidden_size, (long long)hp->heads_num);
-    if (hp->emb_size != hp->hidden_size)
+    if (hp->emb_size != hp->hidden_size && !hp->factorized_embedding_parameterization)
         return tp_fail("%s: key 'emb_size': %lld differs from hidden_size %lld, which needs "
-                       "factorized_embedding_parameterization (not supported yet)",
+                       "factorized_embedding_parameterization: true",
                        file, (long long)hp->emb_size, (long long)hp->hidden_size);
     hp->dropout = (float)dropout;
     hp->layernorm_eps = (float)eps;
@@ -296,6 +300,10 @@ tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
         .mlm_count = batch->mlm_count,
         .sp_labels = batch->sp_labels ? tp_ids_upload(ctx, batch->sp_labels, batch->batch_size) : NULL,
         .labels = batch->labels ? tp_ids_upload(ctx, batch->labels, batch->batch_size) : NULL,
+        .targets = batch->targets ? tp_floats_upload(ctx, batch->targets, batch->batch_size * batch->target_width)
+                                  : NULL,
+        .target_width = batch->target_width,
+        .tags = batch->tags ? tp_ids_upload(ctx, batch->tags, tokens) : NULL,
         .first_rows = tp_ids_upload(ctx, first_rows, batch->batch_size),
         .last_rows = tp_ids_upload(ctx, last_rows, batch->batch_size),
     };

@@ -25,6 +25,14 @@ typedef struct tp_model_config {
     int remove_embedding_layernorm;
     int remove_attention_scale;
     int remove_transformer_bias;
+    /* ALBERT (TencentPretrain's keys): the embedding (emb_size) is mapped to hidden_size by
+     * encoder.linear; one transformer layer's weights serve all layers_num layers. */
+    int factorized_embedding_parameterization;
+    int parameter_sharing;
+    /* tp extension: the position of token s is s + position_offset, and the position table has
+     * max_seq_length + position_offset rows (Hugging Face RoBERTa: padding_idx + 1 = 2, its
+     * table kept whole so that conversions are lossless). */
+    int64_t position_offset;
     int64_t vocab_row_multiple; /* storage padding of vocabulary-sized matrices */
 } tp_model_config;
 
@@ -36,6 +44,9 @@ typedef struct tp_model_batch {
     int64_t mlm_count;
     const int32_t *sp_labels; /* [B] */
     const int32_t *labels;    /* [B] class ids for the cls target */
+    const float *targets;     /* [B * target_width] regression values / multi-label 0/1 indicators */
+    int64_t target_width;
+    const int32_t *tags;      /* [B*S] tag ids for the tagging target, -1 ignored */
     const int32_t *first_rows; /* [B]: b * S, the rows of each sequence's first token */
     const int32_t *last_rows;  /* [B]: the row of each sequence's last real token */
 } tp_model_batch;

@@ -84,6 +84,13 @@ int32_t *tp_ids_upload(tp_ctx *ctx, const int32_t *host, int64_t n)
     return ids;
 }
 
+float *tp_floats_upload(tp_ctx *ctx, const float *host, int64_t n)
+{
+    float *values = tp_arena_alloc(&ctx->arena, (size_t)(n ? n : 1) * sizeof *values);
+    if (n > 0) ctx->backend->upload(values, host, (size_t)n * sizeof *values);
+    return values;
+}
+
 float *tp_grad_of(tp_ctx *ctx, tp_tensor *t)
 {
     if (!t->grad) {
@@ -403,6 +410,38 @@ tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targe
         saved->logsumexp = logsumexp;
         saved->classes = classes;
         saved->count = counted;
+    }
+    return loss;
+}
+
+/* ---- element-wise losses ------------------------------------------------------- */
+
+typedef struct {
+    tp_pointwise_loss_kind kind;
+    const float *targets;
+} pointwise_loss_saved;
+
+static void pointwise_loss_backward(tp_ctx *ctx, tp_node *node)
+{
+    pointwise_loss_saved *saved = node->saved;
+    tp_tensor *x = node->in[0];
+    float dloss;
+    ctx->backend->download(&dloss, node->out->grad, sizeof dloss);
+    ctx->backend->pointwise_loss_backward(saved->kind, tp_grad_of(ctx, x), dloss, x->data, saved->targets,
+                                          tp_numel(x));
+}
+
+tp_tensor *tp_pointwise_loss(tp_ctx *ctx, tp_tensor *x, const float *targets, tp_pointwise_loss_kind kind,
+                             int64_t *correct)
+{
+    int64_t shape[1] = {1};
+    tp_tensor *loss = tp_empty(ctx, 1, shape);
+    ctx->backend->pointwise_loss_forward(kind, loss->data, correct, x->data, targets, tp_numel(x));
+    tp_node *node = record(ctx, pointwise_loss_backward, loss, x, NULL, NULL, sizeof(pointwise_loss_saved));
+    if (node) {
+        pointwise_loss_saved *saved = node->saved;
+        saved->kind = kind;
+        saved->targets = targets;
     }
     return loss;
 }

@@ -52,6 +52,8 @@ tp_tensor *tp_zeros(tp_ctx *ctx, int ndim, const int64_t *shape);
 tp_tensor *tp_empty_2d(tp_ctx *ctx, int64_t rows, int64_t cols);
 /* Integer buffer in the arena (index arrays for ops), copied from host memory. */
 int32_t *tp_ids_upload(tp_ctx *ctx, const int32_t *host, int64_t n);
+/* Float buffer in the arena (targets of the element-wise losses), copied from host memory. */
+float *tp_floats_upload(tp_ctx *ctx, const float *host, int64_t n);
 /* The gradient buffer of t, allocated zeroed on first use. */
 float *tp_grad_of(tp_ctx *ctx, tp_tensor *t);
 
@@ -78,6 +80,12 @@ tp_tensor *tp_attention(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, i
  * count / correct (may be NULL) receive the counted rows and argmax hits. */
 tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,
                             int64_t *count, int64_t *correct);
+/* Mean over every element of x of an element-wise loss against targets (numel(x) floats in
+ * backend memory) -> [1]: BCE with logits (multi-label, targets 0/1) or squared error
+ * (regression).  correct (may be NULL) receives the elements predicted right (BCE: x > 0
+ * exactly where the target is 1). */
+tp_tensor *tp_pointwise_loss(tp_ctx *ctx, tp_tensor *x, const float *targets, tp_pointwise_loss_kind kind,
+                             int64_t *correct);
 /* Mean or max of x [batch*seq, cols] over each sequence's real tokens (valid != 0, backend
  * memory) -> [batch, cols]. */
 tp_tensor *tp_pool(tp_ctx *ctx, tp_tensor *x, tp_pool_kind kind, const int32_t *valid, int64_t batch, int64_t seq);

@@ -93,6 +93,8 @@ static tp_backend make_table(void)
     table.attention_scratch = tp_cuda_attention_scratch;
     table.cross_entropy_forward = tp_cuda_cross_entropy_forward;
     table.cross_entropy_backward = tp_cuda_cross_entropy_backward;
+    table.pointwise_loss_forward = tp_cuda_pointwise_loss_forward;
+    table.pointwise_loss_backward = tp_cuda_pointwise_loss_backward;
     table.pool_forward = tp_cuda_pool_forward;
     table.pool_backward = tp_cuda_pool_backward;
     table.adamw_step = tp_cuda_adamw_step;

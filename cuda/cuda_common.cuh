@@ -129,6 +129,10 @@ void tp_cuda_cross_entropy_forward(float *loss, int64_t *count, int64_t *correct
 void tp_cuda_cross_entropy_backward(float *dlogits, float dloss, int64_t count, const float *logits,
                                     const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
                                     int64_t ld);
+void tp_cuda_pointwise_loss_forward(tp_pointwise_loss_kind kind, float *loss, int64_t *correct, const float *x,
+                                    const float *targets, int64_t n);
+void tp_cuda_pointwise_loss_backward(tp_pointwise_loss_kind kind, float *dx, float dloss, const float *x,
+                                     const float *targets, int64_t n);
 // cuda_optim.cu
 void tp_cuda_adamw_step(const tp_adamw_options *opt, double lr, int64_t step, float *params, const float *grads,
                         float *exp_avg, float *exp_avg_sq, const tp_param_segment *segments, int64_t segment_count);

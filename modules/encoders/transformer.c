@@ -1,6 +1,10 @@
 /* "transformer": a stack of layers_num transformer layers.
  *   post-LN (BERT): h = LN1(x + drop(attn(x)));  y = LN2(h + drop(ff(h)))
- *   pre-LN:         h = x + drop(attn(LN1(x)));  y = h + drop(ff(LN2(h)));  final encoder.layer_norm */
+ *   pre-LN:         h = x + drop(attn(LN1(x)));  y = h + drop(ff(LN2(h)));  final encoder.layer_norm
+ * ALBERT (TencentPretrain's names): factorized_embedding_parameterization maps the emb_size
+ * input to hidden_size first (encoder.linear); parameter_sharing declares one layer,
+ * encoder.transformer.* without an index, and runs it layers_num times (its gradients
+ * accumulate over the uses, as every backward kernel adds into its buffers). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,7 +18,9 @@ typedef struct transformer_layer {
 
 typedef struct transformer_encoder {
     int64_t layers_num;
-    int pre_layernorm;
+    int pre_layernorm, parameter_sharing;
+    int factorized; /* input_linear maps emb_size -> hidden_size */
+    tp_linear_layer input_linear;
     float dropout;
     transformer_layer *layers;
     tp_norm_layer final_norm; /* pre-LN only */
@@ -25,14 +31,24 @@ static void *transformer_create(tp_build *build, const char *prefix)
     const tp_model_config *hp = build->hp;
     transformer_encoder *self = tp_xcalloc(1, sizeof *self);
     char name[TP_NAME_MAX];
+    int64_t declared = hp->parameter_sharing ? 1 : hp->layers_num;
     self->layers_num = hp->layers_num;
     self->pre_layernorm = hp->layernorm_pre;
+    self->parameter_sharing = hp->parameter_sharing;
+    self->factorized = hp->factorized_embedding_parameterization;
     self->dropout = hp->dropout;
-    self->layers = tp_xcalloc((size_t)hp->layers_num, sizeof *self->layers);
-    for (int64_t i = 0; i < hp->layers_num; i++) {
+    if (self->factorized) {
+        tp_name(name, prefix, "linear");
+        tp_linear_layer_init(&self->input_linear, build, name, hp->emb_size, hp->hidden_size, 1);
+    }
+    self->layers = tp_xcalloc((size_t)declared, sizeof *self->layers);
+    for (int64_t i = 0; i < declared; i++) {
         char layer_prefix[TP_NAME_MAX];
         transformer_layer *layer = &self->layers[i];
-        snprintf(layer_prefix, sizeof layer_prefix, "%s.transformer.%lld", prefix, (long long)i);
+        if (hp->parameter_sharing)
+            tp_name(layer_prefix, prefix, "transformer");
+        else
+            snprintf(layer_prefix, sizeof layer_prefix, "%s.transformer.%lld", prefix, (long long)i);
         tp_name(name, layer_prefix, "self_attn");
         tp_self_attention_init(&layer->self_attn, build, name);
         tp_name(name, layer_prefix, "layer_norm_1");
@@ -70,7 +86,9 @@ static tp_tensor *layer_forward(tp_ctx *ctx, const transformer_encoder *enc, con
 static tp_tensor *transformer_forward(void *self, tp_ctx *ctx, tp_tensor *x, const tp_model_batch *batch)
 {
     transformer_encoder *enc = self;
-    for (int64_t i = 0; i < enc->layers_num; i++) x = layer_forward(ctx, enc, &enc->layers[i], x, batch);
+    if (enc->factorized) x = tp_linear_layer_forward(ctx, &enc->input_linear, x);
+    for (int64_t i = 0; i < enc->layers_num; i++)
+        x = layer_forward(ctx, enc, &enc->layers[enc->parameter_sharing ? 0 : i], x, batch);
     return enc->pre_layernorm ? tp_norm_layer_forward(ctx, &enc->final_norm, x) : x;
 }
 

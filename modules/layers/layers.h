@@ -66,6 +66,26 @@ typedef struct tp_feed_forward {
 void tp_feed_forward_init(tp_feed_forward *ff, tp_build *build, const char *prefix);
 tp_tensor *tp_feed_forward_forward(tp_ctx *ctx, const tp_feed_forward *ff, tp_tensor *x);
 
+/* TencentPretrain's sequence-level fine-tuning head (cls target, run_classifier*.py,
+ * run_regression.py): pool the encoder output (`pooling`: first, mean, max or last real token)
+ * -> linear_1 -> tanh -> linear_2 with `outputs` columns.  Mean, max and last use the real tokens
+ * only; TencentPretrain weights segment-B tokens twice in "mean" and indexes "last" by the
+ * sequence's segment sum, which is wrong for sentence pairs -- tp does not copy that. */
+typedef enum tp_pooling { TP_POOLING_FIRST, TP_POOLING_MEAN, TP_POOLING_MAX, TP_POOLING_LAST } tp_pooling;
+
+typedef struct tp_pooled_head {
+    tp_linear_layer linear_1, linear_2;
+    tp_pooling pooling;
+    int64_t outputs;
+} tp_pooled_head;
+
+/* Reads the config's `pooling` (default first); declares "<prefix>.linear_1" [hidden, hidden] and
+ * "<prefix>.linear_2" [outputs, hidden].  -1 + tp_fail on a bad config. */
+int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefix, int64_t outputs);
+/* [batch, outputs] */
+tp_tensor *tp_pooled_head_forward(tp_ctx *ctx, const tp_pooled_head *head, tp_tensor *hidden,
+                                  const tp_model_batch *batch);
+
 /* An embedding table "<prefix>.embedding.weight" [rows (padded to row_multiple), emb_size]
  * looked up by one of the batch's id arrays: the shape of word, pos and seg embeddings. */
 typedef const int32_t *(*tp_batch_ids_fn)(const tp_model_batch *batch);

@@ -1,6 +1,7 @@
 /* "mlm": masked language model head, run only at the masked positions:
- * gather -> linear_1 -> act -> layer_norm -> linear_2 (tied to the word
- * embedding with tie_weights) -> cross-entropy over the real vocabulary. */
+ * gather -> linear_1 (hidden_size -> emb_size) -> act -> layer_norm (emb_size) -> linear_2
+ * (emb_size -> vocabulary, tied to the word embedding with tie_weights) -> cross-entropy over
+ * the real vocabulary.  emb_size equals hidden_size except in ALBERT's factorized models. */
 #include "modules/layers/layers.h"
 
 typedef struct mlm_target {

@@ -1,5 +1,6 @@
 /* "sp": sentence prediction (BERT's NSP, ALBERT's SOP) from each sequence's
- * first token: linear_1 -> tanh -> linear_2 (2 classes) -> cross-entropy. */
+ * first token: linear_1 -> tanh -> linear_2 (2 classes) -> cross-entropy.  linear_1 is
+ * Hugging Face's pooler (bert.pooler.dense, albert.pooler). */
 #include "modules/layers/layers.h"
 
 typedef struct sp_target {
@@ -25,6 +26,7 @@ static int sp_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_model
     tp_tensor *logits = tp_linear_layer_forward(ctx, &sp->linear_2, pooled);
     out->logits = logits;
     out->classes = 2;
+    if (!batch->sp_labels) return 0; /* inference: logits only */
     out->loss = tp_cross_entropy(ctx, logits, batch->sp_labels, 2, &out->count, &out->correct);
     return 0;
 }

@@ -80,7 +80,7 @@ expect "model: unknown encoder" "model.json: key 'encoder': unknown encoder 'tra
 edit "$work/model.json" 's/"word", "pos", "seg"/"word", "position", "seg"/'
 expect "model: unknown embedding" "model.json: key 'embedding': unknown embedding 'position' (known: word, pos, seg)"
 edit "$work/model.json" 's/"mlm", "sp"/"mlm", "nsp"/'
-expect "model: unknown target" "model.json: key 'target': unknown target 'nsp' (known: mlm, sp, cls)"
+expect "model: unknown target" "model.json: key 'target': unknown target 'nsp' (known: mlm, sp, cls, multi_label, regression, tagging)"
 edit "$work/model.json" 's/"hidden_size": 128/"hidden_size": "128"/'
 expect "model: wrong type" "model.json: key 'hidden_size': expected an integer"
 edit "$work/model.json" 's/"heads_num": 2/"heads_num": 3/'

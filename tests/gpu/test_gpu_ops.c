@@ -438,6 +438,32 @@ static void test_cross_entropy(void)
 
 /* ---- element-wise losses -------------------------------------------------------------- */
 
+static void test_pointwise_loss(void)
+{
+    enum { N = 3000 }; /* more elements than the one summing block has threads */
+    static const char *const names[] = {"pointwise_loss bce_with_logits", "pointwise_loss squared_error"};
+    float *x = random_floats(N, 3), *values = random_floats(N, 1), *dx = random_floats(N, 1);
+    float *binary = tp_xmalloc(N * sizeof *binary);
+    for (int i = 0; i < N; i++) binary[i] = (float)(tp_hash3(5, 6, (uint64_t)i) % 3 == 0);
+    float *d_x = device_floats(x, N), *d_dx = device_floats(dx, N), *d_loss = device_poisoned(1);
+    for (int kind = TP_LOSS_BCE_WITH_LOGITS; kind <= TP_LOSS_SQUARED_ERROR; kind++) {
+        const float *targets = kind == TP_LOSS_BCE_WITH_LOGITS ? binary : values;
+        float *d_targets = device_floats(targets, N);
+        float loss;
+        int64_t correct = -1, gpu_correct = -2;
+        cpu->pointwise_loss_forward((tp_pointwise_loss_kind)kind, &loss, &correct, x, targets, N);
+        gpu->pointwise_loss_forward((tp_pointwise_loss_kind)kind, d_loss, &gpu_correct, d_x, d_targets, N);
+        compare(names[kind], "3000 loss", d_loss, &loss, 1, TOLERANCE);
+        printf("%-34s %-28s correct %lld/%lld\n", names[kind], "3000", (long long)gpu_correct, (long long)correct);
+        CHECK(gpu_correct == correct);
+        cpu->pointwise_loss_backward((tp_pointwise_loss_kind)kind, dx, 0.7f, x, targets, N);
+        gpu->pointwise_loss_backward((tp_pointwise_loss_kind)kind, d_dx, 0.7f, d_x, d_targets, N);
+        compare(names[kind], "3000 backward (+=)", d_dx, dx, N, TOLERANCE);
+        gpu->release(d_targets);
+    }
+    gpu->release(d_x), gpu->release(d_dx), gpu->release(d_loss);
+    free(x), free(values), free(dx), free(binary);
+}
 
 /* ---- optimizer ------------------------------------------------------------------------ */
 
@@ -519,6 +545,7 @@ int main(void)
         test_dropout();
         test_attention();
         test_cross_entropy();
+        test_pointwise_loss();
         test_optimizer();
         test_reduced_precision(TP_PRECISION_TF32);
         test_reduced_precision(TP_PRECISION_BF16);

@@ -81,7 +81,7 @@ static int64_t tokenize(const tp_tokenizer *tok, const tp_st_tensor *ids_t, cons
 
 int main(void)
 {
-    tp_config *config = tp_hf_bert_config(MODEL_DIR);
+    tp_config *config = tp_hf_config(MODEL_DIR);
     if (!config) {
         fprintf(stderr, "%s (run scripts/fetch_data.sh)\n", tp_last_error());
         return 1;
@@ -95,7 +95,7 @@ int main(void)
     CHECK(tp_model_build(&model, config, tok->vocab_size) == 0);
     CHECK(tp_config_check_unused(config) == 0);
     tp_model_allocate(&model, &tp_cpu_backend, 1);
-    int status = tp_hf_bert_load(MODEL_DIR, &model.params);
+    int status = tp_hf_load(MODEL_DIR, &model, NULL);
     CHECK_MSG(status == 0, "%s", tp_last_error());
 
     const tp_st_tensor *ids_t = tensor(fixture, "input_ids"), *mask_t = tensor(fixture, "attention_mask");

@@ -1,0 +1,454 @@
+#include "core/finetune_task.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+const char *const tp_task_kind_keys[] = {"classification", "multi_label", "regression", "tagging", NULL};
+
+const char *tp_task_target_name(tp_task_kind kind)
+{
+    static const char *const targets[] = {"cls", "multi_label", "regression", "tagging"};
+    return targets[kind];
+}
+
+int64_t tp_task_outputs(tp_task_kind kind, int64_t labels_num)
+{
+    switch (kind) {
+    case TP_TASK_REGRESSION: return 1;
+    case TP_TASK_TAGGING: return 0;
+    default: return labels_num;
+    }
+}
+
+int tp_task_configure_head(tp_task_kind kind, int64_t labels_num, tp_config *run, tp_config *model_config)
+{
+    char text[64];
+    snprintf(text, sizeof text, "[\"%s\"]", tp_task_target_name(kind));
+    tp_config_ignore(model_config, "target");
+    if (tp_config_set(model_config, "target", text) < 0) return -1;
+    if (kind != TP_TASK_REGRESSION) {
+        snprintf(text, sizeof text, "%lld", (long long)labels_num);
+        if (tp_config_set(model_config, "labels_num", text) < 0) return -1;
+    }
+    if (kind == TP_TASK_TAGGING) return 0;
+    const char *pooling = NULL;
+    if (tp_config_string(run, "pooling", "first", &pooling) < 0) return -1;
+    return tp_config_set(model_config, "pooling", pooling);
+}
+
+/* ---- encoding ------------------------------------------------------------------------------- */
+
+static void append_text(const tp_tokenizer *tok, const char *text, tp_ids *ids)
+{
+    tp_tokenizer_encode(tok, text, strlen(text), ids);
+    tp_ids_push(ids, tok->sep_id);
+}
+
+/* Example i's ids and segments into row i of the split, cut or padded to seq_length. */
+static void store_row(tp_encoded_split *out, int64_t i, const tp_ids *ids, int64_t a_length, int32_t pad_id)
+{
+    int64_t seq = out->seq_length;
+    for (int64_t s = 0; s < seq; s++) {
+        int real = s < ids->count;
+        out->src[i * seq + s] = real ? ids->ids[s] : pad_id;
+        out->seg[i * seq + s] = real ? (s < a_length ? 1 : 2) : 0;
+    }
+}
+
+static void store_labels(tp_encoded_split *out, const tp_tsv_task *task, int64_t i)
+{
+    const tp_tsv_example *example = &task->examples[i];
+    switch (task->kind) {
+    case TP_TASK_CLASSIFICATION: out->labels[i] = (int32_t)example->label; break;
+    case TP_TASK_REGRESSION: out->targets[i] = (float)example->value; break;
+    case TP_TASK_MULTI_LABEL:
+        for (int64_t k = 0; k < example->label_count; k++)
+            out->targets[i * out->labels_num + task->label_ids[example->first_label + k]] = 1.0f;
+        break;
+    case TP_TASK_TAGGING: break; /* stored with the pieces */
+    }
+}
+
+/* [CLS] word pieces [SEP]: each word tokenized alone, its tag on its first piece. */
+static void encode_words(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t i, tp_encoded_split *out,
+                         tp_ids *ids)
+{
+    const tp_tsv_example *example = &task->examples[i];
+    int64_t seq = out->seq_length, first = out->first_word[i];
+    tp_ids_push(ids, tok->cls_id);
+    for (int64_t w = 0; w < example->token_count; w++) {
+        const tp_tsv_span *word = &task->tokens[first + w];
+        int64_t start = ids->count;
+        tp_tokenizer_encode(tok, word->text, (size_t)word->length, ids);
+        if (ids->count == start) tp_ids_push(ids, tok->unk_id); /* e.g. only characters BERT drops */
+        out->word_position[first + w] = start < seq ? (int32_t)start : -1;
+        if (task->has_labels && start < seq)
+            out->tags[i * seq + start] = task->label_ids[example->first_label + w];
+    }
+    tp_ids_push(ids, tok->sep_id);
+}
+
+void tp_encode_split(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t labels_num,
+                     tp_encoded_split *out)
+{
+    int64_t count = task->count, tokens = count * seq_length;
+    memset(out, 0, sizeof *out);
+    out->kind = task->kind;
+    out->count = count;
+    out->seq_length = seq_length;
+    out->labels_num = labels_num;
+    out->has_labels = task->has_labels;
+    out->src = tp_xmalloc((size_t)tokens * sizeof *out->src);
+    out->seg = tp_xmalloc((size_t)tokens * sizeof *out->seg);
+    int labelled = task->has_labels;
+    if (labelled && task->kind == TP_TASK_CLASSIFICATION) out->labels = tp_xmalloc((size_t)count * sizeof *out->labels);
+    if (labelled && (task->kind == TP_TASK_REGRESSION || task->kind == TP_TASK_MULTI_LABEL))
+        out->targets = tp_xcalloc((size_t)(count * tp_task_outputs(task->kind, labels_num)), sizeof *out->targets);
+    if (labelled && task->kind == TP_TASK_TAGGING) {
+        out->tags = tp_xmalloc((size_t)tokens * sizeof *out->tags);
+        for (int64_t t = 0; t < tokens; t++) out->tags[t] = -1;
+    }
+    if (task->kind == TP_TASK_TAGGING) {
+        out->first_word = tp_xmalloc((size_t)(count + 1) * sizeof *out->first_word);
+        out->first_word[0] = 0;
+        for (int64_t i = 0; i < count; i++) out->first_word[i + 1] = out->first_word[i] + task->examples[i].token_count;
+        out->word_position = tp_xmalloc((size_t)(out->first_word[count] ? out->first_word[count] : 1) *
+                                        sizeof *out->word_position);
+    }
+    tp_ids ids = {0};
+    for (int64_t i = 0; i < count; i++) {
+        const tp_tsv_example *example = &task->examples[i];
+        tp_ids_clear(&ids);
+        if (task->kind == TP_TASK_TAGGING) {
+            encode_words(tok, task, i, out, &ids);
+        } else {
+            tp_ids_push(&ids, tok->cls_id);
+            append_text(tok, example->text_a, &ids);
+        }
+        int64_t a_length = ids.count;
+        if (example->text_b) append_text(tok, example->text_b, &ids);
+        store_row(out, i, &ids, a_length, tok->pad_id);
+        if (task->has_labels) store_labels(out, task, i);
+    }
+    tp_ids_free(&ids);
+}
+
+void tp_encoded_split_free(tp_encoded_split *split)
+{
+    free(split->src), free(split->seg), free(split->labels), free(split->targets), free(split->tags);
+    free(split->first_word), free(split->word_position);
+    memset(split, 0, sizeof *split);
+}
+
+/* ---- batches -------------------------------------------------------------------------------- */
+
+void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t batch_size)
+{
+    int64_t tokens = batch_size * split->seq_length;
+    memset(batch, 0, sizeof *batch);
+    batch->src = tp_xmalloc((size_t)tokens * sizeof *batch->src);
+    batch->seg = tp_xmalloc((size_t)tokens * sizeof *batch->seg);
+    if (split->labels) batch->labels = tp_xmalloc((size_t)batch_size * sizeof *batch->labels);
+    if (split->targets) {
+        batch->target_width = tp_task_outputs(split->kind, split->labels_num);
+        batch->targets = tp_xmalloc((size_t)(batch_size * batch->target_width) * sizeof *batch->targets);
+    }
+    if (split->tags) batch->tags = tp_xmalloc((size_t)tokens * sizeof *batch->tags);
+}
+
+void tp_task_batch_free(tp_batch *batch)
+{
+    free(batch->src), free(batch->seg), free(batch->labels), free(batch->targets), free(batch->tags);
+    memset(batch, 0, sizeof *batch);
+}
+
+/* n elements of row `from` of src into row `to` of dst. */
+#define COPY_ROW(dst, src, to, from, n) memcpy((dst) + (to) * (n), (src) + (from) * (n), (size_t)(n) * sizeof *(dst))
+
+const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *split, const int64_t *indices,
+                                   int64_t rows)
+{
+    int64_t seq = split->seq_length, width = batch->target_width;
+    batch->batch_size = rows;
+    batch->seq_length = seq;
+    batch->real_tokens = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i = indices[r];
+        COPY_ROW(batch->src, split->src, r, i, seq);
+        COPY_ROW(batch->seg, split->seg, r, i, seq);
+        if (split->labels) batch->labels[r] = split->labels[i];
+        if (split->targets) COPY_ROW(batch->targets, split->targets, r, i, width);
+        if (split->tags) COPY_ROW(batch->tags, split->tags, r, i, seq);
+        for (int64_t s = 0; s < seq; s++) batch->real_tokens += split->seg[i * seq + s] != 0;
+    }
+    return batch;
+}
+
+/* ---- predictions ---------------------------------------------------------------------------- */
+
+static int64_t argmax(const float *row, int64_t classes)
+{
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; c++)
+        if (row[c] > row[best]) best = c;
+    return best;
+}
+
+/* Turns one batch's downloaded head outputs (rows x cols; tagging: rows*seq x cols) into ids. */
+static void predict_rows(const tp_encoded_split *split, int64_t first, int64_t rows, const float *logits,
+                         int64_t cols, tp_task_predictions *out)
+{
+    int64_t classes = split->labels_num, seq = split->seq_length;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i = first + r;
+        const float *row = logits + r * cols;
+        switch (split->kind) {
+        case TP_TASK_CLASSIFICATION: out->ids[i] = (int32_t)argmax(row, classes); break;
+        case TP_TASK_MULTI_LABEL:
+            for (int64_t c = 0; c < classes; c++) out->ids[i * classes + c] = row[c] > 0.0f;
+            break;
+        case TP_TASK_REGRESSION: break;
+        case TP_TASK_TAGGING:
+            for (int64_t w = split->first_word[i]; w < split->first_word[i + 1]; w++) {
+                int32_t position = split->word_position[w];
+                out->ids[w] = position < 0 ? -1 : (int32_t)argmax(logits + (r * seq + position) * cols, classes);
+            }
+            break;
+        }
+        if (out->logits) memcpy(out->logits + i * out->outputs, row, (size_t)out->outputs * sizeof *out->logits);
+    }
+}
+
+static void predictions_init(const tp_encoded_split *split, tp_task_predictions *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = split->kind;
+    out->count = split->count;
+    out->outputs = tp_task_outputs(split->kind, split->labels_num);
+    if (out->outputs) out->logits = tp_xmalloc((size_t)(split->count * out->outputs) * sizeof *out->logits);
+    int64_t ids = 0;
+    switch (split->kind) {
+    case TP_TASK_CLASSIFICATION: ids = split->count; break;
+    case TP_TASK_MULTI_LABEL: ids = split->count * split->labels_num; break;
+    case TP_TASK_REGRESSION: break;
+    case TP_TASK_TAGGING: ids = split->first_word[split->count]; break;
+    }
+    out->ids = tp_xmalloc((size_t)(ids ? ids : 1) * sizeof *out->ids);
+}
+
+int tp_task_predict(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
+                    int64_t batch_size, tp_task_predictions *out)
+{
+    int64_t *indices = tp_xmalloc((size_t)batch_size * sizeof *indices);
+    float *logits = NULL;
+    double loss_sum = 0;
+    int64_t loss_count = 0;
+    int rc = 0;
+    predictions_init(split, out);
+    for (int64_t first = 0; first < split->count && rc == 0; first += batch_size) {
+        int64_t rows = split->count - first < batch_size ? split->count - first : batch_size;
+        for (int64_t r = 0; r < rows; r++) indices[r] = first + r;
+        tp_model_batch model_batch = tp_model_batch_upload(ctx, tp_task_fill_batch(batch, split, indices, rows));
+        tp_model_output result;
+        ctx->record = 0;
+        ctx->training = 0;
+        rc = tp_model_forward(model, ctx, &model_batch, &result);
+        if (rc == 0) {
+            const tp_target_result *head = &result.results[0];
+            int64_t elements = tp_numel(head->logits), cols = tp_cols(head->logits);
+            logits = tp_xrealloc(logits, (size_t)elements * sizeof *logits);
+            ctx->backend->download(logits, head->logits->data, (size_t)elements * sizeof *logits);
+            predict_rows(split, first, rows, logits, cols, out);
+            if (head->loss) {
+                float value;
+                ctx->backend->download(&value, head->loss->data, sizeof value);
+                loss_sum += (double)value * (double)head->count;
+                loss_count += head->count;
+            }
+        }
+        tp_ctx_reset(ctx);
+    }
+    out->loss = loss_count ? loss_sum / (double)loss_count : NAN;
+    free(indices);
+    free(logits);
+    return rc;
+}
+
+void tp_task_predictions_free(tp_task_predictions *predictions)
+{
+    free(predictions->logits);
+    free(predictions->ids);
+    memset(predictions, 0, sizeof *predictions);
+}
+
+/* ---- scores --------------------------------------------------------------------------------- */
+
+static void score_classification(const tp_encoded_split *split, const tp_task_predictions *p, tp_task_scores *out)
+{
+    out->confusion = tp_confusion_new(split->labels_num);
+    for (int64_t i = 0; i < split->count; i++) tp_confusion_add(out->confusion, split->labels[i], p->ids[i]);
+    out->selection = tp_confusion_accuracy(out->confusion);
+}
+
+static void score_multi_label(const tp_encoded_split *split, const tp_task_predictions *p, tp_task_scores *out)
+{
+    int64_t labels = split->labels_num;
+    uint8_t *gold = tp_xmalloc((size_t)labels), *predicted = tp_xmalloc((size_t)labels);
+    out->multilabel = tp_multilabel_new(labels);
+    for (int64_t i = 0; i < split->count; i++) {
+        for (int64_t c = 0; c < labels; c++) {
+            gold[c] = split->targets[i * labels + c] > 0.5f;
+            predicted[c] = (uint8_t)p->ids[i * labels + c];
+        }
+        tp_multilabel_add(out->multilabel, gold, predicted);
+    }
+    out->selection = tp_multilabel_macro_f1(out->multilabel);
+    free(gold);
+    free(predicted);
+}
+
+static void score_regression(const tp_encoded_split *split, const tp_task_predictions *p, tp_task_scores *out)
+{
+    double *gold = tp_xmalloc((size_t)split->count * sizeof *gold);
+    double *predicted = tp_xmalloc((size_t)split->count * sizeof *predicted);
+    double squares = 0;
+    for (int64_t i = 0; i < split->count; i++) {
+        gold[i] = split->targets[i];
+        predicted[i] = p->logits[i];
+        squares += (predicted[i] - gold[i]) * (predicted[i] - gold[i]);
+    }
+    out->mse = squares / (double)split->count;
+    out->pearson = tp_pearson(predicted, gold, split->count);
+    out->spearman = tp_spearman(predicted, gold, split->count);
+    out->selection = isnan(out->spearman) ? -1.0 : out->spearman; /* constant predictions rank worst */
+    free(gold);
+    free(predicted);
+}
+
+static void score_tagging(const tp_encoded_split *split, const tp_tsv_task *gold, const char *const *label_names,
+                          const tp_task_predictions *p, tp_task_scores *out)
+{
+    int64_t words = split->first_word[split->count];
+    const char **gold_tags = tp_xmalloc((size_t)(words ? words : 1) * sizeof *gold_tags);
+    const char **predicted_tags = tp_xmalloc((size_t)(words ? words : 1) * sizeof *predicted_tags);
+    for (int64_t i = 0; i < split->count; i++) {
+        const tp_tsv_example *example = &gold->examples[i];
+        int64_t first = split->first_word[i], kept = 0;
+        while (kept < example->token_count && split->word_position[first + kept] >= 0) kept++;
+        for (int64_t w = 0; w < kept; w++) {
+            gold_tags[w] = label_names[gold->label_ids[example->first_label + w]];
+            predicted_tags[w] = label_names[p->ids[first + w]];
+        }
+        tp_entity_add(&out->entity_counts, gold_tags, predicted_tags, kept);
+    }
+    out->entities = tp_entity_f1(&out->entity_counts);
+    out->selection = out->entities.f1;
+    free(gold_tags);
+    free(predicted_tags);
+}
+
+int tp_task_score(const tp_encoded_split *split, const tp_tsv_task *gold, const char *const *label_names,
+                  const tp_task_predictions *predictions, tp_task_scores *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = split->kind;
+    out->loss = predictions->loss;
+    if (!split->has_labels) return tp_fail("%s: no label column to score against", gold->path);
+    switch (split->kind) {
+    case TP_TASK_CLASSIFICATION: score_classification(split, predictions, out); break;
+    case TP_TASK_MULTI_LABEL: score_multi_label(split, predictions, out); break;
+    case TP_TASK_REGRESSION: score_regression(split, predictions, out); break;
+    case TP_TASK_TAGGING: score_tagging(split, gold, label_names, predictions, out); break;
+    }
+    return 0;
+}
+
+void tp_task_scores_free(tp_task_scores *scores)
+{
+    if (scores->confusion) tp_confusion_free(scores->confusion);
+    if (scores->multilabel) tp_multilabel_free(scores->multilabel);
+    scores->confusion = NULL;
+    scores->multilabel = NULL;
+}
+
+const char *tp_task_selection_name(tp_task_kind kind)
+{
+    static const char *const names[] = {"accuracy", "macro_f1", "spearman", "f1"};
+    return names[kind];
+}
+
+void tp_task_scores_print(FILE *out, const tp_task_scores *s, const char *const *label_names)
+{
+    fprintf(out, "loss %.4f | ", s->loss);
+    switch (s->kind) {
+    case TP_TASK_CLASSIFICATION:
+        fprintf(out, "accuracy %.4f | macro-F1 %.4f\n", tp_confusion_accuracy(s->confusion),
+                tp_confusion_macro_f1(s->confusion));
+        tp_confusion_print(out, s->confusion, label_names);
+        break;
+    case TP_TASK_MULTI_LABEL:
+        fprintf(out, "subset accuracy %.4f | micro-F1 %.4f | macro-F1 %.4f\n",
+                tp_multilabel_subset_accuracy(s->multilabel), tp_multilabel_micro_f1(s->multilabel),
+                tp_multilabel_macro_f1(s->multilabel));
+        break;
+    case TP_TASK_REGRESSION:
+        fprintf(out, "Spearman %.4f | Pearson %.4f | MSE %.4f\n", s->spearman, s->pearson, s->mse);
+        break;
+    case TP_TASK_TAGGING:
+        fprintf(out, "entity precision %.4f | recall %.4f | F1 %.4f (%lld gold, %lld predicted, %lld correct)\n",
+                s->entities.precision, s->entities.recall, s->entities.f1, (long long)s->entity_counts.gold,
+                (long long)s->entity_counts.predicted, (long long)s->entity_counts.correct);
+        break;
+    }
+}
+
+/* JSON has no NaN: undefined scores are written as null. */
+static void json_number(FILE *out, const char *key, double value)
+{
+    if (isfinite(value))
+        fprintf(out, ",\"%s\":%.9g", key, value);
+    else
+        fprintf(out, ",\"%s\":null", key);
+}
+
+static void json_confusion(FILE *out, const tp_confusion *confusion)
+{
+    fprintf(out, ",\"confusion\":[");
+    for (int64_t gold = 0; gold < confusion->classes; gold++) {
+        fprintf(out, "%s[", gold ? "," : "");
+        for (int64_t predicted = 0; predicted < confusion->classes; predicted++)
+            fprintf(out, "%s%lld", predicted ? "," : "", (long long)tp_confusion_count(confusion, gold, predicted));
+        fprintf(out, "]");
+    }
+    fprintf(out, "]");
+}
+
+void tp_task_scores_json(FILE *out, const tp_task_scores *s)
+{
+    json_number(out, "loss", s->loss);
+    switch (s->kind) {
+    case TP_TASK_CLASSIFICATION:
+        json_number(out, "accuracy", tp_confusion_accuracy(s->confusion));
+        json_number(out, "macro_f1", tp_confusion_macro_f1(s->confusion));
+        json_confusion(out, s->confusion);
+        break;
+    case TP_TASK_MULTI_LABEL:
+        json_number(out, "subset_accuracy", tp_multilabel_subset_accuracy(s->multilabel));
+        json_number(out, "micro_f1", tp_multilabel_micro_f1(s->multilabel));
+        json_number(out, "macro_f1", tp_multilabel_macro_f1(s->multilabel));
+        break;
+    case TP_TASK_REGRESSION:
+        json_number(out, "spearman", s->spearman);
+        json_number(out, "pearson", s->pearson);
+        json_number(out, "mse", s->mse);
+        break;
+    case TP_TASK_TAGGING:
+        json_number(out, "precision", s->entities.precision);
+        json_number(out, "recall", s->entities.recall);
+        json_number(out, "f1", s->entities.f1);
+        break;
+    }
+}

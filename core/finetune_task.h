@@ -1,0 +1,101 @@
+/* The fine-tuning task kinds (classification, multi-label, regression, tagging): how a
+ * TencentPretrain TSV file (core/tsv.h) becomes model inputs, which head a kind needs, how the
+ * head's outputs become predictions and how predictions are scored against the gold labels
+ * (core/metrics.h).  Shared by tp-finetune and tp-infer; docs/finetune.md describes the kinds.
+ *
+ * Encoding: [CLS] text_a [SEP] (text_b [SEP]), cut to seq_length, segments 1/2, padding 0.
+ * Tagging (text_a only): every space-separated word is tokenized on its own and its tag goes to
+ * its FIRST piece; the other pieces, [CLS], [SEP] and padding get tag -1 (not scored).  Words
+ * that do not fit in seq_length are not predicted (id -1) and are left out of the scores, as
+ * TencentPretrain truncates the tags with the tokens. */
+#ifndef TP_FINETUNE_TASK_H
+#define TP_FINETUNE_TASK_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/config.h"
+#include "core/dataset.h"
+#include "core/metrics.h"
+#include "core/model.h"
+#include "core/tsv.h"
+#include "tokenizers/tokenizer.h"
+
+/* "classification", "multi_label", "regression", "tagging" (the run config's `task`). */
+extern const char *const tp_task_kind_keys[];
+/* The target module of a kind: cls, multi_label, regression, tagging. */
+const char *tp_task_target_name(tp_task_kind kind);
+/* Scalars per example in the head's output: labels_num, 1 for regression, 0 for tagging. */
+int64_t tp_task_outputs(tp_task_kind kind, int64_t labels_num);
+/* Points the model config's `target` at the kind's head, with labels_num (and the run config's
+ * `pooling` for the sequence-level kinds, read here so that tagging refuses it as unused). */
+int tp_task_configure_head(tp_task_kind kind, int64_t labels_num, tp_config *run, tp_config *model_config);
+
+/* A TSV file tokenized and padded. */
+typedef struct tp_encoded_split {
+    tp_task_kind kind;
+    int64_t count, seq_length, labels_num;
+    int has_labels;
+    int32_t *src, *seg;    /* [count * seq_length] */
+    /* The labels (NULL without a label column): */
+    int32_t *labels;       /* classification: [count] class ids */
+    float *targets;        /* regression: [count] values; multi-label: [count * labels_num] 0/1 */
+    int32_t *tags;         /* tagging: [count * seq_length] tag id at each word's first piece, else -1 */
+    /* Tagging: word w of example i is word first_word[i] + w of the file (first_word[count] = all
+     * words); word_position[that] is the position of its first piece, -1 when cut off. */
+    int64_t *first_word;
+    int32_t *word_position;
+} tp_encoded_split;
+
+void tp_encode_split(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t labels_num,
+                     tp_encoded_split *out);
+void tp_encoded_split_free(tp_encoded_split *split);
+
+/* A host batch for up to batch_size rows of a split: buffers for its kind and its labels (none
+ * without labels: the model then computes no loss).  Any split of the same kind and label set
+ * with labels as the first may be filled into it. */
+void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t batch_size);
+void tp_task_batch_free(tp_batch *batch);
+/* Rows indices[0..rows) of the split into the batch (with their labels when the split has them). */
+const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *split, const int64_t *indices,
+                                   int64_t rows);
+
+/* What the model predicts for a split. */
+typedef struct tp_task_predictions {
+    tp_task_kind kind;
+    int64_t count, outputs;
+    float *logits;      /* sequence-level kinds: [count * outputs] head outputs (regression: the values) */
+    int32_t *ids;       /* classification: [count] argmax; multi-label: [count * labels] 0/1 (logit > 0);
+                         * tagging: [words] tag id of each word, -1 where cut off */
+    double loss;        /* mean loss over the scored units (NaN without labels) */
+} tp_task_predictions;
+
+/* Runs the model (its one target is the kind's head) over the split in batches, without gradients. */
+int tp_task_predict(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
+                    int64_t batch_size, tp_task_predictions *out);
+void tp_task_predictions_free(tp_task_predictions *predictions);
+
+/* Scores against the split's gold labels.  `selection` is the best-on-dev criterion: accuracy
+ * (classification), macro-F1 (multi-label), Spearman (regression; -1 when undefined), entity F1
+ * (tagging). */
+typedef struct tp_task_scores {
+    tp_task_kind kind;
+    double loss, selection;
+    tp_confusion *confusion;       /* classification */
+    tp_multilabel *multilabel;     /* multi-label */
+    double spearman, pearson, mse; /* regression */
+    tp_entity_counts entity_counts; /* tagging */
+    tp_entity_scores entities;
+} tp_task_scores;
+
+int tp_task_score(const tp_encoded_split *split, const tp_tsv_task *gold, const char *const *label_names,
+                  const tp_task_predictions *predictions, tp_task_scores *out);
+void tp_task_scores_free(tp_task_scores *scores);
+/* The name of the selection score in the metrics ("accuracy", "macro_f1", "spearman", "f1"). */
+const char *tp_task_selection_name(tp_task_kind kind);
+/* Human-readable scores (classification: with the confusion matrix) and the JSON fields
+ * (",\"accuracy\":0.9,...", no braces). */
+void tp_task_scores_print(FILE *out, const tp_task_scores *scores, const char *const *label_names);
+void tp_task_scores_json(FILE *out, const tp_task_scores *scores);
+
+#endif

@@ -1,0 +1,33 @@
+#include "layers.h"
+
+int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefix, int64_t outputs)
+{
+    static const char *const pooling_names[] = {"first", "mean", "max", "last", NULL};
+    char name[TP_NAME_MAX];
+    int pooling = 0;
+    if (tp_config_enum(build->config, "pooling", "first", pooling_names, &pooling) < 0) return -1;
+    head->pooling = (tp_pooling)pooling;
+    head->outputs = outputs;
+    tp_name(name, prefix, "linear_1");
+    tp_linear_layer_init(&head->linear_1, build, name, build->hp->hidden_size, build->hp->hidden_size, 1);
+    tp_name(name, prefix, "linear_2");
+    tp_linear_layer_init(&head->linear_2, build, name, build->hp->hidden_size, outputs, 1);
+    return 0;
+}
+
+static tp_tensor *pool(const tp_pooled_head *head, tp_ctx *ctx, tp_tensor *hidden, const tp_model_batch *batch)
+{
+    switch (head->pooling) {
+    case TP_POOLING_MEAN: return tp_pool(ctx, hidden, TP_POOL_MEAN, batch->seg, batch->batch_size, batch->seq_length);
+    case TP_POOLING_MAX: return tp_pool(ctx, hidden, TP_POOL_MAX, batch->seg, batch->batch_size, batch->seq_length);
+    case TP_POOLING_LAST: return tp_gather_rows(ctx, hidden, batch->last_rows, batch->batch_size);
+    default: return tp_gather_rows(ctx, hidden, batch->first_rows, batch->batch_size);
+    }
+}
+
+tp_tensor *tp_pooled_head_forward(tp_ctx *ctx, const tp_pooled_head *head, tp_tensor *hidden,
+                                  const tp_model_batch *batch)
+{
+    tp_tensor *pooled = tp_linear_layer_forward(ctx, &head->linear_1, pool(head, ctx, hidden, batch));
+    return tp_linear_layer_forward(ctx, &head->linear_2, tp_act(ctx, pooled, TP_ACT_TANH));
+}
