@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "distributed.h"
 #include "error.h"
 
 static int flag_index(const char *const *flag_names, const char *name)
@@ -90,6 +91,12 @@ int tp_cli_main(int argc, char **argv, const char *program, const char *usage, i
             status = 1;
         }
         cleanup(job);
+        if (status == 0 && tp_comm_finish() < 0) {
+            fprintf(stderr, "%s: error: %s\n", program, tp_last_error());
+            status = 1;
+        }
+        /* A failed rank takes the others down with it instead of leaving them waiting. */
+        if (status != 0) tp_comm_abort(status);
     }
     tp_cli_free(&cli);
     return status;

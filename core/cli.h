@@ -32,6 +32,8 @@ void tp_cli_free(tp_cli *cli);
 /* main() of the training programs: parses the command line with the flags --resume
  * (tp_cli_flag(cli, TP_CLI_RESUME)) and --help (prints usage), requires --config, calls
  * run(cli, job) and cleanup(job), and prints "<program>: error: <message>" on failure.
+ * Then leaves the process group of a data-parallel run (core/distributed.h): cleanly after
+ * success, and with tp_comm_abort (stopping every rank) after a failure.
  * Returns the exit status: 0, 1 when run failed, 2 for a bad command line. */
 enum { TP_CLI_RESUME = 0, TP_CLI_HELP = 1 };
 int tp_cli_main(int argc, char **argv, const char *program, const char *usage, int (*run)(void *job, const tp_cli *cli),

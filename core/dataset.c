@@ -399,20 +399,21 @@ int64_t tp_mask_sequence(int32_t *ids, int64_t length, const tp_masking_options 
 struct tp_loader {
     const tp_dataset *ds;
     tp_loader_options options;
-    int64_t per_rank;      /* instances each rank visits per epoch */
-    int64_t epoch, cursor; /* position of the next instance in this rank's stream */
-    int64_t *order;        /* the dataset permutation of `epoch` */
+    int64_t epoch, cursor; /* position of the next global batch in the stream of all ranks */
+    int64_t *order;        /* the dataset permutation of order_epoch */
+    int64_t order_epoch;
     int64_t *row_instance, *row_epoch, *row_length, *row_masks;
     int32_t *row_positions, *row_labels; /* [B*S]: each row's masks before compaction */
     tp_batch batch;
 };
 
-static void build_order(tp_loader *loader)
+static void build_order(tp_loader *loader, int64_t epoch)
 {
     int64_t count = tp_dataset_count(loader->ds);
+    loader->order_epoch = epoch;
     for (int64_t i = 0; i < count; i++) loader->order[i] = i;
     if (loader->options.shuffle) {
-        uint64_t key = tp_hash3(loader->options.seed, TP_STREAM_DATA_ORDER, (uint64_t)loader->epoch);
+        uint64_t key = tp_hash3(loader->options.seed, TP_STREAM_DATA_ORDER, (uint64_t)epoch);
         tp_rng rng = tp_rng_make(key, TP_STREAM_DATA_ORDER, 0);
         tp_rng_shuffle_i64(&rng, loader->order, count);
     }
@@ -445,7 +446,6 @@ tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *optio
     tp_loader *loader = tp_xcalloc(1, sizeof *loader);
     loader->ds = ds;
     loader->options = resolved;
-    loader->per_rank = tp_dataset_count(ds) / resolved.world_size;
     int64_t rows = resolved.batch_size, cells = rows * resolved.seq_length;
     loader->order = tp_xmalloc(sizeof(int64_t) * (size_t)tp_dataset_count(ds));
     loader->row_instance = tp_xmalloc(sizeof(int64_t) * (size_t)rows);
@@ -462,7 +462,7 @@ tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *optio
     batch->mlm_positions = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
     batch->mlm_labels = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
     batch->sp_labels = tp_xmalloc(sizeof(int32_t) * (size_t)rows);
-    build_order(loader);
+    build_order(loader, 0);
     return loader;
 }
 
@@ -530,16 +530,19 @@ const tp_batch *tp_loader_next(tp_loader *loader)
     const tp_loader_options *o = &loader->options;
     tp_batch *batch = &loader->batch;
     int64_t rows = batch->batch_size, seq = batch->seq_length;
-    /* Pick the rows' instances first (sequential: an epoch may end mid-batch), then fill them in parallel. */
+    int64_t count = tp_dataset_count(loader->ds);
+    /* Pick the rows' instances first (sequential: an epoch may end mid-batch), then fill them in parallel.
+     * This rank's rows are positions [rank * rows, (rank + 1) * rows) of the global batch. */
     for (int64_t row = 0; row < rows; row++) {
-        loader->row_epoch[row] = loader->epoch;
-        loader->row_instance[row] = loader->order[o->rank + loader->cursor * o->world_size];
-        if (++loader->cursor == loader->per_rank) {
-            loader->cursor = 0;
-            loader->epoch++;
-            build_order(loader);
-        }
+        int64_t position = loader->cursor + o->rank * rows + row;
+        int64_t epoch = loader->epoch + position / count;
+        if (epoch != loader->order_epoch) build_order(loader, epoch);
+        loader->row_epoch[row] = epoch;
+        loader->row_instance[row] = loader->order[position % count];
     }
+    loader->cursor += rows * o->world_size;
+    loader->epoch += loader->cursor / count;
+    loader->cursor %= count;
 #pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < rows; row++) fill_row(loader, row);
     batch->mlm_count = 0;
@@ -563,15 +566,13 @@ void tp_loader_position(const tp_loader *loader, int64_t *epoch, int64_t *cursor
 
 int tp_loader_seek(tp_loader *loader, int64_t epoch, int64_t cursor)
 {
-    if (epoch < 0 || cursor < 0 || cursor >= loader->per_rank)
+    int64_t count = tp_dataset_count(loader->ds);
+    if (epoch < 0 || cursor < 0 || cursor >= count)
         return tp_fail("loader: position (epoch %" PRId64 ", cursor %" PRId64
                        ") outside epoch >= 0, cursor in [0, %" PRId64 ")",
-                       epoch, cursor, loader->per_rank);
+                       epoch, cursor, count);
     loader->cursor = cursor;
-    if (epoch != loader->epoch) {
-        loader->epoch = epoch;
-        build_order(loader);
-    }
+    loader->epoch = epoch;
     return 0;
 }
 

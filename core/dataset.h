@@ -83,14 +83,17 @@ typedef struct tp_masking_options {
 
 /* The loader: a deterministic stream of batches from one dataset.
  * Instance order: epoch e visits a permutation drawn from
- * (seed, TP_STREAM_DATA_ORDER, e); rank r of world_size takes every
- * world_size-th instance of that order.  Dynamic masking draws from
- * (seed, TP_STREAM_MASKING, e * count + instance index), so batches do not
- * depend on batch grouping or thread count.  The position (epoch, cursor) is
- * all the state a checkpoint needs.
- * (Each rank visits count / world_size instances per epoch, so all ranks take
- * the same number of batches; batches are always full and run on across epoch
- * boundaries.  The generators: key = tp_hash3(seed, stream, index), then
+ * (seed, TP_STREAM_DATA_ORDER, e), and the epochs follow each other in one
+ * stream.  Each call takes the next global batch of batch_size * world_size
+ * instances of that stream, of which rank r gets positions
+ * [r * batch_size, (r + 1) * batch_size): world_size ranks with batch B see
+ * exactly the instances one rank with batch world_size * B sees, in the same
+ * order.  Dynamic masking draws from (seed, TP_STREAM_MASKING,
+ * e * count + instance index), so batches do not depend on batch grouping,
+ * rank or thread count.  The position (epoch, cursor) of the next global
+ * batch, the same on every rank, is all the state a checkpoint needs.
+ * (Batches are always full and run on across epoch boundaries.  The
+ * generators: key = tp_hash3(seed, stream, index), then
  * tp_rng_make(key, stream, 0).) */
 typedef struct tp_loader tp_loader;
 

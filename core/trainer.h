@@ -5,14 +5,28 @@
  * checks the gradients, clips, updates with AdamW over the flat buffers and
  * zeroes the gradients.  The closure may run the model more than once per
  * call (sharpness-aware training needs a second forward/backward).  Progress
- * goes to stderr, metrics to a JSONL file, checkpoints to <output_dir>/checkpoints. */
+ * goes to stderr, metrics to a JSONL file, checkpoints to <output_dir>/checkpoints.
+ *
+ * Data-parallel (docs/distributed.md): launched by mpirun or srun, every rank runs the same
+ * steps on its own shard of each global batch.  Before backward, each target's loss is weighted
+ * by this rank's share of the target's count over all ranks (masked tokens for mlm), so that the
+ * sum of the ranks' gradients is the gradient of the global batch's mean loss: N ranks with batch
+ * B compute what one rank with batch N * B computes.  (This needs a target's count to be its
+ * loss's denominator, or proportional to it with the same factor on every rank.)  The sum runs in buckets that start during
+ * the last micro-batch's backward (tp_trainer_model_step); with `zero: 1` it is a reduce-scatter
+ * instead, each rank updates its shard of the parameters and moments, and an all-gather shares
+ * the result (ZeRO-1).  The non-finite check, the stop request and the logged metrics are agreed
+ * over all ranks in one small sum per step.  Rank 0 alone writes metrics, progress and
+ * checkpoints; every rank reads the same checkpoint on resume. */
 #ifndef TP_TRAINER_H
 #define TP_TRAINER_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
+#include "distributed.h"
 #include "model.h"
 #include "optim.h"
 #include "scheduler.h"
@@ -26,6 +40,9 @@ typedef struct tp_train_options {
     double learning_rate, weight_decay, max_grad_norm;
     tp_adamw_options adamw;
     tp_schedule schedule;
+    double dist_timeout;           /* seconds a rank waits for the others before stopping the job (300) */
+    int64_t dist_bucket_bytes;     /* gradient all-reduce bucket (dist_bucket_mb, 25 MB) */
+    int zero;                      /* 1: ZeRO-1 (sharded optimizer state) when there are several ranks */
 } tp_train_options;
 
 /* Reads the optimisation keys of a run config (learning_rate, warmup, scheduler, ...). */
@@ -51,17 +68,33 @@ struct tp_trainer {
     tp_train_options options;
     tp_model *model;
     tp_ctx ctx;
-    float *exp_avg, *exp_avg_sq;
     tp_param_segment *segments;
     int64_t segment_count;
     int64_t step;            /* optimizer steps done */
     int64_t bad_steps;       /* consecutive non-finite steps */
     tp_step_metrics window;  /* since the last report */
     int64_t window_steps;
-    double window_seconds;
-    FILE *metrics_file;
+    double window_seconds, window_wait_seconds;
+    FILE *metrics_file;      /* rank 0 only */
     const char *model_config_json;
     char checkpoint_root[4096];
+    /* Data-parallel state. */
+    tp_comm *comm;
+    int rank, world_size;
+    int sharded;             /* ZeRO-1 in effect (zero: 1 and several ranks) */
+    tp_grad_sync *grad_sync; /* the bucketed all-reduce (not sharded) */
+    int64_t *bucket_ready;   /* [buckets]: the tape index after which a bucket's gradients are final */
+    int64_t micro;           /* the micro-batch being run */
+    int grads_final;         /* the last micro-batch's backward has run */
+    /* This rank's part of the update: floats [shard_offset, + shard_length) of the flat buffers,
+     * everything unless sharded.  grad_shard holds their summed gradients, exp_avg/exp_avg_sq
+     * their moments, shard_segments the segments clipped to them (offsets from shard_offset). */
+    int64_t shard_offset, shard_length;
+    float *grad_shard, *exp_avg, *exp_avg_sq;
+    tp_param_segment *shard_segments;
+    int64_t shard_segment_count;
+    const volatile sig_atomic_t *stop_signal; /* the program's signal flag (tp_trainer_watch_stop) */
+    int stop;                /* a stop was requested on some rank: agreed by every rank after each step */
 };
 
 int tp_trainer_init(tp_trainer *trainer, const tp_train_options *options, tp_model *model,
@@ -81,8 +114,13 @@ int tp_trainer_resume(tp_trainer *trainer, int *resumed, const tp_caller_state *
 int tp_trainer_check_fresh(tp_trainer *trainer);
 /* One optimizer step. */
 int tp_trainer_step(tp_trainer *trainer, tp_micro_step_fn micro_step, void *user);
+/* After each step, trainer->stop is 1 when *flag (set by the program's signal handler) was set on
+ * any rank: every rank stops after the same step. */
+void tp_trainer_watch_stop(tp_trainer *trainer, const volatile sig_atomic_t *flag);
 /* The usual micro-step body: forward + backward of the model on one host batch (the loss
- * divided by the number of micro-batches), and its metrics. */
+ * divided by the number of micro-batches), and its metrics.  Its backward in the last micro-batch
+ * starts the gradient all-reduce, so it may run only once in that micro-batch (a second call is
+ * an error: the gradients are already being summed). */
 int tp_trainer_model_step(tp_trainer *trainer, const tp_batch *batch, tp_step_metrics *metrics);
 /* Saves a checkpoint now, with the caller's state under "data". */
 int tp_trainer_save(tp_trainer *trainer, const tp_caller_state *caller);

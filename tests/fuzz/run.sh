@@ -5,7 +5,7 @@
 # build-fuzz/crash-* (also timeout-*, oom-*, leak-*: an input running over 20 s or allocating over
 # 2 GB counts as a failure).  Exits non-zero on any failure.
 # Usage: tests/fuzz/run.sh [--build-only | --no-build] <target> [seconds (default 60)]
-# Targets: safetensors config dataset vocab model_config tsv (docs/robustness.md).
+# Targets: safetensors config dataset vocab model_config tsv select (docs/robustness.md).
 set -euo pipefail
 do_build=1
 do_run=1
@@ -44,8 +44,12 @@ tsv)
     sources="core/tsv.c core/fileio.c core/error.c"
     libs="-lm"
     ;;
+select)
+    sources="core/select_zoo.c core/select_recall.c core/select_cluster.c core/select_fine.c core/config.c core/fileio.c core/error.c"
+    libs="-lcjson -lm"
+    ;;
 *)
-    echo "run.sh: unknown target '$target' (known: safetensors, config, dataset, vocab, model_config, tsv)" >&2
+    echo "run.sh: unknown target '$target' (known: safetensors, config, dataset, vocab, model_config, tsv, select)" >&2
     exit 2
     ;;
 esac
