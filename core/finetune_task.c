@@ -28,6 +28,9 @@ int tp_task_configure_head(tp_task_kind kind, int64_t labels_num, tp_config *run
     char text[64];
     snprintf(text, sizeof text, "[\"%s\"]", tp_task_target_name(kind));
     tp_config_ignore(model_config, "target");
+    /* A converted Hugging Face classifier brings its own head's keys: the task's head decides. */
+    tp_config_ignore(model_config, "labels_num");
+    tp_config_ignore(model_config, "pooling");
     if (tp_config_set(model_config, "target", text) < 0) return -1;
     if (kind != TP_TASK_REGRESSION) {
         snprintf(text, sizeof text, "%lld", (long long)labels_num);

@@ -474,9 +474,9 @@ static int check_special_tokens(const preprocess *p)
         {"[CLS]", p->tok->cls_id}, {"[SEP]", p->tok->sep_id}, {"[MASK]", p->tok->mask_id}, {"[PAD]", p->tok->pad_id}};
     for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++)
         if (specials[i].id < 0)
-            return tp_fail("%s: the vocabulary lacks %s (needed by the %s processor)", p->o->tokenizer.vocab_path,
+            return tp_fail("%s: the vocabulary lacks %s (needed by the %s processor)", p->tok->source_path,
                            specials[i].name, p->o->processor);
-    return tp_masking_options_check(&p->masking) == 0 ? 0 : tp_fail_context("%s", p->o->tokenizer.vocab_path);
+    return tp_masking_options_check(&p->masking) == 0 ? 0 : tp_fail_context("%s", p->tok->source_path);
 }
 
 static int setup(preprocess *p, const tp_preprocess_options *o)

@@ -17,6 +17,7 @@ enum {
     TP_STREAM_MASKING = 3,    /* dynamic MLM masking */
     TP_STREAM_DROPOUT = 4,    /* dropout masks */
     TP_STREAM_PREPROCESS = 5, /* tp-preprocess: pairing, static masking */
+    TP_STREAM_SPECAUGMENT = 6, /* SpecAugment time and frequency masks (core/audio.h) */
 };
 
 #define TP_RNG_K1 0x9E3779B97F4A7C15ull

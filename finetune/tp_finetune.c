@@ -12,11 +12,13 @@
 #include "core/checkpoint.h"
 #include "core/cli.h"
 #include "core/config.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/finetune_task.h"
 #include "core/hf.h"
 #include "core/model.h"
+#include "core/run_tokenizer.h"
 #include "core/rng.h"
 #include "core/trainer.h"
 #include "core/tsv.h"
@@ -54,12 +56,12 @@ static const char usage[] =
     "  task                     classification, multi_label, regression or tagging (classification)\n"
     "  model                    model config, TencentPretrain format; its targets are replaced by the\n"
     "                           task's head (cls, multi_label, regression or tagging)\n"
-    "  hf_model_dir             instead of model + pretrained_model_path: a Hugging Face BERT directory\n"
-    "                           (config.json, model.safetensors, vocab.txt)\n"
+    "  hf_model_dir             instead of model + pretrained_model_path: a Hugging Face BERT, RoBERTa or\n"
+    "                           ALBERT directory (config.json, model.safetensors; its vocab.txt or\n"
+    "                           tokenizer.json unless the tokenizer keys say otherwise; docs/convert.md)\n"
     "  pretrained_model_path    weights to start from: a tp model.safetensors (pre-training heads are\n"
     "                           ignored; every embedding and encoder tensor must match) (none: random)\n"
-    "  vocab_path               vocabulary (hf_model_dir/vocab.txt with hf_model_dir)\n"
-    "  do_lower_case            lower-case and strip accents (true)\n"
+    TP_RUN_TOKENIZER_HELP
     "  train_path, dev_path     TSV files (required); dev must use train's labels / tags\n"
     "  test_path                TSV file evaluated with the best weights at the end (none)\n"
     "  output_dir               checkpoints, best weights and metrics (required)\n"
@@ -72,7 +74,8 @@ static const char usage[] =
     "  max_grad_norm, max_bad_steps, report_steps, keep_checkpoints, metrics_path\n"
     "                           as in tp-pretrain (warmup 0.1 of all steps)\n"
     "  seed                     initialisation of the head, data order and dropout (7)\n"
-    "  threads                  CPU threads (all cores)\n";
+    "  threads                  CPU threads (all cores)\n"
+    "  device, precision        cpu or cuda; fp32, or on cuda tf32 / bf16 products (cpu, fp32; docs/gpu.md)\n";
 
 static volatile sig_atomic_t stop_requested;
 static void request_stop(int signal_number) { stop_requested = signal_number; }
@@ -196,29 +199,21 @@ static int read_tasks(finetune_job *job)
 
 static int open_model(finetune_job *job, const char **hf_dir, const char **pretrained)
 {
-    const char *model_path = NULL, *vocab_path = NULL;
-    int do_lower_case = 1;
-    char hf_vocab[4200];
+    const char *model_path = NULL;
     if (tp_config_string(job->run, "model", NULL, &model_path) < 0 ||
         tp_config_string(job->run, "hf_model_dir", NULL, hf_dir) < 0 ||
-        tp_config_string(job->run, "pretrained_model_path", NULL, pretrained) < 0 ||
-        tp_config_string(job->run, "vocab_path", NULL, &vocab_path) < 0 ||
-        tp_config_bool(job->run, "do_lower_case", 1, &do_lower_case) < 0)
+        tp_config_string(job->run, "pretrained_model_path", NULL, pretrained) < 0)
         return -1;
     if (*hf_dir && (model_path || *pretrained))
         return tp_fail("%s: key 'hf_model_dir': give either hf_model_dir or model (+ pretrained_model_path)",
                        tp_config_name(job->run));
     if (*hf_dir) {
         if (!(job->model_config = tp_hf_config(*hf_dir))) return -1;
-        snprintf(hf_vocab, sizeof hf_vocab, "%s/vocab.txt", *hf_dir);
-        if (!vocab_path) vocab_path = hf_vocab;
     } else {
         if (!model_path) return tp_fail("%s: key 'model': missing (or give hf_model_dir)", tp_config_name(job->run));
         if (!(job->model_config = tp_config_load(model_path))) return -1;
     }
-    if (!vocab_path) return tp_fail("%s: key 'vocab_path': missing", tp_config_name(job->run));
-    tp_tokenizer_options tokenizer_options = {.kind = "bert", .vocab_path = vocab_path, .do_lower_case = do_lower_case};
-    job->tokenizer = tp_tokenizer_create(&tokenizer_options);
+    job->tokenizer = tp_run_tokenizer(job->run, *hf_dir);
     return job->tokenizer ? 0 : -1;
 }
 
@@ -254,12 +249,13 @@ static int read_run(finetune_job *job, tp_train_options *options, int64_t *threa
 static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options)
 {
     const char *hf_dir = NULL, *pretrained = NULL;
+    const tp_backend *backend = NULL;
     int64_t threads = 0;
     if (!(job->run = tp_config_load(cli->config_path))) return -1;
     if (tp_cli_apply(cli, job->run, NULL) < 0 || read_tasks(job) < 0 || open_model(job, &hf_dir, &pretrained) < 0 ||
         tp_cli_apply(cli, NULL, job->model_config) < 0 ||
         tp_task_configure_head(job->kind, job->labels_num, job->run, job->model_config) < 0 ||
-        read_run(job, options, &threads) < 0)
+        read_run(job, options, &threads) < 0 || !(backend = tp_device_from_config(job->run)))
         return -1;
     if (tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
     if (tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0) return -1;
@@ -267,7 +263,7 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", tp_config_name(job->run),
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
     if (threads > 0) omp_set_num_threads((int)threads);
-    tp_model_allocate(&job->model, &tp_cpu_backend, options->seed);
+    tp_model_allocate(&job->model, backend, options->seed);
     if (load_weights(job, hf_dir, pretrained) < 0) return -1;
     job->model_config_json = tp_config_to_json(job->model_config);
     for (int i = 0; i < 3; i++)

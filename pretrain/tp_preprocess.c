@@ -28,6 +28,7 @@ typedef struct option_spec {
 
 typedef struct settings {
     const char *corpus_path, *vocab_path, *dataset_path, *processor, *tokenizer;
+    const char *merges_path, *spm_model_path, *tokenizer_json_path;
     int64_t seq_length, dup_factor, docs_buffer_size, seed, processes_num;
     double short_seq_prob, mask_prob;
     int do_lower_case, dynamic_masking, full_sentences, help;
@@ -50,13 +51,21 @@ static const option_spec options[] = {
      "Text corpus (UTF-8). bert: one sentence per line, documents separated by blank lines; mlm: one text per line. "
      "Required."},
     {"vocab_path", OPT_PATH, &args.vocab_path, NULL, 0, 0,
-     "Vocabulary, one token per line (must hold [CLS], [SEP], [MASK], [PAD]). Required."},
+     "Vocabulary: one token per line (bert, char, space) or GPT-2's vocab.json (bpe). The bert and mlm processors "
+     "need [CLS], [SEP], [MASK] and [PAD] in it. Required for bert, bpe, char and space."},
+    {"merges_path", OPT_PATH, &args.merges_path, NULL, 0, 0, "bpe: GPT-2's merges.txt. Required for bpe."},
+    {"spm_model_path", OPT_PATH, &args.spm_model_path, NULL, 0, 0,
+     "sentencepiece: a SentencePiece .model file (unigram or BPE). Required for sentencepiece."},
+    {"tokenizer_json_path", OPT_PATH, &args.tokenizer_json_path, NULL, 0, 0,
+     "hf: a Hugging Face tokenizer.json (WordPiece, byte-level BPE or Unigram model). Required for hf."},
     {"dataset_path", OPT_PATH, &args.dataset_path, NULL, 0, 0, "Output dataset. Default: dataset.tpd."},
     {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm", 0, 0,
      "bert: NSP pairs [CLS] A [SEP] B [SEP] per document; mlm: lines cut into seq_length pieces. Default: bert."},
     {"processor", OPT_CHOICE, &args.processor, "bert|mlm", 0, 0, "Same as --data_processor."},
-    {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert", 0, 0,
-     "Tokenizer: BERT basic tokenizer + WordPiece. Default: bert."},
+    {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert|bpe|gpt2|sentencepiece|char|space|hf", 0, 0,
+     "bert: BERT's basic tokenizer + WordPiece; bpe (= gpt2): GPT-2's byte-level BPE; sentencepiece: a "
+     "SentencePiece model; char / space: TencentPretrain's character / space-separated tokens; hf: a Hugging Face "
+     "tokenizer.json (docs/tokenizers.md). Default: bert."},
     {"do_lower_case", OPT_BOOL, &args.do_lower_case, "true|false", 0, 0,
      "Lower-case and strip accents before WordPiece (1/0 accepted). Default: true."},
     {"seq_length", OPT_INT, &args.seq_length, NULL, 2, 65535,
@@ -100,12 +109,13 @@ static void print_wrapped(const char *text, int indent, int width)
 
 static void print_help(void)
 {
-    printf("Usage: %s --corpus_path CORPUS --vocab_path VOCAB [--dataset_path OUT] [options]\n\n"
+    printf("Usage: %s --corpus_path CORPUS --vocab_path VOCAB [--dataset_path OUT] [options]\n"
+           "       %s --corpus_path CORPUS --tokenizer hf --tokenizer_json_path tokenizer.json [options]\n\n"
            "Turns a text corpus into a binary dataset (docs/data.md) with TencentPretrain's\n"
            "bert or mlm data processor. The output is written atomically and is the same\n"
            "for any thread count. Progress goes to stderr.\n\n"
            "Options:\n",
-           program);
+           program, program);
     for (int i = 0; i < OPTION_COUNT; i++) {
         const option_spec *o = &options[i];
         const char *value = o->type == OPT_PATH ? " PATH" : o->type == OPT_INT ? " N" : o->type == OPT_REAL ? " P" : "";
@@ -229,6 +239,54 @@ static void print_progress(const tp_preprocess_progress *p, void *user)
             (double)p->corpus_tokens / (now - state->start));
 }
 
+/* The files the chosen tokenizer kind reads were given. */
+static int check_tokenizer_paths(void)
+{
+    const char *kind = args.tokenizer;
+    int is_bpe = strcmp(kind, "bpe") == 0 || strcmp(kind, "gpt2") == 0;
+    if (strcmp(kind, "sentencepiece") == 0)
+        return args.spm_model_path ? 0 : usage_error("--tokenizer sentencepiece needs --spm_model_path");
+    if (strcmp(kind, "hf") == 0)
+        return args.tokenizer_json_path ? 0 : usage_error("--tokenizer hf needs --tokenizer_json_path");
+    if (!args.vocab_path) return usage_error("--vocab_path is required with --tokenizer %s", kind);
+    if (is_bpe && !args.merges_path) return usage_error("--tokenizer %s needs --merges_path", kind);
+    return 0;
+}
+
+/* Both processors put [CLS] [SEP] [MASK] [PAD] into their instances: a tokenizer without them
+ * (GPT-2's BPE, most SentencePiece models) is refused before any work, naming what is missing. */
+static int check_special_tokens(const tp_tokenizer_options *tokenizer)
+{
+    tp_tokenizer *tok = tp_tokenizer_create(tokenizer);
+    if (!tok) {
+        fprintf(stderr, "%s: error: %s\n", program, tp_last_error());
+        return 1;
+    }
+    const struct {
+        const char *name;
+        int32_t id;
+    } specials[] = {{"[CLS]", tok->cls_id}, {"[SEP]", tok->sep_id}, {"[MASK]", tok->mask_id}, {"[PAD]", tok->pad_id}};
+    const char *first_missing = NULL;
+    char others[64] = "";
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) {
+        if (specials[i].id >= 0) continue;
+        if (!first_missing)
+            first_missing = specials[i].name;
+        else
+            snprintf(others + strlen(others), sizeof others - strlen(others), " %s", specials[i].name);
+    }
+    /* A vocab.txt kind just lacks a line; the others were made for language models. */
+    int line_vocabulary = strcmp(tokenizer->kind, "bert") == 0 || strcmp(tokenizer->kind, "char") == 0 ||
+                          strcmp(tokenizer->kind, "space") == 0;
+    if (first_missing)
+        fprintf(stderr, "%s: error: %s: the vocabulary lacks %s (needed by the %s processor)%s%s%s%s%s\n", program,
+                tok->source_path, first_missing, args.processor, *others ? "; it lacks" : "", others,
+                line_vocabulary ? "" : "; tokenizer '", line_vocabulary ? "" : tokenizer->kind,
+                line_vocabulary ? "" : "' suits a language-model processor, which tp-preprocess does not have yet");
+    tp_tokenizer_free(tok);
+    return first_missing ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     int status = parse_arguments(argc, argv);
@@ -238,14 +296,23 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!args.corpus_path) return usage_error("--corpus_path is required");
-    if (!args.vocab_path) return usage_error("--vocab_path is required");
+    status = check_tokenizer_paths();
+    if (status) return status;
+    tp_tokenizer_options tokenizer = {.kind = args.tokenizer,
+                                      .vocab_path = args.vocab_path,
+                                      .do_lower_case = args.do_lower_case,
+                                      .merges_path = args.merges_path,
+                                      .spm_model_path = args.spm_model_path,
+                                      .tokenizer_json_path = args.tokenizer_json_path};
+    status = check_special_tokens(&tokenizer);
+    if (status) return status;
     if (args.processes_num) omp_set_num_threads((int)args.processes_num);
     progress_state state = {now_seconds(), now_seconds()};
     tp_preprocess_options o = {
         .corpus_path = args.corpus_path,
         .dataset_path = args.dataset_path,
         .processor = args.processor,
-        .tokenizer = {.kind = args.tokenizer, .vocab_path = args.vocab_path, .do_lower_case = args.do_lower_case},
+        .tokenizer = tokenizer,
         .seq_length = args.seq_length,
         .dup_factor = args.dynamic_masking ? 1 : args.dup_factor, /* as preprocess.py */
         .docs_buffer_size = args.docs_buffer_size,

@@ -11,6 +11,7 @@
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/model.h"
+#include "core/run_tokenizer.h"
 #include "core/trainer.h"
 #include "tokenizers/tokenizer.h"
 
@@ -29,9 +30,7 @@ static const char usage[] =
     "\n"
     "Run-config keys (default):\n"
     "  model                    model config, TencentPretrain format (required), e.g. models/bert/tiny_config.json\n"
-    "  vocab_path               vocabulary file (required)\n"
-    "  tokenizer                tokenizer kind: bert (bert)\n"
-    "  do_lower_case            lower-case and strip accents (true)\n"
+    TP_RUN_TOKENIZER_HELP
     "  dataset_path             dataset written by tp-preprocess (required)\n"
     "  output_dir               checkpoints and metrics go here (required)\n"
     "  metrics_path             JSON Lines metrics (<output_dir>/metrics.jsonl)\n"
@@ -90,23 +89,17 @@ static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
 static int open_inputs(pretrain_job *job)
 {
     tp_config *run = job->run;
-    const char *model_path = NULL, *vocab_path = NULL, *dataset_path = NULL, *tokenizer_kind = NULL;
-    int do_lower_case = 1;
+    const char *model_path = NULL, *dataset_path = NULL;
     if (tp_config_string(run, "model", NULL, &model_path) < 0 ||
-        tp_config_string(run, "vocab_path", NULL, &vocab_path) < 0 ||
-        tp_config_string(run, "dataset_path", NULL, &dataset_path) < 0 ||
-        tp_config_string(run, "tokenizer", "bert", &tokenizer_kind) < 0 ||
-        tp_config_bool(run, "do_lower_case", 1, &do_lower_case) < 0)
+        tp_config_string(run, "dataset_path", NULL, &dataset_path) < 0)
         return -1;
     if (!model_path) return tp_fail("%s: key 'model': missing (the model config to train)", tp_config_name(run));
-    if (!vocab_path) return tp_fail("%s: key 'vocab_path': missing", tp_config_name(run));
     if (!dataset_path) return tp_fail("%s: key 'dataset_path': missing", tp_config_name(run));
-    tp_tokenizer_options tokenizer_options = {tokenizer_kind, vocab_path, do_lower_case};
-    if (!(job->tokenizer = tp_tokenizer_create(&tokenizer_options))) return -1;
+    if (!(job->tokenizer = tp_run_tokenizer(run, NULL))) return -1;
     if (!(job->dataset = tp_dataset_open(dataset_path))) return -1;
     if (tp_dataset_vocab_size(job->dataset) != job->tokenizer->vocab_size)
         return tp_fail("%s: made with a vocabulary of %lld tokens, but %s has %lld", dataset_path,
-                       (long long)tp_dataset_vocab_size(job->dataset), vocab_path,
+                       (long long)tp_dataset_vocab_size(job->dataset), job->tokenizer->source_path,
                        (long long)job->tokenizer->vocab_size);
     if (!(job->model_config = tp_config_load(model_path))) return -1;
     return 0;

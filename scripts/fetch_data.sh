@@ -11,6 +11,19 @@
 #   data/corpus/debian-packages.tsv          Debian's package list (apt-cache dumpavail): one line per
 #                                            package: name, Installed-Size (KiB), debtags (comma-
 #                                            separated, may be empty), short description
+#   data/vocab/gpt2/{vocab.json,merges.txt,gpt2.tiktoken}
+#                                            GPT-2's byte-level BPE: the ranks shipped in openai-whisper's
+#                                            sdist (gpt2.tiktoken) and the vocab.json/merges.txt pair
+#                                            derived from them (docs/tokenizers.md)
+#   data/media/images/                       photographs and edge-case PNGs/JPEGs from scikit-image's data
+#   data/media/fashion-mnist/                Fashion-MNIST's four IDX files (gzip)
+#   data/media/asterisk/*.wav                Asterisk's English voice prompts, 8 kHz mono (docs/media.md)
+#   data/cache/python/tokenizers-0.20.3/      Hugging Face's tokenizers library (its PyPI wheel, unpacked):
+#                                            the reference of the hf tokenizer kind's tests
+#   data/tokenizers/{gpt2,gpt2-prefix,unigram}/tokenizer.json
+#                                            tokenizer.json files built with it
+#                                            (tests/reference/make_hf_tokenizer_files.py); unigram/
+#                                            also holds the spm.model they come from
 #
 # Sources: PyPI (pip download --no-deps, checked against a pinned sha256) and Debian
 # packages (used in place when installed, otherwise `apt-get download` + `dpkg -x` into
@@ -310,6 +323,175 @@ PY
     log "built $out ($(wc -l <"$out") packages, $(grep -c "::" "$out") with debtags)"
 }
 
+# ---- GPT-2 byte-level BPE (tokenizers/bpe.c; docs/tokenizers.md) ----
+
+# openai-whisper's sdist carries GPT-2's BPE ranks (whisper/assets/gpt2.tiktoken: base64 token
+# bytes and rank per line; rank = GPT-2 id).  vocab.json and merges.txt are derived from them the
+# way tiktoken's and transformers' converters do: the merge that makes the token of rank r is the
+# last step of BPE on its bytes with the ranks below r.
+gpt2_package="openai-whisper==20250625"
+gpt2_sdist_sha256="37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96"
+gpt2_ranks_sha256="306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930" # tiktoken's r50k_base hash
+# The derived merges.txt is byte for byte OpenAI's vocab.bpe (the hash tiktoken pins for it).
+gpt2_merges_sha256="1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+
+fetch_gpt2_bpe() {
+    local out="$data/vocab/gpt2"
+    if [ -f "$out/vocab.json" ] && [ -f "$out/merges.txt" ] && [ -f "$out/gpt2.tiktoken" ] \
+        && [ "$(sha256_of "$out/gpt2.tiktoken")" = "$gpt2_ranks_sha256" ]; then
+        log "have $out"
+        return
+    fi
+    mkdir -p "$cache/pip" "$out"
+    local requirement="$cache/pip/gpt2-requirement.txt"
+    echo "$gpt2_package --hash=sha256:$gpt2_sdist_sha256" >"$requirement"
+    log "downloading $gpt2_package from PyPI (for GPT-2's BPE ranks)"
+    /usr/bin/python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+        --require-hashes -d "$cache/pip" -r "$requirement" || fail "pip download $gpt2_package failed (is PyPI reachable?)"
+    local sdist
+    sdist=$(ls "$cache/pip"/openai_whisper-20250625.tar.gz 2>/dev/null | head -n1)
+    [ -n "$sdist" ] || fail "no openai_whisper sdist in $cache/pip after pip download"
+    tar -xzf "$sdist" -O openai_whisper-20250625/whisper/assets/gpt2.tiktoken >"$out/gpt2.tiktoken.tmp" \
+        || fail "$sdist: no whisper/assets/gpt2.tiktoken inside"
+    [ "$(sha256_of "$out/gpt2.tiktoken.tmp")" = "$gpt2_ranks_sha256" ] \
+        || fail "$sdist: gpt2.tiktoken sha256 differs from the pinned $gpt2_ranks_sha256"
+    /usr/bin/python3 - "$out/gpt2.tiktoken.tmp" "$out" <<'PY' || fail "deriving $out/vocab.json and merges.txt failed"
+import base64, json, os, sys
+
+ranks_path, out = sys.argv[1], sys.argv[2]
+ranks = {}
+with open(ranks_path, "rb") as f:
+    for line in f.read().splitlines():
+        token, rank = line.split()
+        ranks[base64.b64decode(token)] = int(rank)
+assert len(ranks) == 50256 and sorted(ranks.values()) == list(range(50256)), "not GPT-2's 50256 ranks"
+
+# GPT-2's bytes_to_unicode(): printable bytes stand for themselves, the others for U+0100 on.
+printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+byte_char = {b: chr(b) for b in printable}
+byte_char.update({b: chr(256 + n) for n, b in enumerate(b for b in range(256) if b not in byte_char)})
+
+def visible(token):
+    return "".join(byte_char[b] for b in token)
+
+def split_before(token, max_rank):
+    """BPE on token's bytes using only ranks below max_rank: its last two parts."""
+    parts = [bytes([b]) for b in token]
+    while True:
+        best = None
+        for i in range(len(parts) - 1):
+            rank = ranks.get(parts[i] + parts[i + 1])
+            if rank is not None and rank < max_rank and (best is None or rank < best[0]):
+                best = (rank, i)
+        if best is None:
+            return parts
+        i = best[1]
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+
+vocab = {visible(token): rank for token, rank in ranks.items()}
+vocab["<|endoftext|>"] = 50256
+merges = []
+for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
+    if len(token) == 1:
+        continue
+    parts = split_before(token, rank)
+    assert len(parts) == 2, f"token {token!r} (rank {rank}) is no merge of two earlier tokens"
+    merges.append(visible(parts[0]) + " " + visible(parts[1]))
+with open(os.path.join(out, "vocab.json.tmp"), "w", encoding="utf-8") as f:
+    json.dump(vocab, f, ensure_ascii=False)
+with open(os.path.join(out, "merges.txt.tmp"), "w", encoding="utf-8") as f:
+    f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+print(f"{len(vocab)} tokens, {len(merges)} merges")
+PY
+    [ "$(sha256_of "$out/merges.txt.tmp")" = "$gpt2_merges_sha256" ] \
+        || fail "$out/merges.txt: sha256 differs from GPT-2's vocab.bpe ($gpt2_merges_sha256)"
+    mv "$out/vocab.json.tmp" "$out/vocab.json"
+    mv "$out/merges.txt.tmp" "$out/merges.txt"
+    mv "$out/gpt2.tiktoken.tmp" "$out/gpt2.tiktoken"
+    log "derived $out/vocab.json and merges.txt from $gpt2_package's gpt2.tiktoken"
+}
+
+# ---- images, Fashion-MNIST and speech (core/image.h, core/audio.h; docs/media.md) ----
+
+# Real photographs and edge-case PNGs from scikit-image's data folder (python3-skimage), the IDX
+# files of Fashion-MNIST (dataset-fashion-mnist) and the Asterisk voice prompts (8 kHz mono WAV,
+# asterisk-core-sounds-en-wav; CC-BY-SA-3.0: never committed, tests read them from data/).
+media_images="astronaut.png chelsea.png coffee.png camera.png checker_bilevel.png foo3x5x4indexed.png
+              green_palette.png horse.png rocket.jpg hubble_deep_field.jpg retina.jpg truncated.jpg"
+fashion_mnist_sha256="train-images-idx3-ubyte.gz b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7
+train-labels-idx1-ubyte.gz 0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056
+t10k-images-idx3-ubyte.gz cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa
+t10k-labels-idx1-ubyte.gz 8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"
+
+fetch_media() {
+    local out="$data/media"
+    if [ -f "$out/.complete" ]; then
+        log "have $out (images, fashion-mnist, asterisk)"
+        return
+    fi
+    rm -rf "$out"
+    mkdir -p "$out/images" "$out/fashion-mnist" "$out/asterisk"
+    local root name hash
+    root=$(package_root python3-skimage /usr/lib/python3/dist-packages/skimage/data/astronaut.png)
+    for name in $media_images; do
+        cp "$root/usr/lib/python3/dist-packages/skimage/data/$name" "$out/images/"
+    done
+    root=$(package_root dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz)
+    while read -r name hash; do
+        cp "$root/usr/share/datasets/fashion-mnist/$name" "$out/fashion-mnist/"
+        [ "$(sha256_of "$out/fashion-mnist/$name")" = "$hash" ] || fail "$name: sha256 differs from the pinned $hash"
+    done <<<"$fashion_mnist_sha256"
+    root=$(package_root asterisk-core-sounds-en-wav /usr/share/asterisk/sounds/en_US_f_Allison/activated.wav)
+    cp -r "$root/usr/share/asterisk/sounds/en_US_f_Allison/." "$out/asterisk/"
+    touch "$out/.complete"
+    log "fetched $out: $(ls "$out/images" | wc -l) images, Fashion-MNIST, $(find "$out/asterisk" -name '*.wav' | wc -l) prompts"
+}
+
+# ---- Hugging Face tokenizer.json files (tokenizers/hf_json.c; docs/tokenizers.md) ----
+
+# The tokenizers wheel runs on Debian's python3 unpacked on PYTHONPATH (it needs nothing else to
+# load and encode a tokenizer.json).  The unigram model is trained once, here, with spm_train on
+# the first 1.5 MB of the pre-training corpus and the even lines of the WordPiece sample.
+hf_tokenizers_package="tokenizers==0.20.3"
+hf_tokenizers_wheel_sha256="453c7769d22231960ee0e883d1005c93c68015025a5e4ae56275406d94a3c907"
+hf_tokenizers_version=1 # bump when make_hf_tokenizer_files.py or the training text changes
+
+fetch_hf_tokenizers() {
+    local python_dir="$cache/python/tokenizers-0.20.3" out="$data/tokenizers"
+    local stamp="$out/.version"
+    if [ -f "$python_dir/tokenizers/__init__.py" ] && [ -f "$out/unigram/tokenizer.json" ] \
+        && [ "$(cat "$stamp" 2>/dev/null)" = "$hf_tokenizers_version" ]; then
+        log "have $out and $python_dir"
+        return
+    fi
+    command -v spm_train >/dev/null || fail "spm_train not found (apt-get install sentencepiece; scripts/install_deps.sh)"
+    if [ ! -f "$python_dir/tokenizers/__init__.py" ]; then
+        mkdir -p "$cache/pip"
+        local requirement="$cache/pip/tokenizers-requirement.txt"
+        echo "$hf_tokenizers_package --hash=sha256:$hf_tokenizers_wheel_sha256" >"$requirement"
+        log "downloading $hf_tokenizers_package from PyPI"
+        /usr/bin/python3 -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+            --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 \
+            -d "$cache/pip" -r "$requirement" || fail "pip download $hf_tokenizers_package failed (is PyPI reachable?)"
+        rm -rf "$python_dir.tmp"
+        /usr/bin/python3 -m zipfile -e "$cache/pip"/tokenizers-0.20.3-cp311-*.whl "$python_dir.tmp" \
+            || fail "cannot unzip the tokenizers wheel"
+        rm -rf "$python_dir"
+        mv "$python_dir.tmp" "$python_dir"
+    fi
+    mkdir -p "$out/unigram"
+    local train="$out/unigram/train.txt"
+    head -c 1500000 "$data/corpus/pretrain.txt" | sed '$d' >"$train"
+    awk 'NR % 2 == 0' "$repo_root/tests/fixtures/wordpiece/sample.txt" >>"$train"
+    spm_train --input="$train" --model_prefix="$out/unigram/spm" --model_type=unigram --vocab_size=4000 \
+        --num_threads=2 --minloglevel=2 >/dev/null 2>&1 || fail "spm_train on $train failed"
+    rm -f "$train"
+    PYTHONPATH="$python_dir" /usr/bin/python3 "$repo_root/tests/reference/make_hf_tokenizer_files.py" "$data" \
+        || fail "building the tokenizer.json files in $out failed"
+    echo "$hf_tokenizers_version" >"$stamp"
+    log "built $out/{gpt2,gpt2-prefix,unigram}/tokenizer.json with $hf_tokenizers_package"
+}
+
 command -v sha256sum >/dev/null || fail "sha256sum not found (coreutils)"
 [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 not found"
 mkdir -p "$data"
@@ -319,3 +501,6 @@ fetch_model
 fetch_fortunes
 build_pretrain_corpus
 fetch_packages
+fetch_gpt2_bpe
+fetch_hf_tokenizers
+fetch_media

@@ -7,6 +7,10 @@ set -euo pipefail
 # packages whose text becomes the pre-training corpus and the labelled fortunes.
 packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev clang
           libopenmpi-dev openmpi-bin python3-pip python3.11-doc fortunes)
+# Media (core/image.c, core/audio.c; docs/media.md): JPEG, PNG, gzip (IDX files), WAV/FLAC.
+packages+=(libturbojpeg0-dev libpng-dev zlib1g-dev libsndfile1-dev)
+# Tokenizers: libsentencepiece (the sentencepiece kind) and spm_train/spm_encode (its tests).
+packages+=(libsentencepiece-dev sentencepiece)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -89,16 +89,19 @@ static bool is_cjk(int32_t c)
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-static char_class classify(int32_t c)
+/* keep_unassigned: category Cn is a word character (Hugging Face's fast, Rust BertNormalizer),
+ * not dropped (the slow, Python BertTokenizer). */
+static char_class classify(int32_t c, bool keep_unassigned)
 {
     if (c < 0x80) return ascii_class(c);
     if (c == 0xFFFD) return CHAR_DROP;
     switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_CN:
+        return keep_unassigned ? CHAR_WORD : CHAR_DROP;
     case UTF8PROC_CATEGORY_CC:
     case UTF8PROC_CATEGORY_CF:
     case UTF8PROC_CATEGORY_CS:
     case UTF8PROC_CATEGORY_CO:
-    case UTF8PROC_CATEGORY_CN:
         return CHAR_DROP;
     case UTF8PROC_CATEGORY_ZS:
     case UTF8PROC_CATEGORY_ZL:
@@ -249,7 +252,7 @@ static void flush_word(encoder *enc)
 
 static void add_char(encoder *enc, int32_t c)
 {
-    switch (classify(c)) {
+    switch (classify(c, enc->index->keep_unassigned)) {
     case CHAR_DROP:
         return;
     case CHAR_SPACE:
@@ -302,7 +305,7 @@ static int32_t match_special(const special_tokens *specials, const char *text, s
     return id;
 }
 
-static int wordpiece_encode(const tp_tokenizer *tok, const char *text, size_t len, tp_ids *out)
+int tp_wordpiece_encode(const tp_tokenizer *tok, const char *text, size_t len, tp_ids *out)
 {
     encoder enc = {.tok = tok, .index = tok->impl, .out = out, .word_is_ascii = true};
     special_tokens specials;
@@ -330,7 +333,7 @@ static int wordpiece_encode(const tp_tokenizer *tok, const char *text, size_t le
 }
 
 static const tp_tokenizer_ops wordpiece_ops = {
-    .encode = wordpiece_encode,
+    .encode = tp_wordpiece_encode,
     .destroy = tp_vocab_tokenizer_destroy,
 };
 

@@ -107,6 +107,17 @@ expect "dataset: wrong magic" "magic.tpd" --dataset_path "$work/magic.tpd"
 head -n 1000 "$vocab" >"$work/small_vocab.txt"
 expect "dataset: made with another vocabulary" "made with a vocabulary of 30522 tokens, but $work/small_vocab.txt has 1000" --vocab_path "$work/small_vocab.txt"
 expect "dataset: missing file" "missing.tpd" --dataset_path "$work/missing.tpd"
+expect "device: unknown" "run.json: key 'device': unknown value 'tpu' (expected one of: cpu, cuda)" --device tpu
+expect "precision: bf16 on the CPU" "run.json: precision \"bf16\" needs device \"cuda\" (the CPU computes in fp32)" --precision bf16
+expect "precision: unknown" "run.json: key 'precision': unknown value 'fp8'" --precision fp8
+# With a GPU this case trains: it belongs to machines without one (CI).
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi >/dev/null 2>&1; then
+    expect "device: cuda without a GPU" "run.json: device \"cuda\": no CUDA" --device cuda
+fi
+expect "tokenizer: unknown kind" "run.json: unknown tokenizer kind 'wordpeice'" --tokenizer wordpeice
+expect "tokenizer: bpe without merges" "run.json: tokenizer 'bpe': needs vocab_path (vocab.json) and merges_path (merges.txt)" --tokenizer bpe
+expect "tokenizer: sentencepiece without a model" "run.json: tokenizer 'sentencepiece': no model file given (spm_model_path)" --tokenizer sentencepiece
+expect "tokenizer: hf without tokenizer.json" "run.json: tokenizer 'hf': no tokenizer.json given (tokenizer_json_path)" --tokenizer hf
 
 # -- checkpoints on --resume: make a real one first --
 "$build/tp-pretrain" --config "$work/run.json" 2>/dev/null

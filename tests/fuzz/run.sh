@@ -5,7 +5,7 @@
 # build-fuzz/crash-* (also timeout-*, oom-*, leak-*: an input running over 20 s or allocating over
 # 2 GB counts as a failure).  Exits non-zero on any failure.
 # Usage: tests/fuzz/run.sh [--build-only | --no-build] <target> [seconds (default 60)]
-# Targets: safetensors config dataset vocab model_config tsv select (docs/robustness.md).
+# Targets: safetensors config dataset vocab model_config tsv select image idx wav bpe hf_json spm (docs/robustness.md).
 set -euo pipefail
 do_build=1
 do_run=1
@@ -16,6 +16,7 @@ esac
 target=${1:?usage: tests/fuzz/run.sh [--build-only | --no-build] <target> [seconds]}
 seconds=${2:-60}
 cd "$(dirname "$0")/../.."
+cflags=""
 
 case "$target" in
 safetensors)
@@ -30,9 +31,22 @@ dataset)
     sources="core/dataset.c core/rng.c core/fileio.c core/error.c"
     libs="-lm"
     ;;
-vocab)
-    sources="tokenizers/tokenizer.c tokenizers/wordpiece.c core/fileio.c core/error.c"
-    libs="-lutf8proc"
+vocab | bpe | hf_json)
+    # tokenizer.c registers every kind, so every tokenizer source is needed.
+    sources="$(ls tokenizers/*.c) core/fileio.c core/error.c"
+    libs="-lutf8proc -lcjson"
+    ;;
+spm)
+    # libsentencepiece is C++: its shim is compiled with clang++ and linked in.
+    sources="$(ls tokenizers/*.c) build-fuzz/sentencepiece_shim.o core/fileio.c core/error.c"
+    libs="-lutf8proc -lcjson -lsentencepiece -lstdc++"
+    cflags="-DTP_HAVE_SENTENCEPIECE=1"
+    if [ "$do_build" = 1 ]; then
+        mkdir -p build-fuzz
+        clang++ -std=c++17 -g -O1 -I. -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr \
+            -c tokenizers/sentencepiece_shim.cc \
+            -o build-fuzz/sentencepiece_shim.o
+    fi
     ;;
 model_config)
     # Every module, as CMake globs them: the registry names them all.
@@ -48,8 +62,16 @@ select)
     sources="core/select_zoo.c core/select_recall.c core/select_cluster.c core/select_fine.c core/config.c core/fileio.c core/error.c"
     libs="-lcjson -lm"
     ;;
+image | idx)
+    sources="core/image.c core/fileio.c core/error.c"
+    libs="-lturbojpeg -lpng16 -lz -lm"
+    ;;
+wav)
+    sources="core/audio.c core/fft.c core/rng.c core/fileio.c core/error.c"
+    libs="-lsndfile -lm"
+    ;;
 *)
-    echo "run.sh: unknown target '$target' (known: safetensors, config, dataset, vocab, model_config, tsv, select)" >&2
+    echo "run.sh: unknown target '$target' (known: safetensors, config, dataset, vocab, model_config, tsv, select, image, idx, wav, bpe, hf_json, spm)" >&2
     exit 2
     ;;
 esac
@@ -58,7 +80,7 @@ out=build-fuzz
 mkdir -p "$out/corpus-$target"
 # shellcheck disable=SC2086 # the source and library lists are word lists
 [ "$do_build" = 1 ] && clang -std=gnu11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    "tests/fuzz/fuzz_$target.c" $sources $libs -o "$out/fuzz_$target"
+    $cflags "tests/fuzz/fuzz_$target.c" $sources $libs -o "$out/fuzz_$target"
 [ "$do_run" = 0 ] && exit 0
 dict=()
 [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")

@@ -88,7 +88,7 @@ int main(void)
     }
     tp_st_file *fixture = tp_st_open(FIXTURE);
     CHECK(fixture != NULL);
-    tp_tokenizer_options options = {"bert", MODEL_DIR "/vocab.txt", 1};
+    tp_tokenizer_options options = {.kind = "bert", .vocab_path = MODEL_DIR "/vocab.txt", .do_lower_case = 1};
     tp_tokenizer *tok = tp_tokenizer_create(&options);
     CHECK(tok != NULL);
     tp_model model;
