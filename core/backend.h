@@ -39,6 +39,26 @@ typedef enum tp_pointwise_loss_kind {
     TP_LOSS_SQUARED_ERROR,   /* (x - t)^2, torch's MSELoss */
 } tp_pointwise_loss_kind;
 
+/* A linear-chain CRF problem (pytorch-crf's semantics) over a batch of sequences.  Sequence b's
+ * chain is its SCORED positions: the s in 0..seq-1 with tags[b*seq + s] >= 0, in order (the
+ * positions in between -- [CLS], [SEP], padding, non-first word pieces -- are skipped, as if the
+ * scored ones were gathered into a dense sequence).  Emission scores of position s are the first
+ * `classes` columns of row b*seq + s (row stride ld).  transitions[i*classes + j] scores tag i
+ * followed by tag j; start[j] / end[j] score a chain beginning / ending with tag j.  All pointers
+ * are backend memory. */
+typedef struct tp_crf_problem {
+    int64_t batch, seq, classes, ld;
+    const int32_t *tags;
+    const float *emissions, *transitions, *start, *end;
+} tp_crf_problem;
+
+/* Scratch floats crf_backward needs: log beta at every position, then each sequence's own
+ * transition, start and end gradients (summed over sequences in order: deterministic). */
+static inline int64_t tp_crf_scratch_floats(const tp_crf_problem *p)
+{
+    return p->batch * p->seq * p->classes + p->batch * (p->classes * p->classes + 2 * p->classes);
+}
+
 typedef enum tp_mask_kind {
     TP_MASK_FULLY_VISIBLE, /* every query sees every non-padding key */
     TP_MASK_CAUSAL,        /* query i sees keys j <= i */
@@ -130,6 +150,19 @@ typedef struct tp_backend {
     /* dx[i] += dloss / n * dloss(x[i], targets[i]) / dx */
     void (*pointwise_loss_backward)(tp_pointwise_loss_kind kind, float *dx, float dloss, const float *x,
                                     const float *targets, int64_t n);
+
+    /* CRF negative log-likelihood log Z_b - score_b(gold path) of every sequence with at least
+     * one scored position; their mean into *loss (summed in sequence order) and their number into
+     * *count.  Saves log alpha (the forward algorithm's log-sum-exp recursion, emission included)
+     * at every scored position in alpha [batch*seq, classes] and log Z per sequence in log_z [batch]. */
+    void (*crf_forward)(const tp_crf_problem *p, float *loss, int64_t *count, float *alpha, float *log_z);
+    /* The forward-backward gradients, each += dloss / count * (marginal - gold indicator): of the
+     * emissions (tag marginals at every scored position; other rows and columns >= classes
+     * untouched), transitions (pair marginals of consecutive scored positions), start and end
+     * (marginals of the first and last).  Any gradient may be NULL.  scratch: tp_crf_scratch_floats. */
+    void (*crf_backward)(const tp_crf_problem *p, float dloss, int64_t count, const float *alpha,
+                         const float *log_z, float *demissions, float *dtransitions, float *dstart, float *dend,
+                         float *scratch);
 
     /* Pooling of x [batch*seq, cols] over each sequence's real tokens (valid[b*seq + s] != 0)
      * into out [batch, cols]; max records the winning row of every (b, c) in argmax (a sequence

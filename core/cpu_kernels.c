@@ -13,6 +13,7 @@
 
 #include "activation_math.h"
 #include "backend.h"
+#include "crf_math.h"
 #include "error.h"
 #include "loss_math.h"
 #include "rng.h"
@@ -423,6 +424,91 @@ static void cpu_pool_backward(tp_pool_kind kind, float *dx, const float *dout, c
     }
 }
 
+/* ---- linear-chain CRF ----------------------------------------------------------- */
+
+/* Sequence b's forward recursion: log alpha at each scored position, and log Z into log_z[b]
+ * (0 without a scored position). */
+static void cpu_crf_sequence_forward(const tp_crf_problem *p, int64_t b, float *alpha, float *log_z)
+{
+    int64_t classes = p->classes, previous = -1;
+    for (int64_t s = tp_crf_next(p, b, -1); s < p->seq; previous = s, s = tp_crf_next(p, b, s)) {
+        const float *emissions = p->emissions + (b * p->seq + s) * p->ld;
+        float *row = alpha + (b * p->seq + s) * classes;
+        for (int64_t j = 0; j < classes; j++)
+            row[j] = previous < 0 ? p->start[j] + emissions[j]
+                                  : (float)(emissions[j] + tp_crf_into(row - (s - previous) * classes,
+                                                                       p->transitions, classes, j));
+    }
+    log_z[b] = previous < 0 ? 0.0f : (float)tp_crf_log_z(alpha + (b * p->seq + previous) * classes, p->end, classes);
+}
+
+static void cpu_crf_forward(const tp_crf_problem *p, float *loss, int64_t *count, float *alpha, float *log_z)
+{
+#pragma omp parallel for if (p->batch * p->seq * p->classes * p->classes >= PARALLEL_MIN)
+    for (int64_t b = 0; b < p->batch; b++) cpu_crf_sequence_forward(p, b, alpha, log_z);
+    /* The mean in sequence order, so the loss does not depend on the thread count. */
+    double total = 0;
+    int64_t counted = 0;
+    for (int64_t b = 0; b < p->batch; b++) {
+        if (tp_crf_next(p, b, -1) == p->seq) continue;
+        total += log_z[b] - tp_crf_gold_score(p, b);
+        counted++;
+    }
+    *loss = counted ? (float)(total / (double)counted) : 0.0f;
+    *count = counted;
+}
+
+/* Sequence b's log beta (every path from a scored position's tag to the end, the position's own
+ * emission excluded), from its last scored position back. */
+static void cpu_crf_sequence_beta(const tp_crf_problem *p, int64_t b, float *beta)
+{
+    int64_t classes = p->classes, last = tp_crf_prev(p, b, p->seq);
+    for (int64_t s = last, next = -1; s >= 0; next = s, s = tp_crf_prev(p, b, s)) {
+        float *row = beta + (b * p->seq + s) * classes;
+        if (s == last) {
+            memcpy(row, p->end, (size_t)classes * sizeof *row);
+            continue;
+        }
+        const float *beta_next = beta + (b * p->seq + next) * classes;
+        const float *emissions_next = p->emissions + (b * p->seq + next) * p->ld;
+        for (int64_t i = 0; i < classes; i++)
+            row[i] = (float)tp_crf_out_of(p->transitions, emissions_next, beta_next, classes, i);
+    }
+}
+
+/* Sequence b's gradient terms (tp_crf_tag_gradients) at every scored position and tag. */
+static void cpu_crf_sequence_gradients(const tp_crf_problem *p, int64_t b, const float *alpha, const float *beta,
+                                       double log_z, float scale, float *demissions, float *own)
+{
+    int64_t last = tp_crf_prev(p, b, p->seq);
+    for (int64_t s = tp_crf_next(p, b, -1), previous = -1; s < p->seq; previous = s, s = tp_crf_next(p, b, s))
+        for (int64_t j = 0; j < p->classes; j++)
+            tp_crf_tag_gradients(p, b, s, previous, last, j, alpha, beta, log_z, scale, demissions, own);
+}
+
+static void cpu_crf_backward(const tp_crf_problem *p, float dloss, int64_t count, const float *alpha,
+                             const float *log_z, float *demissions, float *dtransitions, float *dstart, float *dend,
+                             float *scratch)
+{
+    if (count == 0) return;
+    int64_t classes = p->classes, own_size = classes * classes + 2 * classes;
+    float scale = dloss / (float)count, *beta = scratch, *own = scratch + p->batch * p->seq * classes;
+#pragma omp parallel for if (p->batch * p->seq * p->classes * p->classes >= PARALLEL_MIN)
+    for (int64_t b = 0; b < p->batch; b++) {
+        memset(own + b * own_size, 0, (size_t)own_size * sizeof *own);
+        if (tp_crf_next(p, b, -1) == p->seq) continue;
+        cpu_crf_sequence_beta(p, b, beta);
+        cpu_crf_sequence_gradients(p, b, alpha, beta, log_z[b], scale, demissions, own + b * own_size);
+    }
+    /* The parameters' gradients summed in sequence order (deterministic). */
+    float *targets[3] = {dtransitions, dstart, dend};
+    int64_t offsets[3] = {0, classes * classes, classes * classes + classes};
+    int64_t sizes[3] = {classes * classes, classes, classes};
+    for (int t = 0; t < 3; t++)
+        for (int64_t b = 0; targets[t] && b < p->batch; b++)
+            for (int64_t k = 0; k < sizes[t]; k++) targets[t][k] += scale * own[b * own_size + offsets[t] + k];
+}
+
 const tp_backend tp_cpu_backend = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -454,6 +540,8 @@ const tp_backend tp_cpu_backend = {
     .pointwise_loss_backward = cpu_pointwise_loss_backward,
     .pool_forward = cpu_pool_forward,
     .pool_backward = cpu_pool_backward,
+    .crf_forward = cpu_crf_forward,
+    .crf_backward = cpu_crf_backward,
     .adamw_step = tp_adamw_step,
     .grads_finite = tp_grads_finite,
     .grad_norm = tp_grad_global_norm,

@@ -200,9 +200,47 @@ static int64_t argmax(const float *row, int64_t classes)
     return best;
 }
 
-/* Turns one batch's downloaded head outputs (rows x cols; tagging: rows*seq x cols) into ids. */
+/* The tagging head's CRF parameters (modules/targets/tagging.c names them) on the host: transitions
+ * [classes * classes], start, end [classes]; NULL when the head has no CRF. */
+static float *tagging_crf_download(const tp_model *model, int64_t classes)
+{
+    static const char *const names[3] = {"target.tagging.crf.transitions", "target.tagging.crf.start_transitions",
+                                         "target.tagging.crf.end_transitions"};
+    const int64_t offsets[3] = {0, classes * classes, classes * classes + classes};
+    if (!tp_params_find(&model->params, names[0])) return NULL;
+    float *crf = tp_xmalloc((size_t)(classes * classes + 2 * classes) * sizeof *crf);
+    for (int i = 0; i < 3; i++) {
+        const tp_tensor *t = &tp_params_find(&model->params, names[i])->tensor;
+        model->params.backend->download(crf + offsets[i], t->data, (size_t)tp_numel(t) * sizeof *crf);
+    }
+    return crf;
+}
+
+/* Example i's word tags from its sequence's scores [seq, cols]: the Viterbi path over the first
+ * pieces of its words in order with a CRF (the chain the CRF was trained on), else each first
+ * piece's argmax; -1 for words cut off. */
+static void predict_tags(const tp_encoded_split *split, int64_t i, const float *scores, int64_t cols,
+                         const float *crf, tp_task_predictions *out)
+{
+    int64_t classes = split->labels_num, first = split->first_word[i], words = split->first_word[i + 1] - first;
+    int64_t *rows = tp_xmalloc((size_t)(words ? words : 1) * sizeof *rows), kept = 0;
+    int32_t *path = tp_xmalloc((size_t)(words ? words : 1) * sizeof *path);
+    for (int64_t w = first; w < first + words; w++)
+        if (split->word_position[w] >= 0) rows[kept++] = split->word_position[w];
+    if (crf) tp_crf_viterbi(scores, cols, rows, kept, crf, crf + classes * classes, crf + classes * (classes + 1),
+                            classes, path);
+    for (int64_t w = first, k = 0; w < first + words; w++)
+        out->ids[w] = split->word_position[w] < 0 ? -1
+                      : crf                       ? path[k++]
+                                                  : (int32_t)argmax(scores + rows[k++] * cols, classes);
+    free(rows);
+    free(path);
+}
+
+/* Turns one batch's downloaded head outputs (rows x cols; tagging: rows*seq x cols) into ids
+ * (crf: the tagging head's CRF parameters, or NULL). */
 static void predict_rows(const tp_encoded_split *split, int64_t first, int64_t rows, const float *logits,
-                         int64_t cols, tp_task_predictions *out)
+                         int64_t cols, const float *crf, tp_task_predictions *out)
 {
     int64_t classes = split->labels_num, seq = split->seq_length;
     for (int64_t r = 0; r < rows; r++) {
@@ -214,12 +252,7 @@ static void predict_rows(const tp_encoded_split *split, int64_t first, int64_t r
             for (int64_t c = 0; c < classes; c++) out->ids[i * classes + c] = row[c] > 0.0f;
             break;
         case TP_TASK_REGRESSION: break;
-        case TP_TASK_TAGGING:
-            for (int64_t w = split->first_word[i]; w < split->first_word[i + 1]; w++) {
-                int32_t position = split->word_position[w];
-                out->ids[w] = position < 0 ? -1 : (int32_t)argmax(logits + (r * seq + position) * cols, classes);
-            }
-            break;
+        case TP_TASK_TAGGING: predict_tags(split, i, logits + r * seq * cols, cols, crf, out); break;
         }
         if (out->logits) memcpy(out->logits + i * out->outputs, row, (size_t)out->outputs * sizeof *out->logits);
     }
@@ -245,11 +278,18 @@ static void predictions_init(const tp_encoded_split *split, tp_task_predictions 
 int tp_task_predict(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
                     int64_t batch_size, tp_task_predictions *out)
 {
+    return tp_task_predict_observed(model, ctx, split, batch, batch_size, NULL, out);
+}
+
+int tp_task_predict_observed(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
+                             int64_t batch_size, const tp_task_observer *observer, tp_task_predictions *out)
+{
     int64_t *indices = tp_xmalloc((size_t)batch_size * sizeof *indices);
     float *logits = NULL;
     double loss_sum = 0;
     int64_t loss_count = 0;
     int rc = 0;
+    float *crf = split->kind == TP_TASK_TAGGING ? tagging_crf_download(model, split->labels_num) : NULL;
     predictions_init(split, out);
     for (int64_t first = 0; first < split->count && rc == 0; first += batch_size) {
         int64_t rows = split->count - first < batch_size ? split->count - first : batch_size;
@@ -264,7 +304,7 @@ int tp_task_predict(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split,
             int64_t elements = tp_numel(head->logits), cols = tp_cols(head->logits);
             logits = tp_xrealloc(logits, (size_t)elements * sizeof *logits);
             ctx->backend->download(logits, head->logits->data, (size_t)elements * sizeof *logits);
-            predict_rows(split, first, rows, logits, cols, out);
+            predict_rows(split, first, rows, logits, cols, crf, out);
             if (head->loss) {
                 float value;
                 ctx->backend->download(&value, head->loss->data, sizeof value);
@@ -272,11 +312,13 @@ int tp_task_predict(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split,
                 loss_count += head->count;
             }
         }
+        if (rc == 0 && observer) rc = observer->batch(observer->user, ctx, &result, first, rows);
         tp_ctx_reset(ctx);
     }
     out->loss = loss_count ? loss_sum / (double)loss_count : NAN;
     free(indices);
     free(logits);
+    free(crf);
     return rc;
 }
 

@@ -73,6 +73,15 @@ typedef struct tp_task_predictions {
 /* Runs the model (its one target is the kind's head) over the split in batches, without gradients. */
 int tp_task_predict(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
                     int64_t batch_size, tp_task_predictions *out);
+/* The same, calling observer->batch after each batch's forward pass with the model's output (in
+ * backend memory until the batch ends) for split rows first .. first+rows-1; a -1 from it stops
+ * the run (tp-infer's --dump keeps the hidden states this way). */
+typedef struct tp_task_observer {
+    int (*batch)(void *user, tp_ctx *ctx, const tp_model_output *output, int64_t first, int64_t rows);
+    void *user;
+} tp_task_observer;
+int tp_task_predict_observed(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
+                             int64_t batch_size, const tp_task_observer *observer, tp_task_predictions *out);
 void tp_task_predictions_free(tp_task_predictions *predictions);
 
 /* Scores against the split's gold labels.  `selection` is the best-on-dev criterion: accuracy

@@ -481,3 +481,81 @@ tp_tensor *tp_pool(tp_ctx *ctx, tp_tensor *x, tp_pool_kind kind, const int32_t *
     }
     return out;
 }
+
+/* ---- linear-chain CRF ------------------------------------------------------------ */
+
+typedef struct {
+    tp_crf_problem problem;
+    tp_tensor *end; /* the fourth input */
+    float *alpha, *log_z;
+    int64_t count;
+} crf_saved;
+
+static void crf_loss_backward(tp_ctx *ctx, tp_node *node)
+{
+    crf_saved *saved = node->saved;
+    float dloss;
+    ctx->backend->download(&dloss, node->out->grad, sizeof dloss);
+    float *scratch = tp_arena_alloc(&ctx->arena, (size_t)tp_crf_scratch_floats(&saved->problem) * sizeof(float));
+    ctx->backend->crf_backward(&saved->problem, dloss, saved->count, saved->alpha, saved->log_z,
+                               input_grad(ctx, node->in[0]), input_grad(ctx, node->in[1]),
+                               input_grad(ctx, node->in[2]), input_grad(ctx, saved->end), scratch);
+}
+
+tp_tensor *tp_crf_loss(tp_ctx *ctx, tp_tensor *emissions, tp_tensor *transitions, tp_tensor *start, tp_tensor *end,
+                       const int32_t *tags, int64_t batch, int64_t seq, int64_t classes, int64_t *count)
+{
+    if (tp_rows(emissions) != batch * seq || tp_cols(emissions) < classes)
+        shape_fail("crf_loss emissions (rows batch*seq, columns >= classes)", emissions, NULL);
+    if (tp_numel(transitions) != classes * classes) shape_fail("crf_loss transitions", emissions, transitions);
+    if (tp_numel(start) != classes || tp_numel(end) != classes) shape_fail("crf_loss start/end", start, end);
+    if (start->requires_grad != end->requires_grad)
+        shape_fail("crf_loss (start and end must both require a gradient or neither)", start, end);
+    tp_crf_problem problem = {batch, seq, classes, tp_cols(emissions), tags, emissions->data, transitions->data,
+                              start->data, end->data};
+    int64_t shape[1] = {1}, counted = 0;
+    tp_tensor *loss = tp_empty(ctx, 1, shape);
+    int64_t alpha_floats = batch * seq * classes;
+    float *alpha = tp_arena_alloc(&ctx->arena, (size_t)(alpha_floats ? alpha_floats : 1) * sizeof(float));
+    float *log_z = tp_arena_alloc(&ctx->arena, (size_t)(batch ? batch : 1) * sizeof(float));
+    ctx->backend->crf_forward(&problem, loss->data, &counted, alpha, log_z);
+    if (count) *count = counted;
+    tp_node *node = record(ctx, crf_loss_backward, loss, emissions, transitions, start, sizeof(crf_saved));
+    if (node) {
+        crf_saved *saved = node->saved;
+        saved->problem = problem;
+        saved->end = end;
+        saved->alpha = alpha;
+        saved->log_z = log_z;
+        saved->count = counted;
+    }
+    return loss;
+}
+
+void tp_crf_viterbi(const float *emissions, int64_t ld, const int64_t *rows, int64_t n, const float *transitions,
+                    const float *start, const float *end, int64_t classes, int32_t *tags)
+{
+    if (n == 0) return;
+    double *score = tp_xmalloc((size_t)(2 * classes) * sizeof *score), *next = score + classes;
+    int32_t *from = tp_xmalloc((size_t)(n * classes) * sizeof *from); /* the best previous tag of each (t, j) */
+    for (int64_t j = 0; j < classes; j++) score[j] = (double)start[j] + emissions[rows[0] * ld + j];
+    for (int64_t t = 1; t < n; t++) {
+        for (int64_t j = 0; j < classes; j++) {
+            int64_t best = 0;
+            for (int64_t i = 1; i < classes; i++)
+                if (score[i] + transitions[i * classes + j] > score[best] + transitions[best * classes + j]) best = i;
+            from[t * classes + j] = (int32_t)best;
+            next[j] = score[best] + transitions[best * classes + j] + emissions[rows[t] * ld + j];
+        }
+        memcpy(score, next, (size_t)classes * sizeof *score);
+    }
+    int64_t best = 0;
+    for (int64_t j = 1; j < classes; j++)
+        if (score[j] + end[j] > score[best] + end[best]) best = j;
+    for (int64_t t = n - 1; t >= 0; t--) {
+        tags[t] = (int32_t)best;
+        if (t > 0) best = from[t * classes + best];
+    }
+    free(score);
+    free(from);
+}

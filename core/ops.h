@@ -92,4 +92,21 @@ tp_tensor *tp_pool(tp_ctx *ctx, tp_tensor *x, tp_pool_kind kind, const int32_t *
 /* scale * x */
 tp_tensor *tp_scale(tp_ctx *ctx, tp_tensor *x, float scale);
 
+/* Linear-chain CRF negative log-likelihood log Z - score(gold path), averaged over the sequences
+ * with at least one scored position -> [1] (pytorch-crf's -CRF(emissions, tags, reduction="mean")
+ * on each sequence's chain).  emissions [batch*seq, >= classes] (the first `classes` columns),
+ * transitions [classes, classes] (from row to column), start and end [classes]; tags [batch*seq]
+ * in backend memory: a tag id at the scored positions, -1 elsewhere (tp_crf_problem says how the
+ * chain skips the rest).  start and end must both require a gradient or neither: the tape node
+ * holds three inputs and end rides in its saved state.  count (may be NULL) receives the sequences
+ * averaged over. */
+tp_tensor *tp_crf_loss(tp_ctx *ctx, tp_tensor *emissions, tp_tensor *transitions, tp_tensor *start, tp_tensor *end,
+                       const int32_t *tags, int64_t batch, int64_t seq, int64_t classes, int64_t *count);
+/* Viterbi decoding on the host: the highest-scoring tag path of one chain of n positions, whose
+ * emission scores are rows[0..n) of emissions (row stride ld, the first `classes` columns), under
+ * transitions [classes * classes], start and end [classes] (all host memory) -> tags[n].  Ties go
+ * to the lowest tag id. */
+void tp_crf_viterbi(const float *emissions, int64_t ld, const int64_t *rows, int64_t n, const float *transitions,
+                    const float *start, const float *end, int64_t classes, int32_t *tags);
+
 #endif

@@ -97,6 +97,8 @@ static tp_backend make_table(void)
     table.pointwise_loss_backward = tp_cuda_pointwise_loss_backward;
     table.pool_forward = tp_cuda_pool_forward;
     table.pool_backward = tp_cuda_pool_backward;
+    table.crf_forward = tp_cuda_crf_forward;
+    table.crf_backward = tp_cuda_crf_backward;
     table.adamw_step = tp_cuda_adamw_step;
     table.grads_finite = tp_cuda_grads_finite;
     table.grad_norm = tp_cuda_grad_norm;

@@ -133,6 +133,11 @@ void tp_cuda_pointwise_loss_forward(tp_pointwise_loss_kind kind, float *loss, in
                                     const float *targets, int64_t n);
 void tp_cuda_pointwise_loss_backward(tp_pointwise_loss_kind kind, float *dx, float dloss, const float *x,
                                      const float *targets, int64_t n);
+// cuda_crf.cu
+void tp_cuda_crf_forward(const tp_crf_problem *p, float *loss, int64_t *count, float *alpha, float *log_z);
+void tp_cuda_crf_backward(const tp_crf_problem *p, float dloss, int64_t count, const float *alpha,
+                          const float *log_z, float *demissions, float *dtransitions, float *dstart, float *dend,
+                          float *scratch);
 // cuda_optim.cu
 void tp_cuda_adamw_step(const tp_adamw_options *opt, double lr, int64_t step, float *params, const float *grads,
                         float *exp_avg, float *exp_avg_sq, const tp_param_segment *segments, int64_t segment_count);

@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/checkpoint.h"
 #include "core/cli.h"
 #include "core/config.h"
 #include "core/device.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/finetune_task.h"
@@ -44,6 +47,8 @@ static const char usage[] =
     "After every epoch the dev set is evaluated (stderr and one JSONL line with the dev loss, the\n"
     "epoch's mean training loss and the scores); the best-on-dev weights -- by accuracy, macro-F1,\n"
     "Spearman or entity F1 -- are kept in <output_dir>/best and the test set is evaluated with them.\n"
+    "<output_dir>/task.json and best/task.json record the task, label names, seq_length and tokenizer\n"
+    "keys for tp-infer.\n"
     "\n"
     "Options:\n"
     "  --config FILE            run config (JSON), e.g. configs/finetune_fortunes.json\n"
@@ -66,6 +71,8 @@ static const char usage[] =
     "  test_path                TSV file evaluated with the best weights at the end (none)\n"
     "  output_dir               checkpoints, best weights and metrics (required)\n"
     "  pooling                  sequence-level kinds: first, mean, max or last (first)\n"
+    "  crf                      tagging: true = a linear-chain CRF over the words' first pieces (loss\n"
+    "                           its NLL, prediction its Viterbi path; docs/finetune.md) (false)\n"
     "  epochs_num               epochs (3)\n"
     "  batch_size               sequences per step (32)\n"
     "  seq_length               tokens per sequence incl. [CLS]/[SEP] (128); longer input is cut\n"
@@ -158,6 +165,38 @@ static void report_evaluation(finetune_job *job, const char *split, const char *
     fflush(metrics);
 }
 
+/* ---- what tp-infer needs besides the weights ------------------------------------ */
+
+/* Run-config keys that <dir>/task.json carries over to tp-infer: the tokenizer's and the model
+ * directory it may come from (paths as given here). */
+static const char *const task_run_keys[] = {"hf_model_dir", "tokenizer",           "vocab_path",    "merges_path",
+                                            "spm_model_path", "tokenizer_json_path", "do_lower_case", NULL};
+
+/* <dir>/task.json: {"task", "labels" (the label names, class i = labels[i]), "seq_length", and
+ * the keys above that the run has}, written atomically. */
+static int save_task(const finetune_job *job, const char *dir)
+{
+    char path[4200], *run_json = tp_config_to_json(job->run);
+    cJSON *run = cJSON_Parse(run_json), *task = cJSON_CreateObject();
+    cJSON_AddStringToObject(task, "task", tp_task_kind_keys[job->kind]);
+    cJSON_AddItemToObject(task, "labels",
+                          job->labels_num ? cJSON_CreateStringArray(label_names(job), (int)job->labels_num)
+                                          : cJSON_CreateArray()); /* regression */
+    cJSON_AddNumberToObject(task, "seq_length", (double)job->seq_length);
+    for (int i = 0; task_run_keys[i]; i++) {
+        const cJSON *value = cJSON_GetObjectItemCaseSensitive(run, task_run_keys[i]);
+        if (value) cJSON_AddItemToObject(task, task_run_keys[i], cJSON_Duplicate(value, 1));
+    }
+    char *text = cJSON_Print(task);
+    snprintf(path, sizeof path, "%s/task.json", dir);
+    int rc = tp_mkdirs(dir) < 0 ? -1 : tp_write_file_atomic(path, text, strlen(text));
+    cJSON_free(text);
+    cJSON_Delete(task);
+    cJSON_Delete(run);
+    free(run_json);
+    return rc;
+}
+
 /* ---- set-up ------------------------------------------------------------------- */
 
 /* The label set the model needs, from the training file: classes (at least 2), multi-label
@@ -246,15 +285,31 @@ static int read_run(finetune_job *job, tp_train_options *options, int64_t *threa
     return 0;
 }
 
+/* The run key `crf` sets the tagging head's model key "crf". */
+static int configure_crf(finetune_job *job)
+{
+    int crf = 0;
+    if (tp_config_bool(job->run, "crf", 0, &crf) < 0) return -1;
+    if (crf && job->kind != TP_TASK_TAGGING)
+        return tp_fail("%s: key 'crf': only the tagging task has a CRF", tp_config_name(job->run));
+    return crf ? tp_config_set(job->model_config, "crf", "true") : 0;
+}
+
 static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options)
 {
     const char *hf_dir = NULL, *pretrained = NULL;
     const tp_backend *backend = NULL;
     int64_t threads = 0;
     if (!(job->run = tp_config_load(cli->config_path))) return -1;
+    /* Every rank would read the same batches and write best/ at once: not yet (docs/distributed.md). */
+    tp_comm *comm = tp_comm_open(0);
+    if (!comm) return -1;
+    if (tp_comm_size(comm) > 1)
+        return tp_fail("tp-finetune runs as one process for now: started on %d ranks (tp-pretrain trains "
+                       "data-parallel)", tp_comm_size(comm));
     if (tp_cli_apply(cli, job->run, NULL) < 0 || read_tasks(job) < 0 || open_model(job, &hf_dir, &pretrained) < 0 ||
         tp_cli_apply(cli, NULL, job->model_config) < 0 ||
-        tp_task_configure_head(job->kind, job->labels_num, job->run, job->model_config) < 0 ||
+        tp_task_configure_head(job->kind, job->labels_num, job->run, job->model_config) < 0 || configure_crf(job) < 0 ||
         read_run(job, options, &threads) < 0 || !(backend = tp_device_from_config(job->run)))
         return -1;
     if (tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
@@ -278,7 +333,7 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
             (long long)job->steps_per_epoch);
     if (tp_trainer_init(&job->trainer, options, &job->model, job->model_config_json) < 0) return -1;
     snprintf(job->best_dir, sizeof job->best_dir, "%s/best", options->output_dir);
-    return 0;
+    return save_task(job, options->output_dir);
 }
 
 /* ---- the epochs --------------------------------------------------------------- */
@@ -324,8 +379,9 @@ static int run_epoch(finetune_job *job, int64_t epoch)
     int improved = dev.selection > job->best_dev;
     if (improved) job->best_dev = dev.selection;
     tp_task_scores_free(&dev);
-    if (improved && tp_checkpoint_save(job->best_dir, epoch + 1, &job->model.params, NULL, NULL,
-                                       job->model_config_json, "{}", 1) < 0)
+    if (improved && (tp_checkpoint_save(job->best_dir, epoch + 1, &job->model.params, NULL, NULL,
+                                        job->model_config_json, "{}", 1) < 0 ||
+                     save_task(job, job->best_dir) < 0))
         return -1;
     return save_epoch(job, epoch + 1);
 }

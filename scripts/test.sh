@@ -12,6 +12,8 @@ if [ "${1:-}" = "--sanitize" ]; then
     build_dir=build-asan
     options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTP_SANITIZE=ON -DTP_CUDA=OFF)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    # Learning tests run shortened (tests/e2e/common.sh): the Release run checks their thresholds.
+    export TP_TEST_QUICK=1
 else
     build_dir=build
     options=(-DCMAKE_BUILD_TYPE=Release)

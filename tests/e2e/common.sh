@@ -17,6 +17,11 @@ fail() {
 work=$(mktemp -d "/tmp/tp_$test_name.XXXXXX")
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
+# TP_TEST_QUICK=1 (scripts/test.sh --sanitize sets it): tests that train to an accuracy threshold
+# run the same programs over the same code paths on a fraction of the data and skip the
+# thresholds, which the Release run checks: under the sanitizers they would take many minutes.
+quick=${TP_TEST_QUICK:-0}
+
 # wait_until COMMAND...: polls COMMAND every 0.05 s until it succeeds or 120 s pass (generous:
 # CI machines may be loaded, and a slow start must not look like a failure).
 wait_until() {

@@ -13,16 +13,22 @@ minilm="$repo/data/models/all-MiniLM-L6-v2"
 bash "$repo/scripts/make_fortunes_task.sh" "$work/task" >/dev/null
 # Every third training quote (the file is ordered by class, so all four stay represented).
 awk 'NR == 1 || (NR % 3 == 0 && ++kept <= 600)' "$work/task/train.tsv" >"$work/task/train_small.tsv"
+cp "$work/task/train_small.tsv" "$work/task/train_minilm.tsv"
+cp "$work/task/dev.tsv" "$work/task/dev_minilm.tsv"
+if [ "$quick" = 1 ]; then
+    awk 'NR == 1 || NR % 12 == 0' "$work/task/train_small.tsv" >"$work/task/train_minilm.tsv"
+    awk 'NR == 1 || NR % 4 == 0' "$work/task/dev.tsv" >"$work/task/dev_minilm.tsv"
+fi
 
-# ---- MiniLM reaches the stated accuracy ----
+# ---- MiniLM reaches the stated accuracy (quick: 50 quotes, a quarter of dev, no threshold) ----
 cat >"$work/minilm.json" <<JSON
-{ "hf_model_dir": "$minilm", "train_path": "$work/task/train_small.tsv", "dev_path": "$work/task/dev.tsv",
+{ "hf_model_dir": "$minilm", "train_path": "$work/task/train_minilm.tsv", "dev_path": "$work/task/dev_minilm.tsv",
   "output_dir": "$work/minilm", "pooling": "mean", "epochs_num": 1, "batch_size": 16, "seq_length": 48,
   "learning_rate": 1e-4, "report_steps": 10 }
 JSON
 "$build/tp-finetune" --config "$work/minilm.json" 2>"$work/minilm.log" || fail "MiniLM run: $(tail -3 "$work/minilm.log")"
 accuracy=$(grep '"split":"dev"' "$work/minilm/metrics.jsonl" | tail -1 | sed -E 's/.*"accuracy":([0-9.e-]+).*/\1/')
-awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.70) }' || fail "MiniLM dev accuracy $accuracy < 0.70"
+[ "$quick" = 1 ] || awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.70) }' || fail "MiniLM dev accuracy $accuracy < 0.70"
 [ -f "$work/minilm/best/latest" ] || fail "no best-on-dev weights saved"
 
 # ---- resume between epochs equals the uninterrupted run (tiny BERT from scratch: fast) ----

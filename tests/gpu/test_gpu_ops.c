@@ -465,6 +465,59 @@ static void test_pointwise_loss(void)
     free(x), free(values), free(dx), free(binary);
 }
 
+/* ---- linear-chain CRF ------------------------------------------------------------------ */
+
+/* 40 sequences of 64 positions, 9 tags in rows of 12 floats; about 60% of the positions scored,
+ * sequence 5 not at all.  Forward: log Z per sequence, the loss, the count; backward from each
+ * side's own forward state into non-zero gradients. */
+static void test_crf(void)
+{
+    enum { BATCH = 40, SEQ = 64, CLASSES = 9, LD = 12, ROWS = BATCH * SEQ };
+    int32_t *tags = tp_xmalloc(ROWS * sizeof *tags);
+    for (int r = 0; r < ROWS; r++) {
+        int scored = r / SEQ != 5 && tp_hash3(8, 1, (uint64_t)r) % 5 >= 2;
+        tags[r] = scored ? (int32_t)(tp_hash3(8, 2, (uint64_t)r) % CLASSES) : -1;
+    }
+    float *emissions = random_floats(ROWS * LD, 3), *transitions = random_floats(CLASSES * CLASSES, 1);
+    float *start = random_floats(CLASSES, 1), *end = random_floats(CLASSES, 1);
+    int32_t *d_tags = device_copy(tags, ROWS * sizeof *tags);
+    tp_crf_problem host = {BATCH, SEQ, CLASSES, LD, tags, emissions, transitions, start, end};
+    tp_crf_problem device = {BATCH, SEQ, CLASSES, LD, d_tags, device_floats(emissions, ROWS * LD),
+                             device_floats(transitions, CLASSES * CLASSES), device_floats(start, CLASSES),
+                             device_floats(end, CLASSES)};
+    float loss, *alpha = tp_xmalloc(ROWS * CLASSES * sizeof *alpha), log_z[BATCH];
+    float *d_loss = device_poisoned(1), *d_alpha = device_poisoned(ROWS * CLASSES), *d_log_z = device_poisoned(BATCH);
+    int64_t count = -1, gpu_count = -2;
+    cpu->crf_forward(&host, &loss, &count, alpha, log_z);
+    gpu->crf_forward(&device, d_loss, &gpu_count, d_alpha, d_log_z);
+    compare("crf_forward log Z", "40x64, 9 tags ld 12", d_log_z, log_z, BATCH, TOLERANCE);
+    compare("crf_forward loss", "40x64, 9 tags ld 12", d_loss, &loss, 1, TOLERANCE);
+    printf("%-34s %-28s count %lld/%lld\n", "crf_forward", "40x64", (long long)gpu_count, (long long)count);
+    CHECK(gpu_count == count && count == BATCH - 1);
+
+    int64_t scratch_floats = tp_crf_scratch_floats(&host);
+    float *scratch = tp_xmalloc((size_t)scratch_floats * sizeof *scratch), *d_scratch = device_poisoned(scratch_floats);
+    float *grads[4] = {random_floats(ROWS * LD, 1), random_floats(CLASSES * CLASSES, 1), random_floats(CLASSES, 1),
+                       random_floats(CLASSES, 1)};
+    const int64_t sizes[4] = {ROWS * LD, CLASSES * CLASSES, CLASSES, CLASSES};
+    static const char *const names[4] = {"crf_backward emissions (+=)", "crf_backward transitions (+=)",
+                                         "crf_backward start (+=)", "crf_backward end (+=)"};
+    float *d_grads[4];
+    for (int i = 0; i < 4; i++) d_grads[i] = device_floats(grads[i], sizes[i]);
+    cpu->crf_backward(&host, 0.7f, count, alpha, log_z, grads[0], grads[1], grads[2], grads[3], scratch);
+    gpu->crf_backward(&device, 0.7f, gpu_count, d_alpha, d_log_z, d_grads[0], d_grads[1], d_grads[2], d_grads[3],
+                      d_scratch);
+    for (int i = 0; i < 4; i++) {
+        compare(names[i], "40x64, 9 tags ld 12", d_grads[i], grads[i], sizes[i], TOLERANCE);
+        gpu->release(d_grads[i]);
+        free(grads[i]);
+    }
+    gpu->release(d_tags), gpu->release((float *)device.emissions), gpu->release((float *)device.transitions);
+    gpu->release((float *)device.start), gpu->release((float *)device.end);
+    gpu->release(d_loss), gpu->release(d_alpha), gpu->release(d_log_z), gpu->release(d_scratch);
+    free(tags), free(emissions), free(transitions), free(start), free(end), free(alpha), free(scratch);
+}
+
 /* ---- optimizer ------------------------------------------------------------------------ */
 
 enum { FLAT = 70000, SEGMENTS = 40 };
@@ -546,6 +599,7 @@ int main(void)
         test_attention();
         test_cross_entropy();
         test_pointwise_loss();
+        test_crf();
         test_optimizer();
         test_reduced_precision(TP_PRECISION_TF32);
         test_reduced_precision(TP_PRECISION_BF16);
