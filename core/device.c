@@ -35,7 +35,7 @@ const tp_backend *tp_device_open(const char *device, tp_precision precision)
     tp_cuda_set_precision(precision);
     return cuda;
 #else
-    tp_fail("device \"cuda\": this build has no CUDA backend (nvcc was not found when it was configured)");
+    tp_fail("device \"cuda\": no CUDA backend in this build (nvcc was not found when it was configured)");
     return NULL;
 #endif
 }

@@ -3,6 +3,10 @@
 # machine into build-gpu-deps/ (gitignored, about 40 MiB), for a GPU machine that lacks the Debian
 # packages and has no network: pass it along (the run tool's carry: ["build-gpu-deps"]) and
 # tests/gpu/run.sh uses it for whatever the GPU machine is missing.  The libraries need glibc >= 2.29.
+#   tests/gpu/pack_deps.sh [BIN_DIR]   with prebuilt binaries (TP_GPU_BIN): also every shared library
+#                                      they load from the Debian system (the media, SentencePiece and
+#                                      Fortran libraries...), except glibc's, libstdc++/libgcc_s (the
+#                                      GPU image's newer ones serve) and CUDA's.
 set -eu
 cd "$(dirname "$0")/../.."
 deps=build-gpu-deps
@@ -20,4 +24,13 @@ cp -L "$multiarch/libcjson.so.1" "$deps/lib/libcjson.so.1"
 ln -s libcjson.so.1 "$deps/lib/libcjson.so"
 cp -L "$multiarch/libutf8proc.so.2" "$deps/lib/libutf8proc.so.2"
 ln -s libutf8proc.so.2 "$deps/lib/libutf8proc.so"
+if [ -n "${1:-}" ]; then
+    for library in $(ldd "$1"/* | awk '$3 ~ /^\// { print $3 }' | sort -u); do
+        case "$library" in
+        /usr/local/* | */libc.so.* | */libm.so.* | */libpthread.so.* | */libdl.so.* | */librt.so.* | \
+            */ld-linux* | */libstdc++.so.* | */libgcc_s.so.* | */libgomp.so.*) ;;
+        *) [ -e "$deps/lib/$(basename "$library")" ] || cp -L "$library" "$deps/lib/" ;;
+        esac
+    done
+fi
 du -sh "$deps"

@@ -136,7 +136,7 @@ elif [ ${#missing_tools[@]} -ne 0 ] || [ ${#missing_libs[@]} -ne 0 ]; then
     skip configure "toolchain or libraries missing"
     skip build "toolchain or libraries missing"
 elif run_stage configure 180 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTP_MPI=OFF "${cmake_args[@]}"; then
+    -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTP_MPI=OFF -DTP_SENTENCEPIECE=OFF "${cmake_args[@]}"; then
     if ! grep -q TP_HAVE_CUDA "$build/CMakeFiles/tp.dir/flags.make" 2> /dev/null; then
         echo "warning: CMake did not enable the CUDA backend (see the configure output): the GPU tests will skip"
     fi
