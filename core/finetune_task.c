@@ -299,7 +299,7 @@ int tp_task_predict_observed(tp_model *model, tp_ctx *ctx, const tp_encoded_spli
         ctx->record = 0;
         ctx->training = 0;
         rc = tp_model_forward(model, ctx, &model_batch, &result);
-        if (rc == 0) {
+        if (rc == 0 && model->target_count > 0) { /* a model without a head: only the observer's */
             const tp_target_result *head = &result.results[0];
             int64_t elements = tp_numel(head->logits), cols = tp_cols(head->logits);
             logits = tp_xrealloc(logits, (size_t)elements * sizeof *logits);

@@ -44,7 +44,8 @@ static const char usage[] =
     "  model + pretrained_model_path\n"
     "                           a tp model config and weights holding the task head (e.g. tp-convert's\n"
     "                           output); every parameter must be in the file with its shape\n"
-    "  hf_model_dir             a Hugging Face BERT, RoBERTa or ALBERT classifier directory\n"
+    "  hf_model_dir             a Hugging Face BERT, RoBERTa or ALBERT directory: a classifier, or a bare\n"
+    "                           encoder (no head, no `task`: only dump, of the hidden states)\n"
     "With model or hf_model_dir, the task comes from these keys (default):\n"
     "  task                     classification, multi_label, regression or tagging (classification)\n"
     "  labels_path              the label names, one per line (class i on line i+1)\n"
@@ -96,6 +97,7 @@ typedef struct infer_job {
     char **label_names;             /* [labels_num] */
     const char *test_path, *inputs_path, *prediction_path, *dump_path;
     int output_logits, output_prob;
+    int headless;                   /* the model has no target: --dump of the hidden states only */
     tp_tsv_task *tsv;
     tp_encoded_split split;
     tp_model model;
@@ -161,6 +163,12 @@ static int task_from_run(infer_job *job)
     const char *labels_path = NULL;
     int kind = 0;
     int64_t labels_num = 0, model_labels = 0;
+    if (!tp_config_has(job->run, "task") && !tp_config_has(job->model_config, "target")) {
+        job->headless = 1; /* e.g. a bare Hugging Face encoder: texts are encoded as for classification */
+        job->kind = TP_TASK_CLASSIFICATION;
+        names_from_count(job, 0);
+        return 0;
+    }
     if (tp_config_enum(job->run, "task", "classification", tp_task_kind_keys, &kind) < 0 ||
         tp_config_string(job->run, "labels_path", NULL, &labels_path) < 0 ||
         tp_config_int(job->run, "labels_num", 0, 1, INT32_MAX, &labels_num) < 0 ||
@@ -330,6 +338,12 @@ static int read_outputs(infer_job *job)
         return -1;
     if (!job->test_path == !job->inputs_path)
         return tp_fail("%s: key 'test_path': give either test_path or inputs_path", name);
+    if (job->headless && !job->dump_path)
+        return tp_fail("%s: key 'dump': missing (the model has no head to predict with; without `task` only the "
+                       "hidden states can be dumped)", name);
+    if (job->headless && (job->prediction_path || job->output_logits || job->output_prob))
+        return tp_fail("%s: key '%s': the model has no head to predict with (give `task` for a model with one)", name,
+                       job->prediction_path ? "prediction_path" : job->output_logits ? "output_logits" : "output_prob");
     if (job->kind == TP_TASK_TAGGING && (job->output_logits || job->output_prob))
         return tp_fail("%s: key '%s': not available for tagging", name,
                        job->output_logits ? "output_logits" : "output_prob");
@@ -570,7 +584,7 @@ static int run(infer_job *job, const tp_cli *cli)
         return -1;
     if (job->dump_path && write_dump(job) < 0) return -1;
     if (job->prediction_path && write_predictions(job) < 0) return -1;
-    if (job->split.has_labels && report_scores(job) < 0) return -1;
+    if (job->split.has_labels && !job->headless && report_scores(job) < 0) return -1;
     fprintf(stderr, "tp-infer: %lld examples%s%s%s%s\n", (long long)job->split.count,
             job->prediction_path ? "; predictions in " : "", job->prediction_path ? job->prediction_path : "",
             job->dump_path ? "; dump in " : "", job->dump_path ? job->dump_path : "");

@@ -4,7 +4,9 @@
  * ($TP_BUILD_DIR/tp-infer, set by ctest) with those ids as --inputs_path.  For BERT, RoBERTa and
  * ALBERT the dump must hold the same input_ids and seg, hidden states [N, seq, hidden], and
  * target.cls.logits within 1e-4 (of the largest magnitude) of transformers' cls_logits; the
- * predictions TSV must hold the argmax of those logits. */
+ * predictions TSV must hold the argmax of those logits.  A bare encoder (all-MiniLM-L6-v2, fetched by
+ * scripts/fetch_data.sh; no head, no task) dumps only its hidden states: their first rows must equal
+ * sentence-transformers' CLS hidden states of tests/fixtures/minilm within 1e-4. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +108,48 @@ static void check_case(const char *program, const infer_case *c)
     if (actual) tp_st_close(actual);
 }
 
+/* The MiniLM fixture's 50 sentences (ids + attention mask) as --inputs_path: seg 1 on real tokens
+ * (Hugging Face's token type 0), 0 on padding. */
+static void check_bare_encoder(const char *program)
+{
+    const char *inputs = tp_scratch_path("minilm_inputs.safetensors"), *dump = tp_scratch_path("minilm_dump.safetensors");
+    tp_st_file *fixture = tp_st_open("tests/fixtures/minilm/expected.safetensors");
+    CHECK_MSG(fixture != NULL, "%s", tp_last_error());
+    if (!fixture) return;
+    const tp_st_tensor *ids = find(fixture, "input_ids"), *mask = find(fixture, "attention_mask"),
+                       *cls = find(fixture, "cls_hidden");
+    if (ids && mask && cls) {
+        tp_st_writer *writer = tp_st_writer_new();
+        tp_st_writer_add(writer, "input_ids", TP_ST_I32, 2, ids->shape, ids->data);
+        tp_st_writer_add(writer, "seg", TP_ST_I32, 2, mask->shape, mask->data);
+        CHECK_MSG(tp_st_writer_save(writer, inputs) == 0, "%s", tp_last_error());
+        tp_st_writer_free(writer);
+        char command[2048];
+        snprintf(command, sizeof command, "%s --hf_model_dir data/models/all-MiniLM-L6-v2 --inputs_path %s --dump %s",
+                 program, inputs, dump);
+        int status = system(command);
+        CHECK_MSG(status == 0, "bare encoder: tp-infer exited with %d: %s", status, command);
+        tp_st_file *actual = status == 0 ? tp_st_open(dump) : NULL;
+        const tp_st_tensor *hidden = actual ? find(actual, "hidden") : NULL;
+        int64_t rows = cls->shape[0], width = cls->shape[1], seq = ids->shape[1];
+        CHECK_MSG(hidden && hidden->ndim == 3 && hidden->shape[0] == rows && hidden->shape[1] == seq &&
+                      hidden->shape[2] == width,
+                  "bare encoder: hidden is not [%lld, %lld, %lld]", (long long)rows, (long long)seq, (long long)width);
+        CHECK_MSG(!actual || tp_st_find(actual, "target.cls.logits") == NULL, "bare encoder: a head's logits dumped");
+        if (hidden && hidden->shape[0] == rows && hidden->shape[1] == seq && hidden->shape[2] == width) {
+            float *first = tp_xmalloc((size_t)(rows * width) * sizeof *first);
+            for (int64_t r = 0; r < rows; r++)
+                memcpy(first + r * width, (const float *)hidden->data + r * seq * width, (size_t)width * sizeof *first);
+            double err = tp_max_normalised_error(first, cls->data, (long)(rows * width));
+            CHECK_MSG(err <= TOLERANCE, "bare encoder: CLS hidden states: normalised error %.3g", err);
+            fprintf(stderr, "  %-12s CLS hidden vs sentence-transformers: normalised error %.2g\n", "MiniLM", err);
+            free(first);
+        }
+        if (actual) tp_st_close(actual);
+    }
+    tp_st_close(fixture);
+}
+
 int main(void)
 {
     const char *build = getenv("TP_BUILD_DIR");
@@ -117,5 +161,6 @@ int main(void)
     snprintf(program, sizeof program, "%s/tp-infer", build);
     tp_scratch_init("infer_dump");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(program, &cases[i]);
+    check_bare_encoder(program);
     return tp_test_finish("test_infer_dump");
 }
