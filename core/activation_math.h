@@ -7,11 +7,7 @@
 
 #include "backend.h"
 
-#ifdef __CUDACC__
-#define TP_HOST_DEVICE __host__ __device__
-#else
-#define TP_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 #define TP_SQRT_HALF 0.70710678118654752440f
 #define TP_INV_SQRT_2PI 0.39894228040143267794f

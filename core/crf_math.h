@@ -9,13 +9,7 @@
 
 #include "backend.h"
 
-#ifndef TP_HOST_DEVICE
-#ifdef __CUDACC__
-#define TP_HOST_DEVICE __host__ __device__
-#else
-#define TP_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 /* Forward: log sum_i exp(alpha_prev[i] + transitions[i, j]) -- every path into tag j. */
 static inline TP_HOST_DEVICE double tp_crf_into(const float *alpha_prev, const float *transitions, int64_t classes,

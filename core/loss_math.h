@@ -7,13 +7,7 @@
 
 #include "backend.h"
 
-#ifndef TP_HOST_DEVICE
-#ifdef __CUDACC__
-#define TP_HOST_DEVICE __host__ __device__
-#else
-#define TP_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 /* BCE with logits in torch's stable form max(x, 0) - x t + log(1 + exp(-|x|)). */
 static inline TP_HOST_DEVICE double tp_pointwise_loss_value(tp_pointwise_loss_kind kind, float x, float t)

@@ -15,11 +15,11 @@
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "support/check.h"
+#include "support/fixture.h"
 #include "support/scratch.h"
 
 #include <math.h>
 #include <sndfile.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,20 +41,7 @@ static const char *const recordings[] = {"activated.wav", "agent-alreadyon.wav",
 
 static double worst_fbank_error, worst_float64_error;
 
-static const tp_st_tensor *fixture(const tp_st_file *file, const char *fmt, ...)
-{
-    char name[256];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(name, sizeof name, fmt, args);
-    va_end(args);
-    const tp_st_tensor *t = tp_st_find(file, name);
-    if (!t) {
-        fprintf(stderr, "%s: no tensor '%s' (rerun tests/reference/make_media_fixture.py)\n", tp_st_path(file), name);
-        exit(1);
-    }
-    return t;
-}
+#define fixture(file, ...) tp_fixture_tensor(file, "tests/reference/make_media_fixture.py", __VA_ARGS__)
 
 static const char *recording_path(const char *name)
 {

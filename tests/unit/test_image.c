@@ -10,10 +10,10 @@
 #include "core/image.h"
 #include "core/safetensors.h"
 #include "support/check.h"
+#include "support/fixture.h"
 #include "support/scratch.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,20 +27,7 @@
 static const char *const photos[] = {"astronaut.png", "chelsea.png", "coffee.png", "camera.png",
                                      "horse.png", "rocket.jpg", "hubble_deep_field.jpg", "retina.jpg"};
 
-static const tp_st_tensor *fixture(const tp_st_file *file, const char *fmt, ...)
-{
-    char name[256];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(name, sizeof name, fmt, args);
-    va_end(args);
-    const tp_st_tensor *t = tp_st_find(file, name);
-    if (!t) {
-        fprintf(stderr, "%s: no tensor '%s' (rerun tests/reference/make_media_fixture.py)\n", tp_st_path(file), name);
-        exit(1);
-    }
-    return t;
-}
+#define fixture(file, ...) tp_fixture_tensor(file, "tests/reference/make_media_fixture.py", __VA_ARGS__)
 
 /* sum of byte * (index + 1) mod 2^64: the fixture's position-weighted checksum. */
 static uint64_t weighted_checksum(const uint8_t *data, int64_t n)
