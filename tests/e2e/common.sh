@@ -32,6 +32,9 @@ wait_until() {
     done
 }
 
+# epoch_saved DIR: a tp-finetune run in DIR has logged a dev evaluation and saved a checkpoint.
+epoch_saved() { grep -q '"split":"dev"' "$1/metrics.jsonl" 2>/dev/null && [ -f "$1/checkpoints/latest" ]; }
+
 # The metrics of a run without their timings: what must be identical between two runs.
 losses() { sed -E 's/,"(tokens_per_s|step_seconds)":[^,}]*//g' "$1"; }
 

@@ -41,10 +41,7 @@ JSON
 grep -q '"split":"test"' "$work/full/metrics.jsonl" || fail "no test evaluation"
 "$build/tp-finetune" --config "$work/tiny.json" --output_dir "$work/killed" 2>"$work/killed.log" &
 pid=$!
-for _ in $(seq 1 1200); do
-    grep -q '"split":"dev"' "$work/killed/metrics.jsonl" 2>/dev/null && [ -f "$work/killed/checkpoints/latest" ] && break
-    sleep 0.05
-done
+wait_until epoch_saved "$work/killed" || true
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 "$build/tp-finetune" --config "$work/tiny.json" --output_dir "$work/killed" --resume 2>"$work/resume.log" ||

@@ -78,10 +78,7 @@ at_least "regression: 0.9 x variance $variance vs MSE" "$(awk -v v="$variance" '
 "$build/tp-finetune" --config "$work/regression.json" --epochs_num 2 --model.dropout 0 --output_dir "$work/killed" \
     2>"$work/killed.log" &
 pid=$!
-for _ in $(seq 1 2400); do
-    grep -q '"split":"dev"' "$work/killed/metrics.jsonl" 2>/dev/null && [ -f "$work/killed/checkpoints/latest" ] && break
-    sleep 0.05
-done
+wait_until epoch_saved "$work/killed" || true
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 "$build/tp-finetune" --config "$work/regression.json" --epochs_num 2 --model.dropout 0 --output_dir "$work/killed" \
