@@ -263,13 +263,20 @@ int tp_vocab_json_max_id(const cJSON *object, const char *path, const char *key,
 {
     if (!cJSON_IsObject(object)) return tp_fail("%s: key '%s': expected an object {token: id, ...}", path, key);
     *max_id = -1;
+    int64_t count = 0;
     for (const cJSON *item = object->child; item; item = item->next) {
         int64_t id;
         if (!tp_vocab_json_integer(item, 0, INT32_MAX, &id))
             return tp_fail("%s: key '%s': token '%s': the id is not an integer in [0, %d)", path, key, item->string,
                            INT32_MAX);
         if (id > *max_id) *max_id = id;
+        count++;
     }
+    /* Ids run from 0 without gaps (tp_vocab_check_complete), so a larger one is refused before
+     * the tables it would size are allocated. */
+    if (*max_id >= count)
+        return tp_fail("%s: key '%s': id %lld is out of range: %lld tokens have ids 0 to %lld", path, key,
+                       (long long)*max_id, (long long)count, (long long)count - 1);
     return 0;
 }
 

@@ -39,7 +39,7 @@ int32_t tp_vocab_add(tp_tokenizer *tok, int32_t id, const char *token, size_t le
 char *tp_vocab_store(tp_tokenizer *tok, const char *text, size_t len);
 
 /* The largest id of a JSON object {token: id, ...} at `key` of file `path`, -1 if it is
- * empty; fails unless every id is an integer in [0, INT32_MAX). */
+ * empty; fails unless every id is an integer in [0, INT32_MAX) and below the number of tokens. */
 int tp_vocab_json_max_id(const struct cJSON *object, const char *path, const char *key, int64_t *max_id);
 /* Adds the tokens of such an object (ids below vocab_size); errors name path and key. */
 int tp_vocab_add_json_object(tp_tokenizer *tok, const struct cJSON *object, const char *path, const char *key);

@@ -84,7 +84,9 @@ static void check_errors(void)
     check_error(vocab, "a b\nab zz\n", "merges.txt: line 2: merge 'ab zz'", "token 'zz' is not in the vocabulary");
     check_error("{\"a\": 0,, }", "a b\n", "vocab.json: line 1, column 10", "invalid JSON");
     check_error("[1, 2]", "a b\n", "vocab.json", "expected an object");
-    check_error("{\"a\": 0, \"b\": 2}", "", "vocab.json: no token has id 1", NULL);
+    check_error("{\"a\": 0, \"b\": 2}", "", "vocab.json", "id 2 is out of range: 2 tokens have ids 0 to 1");
+    /* Found by fuzzing: one large id sized a 16 GiB table before the gap was noticed. */
+    check_error("{\"a\": 0, \"b\": 2000000000}", "", "vocab.json", "id 2000000000 is out of range");
     check_error("{\"a\": 0, \"b\": -1}", "", "vocab.json", "token 'b': the id is not an integer");
     check_error("{\"a\": 0, \"b\": 0}", "", "vocab.json", "id 0 is given to both 'a' and 'b'");
     check_error("{\"a\": 0, \"b\": 1}", "", "vocab.json: the vocabulary lacks the byte-level token", "byte 0x00");
