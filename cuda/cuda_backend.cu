@@ -50,6 +50,25 @@ static void *cuda_alloc(size_t bytes)
 }
 
 static void cuda_release(void *ptr) { CUDA_CHECK(cudaFree(ptr)); }
+
+// Grow-only: sized by the largest request of the first step, so the step loop allocates nothing
+// after it.  cudaFree synchronises the device, so no kernel still reads the old buffer.
+void *tp_cuda_workspace(int64_t bytes)
+{
+    static void *buffer;
+    static int64_t capacity;
+    if (bytes > capacity) {
+        if (buffer) CUDA_CHECK(cudaFree(buffer));
+        cudaError_t status = cudaMalloc(&buffer, (size_t)bytes);
+        if (status != cudaSuccess) {
+            fprintf(stderr, "tp: error: out of GPU memory: the kernels' workspace needs %.1f MiB: %s\n",
+                    bytes / 1048576.0, cudaGetErrorString(status));
+            exit(1);
+        }
+        capacity = bytes;
+    }
+    return buffer;
+}
 static void cuda_zero(float *x, int64_t n) { CUDA_CHECK(cudaMemsetAsync(x, 0, (size_t)n * sizeof *x)); }
 static void cuda_copy(float *dst, const float *src, int64_t n)
 {

@@ -20,6 +20,10 @@ extern "C" {
 void tp_cuda_check(cudaError_t status, const char *what, const char *file, int line);
 void tp_cublas_check(cublasStatus_t status, const char *what, const char *file, int line);
 cublasHandle_t tp_cuda_blas(void);
+// One device scratch buffer of at least `bytes` (256-byte aligned), shared by the kernels that need
+// temporary memory within one call (bf16 operands, sorting, partial sums): valid until the next
+// call of tp_cuda_workspace.
+void *tp_cuda_workspace(int64_t bytes);
 
 // cuda_matmul.cu: the products, at the precision set by tp_cuda_set_precision.
 void tp_cuda_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,

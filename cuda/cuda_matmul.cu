@@ -6,6 +6,7 @@
 //         multiplied with fp32 accumulation into the fp32 C.  CUBLAS_COMPUTE_32F_FAST_16BF on fp32
 //         operands is not used: on the H100, cuBLAS 13.1 ran it as tf32 (docs/gpu-results.md).
 #include <cuda_bf16.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,36 +31,37 @@ static cublasOperation_t op(int transpose) { return transpose ? CUBLAS_OP_T : CU
 
 // ---- bf16 operands -----------------------------------------------------------------------
 
-// Grow-only: sized by the largest product of the first step, so the step loop allocates nothing
-// after it.  (cudaFree synchronises the device, so no kernel still reads the old buffer.)
-static __nv_bfloat16 *workspace;
-static int64_t workspace_elements;
-
-static __nv_bfloat16 *bf16_workspace(int64_t elements)
+// a_count + b_count elements of the workspace, b's part starting 16-byte aligned for to_bf16.
+static __nv_bfloat16 *bf16_workspace(int64_t a_count, int64_t b_count)
 {
-    if (elements > workspace_elements) {
-        if (workspace) CUDA_CHECK(cudaFree(workspace));
-        cudaError_t status = cudaMalloc(&workspace, (size_t)elements * sizeof *workspace);
-        if (status != cudaSuccess) {
-            fprintf(stderr, "tp: error: out of GPU memory: the bf16 operand workspace needs %.1f MiB: %s\n",
-                    elements * sizeof *workspace / 1048576.0, cudaGetErrorString(status));
-            exit(1);
-        }
-        workspace_elements = elements;
+    return (__nv_bfloat16 *)tp_cuda_workspace((a_count + 8 + b_count) * (int64_t)sizeof(__nv_bfloat16));
+}
+
+static int64_t aligned_count(int64_t count) { return (count + 7) / 8 * 8; }
+
+// Four elements per thread from 16-byte aligned input (most operands: arena blocks and whole heads),
+// else one.  With one element per thread the conversions took 18% of a bf16 BERT-base step on the
+// H200, about three times what their bytes cost at its memory bandwidth.
+template <bool FOUR> __global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, int64_t n)
+{
+    int64_t stride = (int64_t)gridDim.x * blockDim.x, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int64_t vector_end = FOUR ? n / 4 * 4 : 0;
+    for (int64_t quad = first; FOUR && quad < n / 4; quad += stride) {
+        float4 v = ((const float4 *)in)[quad];
+        ((__nv_bfloat162 *)out)[2 * quad] = __floats2bfloat162_rn(v.x, v.y);
+        ((__nv_bfloat162 *)out)[2 * quad + 1] = __floats2bfloat162_rn(v.z, v.w);
     }
-    return workspace;
+    for (int64_t i = vector_end + first; i < n; i += stride) out[i] = __float2bfloat16_rn(in[i]);
 }
 
-__global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, int64_t n)
-{
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        out[i] = __float2bfloat16_rn(in[i]);
-}
-
+// out must be 8-byte aligned (bf16_workspace's a and b parts are).
 static void to_bf16(__nv_bfloat16 *out, const float *in, int64_t n)
 {
-    int64_t blocks = tp_cuda_blocks(n);
-    to_bf16_kernel<<<(unsigned)(blocks < 65535 * 8 ? blocks : 65535 * 8), TP_CUDA_THREADS>>>(out, in, n);
+    bool four = ((uintptr_t)in & 15) == 0;
+    int64_t blocks = tp_cuda_blocks(four ? n / 4 + 1 : n);
+    unsigned grid = (unsigned)(blocks < 65535 * 8 ? blocks : 65535 * 8);
+    if (four) to_bf16_kernel<true><<<grid, TP_CUDA_THREADS>>>(out, in, n);
+    else to_bf16_kernel<false><<<grid, TP_CUDA_THREADS>>>(out, in, n);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -77,7 +79,7 @@ void tp_cuda_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
     if (precision == TP_PRECISION_BF16) {
         int64_t a_count = trans_a ? extent(k, m, lda) : extent(m, k, lda);
         int64_t b_count = trans_b ? extent(n, k, ldb) : extent(k, n, ldb);
-        __nv_bfloat16 *a16 = bf16_workspace(a_count + b_count), *b16 = a16 + a_count;
+        __nv_bfloat16 *a16 = bf16_workspace(a_count, b_count), *b16 = a16 + aligned_count(a_count);
         to_bf16(a16, a, a_count);
         to_bf16(b16, b, b_count);
         a_operand = a16, b_operand = b16;
@@ -128,8 +130,8 @@ void tp_cuda_gemm_heads(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
     __nv_bfloat16 *a16 = NULL, *b16 = NULL;
     if (precision == TP_PRECISION_BF16) {
         int64_t a_count = batch_extent(a, a_rows, a_cols, heads, count);
-        a16 = bf16_workspace(a_count + batch_extent(b, b_rows, b_cols, heads, count));
-        b16 = a16 + a_count;
+        a16 = bf16_workspace(a_count, batch_extent(b, b_rows, b_cols, heads, count));
+        b16 = a16 + aligned_count(a_count);
     }
     const void **slots = (const void **)pointers;
     const void **a_array = batch_pointers(slots, a, a_rows, a_cols, heads, count, a16);

@@ -1,9 +1,10 @@
 // Layer norm, both kinds (core/backend.h tp_norm_kind), as core/cpu_kernels.c computes it: row
 // statistics in double, one block per row.  dgamma/dbeta: one pass over column tiles, the rows of
 // a tile summed by fixed lanes in a fixed order: deterministic, no atomics.
+#include "cuda/cuda_column_sums.cuh"
 #include "cuda/cuda_common.cuh"
 
-enum { NORM_THREADS = 256, COLUMN_TILE = 32, ROW_LANES = 16 };
+enum { NORM_THREADS = 256 };
 
 __global__ void layer_norm_forward_kernel(tp_norm_kind kind, float *y, float *mean, float *inv_scale, const float *x,
                                           const float *gamma, const float *beta, int64_t cols, float eps)
@@ -62,31 +63,20 @@ __global__ void layer_norm_dx_kernel(tp_norm_kind kind, float *dx, const float *
         dxr[c] += inv * (dyr[c] * gamma[c] - g_mean) - coef * (xr[c] - mu);
 }
 
-__global__ void layer_norm_dparams_kernel(float *dgamma, float *dbeta, const float *dy, const float *x,
-                                          const float *mean, const float *inv_scale, int64_t rows, int64_t cols)
-{
-    __shared__ float gamma_lanes[ROW_LANES][COLUMN_TILE + 1], beta_lanes[ROW_LANES][COLUMN_TILE + 1];
-    int64_t c = (int64_t)blockIdx.x * COLUMN_TILE + threadIdx.x;
-    float gamma_sum = 0.0f, beta_sum = 0.0f;
-    if (c < cols)
-        for (int64_t r = threadIdx.y; r < rows; r += ROW_LANES) {
-            float g = dy[r * cols + c];
-            gamma_sum += g * ((x[r * cols + c] - mean[r]) * inv_scale[r]);
-            beta_sum += g;
-        }
-    gamma_lanes[threadIdx.y][threadIdx.x] = gamma_sum;
-    beta_lanes[threadIdx.y][threadIdx.x] = beta_sum;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < cols) {
-        float gamma_total = 0.0f, beta_total = 0.0f;
-        for (int lane = 0; lane < ROW_LANES; lane++) {
-            gamma_total += gamma_lanes[lane][threadIdx.x];
-            beta_total += beta_lanes[lane][threadIdx.x];
-        }
-        if (dgamma) dgamma[c] += gamma_total;
-        if (dbeta) dbeta[c] += beta_total;
+namespace {
+// Row r's terms for gamma and beta: dy * x_hat and dy.
+struct layer_norm_param_terms {
+    static const int outputs = 2;
+    const float *dy, *x, *mean, *inv_scale;
+    int64_t cols;
+    __device__ void operator()(int64_t row, int64_t col, float *sums) const
+    {
+        float g = dy[row * cols + col];
+        sums[0] += g * ((x[row * cols + col] - mean[row]) * inv_scale[row]);
+        sums[1] += g;
     }
-}
+};
+} // namespace
 
 void tp_cuda_layer_norm_backward(tp_norm_kind kind, float *dx, float *dgamma, float *dbeta, const float *dy,
                                  const float *x, const float *mean, const float *inv_scale, const float *gamma,
@@ -98,8 +88,7 @@ void tp_cuda_layer_norm_backward(tp_norm_kind kind, float *dx, float *dgamma, fl
         CUDA_CHECK_LAUNCH();
     }
     if (dgamma || dbeta) {
-        layer_norm_dparams_kernel<<<tp_cuda_blocks(cols, COLUMN_TILE), dim3(COLUMN_TILE, ROW_LANES)>>>(
-            dgamma, dbeta, dy, x, mean, inv_scale, rows, cols);
-        CUDA_CHECK_LAUNCH();
+        tp_cuda_column_sums(layer_norm_param_terms{dy, x, mean, inv_scale, cols}, column_outputs{{dgamma, dbeta}},
+                            rows, cols);
     }
 }

@@ -1,25 +1,28 @@
 // The optimizer entries (core/optim.h semantics) over the flat buffers.  The segment list stays on
-// the host: trainable segments are packed SEGMENTS_PER_LAUNCH at a time into a kernel argument
-// (blockIdx.y picks the segment), with each segment's float constants computed on the host exactly
-// as core/optim.c computes them.  Reductions write one partial per (segment, block) and one thread
-// adds them in order: deterministic for a given segment list (not the CPU's bits: another order).
-// Only the reductions' results are downloaded (the one host sync each).
+// the host: trainable segments are packed SEGMENTS_PER_LAUNCH at a time into a kernel argument,
+// with each segment's float constants computed on the host exactly as core/optim.c computes them.
+// Each segment gets blocks in proportion to its size (a fixed 64 per segment left a 23M-element
+// word embedding on 64 blocks: AdamW ran at a fifth of the memory bandwidth).  Reductions write one
+// partial per block and one block adds them in a fixed order: deterministic for a given segment
+// list (not the CPU's bits: another order).  Only the reductions' results are downloaded (the one
+// host sync each).
 #include <math.h>
 
 #include "cuda/cuda_common.cuh"
 
-enum { SEGMENTS_PER_LAUNCH = 32, UPDATE_BLOCKS = 64, REDUCE_BLOCKS = 16, REDUCE_THREADS = 256 };
+enum { SEGMENTS_PER_LAUNCH = 32, BLOCK_ELEMENTS = TP_CUDA_THREADS * 8, MAX_SEGMENT_BLOCKS = 1024 };
 
 // One segment's piece of a launch.  The constants mirror adamw_constants in core/optim.c.
 struct segment_piece {
     int64_t offset, numel;
+    int first_block, blocks; // this segment's blocks of the launch
     float beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
     float neg_step_size, denom_divisor, decay_alpha, decay_factor;
 };
 
 struct segment_batch {
     segment_piece pieces[SEGMENTS_PER_LAUNCH];
-    int count;
+    int count, blocks;
 };
 
 static void set_adamw_constants(segment_piece *k, const tp_adamw_options *opt, double base_lr, int64_t step,
@@ -49,7 +52,7 @@ template <typename Fill, typename Launch>
 static void for_each_batch(const tp_param_segment *segments, int64_t segment_count, Fill fill, Launch launch)
 {
     segment_batch batch;
-    batch.count = 0;
+    batch.count = batch.blocks = 0;
     for (int64_t i = 0; i < segment_count; i++) {
         const tp_param_segment *s = &segments[i];
         if (s->frozen || s->numel <= 0) continue;
@@ -57,23 +60,35 @@ static void for_each_batch(const tp_param_segment *segments, int64_t segment_cou
         *piece = segment_piece{};
         piece->offset = s->offset;
         piece->numel = s->numel;
+        int64_t blocks = (s->numel + BLOCK_ELEMENTS - 1) / BLOCK_ELEMENTS;
+        piece->blocks = (int)(blocks < MAX_SEGMENT_BLOCKS ? blocks : MAX_SEGMENT_BLOCKS);
+        piece->first_block = batch.blocks;
+        batch.blocks += piece->blocks;
         fill(piece, s);
         if (batch.count == SEGMENTS_PER_LAUNCH) {
             launch(batch);
-            batch.count = 0;
+            batch.count = batch.blocks = 0;
         }
     }
     if (batch.count) launch(batch);
 }
 
+// The segment whose blocks include this one.
+__device__ const segment_piece &block_piece(const segment_batch &batch)
+{
+    int p = batch.count - 1;
+    while (p > 0 && batch.pieces[p].first_block > (int)blockIdx.x) p--;
+    return batch.pieces[p];
+}
+
 #define FOR_EACH_PIECE_INDEX(i, piece)                                                                             \
-    for (int64_t i = (piece).offset + (int64_t)blockIdx.x * blockDim.x + threadIdx.x;                               \
-         i < (piece).offset + (piece).numel; i += (int64_t)gridDim.x * blockDim.x)
+    for (int64_t i = (piece).offset + (int64_t)(blockIdx.x - (piece).first_block) * blockDim.x + threadIdx.x;        \
+         i < (piece).offset + (piece).numel; i += (int64_t)(piece).blocks * blockDim.x)
 
 // The same float operations, in the same order, as core/optim.c (fmaf is exact on both sides).
 __global__ void adamw_kernel(segment_batch batch, int torch_variant, float *p, const float *g, float *m, float *v)
 {
-    const segment_piece k = batch.pieces[blockIdx.y];
+    const segment_piece k = block_piece(batch);
     FOR_EACH_PIECE_INDEX(i, k)
     {
         if (torch_variant) p[i] = p[i] * k.decay_factor;
@@ -98,7 +113,7 @@ void tp_cuda_adamw_step(const tp_adamw_options *opt, double lr, int64_t step, fl
         segments, segment_count,
         [&](segment_piece *piece, const tp_param_segment *s) { set_adamw_constants(piece, opt, lr, step, s); },
         [&](const segment_batch &batch) {
-            adamw_kernel<<<dim3(UPDATE_BLOCKS, batch.count), TP_CUDA_THREADS>>>(batch, torch_variant, params, grads,
+            adamw_kernel<<<batch.blocks, TP_CUDA_THREADS>>>(batch, torch_variant, params, grads,
                                                                                  exp_avg, exp_avg_sq);
             CUDA_CHECK_LAUNCH();
         });
@@ -106,26 +121,27 @@ void tp_cuda_adamw_step(const tp_adamw_options *opt, double lr, int64_t step, fl
 
 // ---- reductions ----------------------------------------------------------------------
 
-__device__ double reduce_partials[SEGMENTS_PER_LAUNCH * REDUCE_BLOCKS];
+__device__ double reduce_partials[SEGMENTS_PER_LAUNCH * MAX_SEGMENT_BLOCKS];
 __device__ double reduce_total;
 
 enum reduce_kind { SUM_OF_SQUARES, NON_FINITE_COUNT };
 
 __global__ void reduce_pieces_kernel(segment_batch batch, reduce_kind kind, const float *g)
 {
-    const segment_piece piece = batch.pieces[blockIdx.y];
+    const segment_piece piece = block_piece(batch);
     double sum = 0.0;
     FOR_EACH_PIECE_INDEX(i, piece) { sum += kind == SUM_OF_SQUARES ? (double)g[i] * g[i] : (double)!isfinite(g[i]); }
     sum = tp_block_reduce(sum, tp_sum_op());
-    if (threadIdx.x == 0) reduce_partials[blockIdx.y * gridDim.x + blockIdx.x] = sum;
+    if (threadIdx.x == 0) reduce_partials[blockIdx.x] = sum;
 }
 
-// One thread: the partials of this launch, in order.
+// One block: each thread adds its stride of the partials in order, then the block's fixed tree.
 __global__ void reduce_finish_kernel(int partial_count)
 {
-    double sum = reduce_total;
-    for (int i = 0; i < partial_count; i++) sum += reduce_partials[i];
-    reduce_total = sum;
+    double sum = 0.0;
+    for (int i = threadIdx.x; i < partial_count; i += blockDim.x) sum += reduce_partials[i];
+    sum = tp_block_reduce(sum, tp_sum_op());
+    if (threadIdx.x == 0) reduce_total += sum;
 }
 
 static double reduce(const float *grads, const tp_param_segment *segments, int64_t segment_count, reduce_kind kind)
@@ -135,9 +151,9 @@ static double reduce(const float *grads, const tp_param_segment *segments, int64
     for_each_batch(
         segments, segment_count, [](segment_piece *, const tp_param_segment *) {},
         [&](const segment_batch &batch) {
-            reduce_pieces_kernel<<<dim3(REDUCE_BLOCKS, batch.count), REDUCE_THREADS>>>(batch, kind, grads);
+            reduce_pieces_kernel<<<batch.blocks, TP_CUDA_THREADS>>>(batch, kind, grads);
             CUDA_CHECK_LAUNCH();
-            reduce_finish_kernel<<<1, 1>>>(batch.count * REDUCE_BLOCKS);
+            reduce_finish_kernel<<<1, TP_CUDA_THREADS>>>(batch.blocks);
             CUDA_CHECK_LAUNCH();
         });
     CUDA_CHECK(cudaMemcpyFromSymbol(&total, reduce_total, sizeof total, 0, cudaMemcpyDeviceToHost));
@@ -156,7 +172,7 @@ double tp_cuda_grad_norm(const float *grads, const tp_param_segment *segments, i
 
 __global__ void scale_pieces_kernel(segment_batch batch, float factor, float *g)
 {
-    const segment_piece piece = batch.pieces[blockIdx.y];
+    const segment_piece piece = block_piece(batch);
     FOR_EACH_PIECE_INDEX(i, piece) g[i] *= factor;
 }
 
@@ -170,7 +186,7 @@ double tp_cuda_clip_grad_norm(float *grads, const tp_param_segment *segments, in
         for_each_batch(
             segments, segment_count, [](segment_piece *, const tp_param_segment *) {},
             [&](const segment_batch &batch) {
-                scale_pieces_kernel<<<dim3(UPDATE_BLOCKS, batch.count), TP_CUDA_THREADS>>>(batch, factor, grads);
+                scale_pieces_kernel<<<batch.blocks, TP_CUDA_THREADS>>>(batch, factor, grads);
                 CUDA_CHECK_LAUNCH();
             });
     }

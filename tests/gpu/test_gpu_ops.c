@@ -227,24 +227,34 @@ static void test_layer_norm(void)
 
 /* ---- gathers and dropout -------------------------------------------------------------- */
 
+/* n rows of ids drawn from distinct_ids values, gathered from and scattered into a table_rows x cols
+ * table.  Few distinct ids make long runs of one id (a segment embedding's shape). */
+static void gather_case(int64_t table_rows, int64_t cols, int64_t n, int64_t distinct_ids)
+{
+    int32_t *ids = tp_xmalloc((size_t)n * sizeof *ids);
+    for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)(tp_hash3(7, 9, (uint64_t)i) % distinct_ids); /* repeats */
+    float *table = random_floats(table_rows * cols, 1), *dout = random_floats(n * cols, 1);
+    float *out = tp_xmalloc((size_t)(n * cols) * sizeof *out);
+    float *d_table = device_floats(table, table_rows * cols), *d_dout = device_floats(dout, n * cols);
+    float *d_out = device_poisoned(n * cols);
+    int32_t *d_ids = device_copy(ids, (size_t)n * sizeof *ids);
+    char shape[64];
+    snprintf(shape, sizeof shape, "%lld (%lld ids) of %lldx%lld", (long long)n, (long long)distinct_ids,
+             (long long)table_rows, (long long)cols);
+    cpu->gather_rows(out, table, ids, n, cols);
+    gpu->gather_rows(d_out, d_table, d_ids, n, cols);
+    compare("gather_rows", shape, d_out, out, n * cols, 0.0);
+    cpu->scatter_add_rows(table, dout, ids, n, cols);
+    gpu->scatter_add_rows(d_table, d_dout, d_ids, n, cols);
+    compare("scatter_add_rows (+=, repeated ids)", shape, d_table, table, table_rows * cols, 0.0);
+    gpu->release(d_table), gpu->release(d_dout), gpu->release(d_out), gpu->release(d_ids);
+    free(ids), free(table), free(dout), free(out);
+}
+
 static void test_gathers(void)
 {
-    enum { TABLE_ROWS = 50, COLS = 33, N = 200 };
-    int32_t ids[N];
-    for (int i = 0; i < N; i++) ids[i] = (int32_t)(tp_hash3(7, 9, (uint64_t)i) % TABLE_ROWS); /* repeats */
-    float *table = random_floats(TABLE_ROWS * COLS, 1), *dout = random_floats(N * COLS, 1);
-    float *out = tp_xmalloc(N * COLS * sizeof *out);
-    float *d_table = device_floats(table, TABLE_ROWS * COLS), *d_dout = device_floats(dout, N * COLS);
-    float *d_out = device_poisoned(N * COLS);
-    int32_t *d_ids = device_copy(ids, sizeof ids);
-    cpu->gather_rows(out, table, ids, N, COLS);
-    gpu->gather_rows(d_out, d_table, d_ids, N, COLS);
-    compare("gather_rows", "200 of 50x33", d_out, out, N * COLS, 0.0);
-    cpu->scatter_add_rows(table, dout, ids, N, COLS);
-    gpu->scatter_add_rows(d_table, d_dout, d_ids, N, COLS);
-    compare("scatter_add_rows (+=, repeated ids)", "200 into 50x33", d_table, table, TABLE_ROWS * COLS, 0.0);
-    gpu->release(d_table), gpu->release(d_dout), gpu->release(d_out), gpu->release(d_ids);
-    free(table), free(dout), free(out);
+    gather_case(50, 33, 200, 50);
+    gather_case(3, 300, 2000, 3);
 }
 
 static void test_pool(void)
@@ -399,6 +409,10 @@ static void test_reduced_precision(tp_precision precision)
         for (int64_t i = 0; i < k * n; i++) b[i] = bf16_rounded(b[i]);
         cpu->gemm(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
         compare("gemm bf16 vs cpu on bf16 inputs", "NT 256x192x320", dc, c, m * n, TOLERANCE);
+        /* A starting one float into its buffer: not 16-byte aligned, converted one element a thread. */
+        cpu->gemm(0, 1, m - 1, n, k, 1.0f, a + 1, k, b, k, 0.0f, c, n);
+        gpu->gemm(0, 1, m - 1, n, k, 1.0f, da + 1, k, db, k, 0.0f, dc, n);
+        compare("gemm bf16 vs cpu, unaligned A", "NT 255x192x320", dc, c, (m - 1) * n, TOLERANCE);
     }
     attention_case_at(precision, TP_MASK_FULLY_VISIBLE, 1, 0.1f, 1);
     tp_cuda_set_precision(TP_PRECISION_FP32);
