@@ -1,5 +1,5 @@
 /* The communicator of core/distributed.h: MPI when built with it and launched by mpirun or srun,
- * else a world of one. */
+ * else a world of one.  Device memory moves over NCCL (cuda/cuda_nccl.h), bootstrapped over MPI. */
 #include "distributed.h"
 
 #include <limits.h>
@@ -13,12 +13,18 @@
 #ifdef TP_HAVE_MPI
 #include <mpi.h>
 #endif
+#ifdef TP_HAVE_CUDA
+#include "cuda/cuda_nccl.h"
+#endif
 
 struct tp_comm {
     int rank, size;
     int mpi;                /* 1: MPI_Init was called by tp_comm_open */
     double timeout_seconds; /* deadline of every wait */
     double wait_seconds;    /* total time spent in waits */
+#ifdef TP_HAVE_CUDA
+    tp_nccl *nccl; /* once a gradient synchroniser over device memory made it */
+#endif
 };
 
 static tp_comm process_comm;
@@ -179,6 +185,10 @@ int tp_comm_finish(void)
     if (!process_comm_open) return 0;
     tp_comm *comm = &process_comm;
     if (tp_comm_barrier(comm, "the final barrier") < 0) return -1;
+#ifdef TP_HAVE_CUDA
+    tp_nccl_free(comm->nccl);
+    comm->nccl = NULL;
+#endif
 #ifdef TP_HAVE_MPI
     if (comm->mpi) MPI_Finalize();
 #endif
@@ -265,6 +275,32 @@ static int start_gather(const int *counts, const int *displacements, void *conte
 }
 #endif
 
+#ifdef TP_HAVE_CUDA
+/* With NCCL open, the shard collectives move device memory: every rank's range, then wait. */
+typedef int (*nccl_shard_fn)(tp_nccl *nccl, const float *source, float *target, const int64_t *offsets,
+                             const int64_t *lengths, const char *what);
+
+static int nccl_shard_collective(tp_comm *comm, int64_t count, nccl_shard_fn start, const float *source,
+                                 float *target, const char *what)
+{
+    int64_t *offsets = tp_xmalloc(sizeof(int64_t) * 2 * (size_t)comm->size), *lengths = offsets + comm->size;
+    tp_comm rank_view = *comm;
+    for (int r = 0; r < comm->size; r++) {
+        rank_view.rank = r;
+        tp_comm_shard(&rank_view, count, &offsets[r], &lengths[r]);
+    }
+    int status = start(comm->nccl, source, target, offsets, lengths, what);
+    free(offsets);
+    return status < 0 ? -1 : tp_nccl_wait(comm->nccl, comm->timeout_seconds, what);
+}
+
+static int start_nccl_all_gather(tp_nccl *nccl, const float *unused, float *full, const int64_t *offsets,
+                                 const int64_t *lengths, const char *what)
+{
+    return tp_nccl_all_gather_start(nccl, full, offsets, lengths, what);
+}
+#endif
+
 /* A world of one: its shard is the whole buffer. */
 static void copy_floats(float *target, const float *source, int64_t count)
 {
@@ -277,6 +313,9 @@ int tp_comm_reduce_scatter(tp_comm *comm, const float *full, float *shard, int64
         copy_floats(shard, full, count);
         return 0;
     }
+#ifdef TP_HAVE_CUDA
+    if (comm->nccl) return nccl_shard_collective(comm, count, tp_nccl_reduce_scatter_start, full, shard, what);
+#endif
 #ifdef TP_HAVE_MPI
     shard_buffers buffers = {full, shard, comm->rank};
     return run_shard_collective(comm, count, start_reduce_scatter, &buffers, what);
@@ -288,6 +327,9 @@ int tp_comm_reduce_scatter(tp_comm *comm, const float *full, float *shard, int64
 int tp_comm_all_gather(tp_comm *comm, float *full, int64_t count, const char *what)
 {
     if (comm->size == 1) return 0;
+#ifdef TP_HAVE_CUDA
+    if (comm->nccl) return nccl_shard_collective(comm, count, start_nccl_all_gather, NULL, full, what);
+#endif
 #ifdef TP_HAVE_MPI
     shard_buffers buffers = {NULL, full, comm->rank};
     return run_shard_collective(comm, count, start_all_gather, &buffers, what);
@@ -302,6 +344,9 @@ int tp_comm_gather(tp_comm *comm, const float *shard, float *full, int64_t count
         copy_floats(full, shard, count);
         return 0;
     }
+#ifdef TP_HAVE_CUDA
+    if (comm->nccl) return nccl_shard_collective(comm, count, tp_nccl_gather_start, shard, full, what);
+#endif
 #ifdef TP_HAVE_MPI
     shard_buffers buffers = {shard, full, comm->rank};
     return run_shard_collective(comm, count, start_gather, &buffers, what);
@@ -317,24 +362,58 @@ struct tp_grad_sync {
     float *grad;
     int64_t count, bucket_floats, bucket_count;
     unsigned char *started; /* [bucket_count] */
+    int nccl;               /* 1: the buckets move over comm->nccl (device memory) */
 #ifdef TP_HAVE_MPI
     MPI_Request *requests;  /* [bucket_count]; MPI_REQUEST_NULL when not in flight */
 #endif
 };
 
+/* 1 when gradients in `memory` move over NCCL: device memory and more than one rank, or one rank
+ * with TP_NCCL=1 in the environment (how the GPU suite runs the NCCL path on one GPU).  0 for host
+ * memory and for a single-GPU run; -1 + message when device memory must move and cannot. */
+static int uses_nccl(const tp_comm *comm, const tp_backend *memory)
+{
+    if (memory == &tp_cpu_backend) return 0;
+    const char *forced = getenv("TP_NCCL");
+    if (comm->size == 1 && !(forced && strcmp(forced, "1") == 0)) return 0;
+#ifdef TP_HAVE_CUDA
+    return 1;
+#else
+    return tp_fail("data-parallel training moves %s memory only with NCCL, which this build lacks; the MPI path "
+                   "moves host memory (device cpu)",
+                   memory->name);
+#endif
+}
+
+int tp_grad_sync_needed(const tp_comm *comm, const tp_backend *memory)
+{
+    return comm->size > 1 || uses_nccl(comm, memory) == 1;
+}
+
+/* The job's NCCL communicator: rank 0 makes the unique id, MPI carries it to the others. */
+static int open_nccl(tp_comm *comm)
+{
+#ifdef TP_HAVE_CUDA
+    if (comm->nccl) return 0;
+    unsigned char id[TP_NCCL_ID_BYTES] = {0};
+    if (comm->rank == 0 && tp_nccl_unique_id(id) < 0) return -1;
+    if (tp_comm_broadcast(comm, id, sizeof id, 0, "the NCCL communicator's id") < 0) return -1;
+    comm->nccl = tp_nccl_create(comm->rank, comm->size, id);
+    return comm->nccl ? 0 : -1;
+#else
+    return 0;
+#endif
+}
+
 tp_grad_sync *tp_grad_sync_create(tp_comm *comm, const tp_backend *memory, float *grad, int64_t count,
                                   int64_t bucket_bytes)
 {
-    if (comm->size > 1 && memory != &tp_cpu_backend) {
-        tp_fail("data-parallel training moves %s memory only with NCCL, which this build lacks; the MPI path moves "
-                "host memory (device cpu)",
-                memory->name);
-        return NULL;
-    }
     if (bucket_bytes < (int64_t)sizeof(float)) {
         tp_fail("gradient buckets of %lld bytes: at least 4 needed", (long long)bucket_bytes);
         return NULL;
     }
+    int nccl = uses_nccl(comm, memory);
+    if (nccl < 0 || (nccl && open_nccl(comm) < 0)) return NULL;
     tp_grad_sync *sync = tp_xcalloc(1, sizeof *sync);
     sync->comm = comm;
     sync->grad = grad;
@@ -342,6 +421,7 @@ tp_grad_sync *tp_grad_sync_create(tp_comm *comm, const tp_backend *memory, float
     sync->bucket_floats = bucket_bytes / (int64_t)sizeof(float);
     if (sync->bucket_floats > INT_MAX) sync->bucket_floats = INT_MAX; /* MPI counts are ints */
     sync->bucket_count = count ? (count + sync->bucket_floats - 1) / sync->bucket_floats : 0;
+    sync->nccl = nccl;
     sync->started = tp_xcalloc((size_t)sync->bucket_count + 1, 1);
 #ifdef TP_HAVE_MPI
     sync->requests = tp_xmalloc(sizeof(MPI_Request) * ((size_t)sync->bucket_count + 1));
@@ -368,7 +448,7 @@ void tp_grad_sync_bucket(const tp_grad_sync *sync, int64_t bucket, int64_t *offs
     *length = sync->count - *offset < sync->bucket_floats ? sync->count - *offset : sync->bucket_floats;
 }
 
-#ifdef TP_HAVE_MPI
+#if defined(TP_HAVE_MPI) || defined(TP_HAVE_CUDA)
 static void bucket_name(const tp_grad_sync *sync, int64_t bucket, char *out, size_t cap)
 {
     snprintf(out, cap, "all-reduce of gradient bucket %lld of %lld", (long long)bucket + 1,
@@ -380,10 +460,17 @@ int tp_grad_sync_start(tp_grad_sync *sync, int64_t bucket)
 {
     if (sync->started[bucket]) return 0;
     sync->started[bucket] = 1;
-    if (sync->comm->size == 1) return 0;
-#ifdef TP_HAVE_MPI
     int64_t offset, length;
     tp_grad_sync_bucket(sync, bucket, &offset, &length);
+#ifdef TP_HAVE_CUDA
+    if (sync->nccl) {
+        char what[96];
+        bucket_name(sync, bucket, what, sizeof what);
+        return tp_nccl_all_reduce_start(sync->comm->nccl, sync->grad + offset, length, what);
+    }
+#endif
+    if (sync->comm->size == 1) return 0;
+#ifdef TP_HAVE_MPI
     int code = MPI_Iallreduce(MPI_IN_PLACE, sync->grad + offset, (int)length, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
                               &sync->requests[bucket]);
     if (code != MPI_SUCCESS) {
@@ -398,7 +485,7 @@ int tp_grad_sync_start(tp_grad_sync *sync, int64_t bucket)
 int tp_grad_sync_progress(tp_grad_sync *sync)
 {
 #ifdef TP_HAVE_MPI
-    if (sync->comm->size > 1) {
+    if (sync->comm->size > 1 && !sync->nccl) {
         int done = 0;
         int code = MPI_Testall((int)sync->bucket_count, sync->requests, &done, MPI_STATUSES_IGNORE);
         if (code != MPI_SUCCESS) return mpi_fail(sync->comm, code, "all-reduce of gradients");
@@ -412,6 +499,9 @@ int tp_grad_sync_finish(tp_grad_sync *sync)
     for (int64_t b = 0; b < sync->bucket_count; b++)
         if (tp_grad_sync_start(sync, b) < 0) return -1;
     memset(sync->started, 0, (size_t)sync->bucket_count);
+#ifdef TP_HAVE_CUDA
+    if (sync->nccl) return tp_nccl_wait(sync->comm->nccl, sync->comm->timeout_seconds, "all-reduce of gradients");
+#endif
 #ifdef TP_HAVE_MPI
     /* Bucket by bucket, so that an error names the bucket. */
     for (int64_t b = 0; b < sync->bucket_count && sync->comm->size > 1; b++) {

@@ -14,10 +14,11 @@
  * every other rank exit within dist_timeout.  tp_cli_main() does this for the tp programs.
  *
  * Float buffers (gradients, parameters, moments) live in the memory of the tp_backend named when
- * a gradient synchroniser is created.  The MPI implementation moves host memory (tp_cpu_backend)
- * and refuses any other; a NCCL implementation for device memory slots in behind the same calls
- * (tp_grad_sync_* and the shard collectives), with its communicator's unique id broadcast by
- * tp_comm_broadcast. */
+ * a gradient synchroniser is created.  Host memory (tp_cpu_backend) moves over MPI; device memory
+ * over NCCL (cuda/cuda_nccl.h, CUDA builds), whose communicator the first synchroniser over device
+ * memory opens (rank 0's unique id broadcast over MPI).  From then on the shard collectives move
+ * device memory too.  TP_NCCL=1 in the environment takes the NCCL path even for a world of one
+ * (the GPU suite's check of it on one GPU). */
 #ifndef TP_DISTRIBUTED_H
 #define TP_DISTRIBUTED_H
 
@@ -70,6 +71,8 @@ int tp_comm_gather(tp_comm *comm, const float *shard, float *full, int64_t count
  * tp_grad_sync_finish returns. */
 typedef struct tp_grad_sync tp_grad_sync;
 
+/* 1 when training must synchronise gradients: more than one rank, or device memory with TP_NCCL=1. */
+int tp_grad_sync_needed(const tp_comm *comm, const tp_backend *memory);
 /* NULL + message when memory is not one this build can move (see above). */
 tp_grad_sync *tp_grad_sync_create(tp_comm *comm, const tp_backend *memory, float *grad, int64_t count,
                                   int64_t bucket_bytes);

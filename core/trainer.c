@@ -118,7 +118,7 @@ static void build_shard(tp_trainer *t)
 static int create_grad_sync(tp_trainer *t)
 {
     const tp_params *params = &t->model->params;
-    if (t->world_size == 1 || t->sharded) return 0;
+    if (t->sharded || !tp_grad_sync_needed(t->comm, params->backend)) return 0;
     t->grad_sync = tp_grad_sync_create(t->comm, params->backend, params->grad, params->total,
                                        t->options.dist_bucket_bytes);
     if (!t->grad_sync) return -1;

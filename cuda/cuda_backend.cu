@@ -134,6 +134,21 @@ extern "C" int tp_cuda_device_count(void)
     return count;
 }
 
+// Ranks of a data-parallel job on one node take one GPU each: the launcher's node-local rank
+// (Open MPI, MPICH/Hydra, Slurm) modulo the visible devices.  Done before the first allocation.
+static void select_device(int device_count)
+{
+    static const char *const local_rank_variables[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                                       "SLURM_LOCALID"};
+    for (const char *name : local_rank_variables) {
+        const char *value = getenv(name);
+        if (value && *value) {
+            CUDA_CHECK(cudaSetDevice(atoi(value) % device_count));
+            return;
+        }
+    }
+}
+
 extern "C" const tp_backend *tp_cuda_backend_get(void)
 {
     // Every entry must be present before a model may run on this backend.
@@ -141,5 +156,10 @@ extern "C" const tp_backend *tp_cuda_backend_get(void)
     size_t entry_count = (sizeof cuda_table - offsetof(tp_backend, alloc)) / sizeof(void *); // all function pointers
     for (size_t i = 0; i < entry_count; i++)
         if (!entries[i]) return NULL;
-    return tp_cuda_device_count() > 0 ? &cuda_table : NULL;
+    static int device_count = -1;
+    if (device_count < 0) {
+        device_count = tp_cuda_device_count();
+        if (device_count > 0) select_device(device_count);
+    }
+    return device_count > 0 ? &cuda_table : NULL;
 }

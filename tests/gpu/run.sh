@@ -4,12 +4,13 @@
 # Stages: device, toolchain (nvcc, cuBLAS, cmake), host libraries, configure (sm_90), build,
 # test_gpu_ops (every kernel against the CPU, fp32 and reduced precision), test_gpu_train (BERT
 # tiny: 20 steps CPU vs GPU, fp32 and bf16), test_gpu_programs (tp-pretrain device cuda on real
-# text vs the CPU, kill + resume, bf16), bench fp32/tf32/bf16 (BERT-base training steps in tp and
-# in PyTorch on the same GPU: tokens/s, MFU, ratio), memcheck (test_gpu_ops under compute-sanitizer).
+# text vs the CPU, kill + resume, bf16, gradients over NCCL), test_gpu_nccl (the NCCL collectives on
+# one GPU; SKIP without libnccl.so.2), bench fp32/tf32/bf16 (BERT-base training steps in tp and in
+# PyTorch on the same GPU: tokens/s, MFU, ratio), memcheck (test_gpu_ops under compute-sanitizer).
 # TP_GPU_PROFILE=1 adds a profile of BERT-base training steps (Nsight Compute, tests/gpu/profile.py).
 # Every stage prints PASS, FAIL or SKIP and the script always reaches the summary.
 # TP_GPU_BIN=DIR runs binaries built elsewhere (for sm_90) instead of building: test_gpu_ops,
-# test_gpu_train, tp-pretrain, tp-preprocess.  test_gpu_programs needs data/vocab and data/corpus
+# test_gpu_train, test_gpu_nccl, tp-pretrain, tp-preprocess.  test_gpu_programs needs data/vocab and data/corpus
 # (carry them).  With $OUT set, the log and the summary go there too.
 # Host libraries missing on the machine are taken from build-gpu-deps/ when it was carried along
 # (made by tests/gpu/pack_deps.sh; TP_FORCE_DEPS=1 uses it even where the machine has the libraries).
@@ -121,11 +122,29 @@ else
     record "host libraries" FAIL "missing: ${missing_libs[*]}; carry build-gpu-deps (tests/gpu/pack_deps.sh)"
 fi
 
+# NCCL is loaded at run time (cuda/cuda_nccl.cu): the system's, CUDA's, else the nvidia-nccl wheel
+# that PyTorch brings.
+if [ -z "${TP_NCCL_LIBRARY:-}" ]; then
+    TP_NCCL_LIBRARY=$({
+        ldconfig -p 2> /dev/null | grep -o '/[^ ]*libnccl\.so\.2$'
+        ls "$cuda_home"/lib*/libnccl.so.2 "$cuda_home"/targets/*/lib/libnccl.so.2 2> /dev/null
+        for site in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2> /dev/null); do
+            ls "$site"/nvidia/nccl/lib/libnccl.so.2 "$site"/nvidia/cu*/lib/libnccl.so.2 2> /dev/null
+        done
+    } | head -1)
+fi
+if [ -n "$TP_NCCL_LIBRARY" ]; then
+    export TP_NCCL_LIBRARY
+    echo "NCCL: $TP_NCCL_LIBRARY"
+else
+    echo "NCCL: libnccl.so.2 not found (the NCCL stage will skip)"
+fi
+
 # ---- build ----------------------------------------------------------------------------
 # TP_GPU_BIN=DIR: test binaries built elsewhere for this GPU's architecture (saves the lease's
 # minutes); used when every library they need resolves here, else the suite builds as usual.
 built=0
-gpu_programs=(test_gpu_ops test_gpu_train tp-pretrain tp-preprocess)
+gpu_programs=(test_gpu_ops test_gpu_train test_gpu_nccl tp-pretrain tp-preprocess)
 if [ -n "${TP_GPU_BIN:-}" ] && (cd "$TP_GPU_BIN" && ls "${gpu_programs[@]}" > /dev/null && ! ldd "${gpu_programs[@]}" |
     grep -q "not found"); then
     build=$(cd "$TP_GPU_BIN" && pwd)
@@ -140,8 +159,7 @@ elif run_stage configure 180 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Rel
     if ! grep -q TP_HAVE_CUDA "$build/CMakeFiles/tp.dir/flags.make" 2> /dev/null; then
         echo "warning: CMake did not enable the CUDA backend (see the configure output): the GPU tests will skip"
     fi
-    run_stage build 300 cmake --build "$build" -j"$(nproc)" --target test_gpu_ops test_gpu_train tp-pretrain \
-        tp-preprocess && built=1
+    run_stage build 300 cmake --build "$build" -j"$(nproc)" --target "${gpu_programs[@]}" && built=1
 else
     skip build "configure failed"
 fi
@@ -196,6 +214,11 @@ if [ $built -eq 1 ]; then
     gpu_test test_gpu_ops 120 "$build/test_gpu_ops"
     gpu_test test_gpu_train 240 "$build/test_gpu_train"
     gpu_test test_gpu_programs 300 bash tests/gpu/test_gpu_programs.sh "$build"
+    if [ -n "$TP_NCCL_LIBRARY" ]; then
+        gpu_test test_gpu_nccl 120 "$build/test_gpu_nccl"
+    else
+        skip test_gpu_nccl "libnccl.so.2 not found"
+    fi
     torch_ok=0
     python3 -c 'import torch; assert torch.cuda.is_available()' 2> /dev/null && torch_ok=1
     for precision in fp32 tf32 bf16; do bench_precision "$precision"; done
@@ -218,7 +241,9 @@ if [ $built -eq 1 ]; then
         skip memcheck "no compute-sanitizer"
     fi
 else
-    for name in test_gpu_ops test_gpu_train test_gpu_programs bench memcheck; do skip "$name" "not built"; done
+    for name in test_gpu_ops test_gpu_train test_gpu_programs test_gpu_nccl bench memcheck; do
+        skip "$name" "not built"
+    done
 fi
 
 # ---- summary ------------------------------------------------------------------------------

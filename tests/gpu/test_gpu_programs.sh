@@ -5,6 +5,8 @@
 #     2e-3 relative (the tolerance of tests/gpu/test_gpu_train.c);
 #   - a GPU run killed (SIGKILL) after a checkpoint and resumed logs bit-identical losses to an
 #     uninterrupted GPU run (every CUDA kernel is deterministic: docs/gpu.md);
+#   - with TP_NCCL=1 (gradients all-reduced over NCCL in a world of one, when the suite found
+#     libnccl.so.2), the losses equal the plain GPU run's bit for bit;
 #   - `precision: bf16`: the first step's loss within 1e-2 of the CPU's, and the loss falls.
 # Without a GPU or a CUDA build: prints "skipped: ..." and passes.
 # Usage: tests/gpu/test_gpu_programs.sh BUILD_DIR   (ctest passes it)
@@ -53,6 +55,17 @@ pretrain --device cuda --output_dir "$work/killed" --resume 2>"$work/resume.log"
 cmp -s <(losses "$work/gpu/metrics.jsonl") <(losses "$work/killed/metrics.jsonl") ||
     fail "the resumed GPU run's losses differ from the uninterrupted one's"
 echo "GPU kill + resume: identical losses"
+
+# ---- gradients over NCCL (a world of one, TP_NCCL=1): the same losses bit for bit ----
+if [ -n "${TP_NCCL_LIBRARY:-}" ]; then
+    TP_NCCL=1 pretrain --device cuda --output_dir "$work/nccl" 2>"$work/nccl.log" ||
+        fail "NCCL run: $(tail -3 "$work/nccl.log")"
+    cmp -s <(losses "$work/gpu/metrics.jsonl") <(losses "$work/nccl/metrics.jsonl") ||
+        fail "the run with gradients over NCCL logs other losses than the plain GPU run"
+    echo "GPU with gradients over NCCL: identical losses"
+else
+    echo "NCCL: libnccl.so.2 not found (TP_NCCL_LIBRARY unset): not checked here"
+fi
 
 # ---- bf16 products ----
 pretrain --device cuda --precision bf16 --output_dir "$work/bf16" 2>"$work/bf16.log" ||
