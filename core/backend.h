@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "host_device.h"
 #include "optim.h"
 
 typedef enum tp_activation {
@@ -26,6 +27,7 @@ typedef enum tp_activation {
 typedef enum tp_norm_kind {
     TP_NORM_UNBIASED_STD, /* TencentPretrain "normal": gamma * (x - mean) / (std_unbiased + eps) + beta */
     TP_NORM_TORCH,        /* torch.nn.LayerNorm: (x - mean) / sqrt(var_biased + eps) * weight + bias */
+    TP_NORM_RMS,          /* T5LayerNorm: x / sqrt(mean(x^2) + eps) * weight (no centring; mean saved as 0) */
 } tp_norm_kind;
 
 typedef enum tp_pool_kind {
@@ -64,15 +66,40 @@ typedef enum tp_mask_kind {
     TP_MASK_CAUSAL,        /* query i sees keys j <= i */
 } tp_mask_kind;
 
-/* Attention problem description (q, k, v, out are [batch*seq, heads*head_dim] rows). */
+/* Attention problem description: q and out are [batch*seq, heads*head_dim] rows, k and v
+ * [batch*kv_seq, heads*head_dim] (cross-attention: the decoder's queries over the encoder's keys). */
 typedef struct tp_attention_shape {
     int64_t batch, seq, heads, head_dim;
-    float scale;                 /* 1/sqrt(head_dim) normally */
+    float scale;                 /* 1/sqrt(head_dim) normally; 1 for T5 */
     tp_mask_kind mask;
-    const int32_t *key_valid;    /* [batch*seq] nonzero = real token (fully visible: padding keys get -10000), or NULL */
+    const int32_t *key_valid;    /* [batch*kv_seq] nonzero = real token (fully visible: padding keys get -10000), or NULL */
     float dropout;               /* on the attention probabilities */
     uint64_t dropout_seed, dropout_stream;
+    int64_t kv_seq;              /* keys per sequence; 0: seq (self-attention) */
+    /* T5's relative position bias [seq*kv_seq, heads] (row i*kv_seq + j, column h: the layout of an
+     * embedding lookup), added to the scaled scores before the mask, or NULL.  Backward accumulates
+     * the scores' gradient summed over the batch into bias_grad (same layout) when it is not NULL. */
+    const float *bias;
+    float *bias_grad;
 } tp_attention_shape;
+
+static inline TP_HOST_DEVICE int64_t tp_attention_keys(const tp_attention_shape *s) { return s->kv_seq ? s->kv_seq : s->seq; }
+
+/* Incremental causal decoding (inference only): `queries` new tokens of each sequence attend to a
+ * key/value cache.  Query i of sequence b sits at position past + i and sees the cached keys
+ * 0 .. past + i (the causal mask, -10000 on the later ones as tp_attention does; no padding).  q and
+ * out are [batch*queries, heads*head_dim]; the caches [batch, capacity, heads*head_dim] hold the
+ * keys and values of positions 0 .. past + queries - 1 already. */
+typedef struct tp_cached_attention_shape {
+    int64_t batch, queries, past, capacity, heads, head_dim;
+    float scale;
+} tp_cached_attention_shape;
+
+/* Scratch floats cached_attention_forward needs: every (sequence, head)'s score rows. */
+static inline int64_t tp_cached_attention_scratch(const tp_cached_attention_shape *s)
+{
+    return s->batch * s->heads * s->queries * (s->past + s->queries);
+}
 
 typedef struct tp_backend {
     const char *name;
@@ -91,6 +118,8 @@ typedef struct tp_backend {
     void (*add_bias)(float *y, const float *bias, int64_t rows, int64_t cols);
     /* dbias[c] += sum_r dy[r, c] */
     void (*bias_backward)(float *dbias, const float *dy, int64_t rows, int64_t cols);
+    /* out = a * b element-wise (accumulate: out += a * b, the product's backward) */
+    void (*multiply)(float *out, const float *a, const float *b, int64_t n, int accumulate);
     /* out = a + b; out may alias a or b */
     void (*add)(float *out, const float *a, const float *b, int64_t n);
     /* dst += src */
@@ -103,7 +132,7 @@ typedef struct tp_backend {
     void (*activation_backward)(tp_activation kind, float *dx, const float *dy, const float *x, const float *y,
                                 int64_t n);
 
-    /* Per row: y = norm(x) * gamma + beta; saves mean and inverse scale per row for backward. */
+    /* Per row: y = norm(x) * gamma + beta (beta NULL: none); saves mean and inverse scale per row for backward. */
     void (*layer_norm_forward)(tp_norm_kind kind, float *y, float *mean, float *inv_scale, const float *x,
                                const float *gamma, const float *beta, int64_t rows, int64_t cols, float eps);
     /* dx, dgamma, dbeta += ... (any may be NULL) */
@@ -129,6 +158,10 @@ typedef struct tp_backend {
                                const float *probs, const float *q, const float *k, const float *v, float *scratch);
     /* Scratch floats attention_forward / attention_backward need. */
     int64_t (*attention_scratch)(const tp_attention_shape *shape);
+
+    /* out = softmax(q k^T * scale + causal mask) v against the caches (tp_cached_attention_shape). */
+    void (*cached_attention_forward)(const tp_cached_attention_shape *shape, float *out, const float *q,
+                                     const float *k_cache, const float *v_cache, float *scratch);
 
     /* Mean over rows with target >= 0 of -log softmax(logits[r, :classes])[target[r]];
      * logits rows have stride ld (>= classes: padded vocabularies).  Saves logsumexp per row.

@@ -196,8 +196,10 @@ static void format_number(double value, char *out, size_t size)
 {
     for (int precision = 1; precision <= 17; precision++) {
         snprintf(out, size, "%.*g", precision, value);
-        if (strtod(out, NULL) == value) return;
+        if (strtod(out, NULL) == value) break;
     }
+    /* %g writes 10 as "1e+01": whole numbers read better written out. */
+    if (strchr(out, 'e') && value == floor(value) && fabs(value) < 1e15) snprintf(out, size, "%.0f", value);
 }
 
 /* "a string (\"12\")", "1.5", "true", "a list", ... for "got ..." in messages. */

@@ -40,6 +40,11 @@ static void cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
     if (m == 0 || n == 0) return;
+    if (m == 1) { /* one row (decoding a token): sgemm would pack all of B for it; sgemv streams it once */
+        cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, blas_dim(trans_b ? n : k),
+                    blas_dim(trans_b ? k : n), alpha, b, blas_dim(ldb), a, trans_a ? blas_dim(lda) : 1, beta, c, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, blas_dim(m),
                 blas_dim(n), blas_dim(k), alpha, a, blas_dim(lda), b, blas_dim(ldb), beta, c, blas_dim(ldc));
 }
@@ -73,6 +78,12 @@ static void cpu_add(float *out, const float *a, const float *b, int64_t n)
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+static void cpu_multiply(float *out, const float *a, const float *b, int64_t n, int accumulate)
+{
+#pragma omp parallel for if (n >= PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) out[i] = (accumulate ? out[i] : 0.0f) + a[i] * b[i];
+}
+
 static void cpu_accumulate(float *dst, const float *src, int64_t n)
 {
 #pragma omp parallel for if (n >= PARALLEL_MIN)
@@ -102,7 +113,8 @@ static void cpu_activation_backward(tp_activation kind, float *dx, const float *
 
 /* ---- layer norm --------------------------------------------------------------- */
 
-/* inv_scale is 1 / (std_unbiased + eps) or 1 / sqrt(var + eps) depending on the kind. */
+/* inv_scale is 1 / (std_unbiased + eps) or 1 / sqrt(var + eps) depending on the kind; the RMS kind
+ * takes the mean as 0 (var is then the mean square). */
 static void cpu_layer_norm_forward(tp_norm_kind kind, float *y, float *mean, float *inv_scale, const float *x,
                                    const float *gamma, const float *beta, int64_t rows, int64_t cols, float eps)
 {
@@ -111,13 +123,14 @@ static void cpu_layer_norm_forward(tp_norm_kind kind, float *y, float *mean, flo
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
         double sum = 0, squares = 0;
-        for (int64_t c = 0; c < cols; c++) sum += xr[c];
+        if (kind != TP_NORM_RMS)
+            for (int64_t c = 0; c < cols; c++) sum += xr[c];
         double mu = sum / cols;
         for (int64_t c = 0; c < cols; c++) squares += (xr[c] - mu) * (xr[c] - mu);
         double inv = kind == TP_NORM_UNBIASED_STD ? 1.0 / (sqrt(squares / (cols > 1 ? cols - 1 : 1)) + eps)
                                                   : 1.0 / sqrt(squares / cols + eps);
         float mu_f = (float)mu, inv_f = (float)inv;
-        for (int64_t c = 0; c < cols; c++) yr[c] = gamma[c] * ((xr[c] - mu_f) * inv_f) + beta[c];
+        for (int64_t c = 0; c < cols; c++) yr[c] = gamma[c] * ((xr[c] - mu_f) * inv_f) + (beta ? beta[c] : 0.0f);
         mean[r] = mu_f;
         inv_scale[r] = inv_f;
     }
@@ -139,7 +152,7 @@ static void cpu_layer_norm_backward(tp_norm_kind kind, float *dx, float *dgamma,
                 g_sum += g;
                 gx_sum += g * (xr[c] - mu);
             }
-            float g_mean = (float)(g_sum / cols);
+            float g_mean = kind == TP_NORM_RMS ? 0.0f : (float)(g_sum / cols);
             float coef; /* dx = inv * (g - mean(g)) - coef * (x - mean) */
             if (kind == TP_NORM_UNBIASED_STD) {
                 double std = 1.0 / inv - eps;
@@ -219,78 +232,126 @@ static void cpu_dropout_backward(float *dx, const float *dy, int64_t n, float p,
 /* TencentPretrain adds -10000 (not -inf) to masked scores. */
 #define MASKED_SCORE (-10000.0f)
 
+/* Per thread: the scores of one (sequence, head) pair and their dropped copy; with bias_grad, the
+ * score gradients of every pair, summed over the batch after the parallel loop (deterministic). */
 static int64_t cpu_attention_scratch(const tp_attention_shape *shape)
 {
-    return (int64_t)omp_get_max_threads() * 2 * shape->seq * shape->seq;
+    int64_t square = shape->seq * tp_attention_keys(shape);
+    return (int64_t)omp_get_max_threads() * 2 * square + (shape->bias_grad ? shape->batch * shape->heads * square : 0);
 }
 
 /* Probabilities of (batch b, head h) with dropout applied, for the AV product. */
 static const float *dropped_probs(const tp_attention_shape *s, const float *probs, int64_t bh, float *buffer)
 {
     if (s->dropout <= 0) return probs;
-    int64_t count = s->seq * s->seq;
+    int64_t count = s->seq * tp_attention_keys(s);
     for (int64_t i = 0; i < count; i++)
         buffer[i] = probs[i] * keep_scale(s->dropout, s->dropout_seed, s->dropout_stream, bh * count + i);
     return buffer;
 }
 
-static void softmax_scores(const tp_attention_shape *s, float *scores, int64_t b)
+static void softmax_scores(const tp_attention_shape *s, float *scores, int64_t b, int64_t h)
 {
-    int64_t seq = s->seq;
+    int64_t seq = s->seq, keys = tp_attention_keys(s);
     for (int64_t i = 0; i < seq; i++) {
-        float *row = scores + i * seq;
-        for (int64_t j = 0; j < seq; j++) {
-            int visible = s->mask == TP_MASK_CAUSAL ? j <= i : (!s->key_valid || s->key_valid[b * seq + j]);
+        float *row = scores + i * keys;
+        for (int64_t j = 0; j < keys; j++) {
+            int visible = s->mask == TP_MASK_CAUSAL ? j <= i : (!s->key_valid || s->key_valid[b * keys + j]);
+            if (s->bias) row[j] += s->bias[(i * keys + j) * s->heads + h];
             if (!visible) row[j] += MASKED_SCORE;
         }
         float max = -FLT_MAX, sum = 0;
-        for (int64_t j = 0; j < seq; j++) max = row[j] > max ? row[j] : max;
-        for (int64_t j = 0; j < seq; j++) sum += (row[j] = expf(row[j] - max));
+        for (int64_t j = 0; j < keys; j++) max = row[j] > max ? row[j] : max;
+        for (int64_t j = 0; j < keys; j++) sum += (row[j] = expf(row[j] - max));
         float inv = 1.0f / sum;
-        for (int64_t j = 0; j < seq; j++) row[j] *= inv;
+        for (int64_t j = 0; j < keys; j++) row[j] *= inv;
     }
 }
 
 static void cpu_attention_forward(const tp_attention_shape *s, float *out, float *probs, const float *q,
                                   const float *k, const float *v, float *scratch)
 {
-    int64_t seq = s->seq, d = s->head_dim, hidden = s->heads * d, pairs = s->batch * s->heads;
+    int64_t seq = s->seq, keys = tp_attention_keys(s), d = s->head_dim, hidden = s->heads * d;
+    int64_t pairs = s->batch * s->heads, square = seq * keys;
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < pairs; bh++) {
-        int64_t b = bh / s->heads, h = bh % s->heads, offset = b * seq * hidden + h * d;
-        float *p = probs + bh * seq * seq;
-        cpu_gemm(0, 1, seq, seq, d, s->scale, q + offset, hidden, k + offset, hidden, 0.0f, p, seq);
-        softmax_scores(s, p, b);
-        const float *pd = dropped_probs(s, p, bh, scratch + (int64_t)omp_get_thread_num() * 2 * seq * seq);
-        cpu_gemm(0, 0, seq, d, seq, 1.0f, pd, seq, v + offset, hidden, 0.0f, out + offset, hidden);
+        int64_t b = bh / s->heads, h = bh % s->heads, q_offset = b * seq * hidden + h * d;
+        int64_t k_offset = b * keys * hidden + h * d;
+        float *p = probs + bh * square;
+        cpu_gemm(0, 1, seq, keys, d, s->scale, q + q_offset, hidden, k + k_offset, hidden, 0.0f, p, keys);
+        softmax_scores(s, p, b, h);
+        const float *pd = dropped_probs(s, p, bh, scratch + (int64_t)omp_get_thread_num() * 2 * square);
+        cpu_gemm(0, 0, seq, d, keys, 1.0f, pd, keys, v + k_offset, hidden, 0.0f, out + q_offset, hidden);
     }
+}
+
+/* bias_grad[(i*keys + j)*heads + h] += sum over b of dS(b, h)[i, j], b in order. */
+static void attention_bias_backward(const tp_attention_shape *s, const float *score_grads)
+{
+    int64_t square = s->seq * tp_attention_keys(s);
+#pragma omp parallel for schedule(static)
+    for (int64_t ij = 0; ij < square; ij++)
+        for (int64_t h = 0; h < s->heads; h++) {
+            float sum = 0;
+            for (int64_t b = 0; b < s->batch; b++) sum += score_grads[(b * s->heads + h) * square + ij];
+            s->bias_grad[ij * s->heads + h] += sum;
+        }
 }
 
 static void cpu_attention_backward(const tp_attention_shape *s, float *dq, float *dk, float *dv, const float *dout,
                                    const float *probs, const float *q, const float *k, const float *v, float *scratch)
 {
-    int64_t seq = s->seq, d = s->head_dim, hidden = s->heads * d, pairs = s->batch * s->heads;
+    int64_t seq = s->seq, keys = tp_attention_keys(s), d = s->head_dim, hidden = s->heads * d;
+    int64_t pairs = s->batch * s->heads, square = seq * keys;
+    float *score_grads = scratch + (int64_t)omp_get_max_threads() * 2 * square; /* with bias_grad only */
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < pairs; bh++) {
-        int64_t b = bh / s->heads, h = bh % s->heads, offset = b * seq * hidden + h * d;
-        const float *p = probs + bh * seq * seq;
-        float *dp = scratch + (int64_t)omp_get_thread_num() * 2 * seq * seq;
-        const float *pd = dropped_probs(s, p, bh, dp + seq * seq);
+        int64_t b = bh / s->heads, h = bh % s->heads, q_offset = b * seq * hidden + h * d;
+        int64_t k_offset = b * keys * hidden + h * d;
+        const float *p = probs + bh * square;
+        float *dp = scratch + (int64_t)omp_get_thread_num() * 2 * square;
+        const float *pd = dropped_probs(s, p, bh, dp + square);
         /* dV += P_dropped^T dO;  dP_dropped = dO V^T */
-        if (dv) cpu_gemm(1, 0, seq, d, seq, 1.0f, pd, seq, dout + offset, hidden, 1.0f, dv + offset, hidden);
-        cpu_gemm(0, 1, seq, seq, d, 1.0f, dout + offset, hidden, v + offset, hidden, 0.0f, dp, seq);
+        if (dv) cpu_gemm(1, 0, keys, d, seq, 1.0f, pd, keys, dout + q_offset, hidden, 1.0f, dv + k_offset, hidden);
+        cpu_gemm(0, 1, seq, keys, d, 1.0f, dout + q_offset, hidden, v + k_offset, hidden, 0.0f, dp, keys);
         for (int64_t i = 0; i < seq; i++) {
-            float *dp_row = dp + i * seq;
-            const float *p_row = p + i * seq;
+            float *dp_row = dp + i * keys;
+            const float *p_row = p + i * keys;
             if (s->dropout > 0)
-                for (int64_t j = 0; j < seq; j++)
-                    dp_row[j] *= keep_scale(s->dropout, s->dropout_seed, s->dropout_stream, (bh * seq + i) * seq + j);
+                for (int64_t j = 0; j < keys; j++)
+                    dp_row[j] *= keep_scale(s->dropout, s->dropout_seed, s->dropout_stream, (bh * seq + i) * keys + j);
             float dot = 0; /* softmax backward: dS = P * (dP - sum_j dP_j P_j) */
-            for (int64_t j = 0; j < seq; j++) dot += dp_row[j] * p_row[j];
-            for (int64_t j = 0; j < seq; j++) dp_row[j] = p_row[j] * (dp_row[j] - dot);
+            for (int64_t j = 0; j < keys; j++) dot += dp_row[j] * p_row[j];
+            for (int64_t j = 0; j < keys; j++) dp_row[j] = p_row[j] * (dp_row[j] - dot);
         }
-        if (dq) cpu_gemm(0, 0, seq, d, seq, s->scale, dp, seq, k + offset, hidden, 1.0f, dq + offset, hidden);
-        if (dk) cpu_gemm(1, 0, seq, d, seq, s->scale, dp, seq, q + offset, hidden, 1.0f, dk + offset, hidden);
+        if (s->bias_grad) memcpy(score_grads + bh * square, dp, (size_t)square * sizeof *dp);
+        if (dq) cpu_gemm(0, 0, seq, d, keys, s->scale, dp, keys, k + k_offset, hidden, 1.0f, dq + q_offset, hidden);
+        if (dk) cpu_gemm(1, 0, keys, d, seq, s->scale, dp, keys, q + q_offset, hidden, 1.0f, dk + k_offset, hidden);
+    }
+    if (s->bias_grad) attention_bias_backward(s, score_grads);
+}
+
+static void cpu_cached_attention_forward(const tp_cached_attention_shape *s, float *out, const float *q,
+                                         const float *k_cache, const float *v_cache, float *scratch)
+{
+    int64_t d = s->head_dim, hidden = s->heads * d, keys = s->past + s->queries, pairs = s->batch * s->heads;
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < pairs; bh++) {
+        int64_t b = bh / s->heads, h = bh % s->heads;
+        const float *qh = q + b * s->queries * hidden + h * d;
+        const float *kh = k_cache + b * s->capacity * hidden + h * d, *vh = v_cache + b * s->capacity * hidden + h * d;
+        float *p = scratch + bh * s->queries * keys;
+        cpu_gemm(0, 1, s->queries, keys, d, s->scale, qh, hidden, kh, hidden, 0.0f, p, keys);
+        for (int64_t i = 0; i < s->queries; i++) {
+            float *row = p + i * keys, max = -FLT_MAX, sum = 0;
+            for (int64_t j = s->past + i + 1; j < keys; j++) row[j] += MASKED_SCORE;
+            for (int64_t j = 0; j < keys; j++) max = row[j] > max ? row[j] : max;
+            for (int64_t j = 0; j < keys; j++) sum += (row[j] = expf(row[j] - max));
+            float inv = 1.0f / sum;
+            for (int64_t j = 0; j < keys; j++) row[j] *= inv;
+        }
+        cpu_gemm(0, 0, s->queries, d, keys, 1.0f, p, keys, vh, hidden, 0.0f, out + b * s->queries * hidden + h * d,
+                 hidden);
     }
 }
 
@@ -521,6 +582,7 @@ const tp_backend tp_cpu_backend = {
     .add_bias = cpu_add_bias,
     .bias_backward = cpu_bias_backward,
     .add = cpu_add,
+    .multiply = cpu_multiply,
     .accumulate = cpu_accumulate,
     .axpy = cpu_axpy,
     .activation_forward = cpu_activation_forward,
@@ -534,6 +596,7 @@ const tp_backend tp_cpu_backend = {
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
     .attention_scratch = cpu_attention_scratch,
+    .cached_attention_forward = cpu_cached_attention_forward,
     .cross_entropy_forward = cpu_cross_entropy_forward,
     .cross_entropy_backward = cpu_cross_entropy_backward,
     .pointwise_loss_forward = cpu_pointwise_loss_forward,

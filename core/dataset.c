@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@ struct tp_dataset {
     char *path;
     const uint8_t *map;
     size_t map_bytes;
+    int fd;                /* kept open: the loader checks that the file did not change under a run */
+    struct timespec mtime; /* when it was opened */
     tp_dataset_header header;
     const uint64_t *offsets;
     const uint8_t *tokens;
@@ -95,9 +99,9 @@ static int check_header(const tp_dataset *ds)
     if (h->version != DATASET_VERSION)
         return fail_at(ds, offsetof(tp_dataset_header, version),
                        "unsupported version %" PRIu32 " (this build reads version %d)", h->version, DATASET_VERSION);
-    if (h->kind != TP_DATASET_BERT && h->kind != TP_DATASET_MLM)
-        return fail_at(ds, offsetof(tp_dataset_header, kind), "unknown dataset kind %" PRIu32 " (1 = bert, 2 = mlm)",
-                       h->kind);
+    if (h->kind != TP_DATASET_BERT && h->kind != TP_DATASET_MLM && h->kind != TP_DATASET_LM)
+        return fail_at(ds, offsetof(tp_dataset_header, kind),
+                       "unknown dataset kind %" PRIu32 " (1 = bert, 2 = mlm, 3 = lm)", h->kind);
     if (h->token_bytes != 2 && h->token_bytes != 4)
         return fail_at(ds, offsetof(tp_dataset_header, token_bytes), "token_bytes %" PRIu32 " is not 2 or 4",
                        h->token_bytes);
@@ -268,9 +272,13 @@ static int map_file(tp_dataset *ds)
     }
     void *map = mmap(NULL, ds->map_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
-    close(fd);
-    if (map == MAP_FAILED) return tp_fail("%s: mmap: %s", ds->path, strerror(err));
+    if (map == MAP_FAILED) {
+        close(fd);
+        return tp_fail("%s: mmap: %s", ds->path, strerror(err));
+    }
     ds->map = map;
+    ds->fd = fd;
+    ds->mtime = st.st_mtim;
     memcpy(&ds->header, ds->map, sizeof ds->header);
     return 0;
 }
@@ -279,6 +287,7 @@ tp_dataset *tp_dataset_open(const char *path)
 {
     tp_dataset *ds = tp_xcalloc(1, sizeof *ds);
     ds->path = tp_xstrdup(path);
+    ds->fd = -1;
     if (map_file(ds) != 0 || check_header(ds) != 0 || check_sections(ds) != 0 || check_instances(ds) != 0 ||
         (ds->masks && check_masks(ds) != 0)) {
         tp_dataset_close(ds);
@@ -291,6 +300,7 @@ void tp_dataset_close(tp_dataset *ds)
 {
     if (!ds) return;
     if (ds->map) munmap((void *)ds->map, ds->map_bytes);
+    if (ds->fd >= 0) close(ds->fd);
     free(ds->path);
     free(ds);
 }
@@ -421,12 +431,13 @@ static void build_order(tp_loader *loader, int64_t epoch)
 
 static int check_loader_options(const tp_dataset *ds, tp_loader_options *o)
 {
-    int64_t ds_seq = tp_dataset_seq_length(ds);
+    int lm = tp_dataset_kind(ds) == TP_DATASET_LM;
+    int64_t ds_seq = tp_dataset_seq_length(ds) - lm; /* an lm window's last token is only a target */
     if (o->batch_size < 1) return tp_fail("loader: batch_size %" PRId64 " must be at least 1", o->batch_size);
     if (o->seq_length == 0) o->seq_length = ds_seq;
-    if (o->seq_length < 2 || o->seq_length > ds_seq)
-        return tp_fail("loader: seq_length %" PRId64 " outside [2, %" PRId64 "] (the dataset's seq_length)",
-                       o->seq_length, ds_seq);
+    if (o->seq_length < 1 + !lm || o->seq_length > ds_seq)
+        return tp_fail("loader: seq_length %" PRId64 " outside [%d, %" PRId64 "] (the dataset's seq_length%s)",
+                       o->seq_length, 1 + !lm, ds_seq, lm ? " - 1" : "");
     if (o->world_size < 1 || o->rank < 0 || o->rank >= o->world_size)
         return tp_fail("loader: rank %d outside [0, world_size %d)", o->rank, o->world_size);
     if (tp_dataset_count(ds) < o->world_size)
@@ -436,7 +447,10 @@ static int check_loader_options(const tp_dataset *ds, tp_loader_options *o)
     if (o->masking.vocab_size < tp_dataset_vocab_size(ds))
         return tp_fail("loader: masking vocab_size %" PRId64 " is smaller than the dataset's %" PRId64,
                        o->masking.vocab_size, tp_dataset_vocab_size(ds));
-    return tp_masking_options_check(&o->masking);
+    if (lm && (o->masking.pad_id < 0 || o->masking.pad_id >= o->masking.vocab_size))
+        return tp_fail("loader: pad_id %" PRId32 " outside [0, vocab_size %" PRId64 ")", o->masking.pad_id,
+                       o->masking.vocab_size);
+    return lm ? 0 : tp_masking_options_check(&o->masking); /* lm datasets are not masked */
 }
 
 tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *options)
@@ -462,6 +476,7 @@ tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *optio
     batch->mlm_positions = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
     batch->mlm_labels = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
     batch->sp_labels = tp_xmalloc(sizeof(int32_t) * (size_t)rows);
+    if (tp_dataset_kind(ds) == TP_DATASET_LM) batch->tags = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
     build_order(loader, 0);
     return loader;
 }
@@ -481,6 +496,7 @@ void tp_loader_free(tp_loader *loader)
     free(loader->batch.mlm_positions);
     free(loader->batch.mlm_labels);
     free(loader->batch.sp_labels);
+    free(loader->batch.tags);
     free(loader);
 }
 
@@ -500,8 +516,34 @@ static int64_t apply_static_masks(const tp_dataset *ds, int64_t index, int32_t *
     return count;
 }
 
+/* An lm window (truncated to seq + 1 tokens): the inputs are its first seq tokens and the target
+ * of position s is token s + 1; seg 1 marks the inputs (TencentPretrain's seg_pos), padding gets
+ * pad_id and target -1. */
+static void fill_lm_row(tp_loader *loader, int64_t row)
+{
+    const tp_dataset *ds = loader->ds;
+    int64_t seq = loader->options.seq_length, index = loader->row_instance[row];
+    int32_t *src = loader->batch.src + row * seq, *seg = loader->batch.seg + row * seq;
+    int32_t *targets = loader->batch.tags + row * seq;
+    uint64_t start = ds->offsets[index];
+    int64_t window = (int64_t)(ds->offsets[index + 1] - start);
+    if (window > seq + 1) window = seq + 1;
+    for (int64_t s = 0; s < seq; s++) {
+        seg[s] = s < window;
+        src[s] = s < window ? (int32_t)token_at(ds, start + (uint64_t)s) : loader->options.masking.pad_id;
+        targets[s] = s + 1 < window ? (int32_t)token_at(ds, start + (uint64_t)s + 1) : -1;
+    }
+    loader->row_masks[row] = 0;
+    loader->row_length[row] = window < seq ? window : seq;
+    loader->batch.sp_labels[row] = 0;
+}
+
 static void fill_row(tp_loader *loader, int64_t row)
 {
+    if (loader->ds->header.kind == TP_DATASET_LM) {
+        fill_lm_row(loader, row);
+        return;
+    }
     const tp_dataset *ds = loader->ds;
     const tp_loader_options *o = &loader->options;
     int64_t seq = o->seq_length, index = loader->row_instance[row];
@@ -525,6 +567,88 @@ static void fill_row(tp_loader *loader, int64_t row)
     loader->batch.sp_labels[row] = ds->header.kind == TP_DATASET_BERT ? meta.is_random_next : 0;
 }
 
+/* ---- reading a file that may change under a long run ---- */
+
+/* The dataset stays mapped for the whole run.  When its file is truncated under the run, or its
+ * storage fails, reading a lost page raises SIGBUS, which would kill the process without a word:
+ * the loader fills rows under this guard, which turns the signal into an error at that offset. */
+typedef struct read_guard {
+    sigjmp_buf jump;
+    const uint8_t *map;
+    size_t map_bytes;
+    volatile uint64_t fault_offset;
+} read_guard;
+
+static _Thread_local read_guard *active_guard;
+
+static void on_sigbus(int signal_number, siginfo_t *info, void *context)
+{
+    (void)context;
+    read_guard *guard = active_guard;
+    const uint8_t *address = info->si_addr;
+    if (guard && address >= guard->map && address < guard->map + guard->map_bytes) {
+        guard->fault_offset = (uint64_t)(address - guard->map);
+        siglongjmp(guard->jump, 1);
+    }
+    /* Not a read of the dataset: the default action, when the access repeats on return. */
+    signal(signal_number, SIG_DFL);
+}
+
+/* 0, or -1 with the offset of the unreadable byte. */
+static int fill_row_guarded(tp_loader *loader, int64_t row, uint64_t *fault_offset)
+{
+    read_guard guard = {.map = loader->ds->map, .map_bytes = loader->ds->map_bytes};
+    active_guard = &guard;
+    int faulted = sigsetjmp(guard.jump, 0);
+    if (!faulted) fill_row(loader, row);
+    active_guard = NULL;
+    *fault_offset = guard.fault_offset;
+    return faulted ? -1 : 0;
+}
+
+/* The rows' data came from the file as it was opened (and validated): not from a file rewritten
+ * or cut short since, whose ids could lie outside the vocabulary. */
+static int check_unchanged(const tp_dataset *ds)
+{
+    struct stat st;
+    if (fstat(ds->fd, &st) != 0) return tp_fail("%s: %s", ds->path, strerror(errno));
+    if ((size_t)st.st_size < ds->map_bytes)
+        return tp_fail("%s: offset %lld: the file was cut short while training (it had %zu bytes when opened)",
+                       ds->path, (long long)st.st_size, ds->map_bytes);
+    if ((size_t)st.st_size != ds->map_bytes || st.st_mtim.tv_sec != ds->mtime.tv_sec ||
+        st.st_mtim.tv_nsec != ds->mtime.tv_nsec)
+        return tp_fail("%s: the file was modified while training (%zu bytes when opened, %lld now)", ds->path,
+                       ds->map_bytes, (long long)st.st_size);
+    return 0;
+}
+
+/* Fills every row in parallel; NULL + an error naming the file when it cannot be read as opened. */
+static int fill_rows(tp_loader *loader)
+{
+    struct sigaction guard_action = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER}, previous;
+    sigemptyset(&guard_action.sa_mask);
+    sigaction(SIGBUS, &guard_action, &previous);
+    int64_t rows = loader->batch.batch_size;
+    uint64_t first_fault = UINT64_MAX;
+#pragma omp parallel for schedule(static)
+    for (int64_t row = 0; row < rows; row++) {
+        uint64_t fault_offset;
+        if (fill_row_guarded(loader, row, &fault_offset) != 0) {
+#pragma omp critical(tp_loader_fault)
+            if (fault_offset < first_fault) first_fault = fault_offset;
+        }
+    }
+    sigaction(SIGBUS, &previous, NULL);
+    if (first_fault != UINT64_MAX) {
+        struct stat st;
+        long long now = fstat(loader->ds->fd, &st) == 0 ? (long long)st.st_size : -1;
+        return tp_fail("%s: offset %" PRIu64 ": unreadable (the file has %lld bytes now, %zu when opened: it was "
+                       "truncated, or its storage failed, during the run)",
+                       loader->ds->path, first_fault, now, loader->ds->map_bytes);
+    }
+    return check_unchanged(loader->ds);
+}
+
 const tp_batch *tp_loader_next(tp_loader *loader)
 {
     const tp_loader_options *o = &loader->options;
@@ -543,8 +667,7 @@ const tp_batch *tp_loader_next(tp_loader *loader)
     loader->cursor += rows * o->world_size;
     loader->epoch += loader->cursor / count;
     loader->cursor %= count;
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < rows; row++) fill_row(loader, row);
+    if (fill_rows(loader) != 0) return NULL;
     batch->mlm_count = 0;
     batch->real_tokens = 0;
     for (int64_t row = 0; row < rows; row++) {
@@ -591,8 +714,8 @@ struct tp_dataset_writer {
 
 static int check_writer_options(const char *path, const tp_dataset_writer_options *o)
 {
-    if (o->kind != TP_DATASET_BERT && o->kind != TP_DATASET_MLM)
-        return tp_fail("%s: unknown dataset kind %d (1 = bert, 2 = mlm)", path, o->kind);
+    if (o->kind != TP_DATASET_BERT && o->kind != TP_DATASET_MLM && o->kind != TP_DATASET_LM)
+        return tp_fail("%s: unknown dataset kind %d (1 = bert, 2 = mlm, 3 = lm)", path, o->kind);
     if (o->seq_length < 2 || o->seq_length > MAX_SEQ_LENGTH)
         return tp_fail("%s: seq_length %" PRId64 " outside [2, %d]", path, o->seq_length, MAX_SEQ_LENGTH);
     if (o->vocab_size < 1 || o->vocab_size > INT32_MAX)

@@ -4,7 +4,7 @@
  *   header (128 bytes):
  *     char     magic[8]       "TPDATA\0\0"
  *     uint32   version        1
- *     uint32   kind           TP_DATASET_BERT / TP_DATASET_MLM
+ *     uint32   kind           TP_DATASET_BERT / TP_DATASET_MLM / TP_DATASET_LM
  *     uint32   token_bytes    2 (uint16 ids, vocab <= 65536) or 4 (uint32)
  *     uint32   seq_length     maximum instance length incl. special tokens
  *     uint64   vocab_size
@@ -32,7 +32,10 @@
 #include "core/rng.h"
 #include "tokenizers/tokenizer.h"
 
-enum { TP_DATASET_BERT = 1, TP_DATASET_MLM = 2 };
+/* TP_DATASET_LM (the lm processor): every instance is a window of up to seq_length tokens of the
+ * token stream; the loader feeds its first seq_length - 1 to the model and the next token of each
+ * as its target (tp_batch.tags), TencentPretrain's LmDataset / LmDataloader. */
+enum { TP_DATASET_BERT = 1, TP_DATASET_MLM = 2, TP_DATASET_LM = 3 };
 
 typedef struct tp_dataset_meta {
     uint16_t segment_a_length; /* tokens of segment A incl. [CLS] and the first [SEP] */
@@ -72,7 +75,13 @@ typedef struct tp_batch {
     int32_t *labels;         /* [B] class ids of sequence-level tasks (fine-tuning), or NULL */
     float *targets;          /* [B * target_width] float targets (fine-tuning), or NULL: regression values */
     int64_t target_width;    /* (width 1) or multi-label 0/1 indicators (width = number of labels) */
-    int32_t *tags;           /* [B*S] tag id per token (tagging), -1 where none is scored, or NULL */
+    int32_t *tags;           /* [B*S] tag id per token (tagging) or next-token id (lm datasets), -1 where none
+                              * is scored, or NULL */
+    /* Images instead of token ids (the patch embedding's input; src is NULL then, seg marks the
+     * class token and the patches as real): B images of pixel_width floats, channel planes
+     * (C x H x W), normalized. */
+    float *pixels;
+    int64_t pixel_width;
 } tp_batch;
 
 typedef struct tp_masking_options {
@@ -99,7 +108,8 @@ typedef struct tp_loader tp_loader;
 
 typedef struct tp_loader_options {
     int64_t batch_size;
-    int64_t seq_length;      /* <= dataset seq_length (0: the dataset's); longer instances are truncated */
+    int64_t seq_length;      /* <= dataset seq_length (lm datasets: < it; 0: the longest); longer instances are
+                              * truncated */
     uint64_t seed;
     int rank, world_size;
     int shuffle;             /* 1: permute per epoch; 0: file order */
@@ -108,7 +118,9 @@ typedef struct tp_loader_options {
 
 tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *options);
 void tp_loader_free(tp_loader *loader);
-/* Fills the loader-owned batch; returns it (valid until the next call). */
+/* Fills the loader-owned batch; returns it (valid until the next call), or NULL + an error naming
+ * the file (and offset) when the file was modified, cut short or became unreadable since it was
+ * opened: a dataset is read in place for the whole run. */
 const tp_batch *tp_loader_next(tp_loader *loader);
 void tp_loader_position(const tp_loader *loader, int64_t *epoch, int64_t *cursor);
 int tp_loader_seek(tp_loader *loader, int64_t epoch, int64_t cursor);

@@ -143,7 +143,77 @@ void tp_encoded_split_free(tp_encoded_split *split)
 {
     free(split->src), free(split->seg), free(split->labels), free(split->targets), free(split->tags);
     free(split->first_word), free(split->word_position);
+    if (split->images) tp_image_set_free(split->images);
+    free(split->images);
     memset(split, 0, sizeof *split);
+}
+
+/* ---- images --------------------------------------------------------------------------------- */
+
+int tp_task_is_image(tp_config *model_config)
+{
+    const char *processor = NULL;
+    return tp_config_string(model_config, "data_processor", NULL, &processor) == 0 && processor &&
+           !strcmp(processor, "vit");
+}
+
+/* The keys and defaults of the patch embedding (modules/embeddings/patch.c, TencentPretrain's). */
+static int read_image_geometry(tp_config *model_config, tp_image_set_options *options, int64_t *patch)
+{
+    return tp_config_int(model_config, "image_height", 256, 1, 1 << 16, &options->height) < 0 ||
+                   tp_config_int(model_config, "image_width", 256, 1, 1 << 16, &options->width) < 0 ||
+                   tp_config_int(model_config, "patch_size", 16, 1, 1 << 16, patch) < 0 ||
+                   tp_config_int(model_config, "channels_num", 3, 1, 1024, &options->channels) < 0
+               ? -1
+               : 0;
+}
+
+/* The gold task of an image split: its labels, with the label names "0", "1", ... */
+static tp_tsv_task *image_gold(const tp_image_set *set)
+{
+    tp_tsv_task *gold = tp_xcalloc(1, sizeof *gold);
+    gold->path = tp_xstrdup(set->path);
+    gold->kind = TP_TASK_CLASSIFICATION;
+    gold->has_labels = 1;
+    gold->count = set->count;
+    gold->examples = tp_xcalloc((size_t)set->count, sizeof *gold->examples);
+    for (int64_t i = 0; i < set->count; i++) {
+        gold->examples[i].text_a = "";
+        gold->examples[i].line = i + 1;
+        gold->examples[i].label = set->labels[i];
+    }
+    gold->num_labels = set->num_labels;
+    gold->label_names = tp_xcalloc((size_t)set->num_labels, sizeof *gold->label_names);
+    for (int64_t c = 0; c < set->num_labels; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "%lld", (long long)c);
+        gold->label_names[c] = tp_xstrdup(name);
+    }
+    return gold;
+}
+
+int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_labels, int skip_bad_images,
+                        tp_tsv_task **gold, tp_encoded_split *split)
+{
+    tp_image_set_options options = {.num_labels = num_labels, .skip_bad_images = skip_bad_images};
+    int64_t patch = 0;
+    memset(split, 0, sizeof *split);
+    if (read_image_geometry(model_config, &options, &patch) < 0) return -1;
+    tp_image_set *set = tp_xcalloc(1, sizeof *set);
+    if (tp_image_set_read(path, &options, set) < 0) {
+        free(set);
+        return -1;
+    }
+    split->kind = TP_TASK_CLASSIFICATION;
+    split->count = set->count;
+    split->seq_length = (options.height / patch) * (options.width / patch) + 1;
+    split->labels_num = set->num_labels;
+    split->has_labels = 1;
+    split->labels = tp_xmalloc((size_t)set->count * sizeof *split->labels);
+    memcpy(split->labels, set->labels, (size_t)set->count * sizeof *split->labels);
+    split->images = set;
+    *gold = image_gold(set);
+    return 0;
 }
 
 /* ---- batches -------------------------------------------------------------------------------- */
@@ -152,7 +222,13 @@ void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t 
 {
     int64_t tokens = batch_size * split->seq_length;
     memset(batch, 0, sizeof *batch);
-    batch->src = tp_xmalloc((size_t)tokens * sizeof *batch->src);
+    if (split->images) {
+        const tp_image_set *images = split->images;
+        batch->pixel_width = images->channels * images->height * images->width;
+        batch->pixels = tp_xmalloc((size_t)(batch_size * batch->pixel_width) * sizeof *batch->pixels);
+    } else {
+        batch->src = tp_xmalloc((size_t)tokens * sizeof *batch->src);
+    }
     batch->seg = tp_xmalloc((size_t)tokens * sizeof *batch->seg);
     if (split->labels) batch->labels = tp_xmalloc((size_t)batch_size * sizeof *batch->labels);
     if (split->targets) {
@@ -165,6 +241,7 @@ void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t 
 void tp_task_batch_free(tp_batch *batch)
 {
     free(batch->src), free(batch->seg), free(batch->labels), free(batch->targets), free(batch->tags);
+    free(batch->pixels);
     memset(batch, 0, sizeof *batch);
 }
 
@@ -180,6 +257,13 @@ const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *spli
     batch->real_tokens = 0;
     for (int64_t r = 0; r < rows; r++) {
         int64_t i = indices[r];
+        if (split->images) {
+            tp_image_set_normalize(split->images, i, batch->pixels + r * batch->pixel_width);
+            for (int64_t s = 0; s < seq; s++) batch->seg[r * seq + s] = 1;
+            batch->labels[r] = split->labels[i];
+            batch->real_tokens += seq;
+            continue;
+        }
         COPY_ROW(batch->src, split->src, r, i, seq);
         COPY_ROW(batch->seg, split->seg, r, i, seq);
         if (split->labels) batch->labels[r] = split->labels[i];

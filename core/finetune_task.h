@@ -18,6 +18,7 @@
 #include "core/dataset.h"
 #include "core/metrics.h"
 #include "core/model.h"
+#include "core/preprocess_vit.h"
 #include "core/tsv.h"
 #include "tokenizers/tokenizer.h"
 
@@ -45,11 +46,27 @@ typedef struct tp_encoded_split {
      * words); word_position[that] is the position of its first piece, -1 when cut off. */
     int64_t *first_word;
     int32_t *word_position;
+    /* Image classification (tp_task_read_images): the pre-decoded images; src is NULL, and every
+     * row (the class token and the patches) is real (seg 1). */
+    tp_image_set *images;
 } tp_encoded_split;
 
 void tp_encode_split(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t labels_num,
                      tp_encoded_split *out);
 void tp_encoded_split_free(tp_encoded_split *split);
+
+/* Image classification: the `classification` task on a model whose config says
+ * "data_processor": "vit" (TencentPretrain's ViT configs do) reads image lists or IDX pairs
+ * (core/preprocess_vit.h) instead of TSV text, with no tokenizer; the model's head is the cls
+ * target pooling the first row, the class token.  1 for such a model config. */
+int tp_task_is_image(tp_config *model_config);
+/* Reads path as an image classification split at the input size of the model config's patch
+ * embedding (image_height, image_width, channels_num, patch_size; modules/embeddings/patch.c):
+ * the split (labels, images) and a gold task with the labels and the label names "0", "1", ...
+ * num_labels > 0 bounds the labels (dev and test: the training set's count); skip_bad_images as in
+ * tp_image_set_options (the split's images->skipped counts them). */
+int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_labels, int skip_bad_images,
+                        tp_tsv_task **gold, tp_encoded_split *split);
 
 /* A host batch for up to batch_size rows of a split: buffers for its kind and its labels (none
  * without labels: the model then computes no loss).  Any split of the same kind and label set

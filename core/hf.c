@@ -11,6 +11,9 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "fileio.h"
+#include "hf_gpt2.h"
+#include "hf_seq2seq.h"
+#include "hf_vit.h"
 #include "safetensors.h"
 
 #define PATH_CAP 4096
@@ -281,6 +284,21 @@ static const struct hf_activation {
 };
 #define ACTIVATION_COUNT (sizeof activations / sizeof activations[0])
 
+const char *tp_hf_activation_to_tp(const char *hf_name)
+{
+    for (size_t i = 0; i < ACTIVATION_COUNT; i++)
+        if (!strcmp(hf_name, activations[i].hf)) return activations[i].tp;
+    return NULL;
+}
+
+const char *tp_hf_activation_name(tp_activation activation)
+{
+    const char *name = "gelu";
+    for (size_t i = ACTIVATION_COUNT; i-- > 0;)
+        if (activations[i].value == activation) name = activations[i].hf;
+    return name;
+}
+
 static int hf_activation(const char *path, const cJSON *root, const char **out)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
@@ -303,7 +321,7 @@ static int hf_model_family(const char *path, const cJSON *root, hf_family *out)
             *out = (hf_family)i;
             return 0;
         }
-    return tp_fail("%s: key 'model_type': '%s' is not supported (supported: bert, roberta, albert)", path,
+    return tp_fail("%s: key 'model_type': '%s' is not supported (supported: bert, roberta, albert, gpt2, vit, t5, bart)", path,
                    cJSON_IsString(item) ? item->valuestring : "?");
 }
 
@@ -466,8 +484,13 @@ tp_config *tp_hf_config(const char *dir)
     hf_family family = HF_BERT;
     cJSON *tp = cJSON_CreateObject();
     tp_config *config = NULL;
-    if (hf_model_family(path, root, &family) == 0 && read_common(path, root, family, tp) == 0 &&
-        read_family(path, root, family, tp) == 0 && read_heads(path, root, family, tp) == 0) {
+    int parsed = tp_hf_seq2seq_is(root) ? tp_hf_seq2seq_config(path, root, tp) == 0
+                 : tp_hf_vit_is(root)    ? tp_hf_vit_config(path, root, tp) == 0
+                 : tp_hf_gpt2_is(root) ? tp_hf_gpt2_config(path, root, tp) == 0
+                                   : hf_model_family(path, root, &family) == 0 && read_common(path, root, family, tp) == 0 &&
+                                         read_family(path, root, family, tp) == 0 &&
+                                         read_heads(path, root, family, tp) == 0;
+    if (parsed) {
         cJSON_AddItemToObject(tp, "huggingface", cJSON_Duplicate(root, 1));
         char *text = cJSON_PrintUnformatted(tp);
         config = tp_config_parse(path, text);
@@ -561,6 +584,9 @@ static int load_weights(const char *dir, tp_model *model, const char *skip_prefi
 {
     char path[PATH_CAP], found[NAME_CAP];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_load(path, model, skip_prefix, report);
+    if (tp_hf_vit_model(model)) return tp_hf_vit_load(path, model, skip_prefix, report);
+    if (tp_hf_seq2seq_model(model)) return tp_hf_seq2seq_load(path, model, skip_prefix, report);
     tp_st_file *file = tp_st_open(path);
     if (!file) return -1;
     hf_map map = model_map(model);
@@ -794,12 +820,9 @@ static void put_labels(cJSON *hf, int64_t labels)
     put(hf, "label2id", backward);
 }
 
-/* config.json: the original one kept under "huggingface" (if any) with every field tp decides
- * rewritten; *types gets type_vocab_size. */
-static cJSON *hf_config_json(const tp_model *model, tp_config *config, const hf_map *map, const char *architecture,
-                             int64_t *types)
+/* The original config.json kept under "huggingface", or an empty object. */
+static cJSON *kept_config_json(tp_config *config)
 {
-    const tp_model_config *hp = &model->hp;
     char *text = tp_config_to_json(config);
     cJSON *root = cJSON_Parse(text), *hf = cJSON_DetachItemFromObjectCaseSensitive(root, "huggingface");
     free(text);
@@ -808,12 +831,20 @@ static cJSON *hf_config_json(const tp_model *model, tp_config *config, const hf_
         cJSON_Delete(hf);
         hf = cJSON_CreateObject();
     }
+    return hf;
+}
+
+/* config.json: the original one kept under "huggingface" (if any) with every field tp decides
+ * rewritten; *types gets type_vocab_size. */
+static cJSON *hf_config_json(const tp_model *model, tp_config *config, const hf_map *map, const char *architecture,
+                             int64_t *types)
+{
+    const tp_model_config *hp = &model->hp;
+    cJSON *hf = kept_config_json(config);
     const cJSON *old_types = cJSON_GetObjectItemCaseSensitive(hf, "type_vocab_size");
     *types = cJSON_IsNumber(old_types) && (old_types->valueint == 1 || old_types->valueint == 2) ? old_types->valueint : 2;
     double dropout = config_number(config, "dropout", 0.1);
-    const char *act = "gelu";
-    for (size_t i = ACTIVATION_COUNT; i-- > 0;)
-        if (activations[i].value == hp->hidden_act) act = activations[i].hf;
+    const char *act = tp_hf_activation_name(hp->hidden_act);
     const char *names[1] = {architecture};
     put(hf, "architectures", cJSON_CreateStringArray(names, 1));
     put(hf, "model_type", cJSON_CreateString(families[map->family].model_type));
@@ -867,6 +898,10 @@ static int weights_vocab_size(const char *weights_path, int64_t *vocab_size)
 /* The architecture of a tp model, refusing what Hugging Face cannot express. */
 static int resolve_architecture(const tp_model *model, tp_config *config, const char **architecture)
 {
+    if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_architecture(model, config, architecture);
+    if (tp_hf_vit_model(model))
+        return tp_fail("%s: key 'embedding': writing ViT models as Hugging Face's is not supported yet",
+                       tp_config_name(config));
     hf_map map = model_map(model);
     int heads = model_heads(model);
     if (!(*architecture = architecture_of(&map, heads))) {
@@ -882,8 +917,9 @@ static int write_hf_dir(const tp_model *model, tp_config *config, const char *ar
                         const char *const *vocab_paths, int vocab_count, const char *out_dir)
 {
     hf_map map = model_map(model);
-    int64_t types = 2;
-    cJSON *hf = hf_config_json(model, config, &map, architecture, &types);
+    int64_t types = 2, gpt2 = tp_hf_gpt2_model(model);
+    cJSON *hf = gpt2 ? kept_config_json(config) : hf_config_json(model, config, &map, architecture, &types);
+    if (gpt2) tp_hf_gpt2_config_json(model, config, architecture, hf);
     char *text = cJSON_Print(hf);
     cJSON_Delete(hf);
     char tmp[PATH_CAP], path[PATH_CAP + 64], weights_dir[PATH_CAP];
@@ -892,7 +928,8 @@ static int write_hf_dir(const tp_model *model, tp_config *config, const char *ar
         snprintf(path, sizeof path, "%s/config.json", tmp);
         status = tp_write_file_atomic(path, text, strlen(text));
         snprintf(path, sizeof path, "%s/model.safetensors", tmp);
-        if (status == 0) status = write_weights(path, model, &map, types, NULL);
+        if (status == 0)
+            status = gpt2 ? tp_hf_gpt2_write_weights(path, model) : write_weights(path, model, &map, types, NULL);
         for (int i = 0; i < vocab_count && status == 0; i++) status = copy_file(vocab_paths[i], tmp);
         if (status == 0 && vocab_count == 0) {
             const char *slash = strrchr(weights_path, '/');

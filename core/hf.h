@@ -1,6 +1,6 @@
 /* Hugging Face model directories (config.json + model.safetensors) of the BERT, RoBERTa and
- * ALBERT families, read into tp's model config and parameter names (TencentPretrain's), and
- * written back.  docs/convert.md has the whole picture; in short:
+ * ALBERT families, and GPT-2 (core/hf_gpt2.h), read into tp's model config and parameter names
+ * (TencentPretrain's), and written back.  docs/convert.md has the whole picture; in short:
  *
  * Families: the Hugging Face backbone prefix is "bert.", "roberta." or "albert." when the model
  * has a head and none for the bare model (BertModel, ...); loading accepts both.

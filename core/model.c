@@ -63,11 +63,11 @@ static int refuse_enabled(tp_config *cfg, const char *key)
 static const char *const act_names[] = {"gelu", "gelu_fast", "relu", "silu", NULL};
 static const tp_activation act_values[] = {TP_ACT_GELU, TP_ACT_GELU_FAST, TP_ACT_RELU, TP_ACT_SILU};
 static const char *const positioning_names[] = {"post", "pre", NULL};
-static const char *const layernorm_names[] = {"normal", "normal_torch", NULL};
-static const tp_norm_kind layernorm_values[] = {TP_NORM_UNBIASED_STD, TP_NORM_TORCH};
+static const char *const layernorm_names[] = {"normal", "normal_torch", "t5", NULL};
+static const tp_norm_kind layernorm_values[] = {TP_NORM_UNBIASED_STD, TP_NORM_TORCH, TP_NORM_RMS};
 static const char *const mask_names[] = {"fully_visible", "causal", NULL};
 static const tp_mask_kind mask_values[] = {TP_MASK_FULLY_VISIBLE, TP_MASK_CAUSAL};
-static const char *const feed_forward_names[] = {"dense", NULL};
+static const char *const feed_forward_names[] = {"dense", "gated", NULL};
 
 static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t vocab_size)
 {
@@ -102,7 +102,12 @@ static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t voc
         tp_config_bool(cfg, "factorized_embedding_parameterization", 0,
                        &hp->factorized_embedding_parameterization) < 0 ||
         tp_config_int(cfg, "position_offset", 0, 0, 1 << 20, &hp->position_offset) < 0 ||
-        refuse_enabled(cfg, "remove_attention_scale") < 0 || refuse_enabled(cfg, "relative_position_embedding") < 0 ||
+        tp_config_bool(cfg, "remove_attention_scale", 0, &hp->remove_attention_scale) < 0 ||
+        tp_config_bool(cfg, "relative_position_embedding", 0, &hp->relative_position_embedding) < 0 ||
+        tp_config_int(cfg, "relative_attention_buckets_num", 32, 2, 1 << 16, &hp->relative_attention_buckets_num) < 0 ||
+        tp_config_int(cfg, "relative_attention_max_distance", 128, 2, 1 << 20, &hp->relative_attention_max_distance) < 0 ||
+        tp_config_int(cfg, "decoder_layers_num", hp->layers_num, 1, 1024, &hp->decoder_layers_num) < 0 ||
+        tp_config_bool(cfg, "share_embedding", 0, &hp->share_embedding) < 0 ||
         refuse_enabled(cfg, "has_residual_attention") < 0)
         return -1;
     /* Read by tp-preprocess, and by tp-convert (the Hugging Face config.json a model came from). */
@@ -126,39 +131,57 @@ static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t voc
     hp->embedding_layernorm = layernorm_values[embedding_layernorm];
     hp->target_layernorm = layernorm_values[target_layernorm];
     hp->mask = mask_values[mask];
+    hp->feed_forward_gated = feed_forward == 1;
     return 0;
 }
 
 /* ---- building ----------------------------------------------------------------- */
 
-static int build_embeddings(tp_model *model, tp_build *build)
+/* The embedding types listed under `key` (embedding or tgt_embedding), summed, then normed unless
+ * remove_embedding_layernorm: parameters under "<key>.<name>" and "<key>.layer_norm". */
+typedef struct embedding_parts {
+    int *count;
+    const tp_embedding_type **types;
+    void **selves;
+    void **norm;
+} embedding_parts;
+
+static int build_embedding_parts(const tp_model *model, tp_build *build, const char *key,
+                                 const tp_embedding_type *const *registry, embedding_parts parts)
 {
     const char *const *names = NULL;
     int count = 0;
-    if (!tp_config_has(build->config, "embedding"))
-        return tp_fail("%s: key 'embedding': missing (the model needs it)", tp_config_name(build->config));
-    if (tp_config_strings(build->config, "embedding", &names, &count) < 0) return -1;
+    if (!tp_config_has(build->config, key))
+        return tp_fail("%s: key '%s': missing (the model needs it)", tp_config_name(build->config), key);
+    if (tp_config_strings(build->config, key, &names, &count) < 0) return -1;
     if (count < 1 || count > TP_MAX_PARTS)
-        return tp_fail("%s: key 'embedding': expected 1 to %d embedding names", tp_config_name(build->config),
+        return tp_fail("%s: key '%s': expected 1 to %d embedding names", tp_config_name(build->config), key,
                        TP_MAX_PARTS);
-    if (refuse_repeats(build->config, "embedding", names, count) < 0) return -1;
+    if (refuse_repeats(build->config, key, names, count) < 0) return -1;
     for (int i = 0; i < count; i++) {
-        const tp_embedding_type *type = registry_find((const void *const *)tp_embedding_registry, names[i]);
+        const tp_embedding_type *type = registry_find((const void *const *)registry, names[i]);
         char prefix[TP_NAME_MAX];
-        if (!type)
-            return unknown_module(build->config, "embedding", "embedding", names[i],
-                                  (const void *const *)tp_embedding_registry);
-        snprintf(prefix, sizeof prefix, "embedding.%s", names[i]);
-        model->embedding_types[i] = type;
-        if (!(model->embeddings[i] = type->create(build, prefix))) return -1;
-        model->embedding_count = i + 1;
+        if (!type) return unknown_module(build->config, key, key, names[i], (const void *const *)registry);
+        snprintf(prefix, sizeof prefix, "%s.%s", key, names[i]);
+        parts.types[i] = type;
+        if (!(parts.selves[i] = type->create(build, prefix))) return -1;
+        *parts.count = i + 1;
     }
     if (!model->hp.remove_embedding_layernorm) {
         tp_norm_layer *norm = tp_xmalloc(sizeof *norm);
-        tp_norm_layer_init_kind(norm, build, "embedding.layer_norm", model->hp.emb_size, model->hp.embedding_layernorm);
-        model->embedding_norm = norm;
+        char prefix[TP_NAME_MAX];
+        snprintf(prefix, sizeof prefix, "%s.layer_norm", key);
+        tp_norm_layer_init_kind(norm, build, prefix, model->hp.emb_size, model->hp.embedding_layernorm);
+        *parts.norm = norm;
     }
     return 0;
+}
+
+static int build_embeddings(tp_model *model, tp_build *build)
+{
+    embedding_parts parts = {&model->embedding_count, model->embedding_types, model->embeddings,
+                             &model->embedding_norm};
+    return build_embedding_parts(model, build, "embedding", tp_embedding_registry, parts);
 }
 
 static int build_encoder(tp_model *model, tp_build *build)
@@ -173,25 +196,24 @@ static int build_encoder(tp_model *model, tp_build *build)
     return model->encoder ? 0 : -1;
 }
 
-/* Encoder-decoder parts: named here so that a config using them gets a clear error until they exist. */
-static int check_decoder_parts(tp_build *build)
+/* Encoder-decoder models: the target side's embeddings (tgt_embedding) and the decoder, both or neither. */
+static int build_decoder(tp_model *model, tp_build *build)
 {
     const char *name = NULL;
     if (tp_config_string(build->config, "decoder", NULL, &name) < 0) return -1;
-    if (name && !registry_find((const void *const *)tp_decoder_registry, name))
+    int has_tgt_embedding = tp_config_has(build->config, "tgt_embedding");
+    if (!name && !has_tgt_embedding) return 0;
+    if (!name || !has_tgt_embedding)
+        return tp_fail("%s: key '%s': missing (an encoder-decoder model needs 'decoder' and 'tgt_embedding')",
+                       tp_config_name(build->config), name ? "tgt_embedding" : "decoder");
+    model->decoder_type = registry_find((const void *const *)tp_decoder_registry, name);
+    if (!model->decoder_type)
         return unknown_module(build->config, "decoder", "decoder", name, (const void *const *)tp_decoder_registry);
-    const char *const *names = NULL;
-    int count = 0;
-    if (tp_config_has(build->config, "tgt_embedding")) {
-        if (tp_config_strings(build->config, "tgt_embedding", &names, &count) < 0) return -1;
-        for (int i = 0; i < count; i++)
-            if (!registry_find((const void *const *)tp_tgt_embedding_registry, names[i]))
-                return unknown_module(build->config, "tgt_embedding", "target embedding", names[i],
-                                      (const void *const *)tp_tgt_embedding_registry);
-    }
-    if (name || count)
-        return tp_fail("%s: key 'decoder': encoder-decoder models are not supported yet", tp_config_name(build->config));
-    return 0;
+    embedding_parts parts = {&model->tgt_embedding_count, model->tgt_embedding_types, model->tgt_embeddings,
+                             &model->tgt_embedding_norm};
+    if (build_embedding_parts(model, build, "tgt_embedding", tp_tgt_embedding_registry, parts) < 0) return -1;
+    model->decoder = model->decoder_type->create(build, "decoder");
+    return model->decoder ? 0 : -1;
 }
 
 static int build_targets(tp_model *model, tp_build *build)
@@ -238,7 +260,7 @@ int tp_model_build(tp_model *model, tp_config *config, int64_t vocab_size)
     tp_params_init(&model->params);
     tp_build build = {config, &model->hp, &model->params};
     if (read_hyperparameters(config, &model->hp, vocab_size) < 0 || build_embeddings(model, &build) < 0 ||
-        build_encoder(model, &build) < 0 || check_decoder_parts(&build) < 0 || build_targets(model, &build) < 0 ||
+        build_encoder(model, &build) < 0 || build_decoder(model, &build) < 0 || build_targets(model, &build) < 0 ||
         check_size(model, config) < 0) {
         tp_model_free(model);
         return -1;
@@ -267,6 +289,10 @@ void tp_model_free(tp_model *model)
         destroy_part(model->embedding_types[i]->destroy, model->embeddings[i]);
     free(model->embedding_norm);
     if (model->encoder_type) destroy_part(model->encoder_type->destroy, model->encoder);
+    for (int i = 0; i < model->tgt_embedding_count; i++)
+        destroy_part(model->tgt_embedding_types[i]->destroy, model->tgt_embeddings[i]);
+    free(model->tgt_embedding_norm);
+    if (model->decoder_type) destroy_part(model->decoder_type->destroy, model->decoder);
     for (int i = 0; i < model->target_count; i++) destroy_part(model->target_types[i]->destroy, model->targets[i]);
     tp_params_free(&model->params);
     memset(model, 0, sizeof *model);
@@ -292,7 +318,7 @@ tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
     tp_model_batch out = {
         .batch_size = batch->batch_size,
         .seq_length = batch->seq_length,
-        .src = tp_ids_upload(ctx, batch->src, tokens),
+        .src = batch->src ? tp_ids_upload(ctx, batch->src, tokens) : NULL,
         .seg = tp_ids_upload(ctx, batch->seg, tokens),
         .positions = tp_ids_upload(ctx, positions, tokens),
         .mlm_positions = tp_ids_upload(ctx, batch->mlm_positions, batch->mlm_count),
@@ -306,21 +332,36 @@ tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
         .tags = batch->tags ? tp_ids_upload(ctx, batch->tags, tokens) : NULL,
         .first_rows = tp_ids_upload(ctx, first_rows, batch->batch_size),
         .last_rows = tp_ids_upload(ctx, last_rows, batch->batch_size),
+        .pixels = batch->pixels,
+        .pixel_width = batch->pixel_width,
     };
     return out;
 }
 
-int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out)
+/* The sum of the embedding parts, normed (when there is a norm) and dropped out. */
+static tp_tensor *embed(const tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, int count,
+                        const tp_embedding_type *const *types, void *const *selves, const tp_norm_layer *norm)
 {
     tp_tensor *embedded = NULL;
-    memset(out, 0, sizeof *out);
-    for (int i = 0; i < model->embedding_count; i++) {
-        tp_tensor *part = model->embedding_types[i]->forward(model->embeddings[i], ctx, batch);
+    for (int i = 0; i < count; i++) {
+        tp_tensor *part = types[i]->forward(selves[i], ctx, batch);
         embedded = embedded ? tp_add(ctx, embedded, part) : part;
     }
-    if (model->embedding_norm) embedded = tp_norm_layer_forward(ctx, model->embedding_norm, embedded);
-    embedded = tp_dropout(ctx, embedded, model->hp.dropout);
+    if (norm) embedded = tp_norm_layer_forward(ctx, norm, embedded);
+    return tp_dropout(ctx, embedded, model->hp.dropout);
+}
+
+int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out)
+{
+    memset(out, 0, sizeof *out);
+    tp_tensor *embedded = embed(model, ctx, batch, model->embedding_count, model->embedding_types, model->embeddings,
+                                model->embedding_norm);
     out->hidden = model->encoder_type->forward(model->encoder, ctx, embedded, batch);
+    if (model->decoder_type) {
+        tp_tensor *tgt = embed(model, ctx, batch, model->tgt_embedding_count, model->tgt_embedding_types,
+                               model->tgt_embeddings, model->tgt_embedding_norm);
+        out->hidden = model->decoder_type->forward(model->decoder, ctx, tgt, out->hidden, batch);
+    }
     for (int i = 0; i < model->target_count; i++) {
         if (model->target_types[i]->forward(model->targets[i], ctx, out->hidden, batch, &out->results[i]) < 0)
             return -1;

@@ -34,9 +34,18 @@ typedef struct tp_model_config {
      * table kept whole so that conversions are lossless). */
     int64_t position_offset;
     int64_t vocab_row_multiple; /* storage padding of vocabulary-sized matrices */
+    /* Encoder-decoder models (T5, BART): T5's relative position bias (buckets, bidirectional in the
+     * encoder, causal in the decoder), the gated feed-forward (`feed_forward: gated`), the decoder's
+     * depth, and share_embedding (the target side's word embedding is the source side's). */
+    int relative_position_embedding;
+    int64_t relative_attention_buckets_num;
+    int64_t relative_attention_max_distance; /* tp extension: TencentPretrain fixes it at 128 */
+    int feed_forward_gated;
+    int64_t decoder_layers_num;
+    int share_embedding;
 } tp_model_config;
 
-/* A batch in backend memory, as the modules see it. */
+/* A batch in backend memory (image pixels excepted, see below), as the modules see it. */
 typedef struct tp_model_batch {
     int64_t batch_size, seq_length;
     const int32_t *src, *seg, *positions; /* [B*S] */
@@ -49,6 +58,14 @@ typedef struct tp_model_batch {
     const int32_t *tags;      /* [B*S] tag ids for the tagging target, -1 ignored */
     const int32_t *first_rows; /* [B]: b * S, the rows of each sequence's first token */
     const int32_t *last_rows;  /* [B]: the row of each sequence's last real token */
+    /* Image batches (src NULL): tp_batch's pixels, left in HOST memory -- the patch embedding lays
+     * out its patch matrix on the host and uploads that, as pos.c does its ids. */
+    const float *pixels;
+    int64_t pixel_width;
+    /* Encoder-decoder batches: the decoder's input ids [B*tgt_seq_length]; the lm target's labels
+     * are then `tags` over the same rows. */
+    int64_t tgt_seq_length;
+    const int32_t *tgt_src;
 } tp_model_batch;
 
 /* What a module's create() gets: the config to read its own keys from, the
@@ -115,6 +132,13 @@ typedef struct tp_model {
     void *embedding_norm; /* NULL with remove_embedding_layernorm */
     const tp_encoder_type *encoder_type;
     void *encoder;
+    /* Encoder-decoder models only (decoder_type NULL otherwise). */
+    int tgt_embedding_count;
+    const tp_embedding_type *tgt_embedding_types[TP_MAX_PARTS];
+    void *tgt_embeddings[TP_MAX_PARTS];
+    void *tgt_embedding_norm; /* NULL with remove_embedding_layernorm */
+    const tp_decoder_type *decoder_type;
+    void *decoder;
     int target_count;
     const tp_target_type *target_types[TP_MAX_PARTS];
     void *targets[TP_MAX_PARTS];
@@ -122,7 +146,7 @@ typedef struct tp_model {
 
 typedef struct tp_model_output {
     tp_tensor *loss;        /* sum of the targets' losses (NULL for a model without targets) */
-    tp_tensor *hidden;      /* encoder output [B*S, hidden] */
+    tp_tensor *hidden;      /* encoder output [B*S, hidden] (encoder-decoder: the decoder's, [B*T, hidden]) */
     tp_target_result results[TP_MAX_PARTS];
 } tp_model_output;
 

@@ -15,6 +15,7 @@ void tp_ctx_init(tp_ctx *ctx, const tp_backend *backend, size_t arena_bytes)
     memset(ctx, 0, sizeof *ctx);
     ctx->backend = backend;
     tp_arena_init(&ctx->arena, arena_bytes, backend->alloc, backend->release);
+    if (strcmp(backend->name, "cpu") == 0) ctx->arena.limit = tp_memory_limit(); /* the CPU's memory is the host's */
     tp_arena_init(&ctx->host_arena, 1 << 16, tp_xmalloc_aligned, free);
     ctx->tape_capacity = 256;
     ctx->tape = tp_xmalloc((size_t)ctx->tape_capacity * sizeof *ctx->tape);
@@ -186,6 +187,23 @@ tp_tensor *tp_add(tp_ctx *ctx, tp_tensor *a, tp_tensor *b)
     return y;
 }
 
+static void mul_backward(tp_ctx *ctx, tp_node *node)
+{
+    tp_tensor *a = node->in[0], *b = node->in[1];
+    int64_t n = tp_numel(node->out);
+    if (a->requires_grad) ctx->backend->multiply(tp_grad_of(ctx, a), node->out->grad, b->data, n, 1);
+    if (b->requires_grad) ctx->backend->multiply(tp_grad_of(ctx, b), node->out->grad, a->data, n, 1);
+}
+
+tp_tensor *tp_mul(tp_ctx *ctx, tp_tensor *a, tp_tensor *b)
+{
+    if (tp_numel(a) != tp_numel(b)) shape_fail("mul", a, b);
+    tp_tensor *y = tp_empty(ctx, a->ndim, a->shape);
+    ctx->backend->multiply(y->data, a->data, b->data, tp_numel(a), 0);
+    record(ctx, mul_backward, y, a, b, NULL, 0);
+    return y;
+}
+
 typedef struct { float scale; } scale_saved;
 
 static void scale_backward(tp_ctx *ctx, tp_node *node)
@@ -242,11 +260,11 @@ tp_tensor *tp_layer_norm(tp_ctx *ctx, tp_tensor *x, tp_tensor *gamma, tp_tensor 
 {
     int64_t rows = tp_rows(x), cols = tp_cols(x);
     if (tp_numel(gamma) != cols) shape_fail("layer_norm gamma", x, gamma);
-    if (tp_numel(beta) != cols) shape_fail("layer_norm beta", x, beta);
+    if (beta && tp_numel(beta) != cols) shape_fail("layer_norm beta", x, beta);
     tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
     float *stats = tp_arena_alloc(&ctx->arena, (size_t)rows * 2 * sizeof(float));
-    ctx->backend->layer_norm_forward(kind, y->data, stats, stats + rows, x->data, gamma->data, beta->data, rows,
-                                     cols, eps);
+    ctx->backend->layer_norm_forward(kind, y->data, stats, stats + rows, x->data, gamma->data,
+                                     beta ? beta->data : NULL, rows, cols, eps);
     tp_node *node = record(ctx, layer_norm_backward, y, x, gamma, beta, sizeof(norm_saved));
     if (node) {
         norm_saved *saved = node->saved;
@@ -335,33 +353,39 @@ tp_tensor *tp_gather_rows(tp_ctx *ctx, tp_tensor *x, const int32_t *rows, int64_
 typedef struct {
     tp_attention_shape shape;
     float *probs;
+    tp_tensor *bias; /* the fourth input, or NULL */
 } attention_saved;
 
 static void attention_backward(tp_ctx *ctx, tp_node *node)
 {
     attention_saved *saved = node->saved;
     tp_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
-    int64_t scratch_count = ctx->backend->attention_scratch(&saved->shape);
+    tp_attention_shape shape = saved->shape;
+    shape.bias_grad = input_grad(ctx, saved->bias);
+    int64_t scratch_count = ctx->backend->attention_scratch(&shape);
     float *scratch = tp_arena_alloc(&ctx->arena, (size_t)scratch_count * sizeof(float));
-    ctx->backend->attention_backward(&saved->shape, input_grad(ctx, q), input_grad(ctx, k), input_grad(ctx, v),
+    ctx->backend->attention_backward(&shape, input_grad(ctx, q), input_grad(ctx, k), input_grad(ctx, v),
                                      node->out->grad, saved->probs, q->data, k->data, v->data, scratch);
 }
 
-tp_tensor *tp_attention(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, int64_t batch, int64_t seq,
-                        int64_t heads, tp_mask_kind mask, const int32_t *key_valid, float dropout)
+tp_tensor *tp_attention_general(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, const tp_attention_options *o)
 {
     int64_t hidden = tp_cols(q);
-    if (tp_numel(q) != tp_numel(k) || tp_numel(q) != tp_numel(v)) shape_fail("attention q/k/v", q, k);
-    if (tp_rows(q) != batch * seq || hidden % heads) shape_fail("attention heads", q, NULL);
+    if (tp_cols(k) != hidden || tp_numel(k) != tp_numel(v)) shape_fail("attention q/k/v", q, k);
+    if (tp_rows(q) != o->batch * o->seq || tp_rows(k) != o->batch * o->kv_seq || hidden % o->heads)
+        shape_fail("attention heads", q, k);
+    if (o->bias && tp_numel(o->bias) != o->seq * o->kv_seq * o->heads) shape_fail("attention bias", q, o->bias);
+    if (o->bias && o->bias->requires_grad && ctx->record && !needs_grad(ctx, q, k, v))
+        shape_fail("attention (a bias that needs a gradient needs q, k or v to need one too)", q, o->bias);
     tp_attention_shape shape = {
-        .batch = batch, .seq = seq, .heads = heads, .head_dim = hidden / heads,
-        .mask = mask, .key_valid = key_valid,
-        .dropout = ctx->training ? dropout : 0.0f, .dropout_seed = ctx->seed,
+        .batch = o->batch, .seq = o->seq, .heads = o->heads, .head_dim = hidden / o->heads,
+        .scale = o->scale, .mask = o->mask, .key_valid = o->key_valid,
+        .dropout = ctx->training ? o->dropout : 0.0f, .dropout_seed = ctx->seed,
+        .kv_seq = o->kv_seq, .bias = o->bias ? o->bias->data : NULL,
     };
-    shape.scale = 1.0f / sqrtf((float)shape.head_dim);
     if (shape.dropout > 0) shape.dropout_stream = next_random_stream(ctx);
     tp_tensor *out = tp_empty(ctx, q->ndim, q->shape);
-    float *probs = tp_arena_alloc(&ctx->arena, (size_t)(batch * heads * seq * seq) * sizeof(float));
+    float *probs = tp_arena_alloc(&ctx->arena, (size_t)(o->batch * o->heads * o->seq * o->kv_seq) * sizeof(float));
     float *scratch = tp_arena_alloc(&ctx->arena, (size_t)ctx->backend->attention_scratch(&shape) * sizeof(float));
     ctx->backend->attention_forward(&shape, out->data, probs, q->data, k->data, v->data, scratch);
     tp_node *node = record(ctx, attention_backward, out, q, k, v, sizeof(attention_saved));
@@ -369,7 +393,40 @@ tp_tensor *tp_attention(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, i
         attention_saved *saved = node->saved;
         saved->shape = shape;
         saved->probs = probs;
+        saved->bias = o->bias;
     }
+    return out;
+}
+
+tp_tensor *tp_attention(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, int64_t batch, int64_t seq,
+                        int64_t heads, tp_mask_kind mask, const int32_t *key_valid, float dropout)
+{
+    if (tp_numel(q) != tp_numel(k)) shape_fail("attention q/k/v", q, k);
+    tp_attention_options options = {
+        .batch = batch, .seq = seq, .kv_seq = seq, .heads = heads, .mask = mask, .key_valid = key_valid,
+        .scale = 1.0f / sqrtf((float)(tp_cols(q) / heads)), .dropout = dropout,
+    };
+    return tp_attention_general(ctx, q, k, v, &options);
+}
+
+tp_tensor *tp_attention_cached(tp_ctx *ctx, tp_tensor *q, const float *k_cache, const float *v_cache, int64_t batch,
+                               int64_t past, int64_t capacity, int64_t heads)
+{
+    int64_t hidden = tp_cols(q);
+    if (tp_rows(q) % batch || hidden % heads || past + tp_rows(q) / batch > capacity)
+        shape_fail("attention_cached q", q, NULL);
+    if (needs_grad(ctx, q, NULL, NULL)) {
+        fprintf(stderr, "tp: internal error: attention_cached has no backward (inference only)\n");
+        abort();
+    }
+    tp_cached_attention_shape shape = {
+        .batch = batch, .queries = tp_rows(q) / batch, .past = past, .capacity = capacity, .heads = heads,
+        .head_dim = hidden / heads,
+    };
+    shape.scale = 1.0f / sqrtf((float)shape.head_dim);
+    tp_tensor *out = tp_empty(ctx, q->ndim, q->shape);
+    float *scratch = tp_arena_alloc(&ctx->arena, (size_t)tp_cached_attention_scratch(&shape) * sizeof(float));
+    ctx->backend->cached_attention_forward(&shape, out->data, q->data, k_cache, v_cache, scratch);
     return out;
 }
 

@@ -63,9 +63,12 @@ void tp_backward(tp_ctx *ctx, tp_tensor *loss);
 /* y = x W^T + b.  x [..., in], W [out_rows, in] with out_rows >= out (padded
  * vocabularies keep extra zero rows; y gets all out_rows columns), b [out_rows] or NULL. */
 tp_tensor *tp_linear(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias);
+/* a * b element-wise, same number of elements (gated feed-forward). */
+tp_tensor *tp_mul(tp_ctx *ctx, tp_tensor *a, tp_tensor *b);
 /* a + b, same shape. */
 tp_tensor *tp_add(tp_ctx *ctx, tp_tensor *a, tp_tensor *b);
 tp_tensor *tp_act(tp_ctx *ctx, tp_tensor *x, tp_activation kind);
+/* beta may be NULL (T5's norms have no bias). */
 tp_tensor *tp_layer_norm(tp_ctx *ctx, tp_tensor *x, tp_tensor *gamma, tp_tensor *beta, tp_norm_kind kind, float eps);
 /* Inverted dropout; identity (no copy) when p == 0 or not training. */
 tp_tensor *tp_dropout(tp_ctx *ctx, tp_tensor *x, float p);
@@ -76,6 +79,24 @@ tp_tensor *tp_gather_rows(tp_ctx *ctx, tp_tensor *x, const int32_t *rows, int64_
 /* Multi-head attention core on [batch*seq, heads*head_dim] q, k, v (see tp_attention_shape). */
 tp_tensor *tp_attention(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, int64_t batch, int64_t seq,
                         int64_t heads, tp_mask_kind mask, const int32_t *key_valid, float dropout);
+/* The general attention core (tp_attention_shape): queries [batch*seq, heads*head_dim] over keys and
+ * values [batch*kv_seq, heads*head_dim] (cross-attention when kv_seq differs), scores times `scale`
+ * (1/sqrt(head_dim) normally; T5: 1) plus an optional bias [seq*kv_seq, heads] (T5's relative
+ * positions, differentiated when it requires a gradient), then the mask and softmax. */
+typedef struct tp_attention_options {
+    int64_t batch, seq, kv_seq, heads;
+    tp_mask_kind mask;
+    const int32_t *key_valid; /* [batch*kv_seq] (fully visible: padding keys masked), or NULL */
+    tp_tensor *bias;          /* or NULL */
+    float scale, dropout;
+} tp_attention_options;
+tp_tensor *tp_attention_general(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, const tp_attention_options *o);
+/* Incremental causal attention (inference only: no tape, aborts when q needs a gradient): the
+ * [batch*n, heads*head_dim] queries of n new tokens per sequence, at positions past .. past+n-1,
+ * against key and value caches [batch, capacity, heads*head_dim] (backend memory) that already
+ * hold positions 0 .. past+n-1 -> [batch*n, heads*head_dim]; equals tp_attention's causal rows. */
+tp_tensor *tp_attention_cached(tp_ctx *ctx, tp_tensor *q, const float *k_cache, const float *v_cache, int64_t batch,
+                               int64_t past, int64_t capacity, int64_t heads);
 /* Mean cross-entropy over rows whose target >= 0, on the first `classes` columns -> [1].
  * count / correct (may be NULL) receive the counted rows and argmax hits. */
 tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,

@@ -52,6 +52,7 @@ typedef struct preprocess {
     tp_dataset_writer *writer;
     tp_preprocess_progress totals;
     int kind;
+    int static_masking; /* masks are stored (bert, mlm without dynamic_masking) */
     int64_t buffer_index;
     /* scratch for one instance */
     tp_ids a, b;
@@ -72,6 +73,10 @@ static int open_corpus(corpus *c, const char *path)
         int err = errno;
         if (fd >= 0) close(fd);
         return tp_fail("%s: %s", path, strerror(err));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return tp_fail("%s: %s", path, strerror(EISDIR));
     }
     c->size = (size_t)st.st_size;
     if (c->size == 0) {
@@ -141,7 +146,7 @@ static void read_buffer(const preprocess *p, corpus *c, buffer *buf)
         push_line(buf, (int64_t)c->pos, (int64_t)c->pos + len, blank);
         c->pos += (size_t)len + (newline != NULL);
         c->next_line++;
-        if (p->kind == TP_DATASET_MLM)
+        if (p->kind != TP_DATASET_BERT)
             units += !blank;
         else if (blank && in_document)
             units++;
@@ -257,7 +262,7 @@ static int64_t rand_int(tp_rng *rng, int64_t low, int64_t high)
 static int emit(preprocess *p, const int32_t *ids, int64_t length, tp_dataset_meta meta, tp_rng *rng)
 {
     int64_t mask_count = 0;
-    if (!p->o->dynamic_masking) {
+    if (p->static_masking) {
         memcpy(p->masked, ids, sizeof(int32_t) * (size_t)length);
         mask_count = tp_mask_sequence(p->masked, length, &p->masking, rng, p->positions, p->labels);
         for (int64_t k = 0; k < mask_count; k++) {
@@ -415,10 +420,11 @@ static int emit_piece(preprocess *p, int64_t length, tp_rng *rng)
     return length >= 2 ? emit(p, p->instance, length, meta, rng) : 0;
 }
 
-/* MlmDataset: [CLS] line [SEP] cut into seq_length pieces, per line or (full_sentences) over the buffer. */
+/* MlmDataset: [CLS] line [SEP] cut into seq_length pieces, per line or (full_sentences) over the buffer.
+ * LmDataset is the same with pieces of seq_length + 1 tokens (inputs and the next token of each). */
 static int mlm_buffer(preprocess *p, const buffer *buf)
 {
-    int64_t seq = p->o->seq_length;
+    int64_t seq = p->o->seq_length + (p->kind == TP_DATASET_LM);
     for (int64_t round = 0; round < p->o->dup_factor; round++) {
         tp_rng rng = unit_rng(p->o->seed, round, p->buffer_index);
         int64_t fill = 0;
@@ -426,7 +432,7 @@ static int mlm_buffer(preprocess *p, const buffer *buf)
             int64_t first = buf->token_start[line], end = buf->token_start[line + 1];
             if (first == end) continue;
             for (int64_t t = first - 1; t <= end; t++) {
-                p->instance[fill++] = t < first ? p->tok->cls_id : t == end ? p->tok->sep_id : buf->ids[t];
+                p->instance[fill++] = t < first ? p->masking.cls_id : t == end ? p->masking.sep_id : buf->ids[t];
                 int line_done = t == end && !p->o->full_sentences;
                 if (fill < seq && !line_done) continue;
                 if (emit_piece(p, fill, &rng) != 0) return -1;
@@ -448,12 +454,15 @@ static int check_options(const tp_preprocess_options *o, int *kind)
         *kind = TP_DATASET_BERT;
     else if (strcmp(o->processor, "mlm") == 0)
         *kind = TP_DATASET_MLM;
+    else if (strcmp(o->processor, "lm") == 0)
+        *kind = TP_DATASET_LM;
     else
-        return tp_fail("unknown processor '%s' (known: bert, mlm)", o->processor);
-    int64_t min_seq = *kind == TP_DATASET_BERT ? 5 : 2;
-    if (o->seq_length < min_seq || o->seq_length > 65535)
-        return tp_fail("seq_length %" PRId64 " outside [%" PRId64 ", 65535] for the %s processor", o->seq_length,
-                       min_seq, o->processor);
+        return tp_fail("unknown processor '%s' (known: bert, mlm, lm)", o->processor);
+    int64_t min_seq = *kind == TP_DATASET_BERT ? 5 : *kind == TP_DATASET_MLM ? 2 : 1;
+    int64_t max_seq = *kind == TP_DATASET_LM ? 65534 : 65535; /* lm windows hold seq_length + 1 tokens */
+    if (o->seq_length < min_seq || o->seq_length > max_seq)
+        return tp_fail("seq_length %" PRId64 " outside [%" PRId64 ", %" PRId64 "] for the %s processor",
+                       o->seq_length, min_seq, max_seq, o->processor);
     if (o->dup_factor < 1) return tp_fail("dup_factor %" PRId64 " must be at least 1", o->dup_factor);
     if (o->docs_buffer_size < (*kind == TP_DATASET_BERT ? 2 : 1))
         return tp_fail(
@@ -465,8 +474,19 @@ static int check_options(const tp_preprocess_options *o, int *kind)
     return 0;
 }
 
+/* lm: each line is framed by [CLS] and [SEP], or by the tokenizer's bos and eos (GPT-2's <|endoftext|>,
+ * as TencentPretrain's GPT-2 special-token map gives it both roles); nothing is masked. */
+static int check_lm_tokens(const preprocess *p)
+{
+    if (p->masking.cls_id < 0 || p->masking.sep_id < 0)
+        return tp_fail("%s: the vocabulary lacks [CLS] and [SEP] or a bos/eos token (needed by the lm processor)",
+                       p->tok->source_path);
+    return 0;
+}
+
 static int check_special_tokens(const preprocess *p)
 {
+    if (p->kind == TP_DATASET_LM) return check_lm_tokens(p);
     const struct {
         const char *name;
         int32_t id;
@@ -491,8 +511,11 @@ static int setup(preprocess *p, const tp_preprocess_options *o)
                                       .cls_id = p->tok->cls_id,
                                       .sep_id = p->tok->sep_id,
                                       .vocab_size = p->tok->vocab_size};
+    if (p->kind == TP_DATASET_LM && p->masking.cls_id < 0) p->masking.cls_id = p->tok->bos_id;
+    if (p->kind == TP_DATASET_LM && p->masking.sep_id < 0) p->masking.sep_id = p->tok->eos_id;
+    p->static_masking = !o->dynamic_masking && p->kind != TP_DATASET_LM;
     if (check_special_tokens(p) != 0) return -1;
-    size_t seq = (size_t)o->seq_length;
+    size_t seq = (size_t)o->seq_length + 1;
     p->instance = tp_xmalloc(sizeof(int32_t) * seq);
     p->masked = tp_xmalloc(sizeof(int32_t) * seq);
     p->positions = tp_xmalloc(sizeof(int32_t) * seq);
@@ -552,7 +575,8 @@ int tp_preprocess(const tp_preprocess_options *o, tp_preprocess_progress *totals
     if (status == 0) status = open_corpus(&c, o->corpus_path);
     if (status == 0) {
         p.totals.bytes_total = (int64_t)c.size;
-        tp_dataset_writer_options writer_options = {p.kind, o->seq_length, p.tok->vocab_size, !o->dynamic_masking};
+        tp_dataset_writer_options writer_options = {p.kind, o->seq_length + (p.kind == TP_DATASET_LM),
+                                                    p.tok->vocab_size, p.static_masking};
         p.writer = tp_dataset_writer_open(o->dataset_path, &writer_options);
         status = p.writer ? process_corpus(&p, &c, &buf, &docs) : -1;
         if (status == 0)

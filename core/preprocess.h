@@ -7,6 +7,9 @@
  *   mlm   every non-blank line becomes [CLS] tokens [SEP]; those are cut into
  *         seq_length pieces per line, or, with full_sentences, concatenated
  *         over a buffer of lines first (MlmDataset).
+ *   lm    as mlm, with windows of seq_length + 1 tokens (LmDataset): the loader feeds the first
+ *         seq_length to the model and predicts the next token at each; [CLS]/[SEP] are the
+ *         tokenizer's bos/eos where it has no [CLS]/[SEP] (GPT-2: <|endoftext|>); no masks.
  *
  * Documents are read in buffers of docs_buffer_size (bert: documents, mlm:
  * lines); a buffer is tokenized in parallel (OpenMP) and its instances are
@@ -29,7 +32,7 @@ typedef struct tp_preprocess_progress {
 
 typedef struct tp_preprocess_options {
     const char *corpus_path, *dataset_path;
-    const char *processor;          /* "bert" or "mlm" */
+    const char *processor;          /* "bert", "mlm" or "lm" */
     tp_tokenizer_options tokenizer; /* kind, vocab_path, do_lower_case */
     int64_t seq_length;             /* bert: >= 5 (A and B get at least one token each); mlm: >= 2 */
     int64_t dup_factor;             /* instances are built this many times, each time with other randomness */

@@ -18,6 +18,7 @@ enum {
     TP_STREAM_DROPOUT = 4,    /* dropout masks */
     TP_STREAM_PREPROCESS = 5, /* tp-preprocess: pairing, static masking */
     TP_STREAM_SPECAUGMENT = 6, /* SpecAugment time and frequency masks (core/audio.h) */
+    TP_STREAM_SAMPLING = 7,   /* tp-generate's token draws (core/generate.h) */
 };
 
 #define TP_RNG_K1 0x9E3779B97F4A7C15ull

@@ -31,6 +31,7 @@ typedef struct tp_zoo_model {
 
 typedef struct tp_zoo {
     char *manifest_path; /* "" for a zoo built in memory */
+    char *description;   /* the manifest's free text (NULL: none) */
     char *base_dir;      /* the manifest's directory: relative paths start there */
     int64_t model_count, benchmark_count, epochs;
     tp_zoo_model *models;
@@ -52,11 +53,17 @@ tp_zoo *tp_zoo_load(const char *manifest_path);
 /* The manifest alone, from text (name is used in messages; relative paths start at base_dir):
  * the models, epochs and file names; tp_zoo_load then reads the files. */
 tp_zoo *tp_zoo_parse_manifest(const char *name, const char *text, const char *base_dir);
+/* The manifest file alone (its tables need not exist yet: the offline phase writes them). */
+tp_zoo *tp_zoo_load_manifest(const char *manifest_path);
 /* The file readers tp_zoo_load calls, on a zoo whose manifest is read (for the fuzz harness and
  * tests): the matrix defines the benchmarks; curves and the LEEP table need the matrix. */
 int tp_zoo_read_matrix(tp_zoo *zoo, const char *path);
 int tp_zoo_read_curves(tp_zoo *zoo, const char *path);
 int tp_zoo_read_leep(tp_zoo *zoo, const char *path);
+/* Empty tables for a zoo whose manifest is read and which has no matrix yet (the offline phase
+ * fills them): benchmarks, every score NaN (NA), curves of `epochs` epochs with none present, and a
+ * LEEP table with the benchmarks as targets, every score NaN. */
+int tp_zoo_init_tables(tp_zoo *zoo, char *const *benchmarks, int64_t benchmark_count, int64_t epochs);
 /* Writes dir/zoo.json, dir/matrix.tsv, and dir/curves.tsv and dir/leep.tsv when the zoo has them. */
 int tp_zoo_save(const tp_zoo *zoo, const char *dir);
 void tp_zoo_free(tp_zoo *zoo);
@@ -234,22 +241,34 @@ typedef struct tp_recall_options {
 } tp_recall_options;
 
 /* The coarse-recall phase on a zoo for one target: clustering (without the target's column when
- * it is a benchmark), representatives, proxy scores from the LEEP table's column for the target,
- * the recall list. */
+ * it is a benchmark), representatives, proxy scores from the LEEP table's column for the target
+ * (or from a LEEP source), the recall list. */
 typedef struct tp_recall {
-    int64_t target;            /* in zoo->targets */
+    char *target_name;
+    int64_t target;            /* in zoo->targets; -1 when the LEEP scores came from a source */
     int64_t excluded_benchmark; /* -1: none */
     tp_clustering clustering;
     double *averages, *proxy;
     int64_t *representative; /* per cluster */
     int64_t recalled_count;
     int64_t *recalled;
+    double *leep;        /* [model]: the LEEP scores used, NaN for the others */
     int64_t leep_passes; /* forward passes the proxy needed (LEEP scores used) */
     double leep_seconds; /* their logged seconds (unlogged ones count 0) */
     int64_t leep_unlogged;
 } tp_recall;
 
 int tp_select_run_recall(const tp_zoo *zoo, const char *target, const tp_recall_options *options, tp_recall *out);
+
+/* LEEP computed when the recall needs it (real selection: a forward pass of the model's head on
+ * the target data) instead of read from the zoo's table. */
+typedef struct tp_leep_source {
+    int (*leep)(void *user, int64_t model, double *leep, double *seconds);
+    void *user;
+} tp_leep_source;
+/* tp_select_run_recall with every needed LEEP score from the source (NULL: the table). */
+int tp_select_run_recall_with(const tp_zoo *zoo, const char *target, const tp_recall_options *options,
+                              const tp_leep_source *source, tp_recall *out);
 void tp_recall_free(tp_recall *recall);
 
 /* Leave-one-out replay of one benchmark as the target from the zoo's logged curves: the recall

@@ -268,7 +268,7 @@ typedef struct replay {
     int64_t target, predictor_k;
 } replay;
 
-/* A real run would resume tp-finetune here; the simulation reads the logged epoch. */
+/* The simulation reads the logged epoch (real training: finetune_epoch in finetune/tp_select.c). */
 static int replay_epoch(void *user, int64_t model, int64_t epoch, double *dev_score, double *seconds)
 {
     const replay *run = user;

@@ -115,20 +115,27 @@ void tp_select_recall(const double *proxy, int64_t models, int64_t top, int64_t 
 
 /* ---- the recall phase on a zoo ---------------------------------------------------------------- */
 
-/* The target's LEEP scores for the needed models; the error names the first one missing. */
-static int gather_leep(const tp_zoo *zoo, int64_t target, const unsigned char *needed, tp_recall *out, double *leep)
+/* The LEEP scores of the needed models, from the source or else the target's column of the table
+ * (the error names the first one missing); NaN for the others. */
+static int gather_leep(const tp_zoo *zoo, const unsigned char *needed, const tp_leep_source *source, tp_recall *out)
 {
     for (int64_t m = 0; m < zoo->model_count; m++) {
-        leep[m] = zoo->leep[target * zoo->model_count + m];
+        double *leep = &out->leep[m], seconds = NAN;
+        *leep = NAN;
         if (!needed[m]) continue;
-        if (isnan(leep[m])) {
+        if (source) {
+            if (source->leep(source->user, m, leep, &seconds) != 0) return -1;
+        } else {
+            *leep = zoo->leep[out->target * zoo->model_count + m];
+            seconds = zoo->leep_seconds[out->target * zoo->model_count + m];
+        }
+        if (isnan(*leep)) {
             const tp_zoo_model *model = &zoo->models[m];
             return tp_fail("%s: model '%s' has no LEEP score for target '%s'%s", zoo->manifest_path, model->name,
-                           zoo->targets[target],
+                           out->target_name,
                            model->head_labels > 0 ? " (compute it from its head's outputs: tp-select leep)"
                                                   : " and no head to compute one from");
         }
-        double seconds = zoo->leep_seconds[target * zoo->model_count + m];
         out->leep_passes++;
         if (isnan(seconds)) out->leep_unlogged++;
         else out->leep_seconds += seconds;
@@ -138,18 +145,30 @@ static int gather_leep(const tp_zoo *zoo, int64_t target, const unsigned char *n
 
 int tp_select_run_recall(const tp_zoo *zoo, const char *target, const tp_recall_options *options, tp_recall *out)
 {
+    return tp_select_run_recall_with(zoo, target, options, NULL, out);
+}
+
+int tp_select_run_recall_with(const tp_zoo *zoo, const char *target, const tp_recall_options *options,
+                              const tp_leep_source *source, tp_recall *out)
+{
     memset(out, 0, sizeof *out);
-    out->target = tp_zoo_find_target(zoo, target);
-    if (out->target < 0)
+    out->target_name = tp_xstrdup(target);
+    out->target = source ? -1 : tp_zoo_find_target(zoo, target);
+    if (!source && out->target < 0) {
+        tp_recall_free(out);
         return tp_fail("%s: no LEEP scores for target '%s' (the zoo's LEEP table has %lld targets)", zoo->manifest_path,
                        target, (long long)zoo->target_count);
-    if (options->k < 1 || options->top < 1) return tp_fail("recall: k and top must be at least 1");
+    }
+    if (options->k < 1 || options->top < 1) {
+        tp_recall_free(out);
+        return tp_fail("recall: k and top must be at least 1");
+    }
     out->excluded_benchmark = tp_zoo_find_benchmark(zoo, target);
     int64_t models = zoo->model_count, benchmarks = zoo->benchmark_count - (out->excluded_benchmark >= 0);
     double *scores = tp_zoo_scores_without(zoo, out->excluded_benchmark);
     double *distances = tp_select_distances(scores, models, benchmarks, options->k);
-    double *leep = tp_xmalloc((size_t)models * sizeof *leep);
     unsigned char *needed = tp_xmalloc((size_t)models);
+    out->leep = tp_xmalloc((size_t)models * sizeof *out->leep);
     int status = tp_select_agglomerate(distances, models, options->tau, &out->clustering);
     if (status == 0) {
         out->averages = tp_xmalloc((size_t)models * sizeof *out->averages);
@@ -158,18 +177,17 @@ int tp_select_run_recall(const tp_zoo *zoo, const char *target, const tp_recall_
         tp_select_averages(scores, models, benchmarks, out->averages);
         tp_select_representatives(&out->clustering, out->averages, out->representative);
         tp_select_leep_needed(&out->clustering, out->representative, options->scope, needed);
-        status = gather_leep(zoo, out->target, needed, out, leep);
+        status = gather_leep(zoo, needed, source, out);
     }
     if (status == 0) {
-        tp_select_proxy(scores, benchmarks, &out->clustering, out->averages, out->representative, leep, options->scope,
-                        out->proxy);
+        tp_select_proxy(scores, benchmarks, &out->clustering, out->averages, out->representative, out->leep,
+                        options->scope, out->proxy);
         out->recalled_count = options->top < models ? options->top : models;
         out->recalled = tp_xmalloc((size_t)out->recalled_count * sizeof *out->recalled);
         tp_select_recall(out->proxy, models, out->recalled_count, out->recalled);
     }
     free(scores);
     free(distances);
-    free(leep);
     free(needed);
     if (status != 0) tp_recall_free(out);
     return status;
@@ -178,6 +196,8 @@ int tp_select_run_recall(const tp_zoo *zoo, const char *target, const tp_recall_
 void tp_recall_free(tp_recall *recall)
 {
     tp_clustering_free(&recall->clustering);
+    free(recall->target_name);
+    free(recall->leep);
     free(recall->averages);
     free(recall->proxy);
     free(recall->representative);

@@ -370,6 +370,7 @@ static int read_manifest(const char *file, const cJSON *root, tp_zoo *zoo, manif
     if (get_integer(file, "version", version, ZOO_VERSION, ZOO_VERSION, &version_number) != 0) return -1;
     const char *description;
     if (get_string(file, "", root, "description", 0, &description) != 0) return -1;
+    zoo->description = dup_or_null(description);
     const cJSON *epochs = cJSON_GetObjectItemCaseSensitive(root, "epochs");
     if (epochs && get_integer(file, "epochs", epochs, 1, MAX_EPOCHS, &zoo->epochs) != 0) return -1;
     if (get_string(file, "", root, "matrix", 1, &files->matrix) != 0) return -1;
@@ -420,6 +421,17 @@ static int read_named_file(tp_zoo *zoo, const char *relative, int (*reader)(tp_z
     int status = reader(zoo, path);
     free(path);
     return status;
+}
+
+tp_zoo *tp_zoo_load_manifest(const char *manifest_path)
+{
+    char *text = tp_read_file(manifest_path, NULL);
+    if (!text) return NULL;
+    char *base_dir = parent_dir(manifest_path);
+    tp_zoo *zoo = parse_manifest(manifest_path, text, base_dir, NULL);
+    free(text);
+    free(base_dir);
+    return zoo;
 }
 
 tp_zoo *tp_zoo_load(const char *manifest_path)
@@ -668,6 +680,32 @@ int tp_zoo_read_leep(tp_zoo *zoo, const char *path)
     return status;
 }
 
+/* ---- empty tables (the offline phase) -------------------------------------------------------- */
+
+int tp_zoo_init_tables(tp_zoo *zoo, char *const *benchmarks, int64_t benchmark_count, int64_t epochs)
+{
+    if (zoo->benchmarks || zoo->targets) return tp_fail("%s: the zoo has tables already", zoo->manifest_path);
+    if (benchmark_count < 1 || epochs < 1 || epochs > MAX_EPOCHS)
+        return tp_fail("%s: %" PRId64 " benchmarks, %" PRId64 " epochs (at least 1 each, at most %d epochs)",
+                       zoo->manifest_path, benchmark_count, epochs, MAX_EPOCHS);
+    zoo->benchmark_count = benchmark_count;
+    zoo->epochs = epochs;
+    zoo->benchmarks = tp_xcalloc((size_t)benchmark_count, sizeof *zoo->benchmarks);
+    for (int64_t b = 0; b < benchmark_count; b++) {
+        if (find_name(zoo->benchmarks, b, benchmarks[b]) >= 0)
+            return tp_fail("%s: benchmark '%s' given twice", zoo->manifest_path, benchmarks[b]);
+        zoo->benchmarks[b] = tp_xstrdup(benchmarks[b]);
+    }
+    int64_t pairs = zoo->model_count * benchmark_count;
+    zoo->scores = tp_xmalloc((size_t)pairs * sizeof *zoo->scores);
+    for (int64_t i = 0; i < pairs; i++) zoo->scores[i] = NAN;
+    zoo->dev = tp_xcalloc((size_t)(pairs * epochs), sizeof *zoo->dev);
+    zoo->epoch_seconds = tp_xcalloc((size_t)(pairs * epochs), sizeof *zoo->epoch_seconds);
+    zoo->has_curve = tp_xcalloc((size_t)pairs, 1);
+    for (int64_t b = 0; b < benchmark_count; b++) add_target(zoo, benchmarks[b]);
+    return 0;
+}
+
 /* ---- head outputs ----------------------------------------------------------------------------- */
 
 static int read_output_row(tsv_reader *reader, tp_head_outputs *outputs, int64_t *capacity, int64_t *label_capacity)
@@ -746,6 +784,7 @@ static cJSON *manifest_json(const tp_zoo *zoo)
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", ZOO_FORMAT);
     cJSON_AddNumberToObject(root, "version", ZOO_VERSION);
+    if (zoo->description) cJSON_AddStringToObject(root, "description", zoo->description);
     cJSON_AddNumberToObject(root, "epochs", (double)zoo->epochs);
     cJSON_AddStringToObject(root, "matrix", "matrix.tsv");
     if (zoo->dev) cJSON_AddStringToObject(root, "curves", "curves.tsv");
@@ -891,6 +930,7 @@ void tp_zoo_free(tp_zoo *zoo)
     free(zoo->leep);
     free(zoo->leep_seconds);
     free(zoo->manifest_path);
+    free(zoo->description);
     free(zoo->base_dir);
     free(zoo);
 }

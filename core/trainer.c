@@ -256,19 +256,31 @@ static double number_at(const cJSON *object, const char *key)
     return cJSON_IsNumber(item) ? item->valuedouble : 0.0;
 }
 
-static void window_from_json(tp_trainer *t, const cJSON *window)
+/* A count of a trainer state (0 when absent): a whole number in [0, 2^53], else -1.  The file may
+ * have been edited by hand, and converting a double outside int64's range is undefined. */
+static int64_t count_at(const cJSON *object, const char *key)
 {
-    t->window_steps = (int64_t)number_at(window, "steps");
+    double value = number_at(object, key);
+    return value >= 0 && value <= 9007199254740992.0 && value == floor(value) ? (int64_t)value : -1;
+}
+
+/* 0, or -1 when a count is not one. */
+static int window_from_json(tp_trainer *t, const cJSON *window)
+{
+    t->window_steps = count_at(window, "steps");
     t->window_seconds = number_at(window, "seconds");
     t->window.loss = number_at(window, "loss");
-    t->window.tokens = (int64_t)number_at(window, "tokens");
+    t->window.tokens = count_at(window, "tokens");
+    int valid = t->window_steps >= 0 && t->window.tokens >= 0;
     const cJSON *targets = cJSON_GetObjectItemCaseSensitive(window, "targets");
     int i = 0;
     for (const cJSON *target = targets ? targets->child : NULL; target && i < TP_MAX_METRICS; target = target->next, i++) {
         t->window.target_loss[i] = number_at(target, "loss");
-        t->window.correct[i] = (int64_t)number_at(target, "correct");
-        t->window.total[i] = (int64_t)number_at(target, "total");
+        t->window.correct[i] = count_at(target, "correct");
+        t->window.total[i] = count_at(target, "total");
+        valid = valid && t->window.correct[i] >= 0 && t->window.total[i] >= 0;
     }
+    return valid ? 0 : -1;
 }
 
 /* The full moments for a checkpoint: this rank's own, or (ZeRO-1) every rank's shard gathered
@@ -371,26 +383,32 @@ static int load_checkpoint(tp_trainer *t, int *resumed, const tp_caller_state *c
     free(text);
     if (!state || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(state, "step"))) {
         cJSON_Delete(state);
-        return tp_fail("%s: not a valid trainer state", path);
+        return tp_fail("%s: not a valid trainer state (%s)", path, state ? "no number 'step'" : "not JSON");
     }
     double saved_seed = number_at(state, "seed");
-    if ((uint64_t)saved_seed != t->options.seed) {
+    if (saved_seed != (double)t->options.seed) {
         cJSON_Delete(state);
         return tp_fail("%s: the checkpoint was trained with seed %.0f, this run has seed %llu: resuming would not "
                        "reproduce the run", path, saved_seed, (unsigned long long)t->options.seed);
     }
     /* Checkpoints from before data-parallel training hold no world_size: one rank wrote them. */
     const cJSON *saved_world = cJSON_GetObjectItemCaseSensitive(state, "world_size");
-    int64_t saved_world_size = cJSON_IsNumber(saved_world) ? (int64_t)saved_world->valuedouble : 1;
+    int64_t saved_world_size = saved_world ? count_at(state, "world_size") : 1;
+    t->step = count_at(state, "step");
+    t->bad_steps = count_at(state, "bad_steps");
+    const char *bad_count = saved_world_size < 0 ? "world_size" : t->step < 0 ? "step" : t->bad_steps < 0 ? "bad_steps"
+                            : window_from_json(t, cJSON_GetObjectItemCaseSensitive(state, "window")) < 0 ? "window"
+                                                                                                       : NULL;
+    if (bad_count) {
+        cJSON_Delete(state);
+        return tp_fail("%s: key '%s': not a whole number from 0 to 2^53", path, bad_count);
+    }
     if (saved_world_size != t->world_size) {
         cJSON_Delete(state);
         return tp_fail("%s: the checkpoint was trained on %lld ranks, this run has %d: the global batch and every "
                        "rank's data would change; resume with %lld ranks, or start a new output_dir",
                        path, (long long)saved_world_size, t->world_size, (long long)saved_world_size);
     }
-    t->step = (int64_t)number_at(state, "step");
-    t->bad_steps = (int64_t)number_at(state, "bad_steps");
-    window_from_json(t, cJSON_GetObjectItemCaseSensitive(state, "window"));
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(state, "data");
     for (int i = 0; caller->keys[i]; i++) {
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(data, caller->keys[i]);
@@ -553,21 +571,59 @@ static int update_parameters(tp_trainer *t, double lr, double *grad_norm)
     return 0;
 }
 
+/* A rerun's dropout calls start at pass << RERUN_CALL_BITS (below the step's bits in the stream). */
+enum { RERUN_CALL_BITS = 20 };
+
 static int run_micro_batches(tp_trainer *t, tp_micro_step_fn micro_step, void *user, tp_step_metrics *step_metrics)
 {
     memset(step_metrics, 0, sizeof *step_metrics);
     t->ctx.step = (uint64_t)t->step + 1;
-    t->ctx.random_calls = 0;
     t->grads_final = 0;
     for (t->micro = 0; t->micro < t->options.accumulation_steps; t->micro++) {
         tp_step_metrics metrics;
         memset(&metrics, 0, sizeof metrics);
+        t->ctx.random_calls = (uint64_t)t->pass << RERUN_CALL_BITS;
         int status = micro_step(t, user, &metrics);
         tp_ctx_reset(&t->ctx);
         if (status < 0) return -1;
         add_metrics(step_metrics, &metrics);
     }
     return 0;
+}
+
+int tp_trainer_set_hooks(tp_trainer *t, const tp_step_hooks *hooks)
+{
+    if (hooks && t->world_size > 1)
+        return tp_fail("step hooks (continual learning) run on one rank only: started on %d ranks", t->world_size);
+    if (hooks)
+        t->hooks = *hooks;
+    else
+        memset(&t->hooks, 0, sizeof t->hooks);
+    return 0;
+}
+
+int tp_trainer_rerun(tp_trainer *t)
+{
+    tp_step_metrics ignored;
+    if (!t->step_fn) return tp_fail("tp_trainer_rerun: called outside a step's gradients hook");
+    tp_params_zero_grad(&t->model->params);
+    t->pass++;
+    return run_micro_batches(t, t->step_fn, t->step_user, &ignored);
+}
+
+/* The step's micro-batches, then the gradients hook (which may rerun them). */
+static int run_gradients(tp_trainer *t, tp_micro_step_fn micro_step, void *user, tp_step_metrics *step_metrics)
+{
+    t->pass = 0;
+    if (run_micro_batches(t, micro_step, user, step_metrics) < 0) return -1;
+    if (!t->hooks.gradients) return 0;
+    t->step_fn = micro_step;
+    t->step_user = user;
+    int status = t->hooks.gradients(t, t->hooks.user);
+    t->step_fn = NULL;
+    t->step_user = NULL;
+    t->pass = 0;
+    return status < 0 ? tp_fail_context("step %lld", (long long)t->step + 1) : 0;
 }
 
 int tp_trainer_step(tp_trainer *t, tp_micro_step_fn micro_step, void *user)
@@ -577,7 +633,7 @@ int tp_trainer_step(tp_trainer *t, tp_micro_step_fn micro_step, void *user)
     tp_step_metrics step_metrics;
     double start = now_seconds(), wait_start = tp_comm_wait_seconds(t->comm);
     int all_finite = 0;
-    if (run_micro_batches(t, micro_step, user, &step_metrics) < 0) return -1;
+    if (run_gradients(t, micro_step, user, &step_metrics) < 0) return -1;
     if (reduce_gradients(t) < 0 || agree_on_step(t, &step_metrics, &all_finite) < 0)
         return tp_fail_context("step %lld", (long long)t->step + 1);
     double grad_norm = 0;
@@ -592,6 +648,8 @@ int tp_trainer_step(tp_trainer *t, tp_micro_step_fn micro_step, void *user)
     }
     t->bad_steps = 0;
     if (update_parameters(t, lr, &grad_norm) < 0) return tp_fail_context("step %lld", (long long)t->step + 1);
+    if (t->hooks.updated && t->hooks.updated(t, t->hooks.user) < 0)
+        return tp_fail_context("step %lld", (long long)t->step + 1);
     backend->zero(params->grad, params->total);
     t->step++;
     add_metrics(&t->window, &step_metrics);

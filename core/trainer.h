@@ -64,6 +64,18 @@ typedef struct tp_trainer tp_trainer;
  * number of micro-batches) and adds its metrics. */
 typedef int (*tp_micro_step_fn)(tp_trainer *trainer, void *user, tp_step_metrics *metrics);
 
+/* Optional work inside every optimizer step (tp_trainer_set_hooks), e.g. continual learning's
+ * sharpness-aware step and parameter box (core/continual.h).  Without hooks a step is unchanged. */
+typedef struct tp_step_hooks {
+    /* After every micro-batch's backward, with the step's gradient in params->grad: may move the
+     * parameters, run the micro-batches again (tp_trainer_rerun) and change the gradient.  It must
+     * leave the parameters where the update starts and the gradient the update uses. */
+    int (*gradients)(tp_trainer *trainer, void *user);
+    /* After the update (e.g. a projection of the parameters). */
+    int (*updated)(tp_trainer *trainer, void *user);
+    void *user;
+} tp_step_hooks;
+
 struct tp_trainer {
     tp_train_options options;
     tp_model *model;
@@ -95,6 +107,10 @@ struct tp_trainer {
     int64_t shard_segment_count;
     const volatile sig_atomic_t *stop_signal; /* the program's signal flag (tp_trainer_watch_stop) */
     int stop;                /* a stop was requested on some rank: agreed by every rank after each step */
+    tp_step_hooks hooks;     /* tp_trainer_set_hooks; all NULL: none */
+    int pass;                /* 0 for a step's first run of its micro-batches, n for its n-th rerun */
+    tp_micro_step_fn step_fn; /* during a step: its closure (tp_trainer_rerun) */
+    void *step_user;
 };
 
 int tp_trainer_init(tp_trainer *trainer, const tp_train_options *options, tp_model *model,
@@ -122,6 +138,14 @@ void tp_trainer_watch_stop(tp_trainer *trainer, const volatile sig_atomic_t *fla
  * starts the gradient all-reduce, so it may run only once in that micro-batch (a second call is
  * an error: the gradients are already being summed). */
 int tp_trainer_model_step(tp_trainer *trainer, const tp_batch *batch, tp_step_metrics *metrics);
+/* Installs step hooks (NULL removes them).  One rank only: a rerun would restart the gradient sum
+ * over the ranks, so several ranks are refused. */
+int tp_trainer_set_hooks(tp_trainer *trainer, const tp_step_hooks *hooks);
+/* For a gradients hook: zeroes the gradients and runs the step's micro-batches again at the current
+ * parameters (trainer->pass counts the reruns; the closure must feed the same batches again).
+ * Dropout draws new masks: a rerun's calls are numbered from pass * 2^20.  The rerun's metrics are
+ * not counted. */
+int tp_trainer_rerun(tp_trainer *trainer);
 /* Saves a checkpoint now, with the caller's state under "data". */
 int tp_trainer_save(tp_trainer *trainer, const tp_caller_state *caller);
 

@@ -98,6 +98,7 @@ static tp_backend make_table(void)
     table.bias_backward = tp_cuda_bias_backward;
     table.add = tp_cuda_add;
     table.accumulate = tp_cuda_accumulate;
+    table.multiply = tp_cuda_multiply;
     table.axpy = tp_cuda_axpy;
     table.activation_forward = tp_cuda_activation_forward;
     table.activation_backward = tp_cuda_activation_backward;
@@ -110,6 +111,7 @@ static tp_backend make_table(void)
     table.attention_forward = tp_cuda_attention_forward;
     table.attention_backward = tp_cuda_attention_backward;
     table.attention_scratch = tp_cuda_attention_scratch;
+    table.cached_attention_forward = tp_cuda_cached_attention_forward;
     table.cross_entropy_forward = tp_cuda_cross_entropy_forward;
     table.cross_entropy_backward = tp_cuda_cross_entropy_backward;
     table.pointwise_loss_forward = tp_cuda_pointwise_loss_forward;

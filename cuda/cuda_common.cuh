@@ -100,6 +100,8 @@ __device__ inline float tp_cuda_keep_scale(float p, uint64_t seed, uint64_t stre
 // cuda_elementwise.cu
 void tp_cuda_add(float *out, const float *a, const float *b, int64_t n);
 void tp_cuda_accumulate(float *dst, const float *src, int64_t n);
+// cuda_multiply.cu
+void tp_cuda_multiply(float *out, const float *a, const float *b, int64_t n, int accumulate);
 void tp_cuda_axpy(float *dst, float scale, const float *src, int64_t n);
 void tp_cuda_add_bias(float *y, const float *bias, int64_t rows, int64_t cols);
 void tp_cuda_bias_backward(float *dbias, const float *dy, int64_t rows, int64_t cols);
@@ -126,6 +128,9 @@ void tp_cuda_attention_forward(const tp_attention_shape *shape, float *out, floa
 void tp_cuda_attention_backward(const tp_attention_shape *shape, float *dq, float *dk, float *dv, const float *dout,
                                 const float *probs, const float *q, const float *k, const float *v, float *scratch);
 int64_t tp_cuda_attention_scratch(const tp_attention_shape *shape);
+// cuda_cached_attention.cu
+void tp_cuda_cached_attention_forward(const tp_cached_attention_shape *shape, float *out, const float *q,
+                                      const float *k_cache, const float *v_cache, float *scratch);
 // cuda_loss.cu
 void tp_cuda_cross_entropy_forward(float *loss, int64_t *count, int64_t *correct, float *logsumexp,
                                    const float *logits, const int32_t *targets, int64_t rows, int64_t classes,

@@ -1,4 +1,4 @@
-// Layer norm, both kinds (core/backend.h tp_norm_kind), as core/cpu_kernels.c computes it: row
+// Layer norm, every kind (core/backend.h tp_norm_kind; RMS: mean 0, no centring), as core/cpu_kernels.c computes it: row
 // statistics in double, one block per row.  dgamma/dbeta: one pass over column tiles, the rows of
 // a tile summed by fixed lanes in a fixed order: deterministic, no atomics.
 #include "cuda/cuda_column_sums.cuh"
@@ -13,7 +13,8 @@ __global__ void layer_norm_forward_kernel(tp_norm_kind kind, float *y, float *me
     const float *xr = x + r * cols;
     float *yr = y + r * cols;
     double sum = 0.0;
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) sum += xr[c];
+    if (kind != TP_NORM_RMS)
+        for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) sum += xr[c];
     double mu = tp_block_reduce(sum, tp_sum_op()) / (double)cols;
     double squares = 0.0;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) squares += (xr[c] - mu) * (xr[c] - mu);
@@ -21,7 +22,7 @@ __global__ void layer_norm_forward_kernel(tp_norm_kind kind, float *y, float *me
     double inv = kind == TP_NORM_UNBIASED_STD ? 1.0 / (sqrt(squares / (double)(cols > 1 ? cols - 1 : 1)) + eps)
                                               : 1.0 / sqrt(squares / (double)cols + eps);
     float mu_f = (float)mu, inv_f = (float)inv;
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = gamma[c] * ((xr[c] - mu_f) * inv_f) + beta[c];
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = gamma[c] * ((xr[c] - mu_f) * inv_f) + (beta ? beta[c] : 0.0f);
     if (threadIdx.x == 0) {
         mean[r] = mu_f;
         inv_scale[r] = inv_f;
@@ -51,7 +52,7 @@ __global__ void layer_norm_dx_kernel(tp_norm_kind kind, float *dx, const float *
     }
     g_sum = tp_block_reduce(g_sum, tp_sum_op());
     gx_sum = tp_block_reduce(gx_sum, tp_sum_op());
-    float g_mean = (float)(g_sum / (double)cols);
+    float g_mean = kind == TP_NORM_RMS ? 0.0f : (float)(g_sum / (double)cols);
     float coef; // dx = inv * (g - mean(g)) - coef * (x - mean)
     if (kind == TP_NORM_UNBIASED_STD) {
         double std = 1.0 / inv - eps;

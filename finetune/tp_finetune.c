@@ -14,6 +14,7 @@
 #include "core/checkpoint.h"
 #include "core/cli.h"
 #include "core/config.h"
+#include "core/continual_run.h"
 #include "core/device.h"
 #include "core/distributed.h"
 #include "core/error.h"
@@ -44,6 +45,11 @@ static const char usage[] =
     "                  each word is WordPiece-tokenized and its tag predicted at its first piece by a\n"
     "                  linear layer over every token, cross-entropy; dev: entity precision, recall\n"
     "                  and F1 (seqeval) (run_ner.py; text_b not allowed)\n"
+    "Images: with a model config that says \"data_processor\": \"vit\" (models/vit/, a patch embedding)\n"
+    "the classification task reads image lists (label<TAB>path lines, JPEG / PNG) or MNIST-style IDX\n"
+    "image files (labels in the matching -labels-idx1- file) instead of TSV text, with no tokenizer;\n"
+    "images are decoded once, resized to the model's size, and the head pools the class token\n"
+    "(run_image_classifier.py; docs/media.md).\n"
     "After every epoch the dev set is evaluated (stderr and one JSONL line with the dev loss, the\n"
     "epoch's mean training loss and the scores); the best-on-dev weights -- by accuracy, macro-F1,\n"
     "Spearman or entity F1 -- are kept in <output_dir>/best and the test set is evaluated with them.\n"
@@ -70,6 +76,8 @@ static const char usage[] =
     "  train_path, dev_path     TSV files (required); dev must use train's labels / tags\n"
     "  test_path                TSV file evaluated with the best weights at the end (none)\n"
     "  output_dir               checkpoints, best weights and metrics (required)\n"
+    "  skip_bad_images          images: leave out (and count) images that cannot be decoded instead of\n"
+    "                           failing on the first (false)\n"
     "  pooling                  sequence-level kinds: first, mean, max or last (first)\n"
     "  crf                      tagging: true = a linear-chain CRF over the words' first pieces (loss\n"
     "                           its NLL, prediction its Viterbi path; docs/finetune.md) (false)\n"
@@ -82,7 +90,14 @@ static const char usage[] =
     "                           as in tp-pretrain (warmup 0.1 of all steps)\n"
     "  seed                     initialisation of the head, data order and dropout (7)\n"
     "  threads                  CPU threads (all cores)\n"
-    "  device, precision        cpu or cuda; fp32, or on cuda tf32 / bf16 products (cpu, fp32; docs/gpu.md)\n";
+    "  device, precision        cpu or cuda; fp32, or on cuda tf32 / bf16 products (cpu, fp32; docs/gpu.md)\n"
+    "\n"
+    "Continual learning (docs/continual.md): --continual MODE --tasks DIR1,DIR2,... learns the\n"
+    "classification tasks one after another with one head per task (target.cls_<dir name>), keeping\n"
+    "each task's best-on-dev state, and prints the test accuracy on every task seen so far after each\n"
+    "task, then the accuracy matrix, average accuracy, forgetting and intransigence (also in\n"
+    "<output_dir>/continual.jsonl).  Runs on the CPU, one process, without --resume.  Keys:\n"
+    TP_CONTINUAL_HELP;
 
 static volatile sig_atomic_t stop_requested;
 static void request_stop(int signal_number) { stop_requested = signal_number; }
@@ -94,6 +109,7 @@ typedef struct finetune_job {
     tp_config *run, *model_config;
     tp_tokenizer *tokenizer;
     tp_task_kind kind;
+    int images;                /* image classification: the model config's data_processor is vit */
     tp_tsv_task *tasks[3];     /* train, dev, test (test may be NULL) */
     tp_encoded_split splits[3];
     tp_model model;
@@ -107,6 +123,7 @@ typedef struct finetune_job {
     int64_t epoch_steps;
     double best_dev;
     char best_dir[4096];
+    tp_continual *continual; /* continual mode */
 } finetune_job;
 
 /* ---- training data ------------------------------------------------------------ */
@@ -214,6 +231,23 @@ static int check_label_set(const finetune_job *job)
     return 0;
 }
 
+/* Split i from a TSV file or, for an image model, an image list / IDX pair (decoded now). */
+static int read_split(finetune_job *job, int i, const char *path, const tp_tsv_options *options)
+{
+    int skip = 0;
+    if (!job->images) return (job->tasks[i] = tp_tsv_read(path, options)) ? 0 : -1;
+    if (job->kind != TP_TASK_CLASSIFICATION)
+        return tp_fail("%s: key 'task': an image model (data_processor vit) does classification only",
+                       tp_config_name(job->run));
+    if (tp_config_bool(job->run, "skip_bad_images", 0, &skip) < 0 ||
+        tp_task_read_images(path, job->model_config, options->num_labels, skip, &job->tasks[i], &job->splits[i]) < 0)
+        return -1;
+    if (job->splits[i].images->skipped)
+        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", path,
+                (long long)job->splits[i].images->skipped);
+    return 0;
+}
+
 static int read_tasks(finetune_job *job)
 {
     static const char *const keys[] = {"train_path", "dev_path", "test_path"};
@@ -226,12 +260,12 @@ static int read_tasks(finetune_job *job)
         if (!paths[i] && i < 2) return tp_fail("%s: key '%s': missing", tp_config_name(job->run), keys[i]);
     }
     tp_tsv_options options = {.kind = job->kind};
-    if (!(job->tasks[0] = tp_tsv_read(paths[0], &options))) return -1;
+    if (read_split(job, 0, paths[0], &options) < 0) return -1;
     /* dev and test must use the training set's labels (tags: the same names in the same order). */
     options.num_labels = job->tasks[0]->num_labels;
     if (job->kind == TP_TASK_TAGGING) options.label_names = (const char *const *)job->tasks[0]->label_names;
     for (int i = 1; i < 3; i++)
-        if (paths[i] && !(job->tasks[i] = tp_tsv_read(paths[i], &options))) return -1;
+        if (paths[i] && read_split(job, i, paths[i], &options) < 0) return -1;
     job->labels_num = job->kind == TP_TASK_REGRESSION ? 0 : job->tasks[0]->num_labels;
     return check_label_set(job);
 }
@@ -252,15 +286,16 @@ static int open_model(finetune_job *job, const char **hf_dir, const char **pretr
         if (!model_path) return tp_fail("%s: key 'model': missing (or give hf_model_dir)", tp_config_name(job->run));
         if (!(job->model_config = tp_config_load(model_path))) return -1;
     }
+    if ((job->images = tp_task_is_image(job->model_config))) return 0; /* no tokenizer */
     job->tokenizer = tp_run_tokenizer(job->run, *hf_dir);
     return job->tokenizer ? 0 : -1;
 }
 
-static int load_weights(finetune_job *job, const char *hf_dir, const char *pretrained)
+static int load_weights(tp_model *model, const char *hf_dir, const char *pretrained)
 {
-    if (hf_dir) return tp_hf_load(hf_dir, &job->model, "target.");
+    if (hf_dir) return tp_hf_load(hf_dir, model, "target.");
     if (!pretrained) return 0;
-    int64_t loaded = tp_checkpoint_load_backbone(pretrained, &job->model.params, "target.");
+    int64_t loaded = tp_checkpoint_load_backbone(pretrained, &model->params, "target.");
     if (loaded < 0) return -1;
     fprintf(stderr, "loaded %lld tensors from %s\n", (long long)loaded, pretrained);
     return 0;
@@ -295,11 +330,9 @@ static int configure_crf(finetune_job *job)
     return crf ? tp_config_set(job->model_config, "crf", "true") : 0;
 }
 
-static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options)
+/* The run config with the command line's run keys. */
+static int load_run(finetune_job *job, const tp_cli *cli)
 {
-    const char *hf_dir = NULL, *pretrained = NULL;
-    const tp_backend *backend = NULL;
-    int64_t threads = 0;
     if (!(job->run = tp_config_load(cli->config_path))) return -1;
     /* Every rank would read the same batches and write best/ at once: not yet (docs/distributed.md). */
     tp_comm *comm = tp_comm_open(0);
@@ -307,22 +340,31 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
     if (tp_comm_size(comm) > 1)
         return tp_fail("tp-finetune runs as one process for now: started on %d ranks (tp-pretrain trains "
                        "data-parallel)", tp_comm_size(comm));
-    if (tp_cli_apply(cli, job->run, NULL) < 0 || read_tasks(job) < 0 || open_model(job, &hf_dir, &pretrained) < 0 ||
-        tp_cli_apply(cli, NULL, job->model_config) < 0 ||
+    return tp_cli_apply(cli, job->run, NULL);
+}
+
+static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options)
+{
+    const char *hf_dir = NULL, *pretrained = NULL;
+    const tp_backend *backend = NULL;
+    int64_t threads = 0;
+    if (open_model(job, &hf_dir, &pretrained) < 0 ||
+        tp_cli_apply(cli, NULL, job->model_config) < 0 || read_tasks(job) < 0 ||
         tp_task_configure_head(job->kind, job->labels_num, job->run, job->model_config) < 0 || configure_crf(job) < 0 ||
         read_run(job, options, &threads) < 0 || !(backend = tp_device_from_config(job->run)))
         return -1;
-    if (tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
+    if (tp_model_build(&job->model, job->model_config, job->tokenizer ? job->tokenizer->vocab_size : 0) < 0) return -1;
+    if (job->images) job->seq_length = job->splits[0].seq_length; /* the class token and the patches */
     if (tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0) return -1;
     if (job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", tp_config_name(job->run),
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
     if (threads > 0) omp_set_num_threads((int)threads);
     tp_model_allocate(&job->model, backend, options->seed);
-    if (load_weights(job, hf_dir, pretrained) < 0) return -1;
+    if (load_weights(&job->model, hf_dir, pretrained) < 0) return -1;
     job->model_config_json = tp_config_to_json(job->model_config);
     for (int i = 0; i < 3; i++)
-        if (job->tasks[i])
+        if (job->tasks[i] && !job->images)
             tp_encode_split(job->tokenizer, job->tasks[i], job->seq_length, job->labels_num, &job->splits[i]);
     tp_task_batch_init(&job->batch, &job->splits[0], job->batch_size);
     job->order = tp_xmalloc((size_t)job->splits[0].count * sizeof *job->order);
@@ -401,10 +443,30 @@ static int evaluate_test(finetune_job *job)
     return 0;
 }
 
+/* --continual: core/continual_run.h learns the task sequence; model and weights come as above. */
+static int run_continual(finetune_job *job, const tp_cli *cli)
+{
+    const char *hf_dir = NULL, *pretrained = NULL;
+    if (tp_cli_flag(cli, TP_CLI_RESUME))
+        return tp_fail("--resume: a continual run does not resume (start it again in a fresh output_dir)");
+    if (open_model(job, &hf_dir, &pretrained) < 0 || tp_cli_apply(cli, NULL, job->model_config) < 0) return -1;
+    if (job->images)
+        return tp_fail("%s: key 'continual': continual mode learns text classification tasks (the model reads "
+                       "images)", tp_config_name(job->run));
+    if (!(job->continual = tp_continual_open(job->run, job->model_config, job->tokenizer)) ||
+        load_weights(tp_continual_model(job->continual), hf_dir, pretrained) < 0)
+        return -1;
+    signal(SIGINT, request_stop);
+    signal(SIGTERM, request_stop);
+    return tp_continual_train(job->continual, &stop_requested);
+}
+
 static int run(finetune_job *job, const tp_cli *cli)
 {
     tp_train_options options;
     int64_t first_epoch = 0;
+    if (load_run(job, cli) < 0) return -1;
+    if (tp_config_has(job->run, "continual")) return run_continual(job, cli);
     if (setup(job, cli, &options) < 0 || resume_or_start(job, tp_cli_flag(cli, TP_CLI_RESUME), &first_epoch) < 0) return -1;
     signal(SIGINT, request_stop);
     signal(SIGTERM, request_stop);
@@ -420,6 +482,7 @@ static int run(finetune_job *job, const tp_cli *cli)
 
 static void cleanup(finetune_job *job)
 {
+    tp_continual_free(job->continual);
     tp_trainer_free(&job->trainer);
     tp_model_free(&job->model);
     for (int i = 0; i < 3; i++) {

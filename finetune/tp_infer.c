@@ -390,6 +390,9 @@ static int read_inputs(infer_job *job)
     else if (seg->dtype != TP_ST_I32 || seg->ndim != 2 || seg->shape[0] != ids->shape[0] ||
              seg->shape[1] != ids->shape[1])
         rc = tp_fail("%s: tensor 'seg': expected int32 with input_ids' shape", job->inputs_path);
+    else if (ids->shape[1] > job->model.hp.max_seq_length)
+        rc = tp_fail("%s: tensor 'input_ids': sequences of %lld tokens, more than the model's max_seq_length %lld",
+                     job->inputs_path, (long long)ids->shape[1], (long long)job->model.hp.max_seq_length);
     if (rc == 0) {
         tp_encoded_split *split = &job->split;
         split->kind = job->kind;
@@ -405,11 +408,14 @@ static int read_inputs(infer_job *job)
             split->word_position = tp_xmalloc(sizeof *split->word_position);
         }
         for (int64_t i = 0; i < split->count * split->seq_length && rc == 0; i++)
-            if (split->src[i] < 0 || split->src[i] >= job->tokenizer->vocab_size || split->seg[i] < 0 ||
-                split->seg[i] > 2)
-                rc = tp_fail("%s: row %lld, position %lld: id %d / segment %d out of range", job->inputs_path,
-                             (long long)(i / split->seq_length), (long long)(i % split->seq_length),
-                             (int)split->src[i], (int)split->seg[i]);
+            if (split->src[i] < 0 || split->src[i] >= job->tokenizer->vocab_size)
+                rc = tp_fail("%s: input_ids[%lld][%lld]: token id %d outside the vocabulary [0, %lld)",
+                             job->inputs_path, (long long)(i / split->seq_length), (long long)(i % split->seq_length),
+                             (int)split->src[i], (long long)job->tokenizer->vocab_size);
+            else if (split->seg[i] < 0 || split->seg[i] > 2)
+                rc = tp_fail("%s: seg[%lld][%lld]: segment %d is not 0 (padding), 1 (text_a) or 2 (text_b)",
+                             job->inputs_path, (long long)(i / split->seq_length), (long long)(i % split->seq_length),
+                             (int)split->seg[i]);
     }
     tp_st_close(file);
     return rc;

@@ -1,15 +1,19 @@
 /* tp-select: two-phase model selection (issue 10; the method and formats in docs/select.md).
  * Argument parsing, wiring and output only: the method is core/select*.c. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/select.h"
+#include "core/select_train.h"
 
 static const char usage[] =
     "usage: tp-select COMMAND [OPTIONS]\n"
@@ -38,9 +42,19 @@ static const char usage[] =
     "            (leave-one-out): the five strategies brute_force, successive_halving, recall_full,\n"
     "            recall_halving and two_phase, with epoch units and seconds per phase, the offline\n"
     "            cost apart, regret, speed-ups and whether the recall kept the best model\n"
-    "  select    --zoo ZOO --target NAME [recall options]\n"
-    "            recall, then two-phase fine selection with real training: not wired to tp-finetune\n"
-    "            yet (docs/select.md, \"Real training\"); fails after the recall\n"
+    "  build     --zoo ZOO --tasks DIR --finetune RUN.json --work DIR [--epochs E] [--benchmarks A,B,...]\n"
+    "            [--leep-examples N]\n"
+    "            the offline phase, real training: fine-tunes every model of the manifest on every\n"
+    "            benchmark task (default: every task directory) for E epochs (default: the manifest's),\n"
+    "            one tp-finetune run per epoch, evaluates test with the best-on-dev weights, computes LEEP\n"
+    "            of every model with a head on every task, and writes matrix.tsv, curves.tsv, leep.tsv and\n"
+    "            a rewritten zoo.json next to the manifest (whose tables need not exist yet)\n"
+    "  select    --zoo ZOO --target TASK --tasks DIR --finetune RUN.json --work DIR [--strategy S]\n"
+    "            [recall options] [--predictor-k K] [--leep-examples N]\n"
+    "            selects a model for the target task with real training: the recall (LEEP of the heads\n"
+    "            it needs, one tp-infer forward pass each), then the fine phase (tp-finetune, one run per\n"
+    "            model-epoch); prints every phase's epoch units and seconds, the dev curves trained, the\n"
+    "            choice and its test score (when the task has test.tsv, reported apart)\n"
     "\n"
     "Options:\n"
     "  --tau T              merge threshold of the average-linkage clustering (0.09; the paper uses\n"
@@ -53,6 +67,19 @@ static const char usage[] =
     "  --proxy-scope S      all: each non-singleton member's own LEEP (the paper's code, default);\n"
     "                       representatives: its representative's (the paper's text; fewer forward passes)\n"
     "  --predictor-k K      clusters of the learning-curve predictor (4)\n"
+    "  --strategy S         select: two_phase (default), recall_halving, recall_full, successive_halving\n"
+    "                       or brute_force\n"
+    "  --tasks DIR          task directories DIR/<task>/{train,dev,test}.tsv (classification, TencentPretrain\n"
+    "                       TSV; docs/finetune_data.md)\n"
+    "  --finetune RUN.json  tp-finetune run-config template: tokenizer, seq_length, batch_size,\n"
+    "                       learning_rate, seed, threads, ...; tp-select sets model, pretrained_model_path,\n"
+    "                       train/dev/test_path, output_dir and epochs_num; scheduler: constant (the\n"
+    "                       default here; a schedule over the run's length would stretch with every epoch)\n"
+    "  --work DIR           runs go to DIR/<task>/<NN>-<model>/ (fresh directories; logs in run.log)\n"
+    "  --epochs E           build: epochs per model and benchmark (default: the manifest's epochs)\n"
+    "  --benchmarks A,B     build: the tasks to fine-tune on (default: every directory under --tasks)\n"
+    "  --leep-examples N    training examples of the target the heads see, evenly spaced (0: all; 0)\n"
+    "  --bin DIR            where tp-finetune and tp-infer are (default: tp-select's directory)\n"
     "  --format F           json (default) or tsv\n"
     "  --output FILE        write there (atomically) instead of stdout\n"
     "  --help               this text\n"
@@ -62,6 +89,7 @@ static const char usage[] =
 typedef struct options {
     const char *command, *paper, *out, *zoo, *method, *exclude, *outputs, *model, *target, *scope, *format, *output;
     const char *tau, *k, *clusters, *top, *predictor_k;
+    const char *strategy, *tasks, *finetune, *work, *epochs, *benchmarks, *leep_examples, *bin;
 } options;
 
 typedef struct option_name {
@@ -74,6 +102,8 @@ static const option_name option_names[] = {
     OPTION(paper),  OPTION(out),    OPTION(zoo),    OPTION(method), OPTION(exclude),  OPTION(outputs),
     OPTION(model),  OPTION(target), OPTION(format), OPTION(output), OPTION(tau),      OPTION(k),
     OPTION(clusters), OPTION(top),  {"--proxy-scope", offsetof(options, scope)},   {"--predictor-k", offsetof(options, predictor_k)},
+    OPTION(strategy), OPTION(tasks), OPTION(finetune), OPTION(work), OPTION(epochs), OPTION(benchmarks), OPTION(bin),
+    {"--leep-examples", offsetof(options, leep_examples)},
 };
 
 static int usage_error(const char *fmt, const char *detail)
@@ -108,14 +138,19 @@ static int parse_args(int argc, char **argv, options *opt)
     return 0;
 }
 
+/* Set by the option checks below: a missing or malformed option is bad usage (exit status 2). */
+static int bad_usage;
+
 static int parse_double_option(const char *name, const char *text, double fallback, double min, double *out)
 {
     *out = fallback;
     if (!text) return 0;
     char *end = NULL;
     *out = strtod(text, &end);
-    if (end == text || *end != '\0' || !isfinite(*out) || *out < min)
+    if (end == text || *end != '\0' || !isfinite(*out) || *out < min) {
+        bad_usage = 1;
         return tp_fail("option --%s: '%s' is not a number >= %g", name, text, min);
+    }
     return 0;
 }
 
@@ -123,14 +158,19 @@ static int parse_int_option(const char *name, const char *text, int64_t fallback
 {
     double value;
     if (parse_double_option(name, text, (double)fallback, (double)min, &value) != 0) return -1;
-    if (value != floor(value) || value > 1e9) return tp_fail("option --%s: '%s' is not an integer", name, text);
+    if (value != floor(value) || value > 1e9) {
+        bad_usage = 1;
+        return tp_fail("option --%s: '%s' is not an integer", name, text);
+    }
     *out = (int64_t)value;
     return 0;
 }
 
 static int require(const char *value, const char *name)
 {
-    return value ? 0 : tp_fail("the command needs --%s", name);
+    if (value) return 0;
+    bad_usage = 1;
+    return tp_fail("the command needs --%s", name);
 }
 
 static int parse_recall_options(const options *opt, tp_recall_options *recall)
@@ -380,7 +420,7 @@ static int command_leep(const options *opt)
 static cJSON *recall_json(const tp_zoo *zoo, const tp_recall *recall, const tp_recall_options *options)
 {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "target", zoo->targets[recall->target]);
+    cJSON_AddStringToObject(root, "target", recall->target_name);
     cJSON_AddItemToObject(root, "excluded_benchmark", recall->excluded_benchmark >= 0
                                                           ? cJSON_CreateString(zoo->benchmarks[recall->excluded_benchmark])
                                                           : cJSON_CreateNull());
@@ -559,51 +599,331 @@ static int command_simulate(const options *opt)
     return status;
 }
 
-/* ---- select: real training (the hook) --------------------------------------------------------- */
+/* ---- real training: build and select ---------------------------------------------------------- */
 
-/* THE HOOK for real training.  A real run trains `model` (zoo->models[model]: its checkpoint,
- * config and head) on the target task for exactly one more epoch -- the model has trained `epoch`
- * epochs before -- and reports the dev score after it and the wall-clock seconds.  With tp-finetune
- * that is: a run config per (model, target) with output_dir = <work>/<model>, epochs_num =
- * epoch + 1, --resume when epoch > 0 (tp-finetune's exact resume between epochs), then the last
- * line of its per-epoch dev metrics JSONL (the score and the epoch's seconds).  What tp-finetune
- * still has to provide for that is listed in docs/select.md, "Real training".  Until then the
- * command stops here with this message; the simulation (replay_epoch in core/select_fine.c) is the
- * working path. */
-static int finetune_epoch(void *user, int64_t model, int64_t epoch, double *dev_score, double *seconds)
+static void print_progress(void *user, const char *line)
 {
-    const tp_zoo *zoo = user;
-    (void)epoch;
-    *dev_score = *seconds = 0;
-    return tp_fail("select: training '%s' on the target needs tp-finetune's one-epoch resume and per-epoch dev "
-                   "metrics JSONL, not wired yet (docs/select.md, \"Real training\"); use tp-select simulate on logged curves",
-                   zoo->models[model].name);
+    (void)user;
+    fprintf(stderr, "tp-select: %s\n", line);
 }
 
+/* tp-select's own directory, where tp-finetune and tp-infer are built next to it. */
+static int own_directory(char *out, size_t size)
+{
+    ssize_t length = readlink("/proc/self/exe", out, size - 1);
+    if (length <= 0) return tp_fail("cannot find tp-select's directory (/proc/self/exe): give --bin DIR");
+    out[length] = '\0';
+    char *slash = strrchr(out, '/');
+    if (slash) *slash = '\0';
+    return 0;
+}
+
+static int open_env(const options *opt, const tp_zoo *zoo, tp_select_env *env)
+{
+    static char bin[4096];
+    int64_t leep_examples;
+    if (require(opt->tasks, "tasks") != 0 || require(opt->finetune, "finetune") != 0 || require(opt->work, "work") != 0 ||
+        parse_int_option("leep-examples", opt->leep_examples, 0, 0, &leep_examples) != 0)
+        return -1;
+    if (!opt->bin && own_directory(bin, sizeof bin) != 0) return -1;
+    tp_select_env_options options = {opt->tasks, opt->work, opt->finetune, opt->bin ? opt->bin : bin, leep_examples,
+                                     print_progress, NULL};
+    return tp_select_env_open(env, zoo, &options);
+}
+
+static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* --benchmarks A,B,... or every directory under --tasks with a train.tsv, sorted. */
+static char **benchmark_names(const options *opt, int64_t *count)
+{
+    char **names = NULL;
+    *count = 0;
+    if (opt->benchmarks) {
+        char *copy = tp_xstrdup(opt->benchmarks), *rest = NULL;
+        for (char *name = strtok_r(copy, ",", &rest); name; name = strtok_r(NULL, ",", &rest)) {
+            names = tp_xrealloc(names, (size_t)(*count + 1) * sizeof *names);
+            names[(*count)++] = tp_xstrdup(name);
+        }
+        free(copy);
+    } else {
+        DIR *dir = opendir(opt->tasks);
+        if (!dir) {
+            tp_fail("%s: cannot open the task directory: %s", opt->tasks, strerror(errno));
+            return NULL;
+        }
+        for (struct dirent *entry; (entry = readdir(dir));) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s/train.tsv", opt->tasks, entry->d_name);
+            if (entry->d_name[0] == '.' || access(path, R_OK) != 0) continue;
+            names = tp_xrealloc(names, (size_t)(*count + 1) * sizeof *names);
+            names[(*count)++] = tp_xstrdup(entry->d_name);
+        }
+        closedir(dir);
+        if (*count) qsort(names, (size_t)*count, sizeof *names, compare_names);
+    }
+    if (*count == 0) tp_fail("%s: no benchmark tasks (directories holding train.tsv, or --benchmarks)", opt->tasks);
+    return names;
+}
+
+static void print_build_json(output *out, const tp_zoo *zoo)
+{
+    int64_t units = 0, leep_passes = 0;
+    double seconds = 0, leep_seconds = 0;
+    for (int64_t pair = 0; pair < zoo->model_count * zoo->benchmark_count; pair++)
+        for (int64_t e = 0; zoo->has_curve[pair] && e < zoo->epochs; e++, units++) seconds += zoo->epoch_seconds[pair * zoo->epochs + e];
+    for (int64_t i = 0; i < zoo->target_count * zoo->model_count; i++)
+        if (!isnan(zoo->leep[i])) leep_passes++, leep_seconds += zoo->leep_seconds[i];
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "zoo", zoo->manifest_path);
+    cJSON_AddNumberToObject(root, "models", (double)zoo->model_count);
+    cJSON_AddItemToObject(root, "benchmarks", cJSON_CreateStringArray((const char *const *)zoo->benchmarks,
+                                                                      (int)zoo->benchmark_count));
+    cJSON_AddNumberToObject(root, "epochs", (double)zoo->epochs);
+    cJSON_AddNumberToObject(root, "epoch_units", (double)units);
+    cJSON_AddNumberToObject(root, "fine_tuning_seconds", seconds);
+    cJSON_AddNumberToObject(root, "leep_forward_passes", (double)leep_passes);
+    cJSON_AddNumberToObject(root, "leep_seconds", leep_seconds);
+    print_json(out, root);
+}
+
+static int command_build(const options *opt)
+{
+    tp_select_env env;
+    int64_t epochs, count = 0;
+    output out;
+    if (require(opt->zoo, "zoo") != 0) return -1;
+    tp_zoo *zoo = tp_zoo_load_manifest(opt->zoo);
+    if (!zoo) return -1;
+    char **names = NULL;
+    int status = parse_int_option("epochs", opt->epochs, zoo->epochs, 1, &epochs);
+    if (status == 0 && !(names = benchmark_names(opt, &count))) status = -1;
+    if (status == 0) status = open_env(opt, zoo, &env);
+    if (status == 0) {
+        status = tp_select_build(&env, zoo, names, count, epochs);
+        tp_select_env_close(&env);
+    }
+    if (status == 0) status = tp_zoo_save(zoo, zoo->base_dir);
+    if (status == 0) status = output_open(&out, opt);
+    if (status == 0) {
+        print_build_json(&out, zoo);
+        status = output_close(&out, 0);
+    }
+    for (int64_t i = 0; i < count; i++) free(names[i]);
+    free(names);
+    tp_zoo_free(zoo);
+    return status;
+}
+
+/* One select run: the epoch source and LEEP source over real training, and what they trained. */
+typedef struct live_run {
+    const tp_zoo *zoo;
+    tp_select_env *env;
+    const char *target;
+    int64_t exclude, predictor_k;
+    int64_t *epochs_trained; /* [model] */
+    double *dev, *seconds;   /* [model * epochs + epoch] */
+} live_run;
+
+/* The epoch source's train_epoch: one tp-finetune run (core/select_train.c). */
+static int finetune_epoch(void *user, int64_t model, int64_t epoch, double *dev_score, double *seconds)
+{
+    live_run *run = user;
+    if (tp_select_train_epoch(run->env, run->target, model, epoch, dev_score, seconds) != 0) return -1;
+    int64_t at = model * run->zoo->epochs + epoch;
+    run->dev[at] = *dev_score;
+    run->seconds[at] = *seconds;
+    run->epochs_trained[model] = epoch + 1;
+    fprintf(stderr, "tp-select: %s on %s: epoch %lld dev %s %.4f (%.1f s)\n", run->zoo->models[model].name, run->target,
+            (long long)epoch + 1, run->env->metric, *dev_score, *seconds);
+    return 0;
+}
+
+/* The predictor on the zoo's curves, without the target's column when it is a benchmark. */
 static double finetune_predict(void *user, int64_t model, int64_t epoch, double dev_score)
 {
-    return tp_select_predict_model(user, model, -1, epoch, TP_SELECT_PREDICTOR_K, dev_score);
+    const live_run *run = user;
+    return tp_select_predict_model(run->zoo, model, run->exclude, epoch, run->predictor_k, dev_score);
+}
+
+/* The recall's LEEP source: the head's forward pass on the target (core/select_train.c). */
+static int live_leep(void *user, int64_t model, double *leep, double *seconds)
+{
+    const live_run *run = user;
+    if (tp_select_head_leep(run->env, run->target, model, leep, seconds) != 0) return -1;
+    fprintf(stderr, "tp-select: %s on %s: LEEP %.4f (%.1f s)\n", run->zoo->models[model].name, run->target, *leep,
+            *seconds);
+    return 0;
+}
+
+static int parse_strategy(const char *name, tp_strategy *out)
+{
+    *out = TP_STRATEGY_TWO_PHASE;
+    if (!name) return 0;
+    for (int s = 0; s < TP_STRATEGY_COUNT; s++)
+        if (strcmp(name, tp_strategy_name((tp_strategy)s)) == 0) {
+            *out = (tp_strategy)s;
+            return 0;
+        }
+    bad_usage = 1;
+    return tp_fail("option --strategy: '%s' (expected brute_force, successive_halving, recall_full, recall_halving or "
+                   "two_phase)", name);
+}
+
+static cJSON *trained_json(const live_run *run)
+{
+    cJSON *list = cJSON_CreateArray();
+    for (int64_t m = 0; m < run->zoo->model_count; m++) {
+        int64_t epochs = run->epochs_trained[m];
+        if (!epochs) continue;
+        cJSON *entry = cJSON_CreateObject();
+        cJSON_AddStringToObject(entry, "model", run->zoo->models[m].name);
+        cJSON_AddItemToObject(entry, "dev", cJSON_CreateDoubleArray(run->dev + m * run->zoo->epochs, (int)epochs));
+        cJSON_AddItemToObject(entry, "seconds", cJSON_CreateDoubleArray(run->seconds + m * run->zoo->epochs, (int)epochs));
+        cJSON_AddItemToArray(list, entry);
+    }
+    return list;
+}
+
+typedef struct select_result {
+    tp_strategy strategy;
+    int recalled; /* the recall ran */
+    tp_recall recall;
+    tp_selection selection;
+    int64_t finish_units; /* the chosen model's remaining epochs up to E, trained after the selection */
+    double finish_seconds;
+    int tested;   /* the target has test.tsv: the chosen model's test score */
+    double test_score, test_seconds;
+} select_result;
+
+static void print_select(output *out, const live_run *run, const select_result *result,
+                         const tp_recall_options *options)
+{
+    const tp_zoo *zoo = run->zoo;
+    const tp_selection *selection = &result->selection;
+    double recall_seconds = result->recalled ? result->recall.leep_seconds : 0;
+    if (out->tsv) {
+        char dev[32], fine[32], recall[32], test[32];
+        fprintf(out->fp, "target\tstrategy\tchosen\tchosen_dev\tepoch_units\tfine_seconds\trecall_seconds\ttest_score\n");
+        fprintf(out->fp, "%s\t%s\t%s\t%s\t%lld\t%s\t%s\t%s\n", run->target, tp_strategy_name(result->strategy),
+                zoo->models[selection->chosen].name, number(selection->chosen_dev, dev), (long long)selection->epoch_units,
+                number(selection->seconds, fine), number(recall_seconds, recall),
+                result->tested ? number(result->test_score, test) : "NA");
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "zoo", zoo->manifest_path);
+    cJSON_AddStringToObject(root, "target", run->target);
+    cJSON_AddStringToObject(root, "strategy", tp_strategy_name(result->strategy));
+    cJSON_AddNumberToObject(root, "epochs", (double)zoo->epochs);
+    cJSON_AddStringToObject(root, "metric", run->env->metric);
+    if (result->recalled) {
+        cJSON *recall = recall_json(zoo, &result->recall, options);
+        cJSON *leep = cJSON_AddObjectToObject(recall, "leep");
+        for (int64_t m = 0; m < zoo->model_count; m++)
+            if (!isnan(result->recall.leep[m])) cJSON_AddNumberToObject(leep, zoo->models[m].name, result->recall.leep[m]);
+        cJSON_AddItemToObject(root, "recall", recall);
+    }
+    cJSON_AddItemToObject(root, "trained", trained_json(run));
+    if (selection->rung_count) cJSON_AddItemToObject(root, "rungs", rungs_json(zoo, selection));
+    cJSON_AddStringToObject(root, "chosen", zoo->models[selection->chosen].name);
+    cJSON_AddNumberToObject(root, "chosen_dev", selection->chosen_dev);
+    cJSON_AddNumberToObject(root, "epoch_units", (double)selection->epoch_units);
+    cJSON_AddNumberToObject(root, "fine_seconds", selection->seconds);
+    cJSON_AddNumberToObject(root, "leep_forward_passes", result->recalled ? (double)result->recall.leep_passes : 0);
+    cJSON_AddNumberToObject(root, "recall_seconds", recall_seconds);
+    cJSON_AddNumberToObject(root, "total_seconds", selection->seconds + recall_seconds);
+    cJSON *finish = cJSON_AddObjectToObject(root, "finish");
+    cJSON_AddNumberToObject(finish, "epoch_units", (double)result->finish_units);
+    cJSON_AddNumberToObject(finish, "seconds", result->finish_seconds);
+    if (result->tested) {
+        cJSON *test = cJSON_AddObjectToObject(root, "chosen_test");
+        cJSON_AddNumberToObject(test, "score", result->test_score);
+        cJSON_AddNumberToObject(test, "seconds", result->test_seconds);
+    }
+    print_json(out, root);
+}
+
+/* The candidates (recalled, or every model), each checked trainable before any training. */
+static int run_selection(live_run *run, const tp_recall_options *options, select_result *result)
+{
+    const tp_zoo *zoo = run->zoo;
+    tp_strategy strategy = result->strategy;
+    tp_leep_source leep = {live_leep, run};
+    if (uses_recall(strategy)) {
+        if (tp_select_run_recall_with(zoo, run->target, options, &leep, &result->recall) != 0) return -1;
+        result->recalled = 1;
+    }
+    int64_t count = result->recalled ? result->recall.recalled_count : zoo->model_count;
+    int64_t *candidates = tp_xmalloc((size_t)count * sizeof *candidates);
+    for (int64_t i = 0; i < count; i++) candidates[i] = result->recalled ? result->recall.recalled[i] : i;
+    int status = 0;
+    for (int64_t i = 0; status == 0 && i < count; i++) status = tp_select_check_trainable(run->env, candidates[i]);
+    tp_epoch_source source = {finetune_epoch, finetune_predict, run};
+    if (status == 0)
+        status = strategy == TP_STRATEGY_BRUTE_FORCE || strategy == TP_STRATEGY_RECALL_FULL
+                     ? tp_select_full(&source, candidates, count, zoo->epochs, &result->selection)
+                     : tp_select_halving(&source, candidates, count, zoo->epochs, strategy == TP_STRATEGY_TWO_PHASE,
+                                         &result->selection);
+    free(candidates);
+    return status;
+}
+
+/* The chosen model trains its remaining epochs up to E (apart from the selection's cost: what a
+ * user of the choice pays anyway), then, when the target has test.tsv, its best-on-dev weights
+ * are tested. */
+static int finish_and_test(live_run *run, select_result *result)
+{
+    int64_t chosen = result->selection.chosen;
+    for (int64_t e = run->epochs_trained[chosen]; e < run->zoo->epochs; e++) {
+        double dev, seconds;
+        if (finetune_epoch(run, chosen, e, &dev, &seconds) != 0) return -1;
+        result->finish_units++;
+        result->finish_seconds += seconds;
+    }
+    if (!(result->tested = tp_select_check_task(run->env, run->target, 1) == 0)) return 0;
+    return tp_select_test_score(run->env, run->target, chosen, run->zoo->epochs, &result->test_score,
+                                &result->test_seconds);
 }
 
 static int command_select(const options *opt)
 {
     tp_recall_options options;
-    tp_recall recall;
-    if (require(opt->zoo, "zoo") != 0 || require(opt->target, "target") != 0 || parse_recall_options(opt, &options) != 0)
+    tp_select_env env;
+    select_result result;
+    output out;
+    memset(&result, 0, sizeof result);
+    live_run run = {.target = opt->target};
+    if (require(opt->zoo, "zoo") != 0 || require(opt->target, "target") != 0 || parse_recall_options(opt, &options) != 0 ||
+        parse_int_option("predictor-k", opt->predictor_k, TP_SELECT_PREDICTOR_K, 1, &run.predictor_k) != 0 ||
+        parse_strategy(opt->strategy, &result.strategy) != 0)
         return -1;
     tp_zoo *zoo = tp_zoo_load(opt->zoo);
     if (!zoo) return -1;
-    int status = tp_select_run_recall(zoo, opt->target, &options, &recall);
-    if (status == 0) {
-        tp_epoch_source source = {finetune_epoch, finetune_predict, zoo};
-        tp_selection selection;
-        status = tp_select_halving(&source, recall.recalled, recall.recalled_count, zoo->epochs, 1, &selection);
-        if (status == 0) {
-            printf("%s\n", zoo->models[selection.chosen].name);
-            tp_selection_free(&selection);
-        }
-        tp_recall_free(&recall);
+    run.zoo = zoo;
+    run.env = &env;
+    run.exclude = tp_zoo_find_benchmark(zoo, opt->target);
+    int status = open_env(opt, zoo, &env);
+    if (status != 0) {
+        tp_zoo_free(zoo);
+        return -1;
     }
+    status = tp_select_check_task(&env, opt->target, 0);
+    run.epochs_trained = tp_xcalloc((size_t)zoo->model_count, sizeof *run.epochs_trained);
+    run.dev = tp_xcalloc((size_t)(zoo->model_count * zoo->epochs), sizeof *run.dev);
+    run.seconds = tp_xcalloc((size_t)(zoo->model_count * zoo->epochs), sizeof *run.seconds);
+    if (status == 0) status = run_selection(&run, &options, &result);
+    if (status == 0) status = finish_and_test(&run, &result);
+    if (status == 0) status = output_open(&out, opt);
+    if (status == 0) {
+        print_select(&out, &run, &result, &options);
+        status = output_close(&out, 0);
+    }
+    tp_selection_free(&result.selection);
+    if (result.recalled) tp_recall_free(&result.recall);
+    free(run.epochs_trained);
+    free(run.dev);
+    free(run.seconds);
+    tp_select_env_close(&env);
     tp_zoo_free(zoo);
     return status;
 }
@@ -617,12 +937,13 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(const options *);
     } commands[] = {{"import", command_import},     {"cluster", command_cluster},   {"leep", command_leep},
-                    {"recall", command_recall},     {"simulate", command_simulate}, {"select", command_select}};
+                    {"recall", command_recall},     {"simulate", command_simulate}, {"build", command_build},
+                    {"select", command_select}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(opt.command, commands[i].name) != 0) continue;
         if (commands[i].run(&opt) == 0) return 0;
         fprintf(stderr, "tp-select: error: %s\n", tp_last_error());
-        return 1;
+        return bad_usage ? 2 : 1;
     }
     return usage_error("unknown command '%s'", opt.command);
 }

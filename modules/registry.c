@@ -2,14 +2,19 @@
 #include "core/model.h"
 
 extern const tp_embedding_type tp_embedding_word, tp_embedding_pos, tp_embedding_seg;
+extern const tp_embedding_type tp_embedding_patch;
 extern const tp_encoder_type tp_encoder_transformer;
 extern const tp_target_type tp_target_mlm, tp_target_sp, tp_target_cls;
 extern const tp_target_type tp_target_multi_label, tp_target_regression, tp_target_tagging;
+extern const tp_target_type tp_target_lm;
+extern const tp_embedding_type tp_tgt_embedding_word, tp_tgt_embedding_pos;
+extern const tp_decoder_type tp_decoder_transformer;
 
 const tp_embedding_type *const tp_embedding_registry[] = {
     &tp_embedding_word,
     &tp_embedding_pos,
     &tp_embedding_seg,
+    &tp_embedding_patch,
     NULL,
 };
 
@@ -20,10 +25,13 @@ const tp_encoder_type *const tp_encoder_registry[] = {
 
 /* Filled by the encoder-decoder families (T5, BART, speech-to-text). */
 const tp_embedding_type *const tp_tgt_embedding_registry[] = {
+    &tp_tgt_embedding_word,
+    &tp_tgt_embedding_pos,
     NULL,
 };
 
 const tp_decoder_type *const tp_decoder_registry[] = {
+    &tp_decoder_transformer,
     NULL,
 };
 
@@ -34,5 +42,6 @@ const tp_target_type *const tp_target_registry[] = {
     &tp_target_multi_label,
     &tp_target_regression,
     &tp_target_tagging,
+    &tp_target_lm,
     NULL,
 };

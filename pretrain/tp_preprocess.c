@@ -59,24 +59,27 @@ static const option_spec options[] = {
     {"tokenizer_json_path", OPT_PATH, &args.tokenizer_json_path, NULL, 0, 0,
      "hf: a Hugging Face tokenizer.json (WordPiece, byte-level BPE or Unigram model). Required for hf."},
     {"dataset_path", OPT_PATH, &args.dataset_path, NULL, 0, 0, "Output dataset. Default: dataset.tpd."},
-    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm", 0, 0,
-     "bert: NSP pairs [CLS] A [SEP] B [SEP] per document; mlm: lines cut into seq_length pieces. Default: bert."},
-    {"processor", OPT_CHOICE, &args.processor, "bert|mlm", 0, 0, "Same as --data_processor."},
+    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm|lm", 0, 0,
+     "bert: NSP pairs [CLS] A [SEP] B [SEP] per document; mlm: lines cut into seq_length pieces; lm (GPT-2): "
+     "lines cut into windows of seq_length + 1 tokens, the inputs and their next tokens (with a bpe tokenizer "
+     "<|endoftext|> frames each line; no masks, dup_factor 1). Default: bert."},
+    {"processor", OPT_CHOICE, &args.processor, "bert|mlm|lm", 0, 0, "Same as --data_processor."},
     {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert|bpe|gpt2|sentencepiece|char|space|hf", 0, 0,
      "bert: BERT's basic tokenizer + WordPiece; bpe (= gpt2): GPT-2's byte-level BPE; sentencepiece: a "
      "SentencePiece model; char / space: TencentPretrain's character / space-separated tokens; hf: a Hugging Face "
      "tokenizer.json (docs/tokenizers.md). Default: bert."},
     {"do_lower_case", OPT_BOOL, &args.do_lower_case, "true|false", 0, 0,
      "Lower-case and strip accents before WordPiece (1/0 accepted). Default: true."},
-    {"seq_length", OPT_INT, &args.seq_length, NULL, 2, 65535,
-     "Instance length including [CLS]/[SEP] (bert: at least 5). Default: 128."},
+    {"seq_length", OPT_INT, &args.seq_length, NULL, 1, 65535,
+     "Instance length including [CLS]/[SEP] (bert: at least 5, mlm: at least 2; lm: the model's input length, "
+     "at most 65534). Default: 128."},
     {"dup_factor", OPT_INT, &args.dup_factor, NULL, 1, 1e9,
      "Build the instances this many times with other random choices; 1 with --dynamic_masking. Default: 5."},
     {"short_seq_prob", OPT_REAL, &args.short_seq_prob, NULL, 0, 1,
      "bert: probability of a random shorter target length in [2, seq_length - 3]. Default: 0.1."},
     {"full_sentences", OPT_FLAG, &args.full_sentences, NULL, 0, 0,
-     "mlm: pack the lines of a buffer into full seq_length pieces across line ends (RoBERTa's FULL-SENTENCES). "
-     "Default: off, each line is cut on its own."},
+     "mlm, lm: pack the lines of a buffer into full pieces across line ends (RoBERTa's FULL-SENTENCES; lm: one "
+     "contiguous token stream). Default: off, each line is cut on its own."},
     {"docs_buffer_size", OPT_INT, &args.docs_buffer_size, NULL, 1, 1e12,
      "Documents (bert) or lines (mlm) processed together; bert draws random next segments within a buffer. "
      "Default: 100000."},
@@ -112,7 +115,7 @@ static void print_help(void)
     printf("Usage: %s --corpus_path CORPUS --vocab_path VOCAB [--dataset_path OUT] [options]\n"
            "       %s --corpus_path CORPUS --tokenizer hf --tokenizer_json_path tokenizer.json [options]\n\n"
            "Turns a text corpus into a binary dataset (docs/data.md) with TencentPretrain's\n"
-           "bert or mlm data processor. The output is written atomically and is the same\n"
+           "bert, mlm or lm data processor. The output is written atomically and is the same\n"
            "for any thread count. Progress goes to stderr.\n\n"
            "Options:\n",
            program, program);
@@ -282,7 +285,7 @@ static int check_special_tokens(const tp_tokenizer_options *tokenizer)
         fprintf(stderr, "%s: error: %s: the vocabulary lacks %s (needed by the %s processor)%s%s%s%s%s\n", program,
                 tok->source_path, first_missing, args.processor, *others ? "; it lacks" : "", others,
                 line_vocabulary ? "" : "; tokenizer '", line_vocabulary ? "" : tokenizer->kind,
-                line_vocabulary ? "" : "' suits a language-model processor, which tp-preprocess does not have yet");
+                line_vocabulary ? "" : "' suits a language-model processor (--data_processor lm)");
     tp_tokenizer_free(tok);
     return first_missing ? 1 : 0;
 }
@@ -304,7 +307,8 @@ int main(int argc, char **argv)
                                       .merges_path = args.merges_path,
                                       .spm_model_path = args.spm_model_path,
                                       .tokenizer_json_path = args.tokenizer_json_path};
-    status = check_special_tokens(&tokenizer);
+    int lm = strcmp(args.processor, "lm") == 0; /* needs only a start and an end token: tp_preprocess checks */
+    status = lm ? 0 : check_special_tokens(&tokenizer);
     if (status) return status;
     if (args.processes_num) omp_set_num_threads((int)args.processes_num);
     progress_state state = {now_seconds(), now_seconds()};
@@ -314,7 +318,7 @@ int main(int argc, char **argv)
         .processor = args.processor,
         .tokenizer = tokenizer,
         .seq_length = args.seq_length,
-        .dup_factor = args.dynamic_masking ? 1 : args.dup_factor, /* as preprocess.py */
+        .dup_factor = args.dynamic_masking || lm ? 1 : args.dup_factor, /* as preprocess.py */
         .docs_buffer_size = args.docs_buffer_size,
         .short_seq_prob = args.short_seq_prob,
         .mask_prob = args.mask_prob,

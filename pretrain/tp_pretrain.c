@@ -1,4 +1,5 @@
 /* tp-pretrain: pre-train a model named by a run config on a tp-preprocess dataset. */
+#include <math.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -111,16 +112,22 @@ static int check_shapes(pretrain_job *job)
     if (job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", run_name,
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
-    if (job->seq_length > tp_dataset_seq_length(job->dataset))
+    int lm_dataset = tp_dataset_kind(job->dataset) == TP_DATASET_LM; /* windows of seq_length + 1 tokens */
+    if (job->seq_length > tp_dataset_seq_length(job->dataset) - lm_dataset)
         return tp_fail("%s: key 'seq_length': %lld exceeds the dataset's sequence length %lld", run_name,
-                       (long long)job->seq_length, (long long)tp_dataset_seq_length(job->dataset));
+                       (long long)job->seq_length, (long long)(tp_dataset_seq_length(job->dataset) - lm_dataset));
     if (job->model.target_count == 0)
         return tp_fail("%s: key 'target': missing (pre-training needs at least one target, e.g. [\"mlm\"])",
                        tp_config_name(job->model_config));
-    for (int i = 0; i < job->model.target_count; i++)
-        if (!strcmp(tp_model_target_name(&job->model, i), "sp") && tp_dataset_kind(job->dataset) != TP_DATASET_BERT)
+    for (int i = 0; i < job->model.target_count; i++) {
+        const char *target = tp_model_target_name(&job->model, i);
+        if (!strcmp(target, "sp") && tp_dataset_kind(job->dataset) != TP_DATASET_BERT)
             return tp_fail("%s: target 'sp' needs sentence pairs, but the dataset was not made by the bert "
                            "processor", tp_config_name(job->model_config));
+        if ((strcmp(target, "lm") == 0) != lm_dataset)
+            return tp_fail("%s: target '%s' %s the lm processor's dataset (%s)", tp_config_name(job->model_config),
+                           target, lm_dataset ? "cannot train on" : "needs", tp_config_name(job->run));
+    }
     return 0;
 }
 
@@ -136,6 +143,8 @@ static int create_loader(pretrain_job *job, double mask_prob)
         .masking = {mask_prob, job->tokenizer->mask_id, job->tokenizer->pad_id, job->tokenizer->cls_id,
                     job->tokenizer->sep_id, job->tokenizer->vocab_size},
     };
+    /* lm datasets pad with [PAD] or, without one (GPT-2), <|endoftext|> as TencentPretrain's GPT-2 does */
+    if (options.masking.pad_id < 0) options.masking.pad_id = job->tokenizer->eos_id;
     job->loader = tp_loader_create(job->dataset, &options);
     return job->loader ? 0 : -1;
 }
@@ -155,6 +164,19 @@ static int save(pretrain_job *job)
     return status;
 }
 
+/* The checkpoint's data position, checked before it is converted: trainer_state.json may have been
+ * edited by hand, and converting a double outside int64's range is undefined. */
+static int seek_to(pretrain_job *job, double epoch, double cursor)
+{
+    int64_t count = tp_dataset_count(job->dataset);
+    if (!(epoch >= 0 && epoch <= 9007199254740992.0 && epoch == floor(epoch) && cursor >= 0 && cursor < (double)count &&
+          cursor == floor(cursor)))
+        return tp_fail("%s: the newest checkpoint's data position (epoch %g, cursor %g) is not one of this dataset "
+                       "(epoch >= 0, cursor in [0, %lld))",
+                       job->trainer.checkpoint_root, epoch, cursor, (long long)count);
+    return tp_loader_seek(job->loader, (int64_t)epoch, (int64_t)cursor);
+}
+
 static int resume_or_start(pretrain_job *job, int resume)
 {
     if (!resume) return tp_trainer_check_fresh(&job->trainer);
@@ -167,7 +189,7 @@ static int resume_or_start(pretrain_job *job, int resume)
         if (main_rank) fprintf(stderr, "no checkpoint in %s: starting from step 0\n", job->trainer.checkpoint_root);
         return 0;
     }
-    if (tp_loader_seek(job->loader, (int64_t)values[0], (int64_t)values[1]) < 0) return -1;
+    if (seek_to(job, values[0], values[1]) < 0) return -1;
     if (main_rank) fprintf(stderr, "resumed from step %lld\n", (long long)job->trainer.step);
     return 0;
 }

@@ -1,5 +1,6 @@
 #include "layers.h"
 
+#include <math.h>
 #include <stdio.h>
 
 void tp_name(char *out, const char *prefix, const char *suffix) { snprintf(out, TP_NAME_MAX, "%s.%s", prefix, suffix); }
@@ -22,11 +23,13 @@ void tp_norm_layer_init(tp_norm_layer *layer, tp_build *build, const char *prefi
                         float eps)
 {
     char name[TP_NAME_MAX];
-    int torch = kind == TP_NORM_TORCH;
+    int torch = kind == TP_NORM_TORCH || kind == TP_NORM_RMS; /* weight (and bias) */
     layer->kind = kind;
     layer->eps = eps;
     tp_name(name, prefix, torch ? "weight" : "gamma");
     layer->gamma = tp_param_new(build->params, name, 1, &size, TP_INIT_ONES);
+    layer->beta = NULL;
+    if (kind == TP_NORM_RMS) return;
     tp_name(name, prefix, torch ? "bias" : "beta");
     layer->beta = tp_param_new(build->params, name, 1, &size, TP_INIT_ZEROS);
 }
@@ -45,18 +48,18 @@ void tp_self_attention_init(tp_self_attention *attn, tp_build *build, const char
     tp_linear_layer_init(&attn->output, build, name, hp->hidden_size, hp->hidden_size, with_bias);
     attn->heads = hp->heads_num;
     attn->dropout = hp->dropout;
+    attn->scale = hp->remove_attention_scale ? 1.0f : 1.0f / sqrtf((float)(hp->hidden_size / hp->heads_num));
     attn->mask = hp->mask;
 }
 
-tp_tensor *tp_self_attention_forward(tp_ctx *ctx, const tp_self_attention *attn, tp_tensor *x,
-                                     const tp_model_batch *batch)
+tp_tensor *tp_attention_layer_forward(tp_ctx *ctx, const tp_self_attention *attn, const tp_attention_inputs *in)
 {
-    tp_tensor *q = tp_linear_layer_forward(ctx, &attn->query, x);
-    tp_tensor *k = tp_linear_layer_forward(ctx, &attn->key, x);
-    tp_tensor *v = tp_linear_layer_forward(ctx, &attn->value, x);
-    tp_tensor *context = tp_attention(ctx, q, k, v, batch->batch_size, batch->seq_length, attn->heads, attn->mask,
-                                      batch->seg, attn->dropout);
-    return tp_linear_layer_forward(ctx, &attn->output, context);
+    tp_tensor *q = tp_linear_layer_forward(ctx, &attn->query, in->x);
+    tp_tensor *k = tp_linear_layer_forward(ctx, &attn->key, in->memory);
+    tp_tensor *v = tp_linear_layer_forward(ctx, &attn->value, in->memory);
+    tp_attention_options options = {in->batch, in->seq,  in->kv_seq,  attn->heads,  in->mask,
+                                    in->key_valid, in->bias, attn->scale, attn->dropout};
+    return tp_linear_layer_forward(ctx, &attn->output, tp_attention_general(ctx, q, k, v, &options));
 }
 
 void tp_feed_forward_init(tp_feed_forward *ff, tp_build *build, const char *prefix)
@@ -64,6 +67,11 @@ void tp_feed_forward_init(tp_feed_forward *ff, tp_build *build, const char *pref
     const tp_model_config *hp = build->hp;
     char name[TP_NAME_MAX];
     int with_bias = !hp->remove_transformer_bias;
+    ff->gated = hp->feed_forward_gated;
+    if (ff->gated) {
+        tp_name(name, prefix, "linear_gate");
+        tp_linear_layer_init(&ff->linear_gate, build, name, hp->hidden_size, hp->feedforward_size, with_bias);
+    }
     tp_name(name, prefix, "linear_1");
     tp_linear_layer_init(&ff->linear_1, build, name, hp->hidden_size, hp->feedforward_size, with_bias);
     tp_name(name, prefix, "linear_2");
@@ -73,7 +81,9 @@ void tp_feed_forward_init(tp_feed_forward *ff, tp_build *build, const char *pref
 
 tp_tensor *tp_feed_forward_forward(tp_ctx *ctx, const tp_feed_forward *ff, tp_tensor *x)
 {
-    tp_tensor *inner = tp_act(ctx, tp_linear_layer_forward(ctx, &ff->linear_1, x), ff->act);
+    tp_tensor *inner = ff->gated ? tp_mul(ctx, tp_act(ctx, tp_linear_layer_forward(ctx, &ff->linear_gate, x), ff->act),
+                                          tp_linear_layer_forward(ctx, &ff->linear_1, x))
+                                 : tp_act(ctx, tp_linear_layer_forward(ctx, &ff->linear_1, x), ff->act);
     return tp_linear_layer_forward(ctx, &ff->linear_2, inner);
 }
 

@@ -27,7 +27,8 @@ typedef struct tp_norm_layer {
     float eps;
 } tp_norm_layer;
 
-/* TencentPretrain "normal": "<prefix>.gamma" / "<prefix>.beta"; "normal_torch": ".weight" / ".bias". */
+/* TencentPretrain "normal": "<prefix>.gamma" / "<prefix>.beta"; "normal_torch": ".weight" / ".bias";
+ * "t5" (RMS): ".weight" alone (beta NULL). */
 void tp_norm_layer_init(tp_norm_layer *layer, tp_build *build, const char *prefix, int64_t size, tp_norm_kind kind,
                         float eps);
 /* The encoder's norms: the config's `layernorm` kind and `layernorm_eps`. */
@@ -51,16 +52,29 @@ typedef struct tp_self_attention {
     tp_linear_layer query, key, value, output; /* linear_layers.0/1/2, final_linear */
     int64_t heads;
     float dropout;
+    float scale;  /* 1/sqrt(head_dim); 1 with remove_attention_scale (T5) */
     tp_mask_kind mask;
 } tp_self_attention;
 
 void tp_self_attention_init(tp_self_attention *attn, tp_build *build, const char *prefix);
-tp_tensor *tp_self_attention_forward(tp_ctx *ctx, const tp_self_attention *attn, tp_tensor *x,
-                                     const tp_model_batch *batch);
+/* The layer with queries from x [batch*seq, hidden] and keys and values from memory
+ * [batch*kv_seq, hidden] (x itself for self-attention; the encoder's output for a decoder's
+ * context attention), under `mask`, key_valid [batch*kv_seq] (or NULL) and an optional position
+ * bias [seq*kv_seq, heads] (T5). */
+typedef struct tp_attention_inputs {
+    tp_tensor *x, *memory;
+    int64_t batch, seq, kv_seq;
+    tp_mask_kind mask;
+    const int32_t *key_valid;
+    tp_tensor *bias;
+} tp_attention_inputs;
+tp_tensor *tp_attention_layer_forward(tp_ctx *ctx, const tp_self_attention *attn, const tp_attention_inputs *in);
 
+/* "dense": linear_2(act(linear_1(x)));  "gated" (T5 v1.1): linear_2(act(linear_gate(x)) * linear_1(x)). */
 typedef struct tp_feed_forward {
-    tp_linear_layer linear_1, linear_2;
+    tp_linear_layer linear_gate, linear_1, linear_2;
     tp_activation act;
+    int gated;
 } tp_feed_forward;
 
 void tp_feed_forward_init(tp_feed_forward *ff, tp_build *build, const char *prefix);
@@ -76,11 +90,14 @@ typedef enum tp_pooling { TP_POOLING_FIRST, TP_POOLING_MEAN, TP_POOLING_MAX, TP_
 typedef struct tp_pooled_head {
     tp_linear_layer linear_1, linear_2;
     tp_pooling pooling;
+    int pooler; /* linear_1 -> tanh before linear_2 (tp key `pooler`, default true) */
     int64_t outputs;
 } tp_pooled_head;
 
-/* Reads the config's `pooling` (default first); declares "<prefix>.linear_1" [hidden, hidden] and
- * "<prefix>.linear_2" [outputs, hidden].  -1 + tp_fail on a bad config. */
+/* Reads the config's `pooling` (default first) and `pooler` (default true; false: pooling ->
+ * linear_2 alone, Hugging Face's ViTForImageClassification head); declares "<prefix>.linear_1"
+ * [hidden, hidden] (with the pooler) and "<prefix>.linear_2" [outputs, hidden].  -1 + tp_fail on
+ * a bad config. */
 int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefix, int64_t outputs);
 /* [batch, outputs] */
 tp_tensor *tp_pooled_head_forward(tp_ctx *ctx, const tp_pooled_head *head, tp_tensor *hidden,

@@ -5,11 +5,15 @@ int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefi
     static const char *const pooling_names[] = {"first", "mean", "max", "last", NULL};
     char name[TP_NAME_MAX];
     int pooling = 0;
-    if (tp_config_enum(build->config, "pooling", "first", pooling_names, &pooling) < 0) return -1;
+    if (tp_config_enum(build->config, "pooling", "first", pooling_names, &pooling) < 0 ||
+        tp_config_bool(build->config, "pooler", 1, &head->pooler) < 0)
+        return -1;
     head->pooling = (tp_pooling)pooling;
     head->outputs = outputs;
-    tp_name(name, prefix, "linear_1");
-    tp_linear_layer_init(&head->linear_1, build, name, build->hp->hidden_size, build->hp->hidden_size, 1);
+    if (head->pooler) {
+        tp_name(name, prefix, "linear_1");
+        tp_linear_layer_init(&head->linear_1, build, name, build->hp->hidden_size, build->hp->hidden_size, 1);
+    }
     tp_name(name, prefix, "linear_2");
     tp_linear_layer_init(&head->linear_2, build, name, build->hp->hidden_size, outputs, 1);
     return 0;
@@ -28,6 +32,7 @@ static tp_tensor *pool(const tp_pooled_head *head, tp_ctx *ctx, tp_tensor *hidde
 tp_tensor *tp_pooled_head_forward(tp_ctx *ctx, const tp_pooled_head *head, tp_tensor *hidden,
                                   const tp_model_batch *batch)
 {
-    tp_tensor *pooled = tp_linear_layer_forward(ctx, &head->linear_1, pool(head, ctx, hidden, batch));
-    return tp_linear_layer_forward(ctx, &head->linear_2, tp_act(ctx, pooled, TP_ACT_TANH));
+    tp_tensor *pooled = pool(head, ctx, hidden, batch);
+    if (head->pooler) pooled = tp_act(ctx, tp_linear_layer_forward(ctx, &head->linear_1, pooled), TP_ACT_TANH);
+    return tp_linear_layer_forward(ctx, &head->linear_2, pooled);
 }

@@ -4,15 +4,22 @@
 # tests/fuzz/corpus/<target>/.  New inputs go to build-fuzz/corpus-<target>/, crashes to
 # build-fuzz/crash-* (also timeout-*, oom-*, leak-*: an input running over 20 s or allocating over
 # 2 GB counts as a failure).  Exits non-zero on any failure.
-# Usage: tests/fuzz/run.sh [--build-only | --no-build] <target> [seconds (default 60)]
+# --record adds the run to the fuzzing ledger, docs/fuzz-ledger.md (tests/fuzz/ledger.sh: CPU time,
+# executions and result), so that fuzzing hours add up over sessions.
+# Usage: tests/fuzz/run.sh [--build-only | --no-build] [--record] <target> [seconds (default 60)]
 # Targets: safetensors config dataset vocab model_config tsv select image idx wav bpe hf_json spm (docs/robustness.md).
 set -euo pipefail
 do_build=1
 do_run=1
-case "${1:-}" in
---build-only) do_run=0 && shift ;;
---no-build) do_build=0 && shift ;;
-esac
+record=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build-only) do_run=0 && shift ;;
+    --no-build) do_build=0 && shift ;;
+    --record) record=1 && shift ;;
+    *) break ;;
+    esac
+done
 target=${1:?usage: tests/fuzz/run.sh [--build-only | --no-build] <target> [seconds]}
 seconds=${2:-60}
 cd "$(dirname "$0")/../.."
@@ -84,6 +91,26 @@ mkdir -p "$out/corpus-$target"
 [ "$do_run" = 0 ] && exit 0
 dict=()
 [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
-"$out/fuzz_$target" -max_total_time="$seconds" -max_len=4096 -timeout=20 -rss_limit_mb=2048 \
-    -artifact_prefix="$out/" "${dict[@]}" \
-    "$out/corpus-$target" "tests/fuzz/corpus/$target"
+fuzz=("$out/fuzz_$target" -max_total_time="$seconds" -max_len=4096 -timeout=20 -rss_limit_mb=2048
+    -artifact_prefix="$out/" "${dict[@]}" "$out/corpus-$target" "tests/fuzz/corpus/$target")
+[ "$record" = 0 ] && exec "${fuzz[@]}"
+
+# Recorded: the fuzzer's output also goes to a log (its executions), bash's 'time' gives its CPU time.
+log="$out/record-$target.log"
+artifacts_before=$(ls "$out" | grep -cE '^(crash|leak|timeout|oom)-' || true)
+status=0
+TIMEFORMAT='%U %S %R'
+{ time "${fuzz[@]}" > >(tee "$log") 2>&1; } 2>"$out/record-$target.time" || status=$?
+read -r user_s system_s wall_s <"$out/record-$target.time"
+runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
+artifact=$(ls -t "$out" | grep -E '^(crash|leak|timeout|oom)-' | head -1 || true)
+if [ "$status" = 0 ]; then
+    result=clean
+elif [ "$(ls "$out" | grep -cE '^(crash|leak|timeout|oom)-' || true)" -gt "$artifacts_before" ]; then
+    result="FAILED: $artifact"
+else
+    result="FAILED: exit status $status (see $log)"
+fi
+tests/fuzz/ledger.sh --add "$target" "$(awk -v u="$user_s" -v s="$system_s" 'BEGIN { printf "%.0f", u + s }')" \
+    "${wall_s%.*}" "${runs:-0}" "$result"
+exit "$status"

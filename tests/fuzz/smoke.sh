@@ -3,8 +3,12 @@
 # into build-fuzz/) and runs each for <seconds> (default 10) from its seed corpus.  Prints one
 # line per target and "N passed, N failed"; exits non-zero when any target crashed, leaked,
 # timed out or tripped a sanitizer.  Logs: build-fuzz/smoke-<target>.log.
-# Usage (from anywhere): tests/fuzz/smoke.sh [seconds]
+# With --record every run goes into the fuzzing ledger (docs/fuzz-ledger.md): a campaign that adds
+# fuzzing hours, e.g. nice -n 19 tests/fuzz/smoke.sh --record 600.
+# Usage (from anywhere): tests/fuzz/smoke.sh [--record] [seconds]
 set -uo pipefail
+record=()
+[ "${1:-}" = --record ] && record=(--record) && shift
 seconds=${1:-10}
 cd "$(dirname "$0")/../.." || exit 2
 # Every harness tests/fuzz/fuzz_<target>.c: one that run.sh cannot build yet fails here.
@@ -27,7 +31,7 @@ for target in $targets; do
         failed=$((failed + 1))
         continue
     fi
-    if tests/fuzz/run.sh --no-build "$target" "$seconds" >>"$log" 2>&1; then
+    if tests/fuzz/run.sh --no-build "${record[@]}" "$target" "$seconds" >>"$log" 2>&1; then
         echo "PASS $target: $(grep -o 'Done [0-9]* runs' "$log" | tail -1) in ${seconds} s"
         passed=$((passed + 1))
     else

@@ -378,6 +378,112 @@ static void test_attention(void)
 
 /* Tolerance by rule: the issue's 1e-2 for bf16 (7 stored mantissa bits), scaled by 2^-3 for
  * tf32's 10. */
+/* Decoding against a key/value cache: 4 new queries after 13 cached positions (the later keys
+ * masked), and one query, as tp-generate runs it. */
+static void cached_attention_case(int64_t queries, int64_t past)
+{
+    enum { BATCH = 2, CAPACITY = 24, HEADS = 3, DIM = 8, HIDDEN = HEADS * DIM, CACHE = BATCH * CAPACITY * HIDDEN };
+    tp_cached_attention_shape shape = {.batch = BATCH, .queries = queries, .past = past, .capacity = CAPACITY,
+                                       .heads = HEADS, .head_dim = DIM, .scale = 1.0f / sqrtf((float)DIM)};
+    int64_t n = BATCH * queries * HIDDEN, scratch_count = tp_cached_attention_scratch(&shape);
+    float *q = random_floats(n, 1), *k = random_floats(CACHE, 1), *v = random_floats(CACHE, 1);
+    float *out = tp_xmalloc((size_t)n * sizeof *out), *scratch = tp_xmalloc((size_t)scratch_count * sizeof *scratch);
+    float *d_q = device_floats(q, n), *d_k = device_floats(k, CACHE), *d_v = device_floats(v, CACHE);
+    float *d_out = device_poisoned(n), *d_scratch = device_poisoned(scratch_count);
+    char name[64];
+    snprintf(name, sizeof name, "2 x %lld after %lld, cap 24 h3 d8", (long long)queries, (long long)past);
+    cpu->cached_attention_forward(&shape, out, q, k, v, scratch);
+    gpu->cached_attention_forward(&shape, d_out, d_q, d_k, d_v, d_scratch);
+    compare("cached_attention_forward", name, d_out, out, n, TOLERANCE);
+    gpu->release(d_q), gpu->release(d_k), gpu->release(d_v), gpu->release(d_out), gpu->release(d_scratch);
+    free(q), free(k), free(v), free(out), free(scratch);
+}
+
+static void test_cached_attention(void)
+{
+    cached_attention_case(4, 13);
+    cached_attention_case(1, 20);
+}
+
+/* ---- encoder-decoder kernels: cross-attention with a bias, RMS norm, multiply --------- */
+
+/* T5's cross-attention shape: 7 queries over 11 keys (3 of batch 1's padding), scale 1, a
+ * [7*11, heads] bias whose gradient is the batch sum of dS. */
+static void test_cross_attention_with_bias(void)
+{
+    enum { BATCH = 2, SEQ = 7, KEYS = 11, HEADS = 3, DIM = 8, HIDDEN = HEADS * DIM };
+    enum { NQ = BATCH * SEQ * HIDDEN, NK = BATCH * KEYS * HIDDEN, PROBS = BATCH * HEADS * SEQ * KEYS };
+    enum { BIAS = SEQ * KEYS * HEADS };
+    int32_t key_valid[BATCH * KEYS];
+    for (int i = 0; i < BATCH * KEYS; i++) key_valid[i] = i < KEYS || i % KEYS < KEYS - 3;
+    int32_t *d_key_valid = device_copy(key_valid, sizeof key_valid);
+    float *q = random_floats(NQ, 1), *k = random_floats(NK, 1), *v = random_floats(NK, 1), *bias = random_floats(BIAS, 1);
+    float *dout = random_floats(NQ, 1), *dbias0 = random_floats(BIAS, 1);
+    float *d_q = device_floats(q, NQ), *d_k = device_floats(k, NK), *d_v = device_floats(v, NK);
+    float *d_bias = device_floats(bias, BIAS), *d_dout = device_floats(dout, NQ), *d_dbias = device_floats(dbias0, BIAS);
+    float *dbias = host_copy(dbias0, BIAS);
+    tp_attention_shape shape = {.batch = BATCH, .seq = SEQ, .heads = HEADS, .head_dim = DIM, .scale = 1.0f,
+                                .mask = TP_MASK_FULLY_VISIBLE, .key_valid = key_valid, .dropout = 0.1f,
+                                .dropout_seed = 5, .dropout_stream = 98, .kv_seq = KEYS, .bias = bias,
+                                .bias_grad = dbias};
+    tp_attention_shape d_shape = shape;
+    d_shape.key_valid = d_key_valid, d_shape.bias = d_bias, d_shape.bias_grad = d_dbias;
+    float *out = tp_xmalloc(NQ * sizeof *out), *probs = tp_xmalloc(PROBS * sizeof *probs);
+    float *dq = tp_xcalloc(NQ, sizeof *dq), *dk = tp_xcalloc(NK, sizeof *dk), *dv = tp_xcalloc(NK, sizeof *dv);
+    float *d_out = device_poisoned(NQ), *d_probs = device_poisoned(PROBS);
+    float *d_dq = device_floats(dq, NQ), *d_dk = device_floats(dk, NK), *d_dv = device_floats(dv, NK);
+    float *scratch = tp_xmalloc((size_t)cpu->attention_scratch(&shape) * sizeof *scratch);
+    float *d_scratch = device_poisoned(gpu->attention_scratch(&d_shape));
+    const char *name = "2x7 over 11 keys h3 d8 +pad +bias p=0.1";
+    cpu->attention_forward(&shape, out, probs, q, k, v, scratch);
+    gpu->attention_forward(&d_shape, d_out, d_probs, d_q, d_k, d_v, d_scratch);
+    compare("attention_forward out", name, d_out, out, NQ, TOLERANCE);
+    compare("attention_forward probs", name, d_probs, probs, PROBS, TOLERANCE);
+    gpu->upload(d_probs, probs, PROBS * sizeof *probs);
+    cpu->attention_backward(&shape, dq, dk, dv, dout, probs, q, k, v, scratch);
+    gpu->attention_backward(&d_shape, d_dq, d_dk, d_dv, d_dout, d_probs, d_q, d_k, d_v, d_scratch);
+    compare("attention_backward dq", name, d_dq, dq, NQ, TOLERANCE);
+    compare("attention_backward dk", name, d_dk, dk, NK, TOLERANCE);
+    compare("attention_backward dv", name, d_dv, dv, NK, TOLERANCE);
+    compare("attention_backward bias_grad (+=)", name, d_dbias, dbias, BIAS, TOLERANCE);
+    float *device_buffers[] = {d_q, d_k, d_v, d_bias, d_dout, d_dbias, d_out, d_probs, d_dq, d_dk, d_dv, d_scratch};
+    for (size_t i = 0; i < sizeof device_buffers / sizeof *device_buffers; i++) gpu->release(device_buffers[i]);
+    gpu->release(d_key_valid);
+    float *host_buffers[] = {q, k, v, bias, dout, dbias0, dbias, out, probs, dq, dk, dv, scratch};
+    for (size_t i = 0; i < sizeof host_buffers / sizeof *host_buffers; i++) free(host_buffers[i]);
+}
+
+static void test_rms_norm_and_multiply(void)
+{
+    enum { ROWS = 37, COLS = 300, N = ROWS * COLS };
+    float *x = random_floats(N, 2), *gamma = random_floats(COLS, 1), *dy = random_floats(N, 1);
+    float *dx = random_floats(N, 1), *dg = random_floats(COLS, 1);
+    float *d_x = device_floats(x, N), *d_gamma = device_floats(gamma, COLS), *d_dy = device_floats(dy, N);
+    float *d_dx = device_floats(dx, N), *d_dg = device_floats(dg, COLS);
+    float *y = tp_xmalloc(N * sizeof *y), *stats = tp_xmalloc(2 * ROWS * sizeof *stats);
+    float *d_y = device_poisoned(N), *d_stats = device_poisoned(2 * ROWS);
+    cpu->layer_norm_forward(TP_NORM_RMS, y, stats, stats + ROWS, x, gamma, NULL, ROWS, COLS, 1e-6f);
+    gpu->layer_norm_forward(TP_NORM_RMS, d_y, d_stats, d_stats + ROWS, d_x, d_gamma, NULL, ROWS, COLS, 1e-6f);
+    compare("layer_norm_forward rms (no beta)", "37x300", d_y, y, N, TOLERANCE);
+    compare("layer_norm_forward rms stats", "37x2", d_stats, stats, 2 * ROWS, TOLERANCE);
+    gpu->upload(d_stats, stats, 2 * ROWS * sizeof *stats);
+    cpu->layer_norm_backward(TP_NORM_RMS, dx, dg, NULL, dy, x, stats, stats + ROWS, gamma, ROWS, COLS, 1e-6f);
+    gpu->layer_norm_backward(TP_NORM_RMS, d_dx, d_dg, NULL, d_dy, d_x, d_stats, d_stats + ROWS, d_gamma, ROWS, COLS,
+                             1e-6f);
+    compare("layer_norm_backward rms dx (+=)", "37x300", d_dx, dx, N, TOLERANCE);
+    compare("layer_norm_backward rms dgamma (+=)", "300", d_dg, dg, COLS, TOLERANCE);
+    cpu->multiply(y, x, dy, N, 0);
+    gpu->multiply(d_y, d_x, d_dy, N, 0);
+    compare("multiply", "11100", d_y, y, N, TOLERANCE);
+    cpu->multiply(y, x, dy, N, 1);
+    gpu->multiply(d_y, d_x, d_dy, N, 1);
+    compare("multiply (+=)", "11100", d_y, y, N, TOLERANCE);
+    float *device_buffers[] = {d_x, d_gamma, d_dy, d_dx, d_dg, d_y, d_stats};
+    for (size_t i = 0; i < sizeof device_buffers / sizeof *device_buffers; i++) gpu->release(device_buffers[i]);
+    float *host_buffers[] = {x, gamma, dy, dx, dg, y, stats};
+    for (size_t i = 0; i < sizeof host_buffers / sizeof *host_buffers; i++) free(host_buffers[i]);
+}
+
 static double precision_tolerance(tp_precision precision) { return precision == TP_PRECISION_BF16 ? 1e-2 : 1.25e-3; }
 
 /* x rounded to the nearest bf16 (ties to even), as __float2bfloat16_rn does; finite x only. */
@@ -611,6 +717,9 @@ int main(void)
         test_pool();
         test_dropout();
         test_attention();
+        test_cached_attention();
+        test_cross_attention_with_bias();
+        test_rms_norm_and_multiply();
         test_cross_entropy();
         test_pointwise_loss();
         test_crf();

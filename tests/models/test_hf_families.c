@@ -271,8 +271,8 @@ static void check_bad_inputs(void)
     /* HF -> tp */
     expect_error(tp_hf_convert_from_hf(FIXTURES "/no_such_model", tp_scratch_path("out_missing"), &report),
                  "missing directory", "no_such_model/config.json");
-    const char *dir = scratch_hf_dir("gpt2", "\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"");
-    expect_error(tp_hf_convert_from_hf(dir, tp_scratch_path("out_gpt2"), &report), "unknown model_type", "'gpt2'");
+    const char *dir = scratch_hf_dir("xlnet", "\"model_type\": \"bert\"", "\"model_type\": \"xlnet\"");
+    expect_error(tp_hf_convert_from_hf(dir, tp_scratch_path("out_xlnet"), &report), "unknown model_type", "'xlnet'");
     dir = scratch_hf_dir("token_cls", "BertForSequenceClassification", "BertForTokenClassification");
     expect_error(tp_hf_convert_from_hf(dir, tp_scratch_path("out_token"), &report), "unknown architecture",
                  "BertForTokenClassification");

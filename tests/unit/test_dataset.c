@@ -504,7 +504,7 @@ static void test_corrupt_datasets(void)
 #define PATCHED(statement) (memcpy(bad, good, size), (statement), bad)
     expect_corrupt(PATCHED(bad[0] = 'X'), size, "offset 0: bad magic (not a tp dataset)");
     expect_corrupt(PATCHED(put_u32(bad, 8, 2)), size, "offset 8: unsupported version 2 (this build reads version 1)");
-    expect_corrupt(PATCHED(put_u32(bad, 12, 7)), size, "offset 12: unknown dataset kind 7 (1 = bert, 2 = mlm)");
+    expect_corrupt(PATCHED(put_u32(bad, 12, 7)), size, "offset 12: unknown dataset kind 7 (1 = bert, 2 = mlm, 3 = lm)");
     expect_corrupt(PATCHED(put_u32(bad, 16, 3)), size, "offset 16: token_bytes 3 is not 2 or 4");
     expect_corrupt(good, size - 10, "truncated or extended: header says %zu bytes, file has %zu", size, size - 10);
     expect_corrupt(PATCHED(memset(bad + size, 0, 64)), size + 64,
@@ -727,7 +727,7 @@ static void test_preprocess_errors(void)
     expect_preprocess_error(tiny_options("mlm", corpus, vocab, out), expected);
     snprintf(expected, sizeof expected, "%s: the vocabulary lacks [MASK] (needed by the bert processor)", no_mask);
     expect_preprocess_error(tiny_options("bert", corpus, no_mask, out), expected);
-    expect_preprocess_error(tiny_options("gpt", corpus, vocab, out), "unknown processor 'gpt' (known: bert, mlm)");
+    expect_preprocess_error(tiny_options("gpt", corpus, vocab, out), "unknown processor 'gpt' (known: bert, mlm, lm)");
 }
 
 int main(void)

@@ -94,10 +94,108 @@ static void check_all_build(void)
     CHECK_MSG(checked >= 10, "only %lld configs found under models/", (long long)checked);
 }
 
+/* GPT-2 (decoder-only, tied lm head, no pooler and no segments): every parameter of tp's model
+ * against Hugging Face's GPT2LMHeadModel count (= GPT2Model's: wte, wpe, the layers, ln_f). */
+static const struct {
+    const char *config, *model_name;
+    int64_t hf_parameters;
+} published_decoders[] = {
+    {"models/gpt2/distil_config.json", "distilgpt2", 81912576},
+    {"models/gpt2/base_config.json", "gpt2", 124439808},
+    {"models/gpt2/medium_config.json", "gpt2-medium", 354823168},
+    {"models/gpt2/large_config.json", "gpt2-large", 774030080},
+};
+
+static void check_published_decoder(const char *path, const char *model_name, int64_t expected)
+{
+    tp_config *config = tp_config_load(path);
+    tp_model model;
+    memset(&model, 0, sizeof model);
+    int built = config && tp_model_build(&model, config, 50257) == 0;
+    CHECK_MSG(built, "%s: %s", path, tp_last_error());
+    if (built) {
+        int64_t actual = tp_params_logical_count(&model.params);
+        printf("%-36s %-20s %12lld %12lld\n", path, model_name, (long long)expected, (long long)actual);
+        CHECK_MSG(actual == expected, "%s: %lld parameters, %s has %lld", path, (long long)actual, model_name,
+                  (long long)expected);
+        tp_model_free(&model);
+    }
+    tp_config_free(config);
+}
+
+/* Encoder-decoders (T5, T5 v1.1, BART; shared word table, tied head except T5 v1.1): every
+ * parameter of tp's model against transformers' num_parameters() of T5ForConditionalGeneration /
+ * BartForConditionalGeneration built from t5-small's, t5-base's, google/t5-v1_1-base's and
+ * facebook/bart-base's configs.  BART's all-zero final_logits_bias buffer is not a parameter there
+ * either.  (t5-v1_1-small has 6 heads of 64 = 384 != d_model 512, which tp cannot express yet.) */
+static const struct {
+    const char *config, *model_name;
+    int64_t vocab, hf_parameters;
+} published_seq2seq[] = {
+    {"models/t5/small_config.json", "t5-small", 32128, 60506624},
+    {"models/t5/base_config.json", "t5-base", 32128, 222903552},
+    {"models/t5-v1_1/base_config.json", "t5-v1_1-base", 32128, 247577856},
+    {"models/bart/base_config.json", "bart-base", 50265, 139420416},
+};
+
+static void check_published_seq2seq(const char *path, const char *model_name, int64_t vocab, int64_t expected)
+{
+    tp_config *config = tp_config_load(path);
+    tp_model model;
+    memset(&model, 0, sizeof model);
+    int built = config && tp_model_build(&model, config, vocab) == 0 && tp_config_check_unused(config) == 0;
+    CHECK_MSG(built, "%s: %s", path, tp_last_error());
+    if (built) {
+        int64_t actual = tp_params_logical_count(&model.params);
+        printf("%-36s %-20s %12lld %12lld\n", path, model_name, (long long)expected, (long long)actual);
+        CHECK_MSG(actual == expected, "%s: %lld parameters, %s has %lld", path, (long long)actual, model_name,
+                  (long long)expected);
+    }
+    tp_model_free(&model);
+    tp_config_free(config);
+}
+
+/* ViT (patch + class token + positions, pre-LN encoder with its final norm, no pooler): tp's
+ * embedding + encoder parameters against Hugging Face's ViTForImageClassification count with
+ * ImageNet's 1000 classes (google/vit-base-patch16-224, -patch32-224), minus its one linear
+ * classifier (hidden x 1000 + 1000). */
+static const struct {
+    const char *config, *model_name;
+    int64_t hf_parameters;
+} published_vits[] = {
+    {"models/vit/base-16-224_config.json", "vit-base-patch16-224", 86567656},
+    {"models/vit/base-32-224_config.json", "vit-base-patch32-224", 88224232},
+};
+
+static void check_published_vit(const char *path, const char *model_name, int64_t published_count)
+{
+    tp_config *config = tp_config_load(path);
+    tp_model model;
+    memset(&model, 0, sizeof model);
+    int built = config && tp_model_build(&model, config, 0) == 0;
+    CHECK_MSG(built, "%s: %s", path, tp_last_error());
+    if (built) {
+        int64_t expected = published_count - (768 * 1000 + 1000), actual = backbone_parameters(&model);
+        printf("%-36s %-20s %12lld %12lld\n", path, model_name, (long long)expected, (long long)actual);
+        CHECK_MSG(actual == expected, "%s: %lld embedding+encoder parameters, %s has %lld", path, (long long)actual,
+                  model_name, (long long)expected);
+        tp_model_free(&model);
+    }
+    tp_config_free(config);
+}
+
 int main(void)
 {
     check_all_build();
     printf("%-36s %-20s %12s %12s\n", "config", "published as", "expected", "tp");
     for (size_t i = 0; i < sizeof published / sizeof published[0]; i++) check_published(&published[i]);
+    for (size_t i = 0; i < sizeof published_decoders / sizeof published_decoders[0]; i++)
+        check_published_decoder(published_decoders[i].config, published_decoders[i].model_name,
+                                published_decoders[i].hf_parameters);
+    for (size_t i = 0; i < sizeof published_vits / sizeof published_vits[0]; i++)
+        check_published_vit(published_vits[i].config, published_vits[i].model_name, published_vits[i].hf_parameters);
+    for (size_t i = 0; i < sizeof published_seq2seq / sizeof published_seq2seq[0]; i++)
+        check_published_seq2seq(published_seq2seq[i].config, published_seq2seq[i].model_name,
+                                published_seq2seq[i].vocab, published_seq2seq[i].hf_parameters);
     return tp_test_finish("test_model_configs");
 }

@@ -1,0 +1,43 @@
+/* Hugging Face ViT (model_type vit: ViTModel, ViTForImageClassification) into tp, for core/hf.c,
+ * which routes config.json files of model_type vit and models with a patch embedding here.
+ *
+ * The tp model is TencentPretrain's ViT with torch layer norms: embedding [patch, pos] without a
+ * layer norm, a pre-LN transformer with a final encoder.layer_norm (eps layer_norm_eps), and for
+ * ViTForImageClassification the cls target pooling the class token into one linear layer
+ * (pooler false).  Names (backbone prefix "vit." in the classifier, none in ViTModel; loading
+ * accepts both):
+ *   embeddings.cls_token                         embedding.patch.cls_emb
+ *   embeddings.patch_embeddings.projection       embedding.patch.projection
+ *   embeddings.position_embeddings [1, S, E]     embedding.pos.embedding.weight [S, E]
+ *   encoder.layer.{i}.attention.attention.{query,key,value}  encoder.transformer.{i}.self_attn.linear_layers.{0,1,2}
+ *   encoder.layer.{i}.attention.output.dense     ...self_attn.final_linear
+ *   encoder.layer.{i}.layernorm_before           ...layer_norm_1
+ *   encoder.layer.{i}.intermediate.dense         ...feed_forward.linear_1
+ *   encoder.layer.{i}.output.dense               ...feed_forward.linear_2
+ *   encoder.layer.{i}.layernorm_after            ...layer_norm_2
+ *   layernorm                                    encoder.layer_norm
+ *   classifier                                   target.cls.linear_2
+ * ViTModel's pooler (pooler.dense) has no place in tp and is dropped.  Writing tp models back as
+ * Hugging Face ViT is not supported yet. */
+#ifndef TP_HF_VIT_H
+#define TP_HF_VIT_H
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "hf.h"
+#include "model.h"
+
+/* config.json's model_type is vit. */
+int tp_hf_vit_is(const cJSON *root);
+/* Adds the tp model config's keys for the ViT config.json `root` (read from path) to tp; -1 +
+ * error naming the file and key. */
+int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp);
+/* A tp model in ViT's layout: it has a patch embedding. */
+int tp_hf_vit_model(const tp_model *model);
+/* Loads the safetensors file at path into the model; parameters named skip_prefix... are left.
+ * With a report, every tensor of the file must be used or droppable; without one, unused
+ * tensors are ignored. */
+int tp_hf_vit_load(const char *path, tp_model *model, const char *skip_prefix, tp_hf_report *report);
+
+#endif

@@ -1,0 +1,43 @@
+#include "relative_position.h"
+
+#include <math.h>
+
+void tp_relative_position_init(tp_relative_position *rp, tp_build *build, const char *prefix, int bidirectional)
+{
+    char name[TP_NAME_MAX];
+    int64_t shape[2] = {build->hp->relative_attention_buckets_num, build->hp->heads_num};
+    tp_name(name, prefix, "relative_attention_bias.weight");
+    rp->table = tp_param_new(build->params, name, 2, shape, TP_INIT_NORMAL);
+    rp->buckets = shape[0];
+    rp->max_distance = build->hp->relative_attention_max_distance;
+    rp->bidirectional = bidirectional;
+}
+
+int32_t tp_relative_position_bucket(int64_t distance, int bidirectional, int64_t buckets, int64_t max_distance)
+{
+    int64_t bucket = 0;
+    if (bidirectional) {
+        buckets /= 2;
+        if (distance > 0) bucket += buckets;
+        distance = distance < 0 ? -distance : distance;
+    } else {
+        distance = distance < 0 ? -distance : 0;
+    }
+    int64_t exact = buckets / 2;
+    if (distance < exact) return (int32_t)(bucket + distance);
+    /* In float, as torch computes it, so that the boundaries fall where they do there. */
+    float scaled = logf((float)distance / (float)exact) / (float)log((double)max_distance / (double)exact) *
+                   (float)(buckets - exact);
+    int64_t large = exact + (int64_t)scaled;
+    return (int32_t)(bucket + (large < buckets - 1 ? large : buckets - 1));
+}
+
+tp_tensor *tp_relative_position_forward(tp_ctx *ctx, const tp_relative_position *rp, int64_t seq, int64_t kv_seq)
+{
+    int64_t pairs = seq * kv_seq;
+    int32_t *ids = tp_arena_alloc(&ctx->host_arena, (size_t)pairs * sizeof *ids);
+    for (int64_t i = 0; i < seq; i++)
+        for (int64_t j = 0; j < kv_seq; j++)
+            ids[i * kv_seq + j] = tp_relative_position_bucket(j - i, rp->bidirectional, rp->buckets, rp->max_distance);
+    return tp_embedding(ctx, rp->table, tp_ids_upload(ctx, ids, pairs), pairs);
+}

@@ -1,0 +1,351 @@
+/* tp-generate: text generation with a causal language model (GPT-2 layout), with a key/value
+ * cache; or the model's perplexity on an lm dataset. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/checkpoint.h"
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/dataset.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/generate.h"
+#include "core/hf.h"
+#include "core/model.h"
+#include "core/run_tokenizer.h"
+#include "core/safetensors.h"
+#include "tokenizers/tokenizer.h"
+
+static const char usage[] =
+    "usage: tp-generate [--config RUN.json] [--KEY VALUE ...]\n"
+    "\n"
+    "Continues a prompt with a causal language model (GPT-2 layout: word + pos embeddings, a causal\n"
+    "transformer, the lm target) and prints the new text (or ids) to stdout; timings go to stderr.\n"
+    "The next token is chosen as transformers' generate does (docs/convert.md, GPT-2): repetition penalty,\n"
+    "then for sampling temperature, top-k and top-p, then the argmax or a draw.  With eval_dataset it\n"
+    "prints the model's perplexity on that dataset instead.\n"
+    "\n"
+    "The model, from one of:\n"
+    "  hf_model_dir             a Hugging Face GPT-2 directory (GPT2LMHeadModel)\n"
+    "  model + pretrained_model_path\n"
+    "                           a tp model config and its weights (tp-convert's output, or a tp-pretrain\n"
+    "                           checkpoint's model.safetensors)\n"
+    TP_RUN_TOKENIZER_HELP
+    "                           (not needed with prompt_ids and output_ids)\n"
+    "\n"
+    "Generation keys (default):\n"
+    "  prompt                   the text to continue\n"
+    "  prompt_ids               instead of prompt: token ids separated by spaces or commas\n"
+    "  new_tokens               tokens to generate (32)\n"
+    "  do_sample                false: greedy (the argmax); true: draw from the processed distribution (false)\n"
+    "  temperature              sampling: logits divided by it (1.0)\n"
+    "  top_k                    sampling: keep the k largest logits, 0 = all (0)\n"
+    "  top_p                    sampling: keep the most likely tokens whose probabilities reach top_p (1.0)\n"
+    "  repetition_penalty       logits of ids already in the sequence: divided by it if positive,\n"
+    "                           multiplied if negative (1.0 = off)\n"
+    "  seed                     sampling: draw t comes from (seed, t) (7)\n"
+    "  stop_at_eos              stop after the tokenizer's end-of-text token (true)\n"
+    "  kv_cache                 false: re-run the whole sequence for every token, as TencentPretrain (true)\n"
+    "  output_ids               print the new ids, space-separated, instead of text (false)\n"
+    "\n"
+    "Evaluation keys:\n"
+    "  eval_dataset             an lm dataset (tp-preprocess --data_processor lm): prints the mean\n"
+    "                           next-token loss and perplexity over its windows, in file order\n"
+    "  seq_length               tokens per window (the dataset's window - 1, at most max_seq_length)\n"
+    "  batch_size               windows per forward pass; a last partial batch is left out (16)\n"
+    "\n"
+    "  threads                  CPU threads (all cores)\n"
+    "  device                   cpu or cuda (cpu)\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE            run config (JSON) holding any of the keys above\n"
+    "  --KEY VALUE              set a key (e.g. --hf_model_dir gpt2 --prompt 'Hello')\n"
+    "  --model.KEY VALUE        set a model-config key\n"
+    "  --help                   this text\n";
+
+typedef struct generate_job {
+    tp_config *run, *model_config;
+    tp_tokenizer *tokenizer;
+    tp_model model;
+    tp_ctx ctx;
+    int ctx_ready;
+    tp_lm_decoder *decoder;
+    int32_t *prompt, *generated;
+    int64_t prompt_length;
+    tp_dataset *dataset;
+    tp_loader *loader;
+} generate_job;
+
+/* ---- the model ------------------------------------------------------------------------ */
+
+static int open_model(generate_job *job, const char **hf_dir, const char **weights)
+{
+    const char *name = tp_config_name(job->run), *model_path = NULL;
+    if (tp_config_string(job->run, "hf_model_dir", NULL, hf_dir) < 0 ||
+        tp_config_string(job->run, "model", NULL, &model_path) < 0 ||
+        tp_config_string(job->run, "pretrained_model_path", NULL, weights) < 0)
+        return -1;
+    if (!*hf_dir == !(model_path || *weights))
+        return tp_fail("%s: key 'hf_model_dir': give either hf_model_dir or model + pretrained_model_path", name);
+    if (!*hf_dir && (!model_path || !*weights))
+        return tp_fail("%s: key '%s': missing (model and pretrained_model_path go together)", name,
+                       model_path ? "pretrained_model_path" : "model");
+    job->model_config = *hf_dir ? tp_hf_config(*hf_dir) : tp_config_load(model_path);
+    return job->model_config ? 0 : -1;
+}
+
+/* The vocabulary size of tp weights: the word embedding's rows. */
+static int weights_vocab_size(const char *path, int64_t *vocab_size)
+{
+    static const char word[] = "embedding.word.embedding.weight";
+    tp_st_file *file = tp_st_open(path);
+    if (!file) return -1;
+    const tp_st_tensor *tensor = tp_st_find(file, word);
+    int status = tensor && tensor->ndim == 2 ? 0 : tp_fail("%s: tensor '%s' is missing", path, word);
+    if (status == 0) *vocab_size = tensor->shape[0];
+    tp_st_close(file);
+    return status;
+}
+
+static int build_model(generate_job *job, const tp_cli *cli)
+{
+    const char *hf_dir = NULL, *weights = NULL;
+    int64_t vocab_size = 0, threads = 0;
+    const tp_backend *backend = NULL;
+    if (open_model(job, &hf_dir, &weights) < 0 || tp_cli_apply(cli, NULL, job->model_config) < 0 ||
+        tp_config_int(job->run, "threads", 0, 0, 4096, &threads) < 0 || !(backend = tp_device_from_config(job->run)))
+        return -1;
+    if (threads > 0) omp_set_num_threads((int)threads);
+    /* The vocabulary size is the model's own: its config (Hugging Face) or its weights. */
+    if (tp_config_int(job->model_config, "vocab_size", 0, 0, INT32_MAX, &vocab_size) < 0) return -1;
+    if (!vocab_size && weights_vocab_size(weights, &vocab_size) < 0) return -1;
+    if (tp_model_build(&job->model, job->model_config, vocab_size) < 0) return -1;
+    tp_model_allocate(&job->model, backend, 1);
+    tp_ctx_init(&job->ctx, backend, (size_t)1 << 22);
+    job->ctx_ready = 1;
+    return hf_dir ? tp_hf_load(hf_dir, &job->model, NULL) : tp_checkpoint_load_weights(weights, &job->model.params);
+}
+
+/* ---- prompt and output ------------------------------------------------------------------ */
+
+static int parse_ids(generate_job *job, const char *text)
+{
+    const char *name = tp_config_name(job->run);
+    size_t capacity = strlen(text) / 2 + 1;
+    job->prompt = tp_xmalloc(capacity * sizeof *job->prompt);
+    for (const char *cursor = text; *cursor;) {
+        if (*cursor == ' ' || *cursor == ',') {
+            cursor++;
+            continue;
+        }
+        char *end = NULL;
+        long long id = strtoll(cursor, &end, 10);
+        if (end == cursor || id < 0 || id >= job->model.hp.vocab_size)
+            return tp_fail("%s: key 'prompt_ids': '%.20s' is not an id in [0, %lld)", name, cursor,
+                           (long long)job->model.hp.vocab_size);
+        job->prompt[job->prompt_length++] = (int32_t)id;
+        cursor = end;
+    }
+    return job->prompt_length ? 0 : tp_fail("%s: key 'prompt_ids': no ids", name);
+}
+
+static int read_prompt(generate_job *job)
+{
+    const char *name = tp_config_name(job->run), *text = NULL, *ids = NULL;
+    if (tp_config_string(job->run, "prompt", NULL, &text) < 0 || tp_config_string(job->run, "prompt_ids", NULL, &ids) < 0)
+        return -1;
+    if (!text == !ids) return tp_fail("%s: key 'prompt': give either prompt or prompt_ids", name);
+    if (ids) return parse_ids(job, ids);
+    tp_ids encoded = {0};
+    if (tp_tokenizer_encode(job->tokenizer, text, strlen(text), &encoded) < 0) return -1;
+    job->prompt = encoded.ids;
+    job->prompt_length = encoded.count;
+    return encoded.count ? 0 : tp_fail("%s: key 'prompt': the text has no tokens", name);
+}
+
+/* GPT-2's bytes_to_unicode(), inverted: the byte a token character stands for (-1: none). */
+static int byte_of(int32_t code_point)
+{
+    static int table[324];
+    static int ready;
+    if (!ready) {
+        int next = 256;
+        for (int i = 0; i < 324; i++) table[i] = -1;
+        for (int b = 0; b < 256; b++) {
+            int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            table[printable ? b : next++] = b;
+        }
+        ready = 1;
+    }
+    return code_point >= 0 && code_point < 324 ? table[code_point] : -1;
+}
+
+/* A byte-level BPE token's bytes (GPT-2, RoBERTa); other vocabularies print their tokens. */
+static void print_token(const char *token, int byte_level, int first)
+{
+    if (!byte_level) {
+        int piece = !strncmp(token, "##", 2);
+        printf("%s%s", first || piece ? "" : " ", piece ? token + 2 : token);
+        return;
+    }
+    for (const unsigned char *c = (const unsigned char *)token; *c;) {
+        int32_t code_point = *c < 0x80 ? *c : (*c & 0x1F) << 6 | (c[1] & 0x3F);
+        int byte = byte_of(code_point);
+        c += *c < 0x80 ? 1 : 2;
+        if (byte >= 0) putchar(byte);
+    }
+}
+
+static void print_output(generate_job *job, const int32_t *ids, int64_t count, int output_ids, int byte_level)
+{
+    for (int64_t i = 0; i < count; i++) {
+        if (output_ids)
+            printf("%s%d", i ? " " : "", ids[i]);
+        else if (ids[i] < job->tokenizer->vocab_size)
+            print_token(job->tokenizer->tokens[ids[i]], byte_level, i == 0);
+    }
+    putchar('\n');
+}
+
+static int read_sampling(tp_config *run, tp_sampling *s)
+{
+    int64_t seed = 7;
+    memset(s, 0, sizeof *s);
+    if (tp_config_bool(run, "do_sample", 0, &s->do_sample) < 0 ||
+        tp_config_double(run, "temperature", 1.0, 1e-6, 1e6, &s->temperature) < 0 ||
+        tp_config_int(run, "top_k", 0, 0, INT32_MAX, &s->top_k) < 0 ||
+        tp_config_double(run, "top_p", 1.0, 1e-9, 1.0, &s->top_p) < 0 ||
+        tp_config_double(run, "repetition_penalty", 1.0, 1e-6, 1e6, &s->repetition_penalty) < 0 ||
+        tp_config_int(run, "seed", 7, 0, INT64_MAX, &seed) < 0)
+        return -1;
+    s->seed = (uint64_t)seed;
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int generate(generate_job *job)
+{
+    tp_sampling sampling;
+    int64_t new_tokens = 0, count = 0;
+    int stop_at_eos = 1, kv_cache = 1, output_ids = 0;
+    const char *kind = "bert";
+    if (read_sampling(job->run, &sampling) < 0 || tp_config_int(job->run, "new_tokens", 32, 1, 1 << 20, &new_tokens) < 0 ||
+        tp_config_bool(job->run, "stop_at_eos", 1, &stop_at_eos) < 0 ||
+        tp_config_bool(job->run, "kv_cache", 1, &kv_cache) < 0 ||
+        tp_config_bool(job->run, "output_ids", 0, &output_ids) < 0 ||
+        tp_config_string(job->run, "tokenizer", "bert", &kind) < 0)
+        return -1;
+    int need_tokenizer = !output_ids || tp_config_has(job->run, "prompt");
+    if (need_tokenizer && !(job->tokenizer = tp_run_tokenizer(job->run, NULL))) return -1;
+    if (read_prompt(job) < 0 || tp_config_check_unused(job->run) < 0) return -1;
+    if (kv_cache && !(job->decoder = tp_lm_decoder_create(&job->model, 1))) return -1;
+    int32_t stop_id = stop_at_eos && job->tokenizer ? job->tokenizer->eos_id : -1;
+    job->generated = tp_xmalloc((size_t)new_tokens * sizeof *job->generated);
+    double start = now_seconds();
+    if (tp_generate(&job->model, &job->ctx, job->decoder, job->prompt, job->prompt_length, new_tokens, stop_id,
+                    &sampling, job->generated, &count) < 0)
+        return -1;
+    double seconds = now_seconds() - start;
+    print_output(job, job->generated, count, output_ids, !strcmp(kind, "bpe") || !strcmp(kind, "gpt2"));
+    fprintf(stderr, "tp-generate: %lld tokens after a %lld-token prompt in %.3f s (%.1f tokens/s, %s)\n",
+            (long long)count, (long long)job->prompt_length, seconds, (double)count / seconds,
+            kv_cache ? "key/value cache" : "full recomputation");
+    return 0;
+}
+
+/* ---- perplexity ---------------------------------------------------------------------------- */
+
+static int evaluate(generate_job *job, const char *path)
+{
+    int64_t batch_size = 16, seq_length = 0;
+    if (!(job->dataset = tp_dataset_open(path))) return -1;
+    if (tp_dataset_kind(job->dataset) != TP_DATASET_LM)
+        return tp_fail("%s: not an lm dataset (tp-preprocess --data_processor lm)", path);
+    int64_t longest = tp_dataset_seq_length(job->dataset) - 1;
+    if (longest > job->model.hp.max_seq_length) longest = job->model.hp.max_seq_length;
+    if (tp_config_int(job->run, "batch_size", 16, 1, 1 << 20, &batch_size) < 0 ||
+        tp_config_int(job->run, "seq_length", longest, 1, longest, &seq_length) < 0 ||
+        tp_config_check_unused(job->run) < 0)
+        return -1;
+    int64_t batches = tp_dataset_count(job->dataset) / batch_size;
+    if (batches == 0)
+        return tp_fail("%s: %lld windows, fewer than batch_size %lld", path, (long long)tp_dataset_count(job->dataset),
+                       (long long)batch_size);
+    tp_loader_options options = {.batch_size = batch_size, .seq_length = seq_length, .world_size = 1,
+                                 .masking = {.pad_id = 0, .vocab_size = job->model.hp.vocab_size}};
+    if (!(job->loader = tp_loader_create(job->dataset, &options))) return -1;
+    double total = 0;
+    int64_t tokens = 0;
+    for (int64_t b = 0; b < batches; b++) {
+        tp_ctx_reset(&job->ctx);
+        tp_model_batch batch = tp_model_batch_upload(&job->ctx, tp_loader_next(job->loader));
+        tp_model_output out;
+        float loss = 0;
+        if (tp_model_forward(&job->model, &job->ctx, &batch, &out) < 0) return -1;
+        if (!out.loss) return tp_fail("%s: the model has no lm target to score the dataset with", path);
+        job->model.params.backend->download(&loss, out.loss->data, sizeof loss);
+        total += (double)loss * (double)out.results[0].count;
+        tokens += out.results[0].count;
+    }
+    printf("windows %lld tokens %lld loss %.6f perplexity %.4f\n", (long long)(batches * batch_size), (long long)tokens,
+           total / (double)tokens, exp(total / (double)tokens));
+    return 0;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static int run(generate_job *job, const tp_cli *cli)
+{
+    const char *eval_path = NULL;
+    job->run = cli->config_path ? tp_config_load(cli->config_path) : tp_config_new_empty("command line");
+    if (!job->run || tp_cli_apply(cli, job->run, NULL) < 0 || build_model(job, cli) < 0 ||
+        tp_config_check_unused(job->model_config) < 0 || tp_config_string(job->run, "eval_dataset", NULL, &eval_path) < 0)
+        return -1;
+    return eval_path ? evaluate(job, eval_path) : generate(job);
+}
+
+static void cleanup(generate_job *job)
+{
+    tp_lm_decoder_free(job->decoder);
+    if (job->loader) tp_loader_free(job->loader);
+    if (job->dataset) tp_dataset_close(job->dataset);
+    if (job->ctx_ready) tp_ctx_free(&job->ctx);
+    tp_model_free(&job->model);
+    free(job->prompt);
+    free(job->generated);
+    if (job->tokenizer) tp_tokenizer_free(job->tokenizer);
+    if (job->model_config) tp_config_free(job->model_config);
+    if (job->run) tp_config_free(job->run);
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const flags[] = {"help", NULL};
+    generate_job job;
+    tp_cli cli;
+    memset(&job, 0, sizeof job);
+    if (tp_cli_parse(argc, argv, flags, &cli) < 0) {
+        fprintf(stderr, "tp-generate: error: %s\nrun tp-generate --help for usage\n", tp_last_error());
+        return 2;
+    }
+    int status = 0;
+    if (tp_cli_flag(&cli, 0)) {
+        fputs(usage, stdout);
+    } else if (run(&job, &cli) < 0) {
+        fprintf(stderr, "tp-generate: error: %s\n", tp_last_error());
+        status = 1;
+    }
+    cleanup(&job);
+    tp_cli_free(&cli);
+    return status;
+}
