@@ -558,6 +558,9 @@ int tp_continual_train(tp_continual *c, const volatile sig_atomic_t *stop)
 {
     c->stop = stop;
     if (tp_continual_open_log(c) < 0) return -1;
+    fprintf(stderr, "model: %lld parameters with %lld heads; continual %s\n",
+            (long long)tp_params_logical_count(&c->model.params), (long long)c->task_count,
+            tp_continual_mode_names[c->mode]);
     if (c->mode == TP_CONTINUAL_MULTITASK) {
         if (learn_jointly(c) < 0) return -1;
     } else {

@@ -30,9 +30,10 @@ typedef struct tp_continual tp_continual;
 
 /* The run-config keys of continual mode, for a program's --help. */
 #define TP_CONTINUAL_HELP                                                                                   \
-    "  continual                seq, replay, ewc, cf or multitask: learn the task directories in `tasks`\n" \
-    "                           one after another (docs/continual.md); train_path/dev_path/test_path are\n" \
-    "                           then not used\n"                                                            \
+    "  continual                seq, replay, ewc or cf: learn the task directories in `tasks` one after\n" \
+    "                           another; multitask: all at once (the reference for intransigence)\n"      \
+    "                           (docs/continual.md); train_path, dev_path, test_path and metrics_path\n" \
+    "                           are then not used\n"                                                       \
     "  tasks                    task directories, comma-separated or a JSON array; each holds train.tsv,\n" \
     "                           dev.tsv, test.tsv (classification) and optionally labels.txt (one name per\n" \
     "                           class: fixes the head's size); the head of DIR is target.cls_<last part>\n" \
