@@ -334,21 +334,31 @@ static void list_architectures(hf_family family, char *out, size_t cap)
 }
 
 /* architectures[0] -> the heads (absent: the bare model). */
-static int hf_heads(const char *path, const cJSON *root, hf_family family, int *heads)
+int tp_hf_first_architecture(const char *path, const cJSON *root, const char **name)
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "architectures");
-    *heads = 0;
+    *name = NULL;
     if (!list || cJSON_IsNull(list)) return 0;
     const cJSON *first = cJSON_IsArray(list) ? cJSON_GetArrayItem(list, 0) : NULL;
     if (!cJSON_IsString(first)) return tp_fail("%s: key 'architectures': expected a list of class names", path);
+    *name = first->valuestring;
+    return 0;
+}
+
+static int hf_heads(const char *path, const cJSON *root, hf_family family, int *heads)
+{
+    const char *name;
+    *heads = 0;
+    if (tp_hf_first_architecture(path, root, &name) < 0) return -1;
+    if (!name) return 0;
     for (size_t i = 0; i < ARCHITECTURE_COUNT; i++)
-        if (architectures[i].family == family && !strcmp(architectures[i].name, first->valuestring)) {
+        if (architectures[i].family == family && !strcmp(architectures[i].name, name)) {
             *heads = architectures[i].heads;
             return 0;
         }
     char supported[512];
     list_architectures(family, supported, sizeof supported);
-    return tp_fail("%s: key 'architectures': '%s' is not supported (supported: %s)", path, first->valuestring, supported);
+    return tp_fail("%s: key 'architectures': '%s' is not supported (supported: %s)", path, name, supported);
 }
 
 static int hf_labels(const char *path, const cJSON *root, int64_t *labels)
@@ -786,7 +796,7 @@ static int check_expressible(const tp_model *model, tp_config *config, const hf_
     return 0;
 }
 
-static void put(cJSON *object, const char *key, cJSON *item)
+void tp_hf_put(cJSON *object, const char *key, cJSON *item)
 {
     if (cJSON_GetObjectItemCaseSensitive(object, key))
         cJSON_ReplaceItemInObjectCaseSensitive(object, key, item);
@@ -794,7 +804,7 @@ static void put(cJSON *object, const char *key, cJSON *item)
         cJSON_AddItemToObject(object, key, item);
 }
 
-static void put_number(cJSON *object, const char *key, double value) { put(object, key, cJSON_CreateNumber(value)); }
+static void put_number(cJSON *object, const char *key, double value) { tp_hf_put(object, key, cJSON_CreateNumber(value)); }
 
 static double config_number(tp_config *config, const char *key, double fallback)
 {
@@ -816,8 +826,8 @@ static void put_labels(cJSON *hf, int64_t labels)
         cJSON_AddStringToObject(forward, id, label);
         cJSON_AddNumberToObject(backward, label, (double)i);
     }
-    put(hf, "id2label", forward);
-    put(hf, "label2id", backward);
+    tp_hf_put(hf, "id2label", forward);
+    tp_hf_put(hf, "label2id", backward);
 }
 
 /* The original config.json kept under "huggingface", or an empty object. */
@@ -846,21 +856,21 @@ static cJSON *hf_config_json(const tp_model *model, tp_config *config, const hf_
     double dropout = config_number(config, "dropout", 0.1);
     const char *act = tp_hf_activation_name(hp->hidden_act);
     const char *names[1] = {architecture};
-    put(hf, "architectures", cJSON_CreateStringArray(names, 1));
-    put(hf, "model_type", cJSON_CreateString(families[map->family].model_type));
+    tp_hf_put(hf, "architectures", cJSON_CreateStringArray(names, 1));
+    tp_hf_put(hf, "model_type", cJSON_CreateString(families[map->family].model_type));
     put_number(hf, "vocab_size", (double)hp->vocab_size);
     put_number(hf, "hidden_size", (double)hp->hidden_size);
     put_number(hf, "num_hidden_layers", (double)hp->layers_num);
     put_number(hf, "num_attention_heads", (double)hp->heads_num);
     put_number(hf, "intermediate_size", (double)hp->feedforward_size);
-    put(hf, "hidden_act", cJSON_CreateString(act));
+    tp_hf_put(hf, "hidden_act", cJSON_CreateString(act));
     put_number(hf, "hidden_dropout_prob", dropout);
     if (!cJSON_GetObjectItemCaseSensitive(hf, "attention_probs_dropout_prob"))
         put_number(hf, "attention_probs_dropout_prob", dropout);
     put_number(hf, "max_position_embeddings", (double)(hp->max_seq_length + hp->position_offset));
     put_number(hf, "type_vocab_size", (double)*types);
     put_number(hf, "layer_norm_eps", config_number(config, "layernorm_eps", 1e-6));
-    put(hf, "position_embedding_type", cJSON_CreateString("absolute"));
+    tp_hf_put(hf, "position_embedding_type", cJSON_CreateString("absolute"));
     if (map->family == HF_ROBERTA) put_number(hf, "pad_token_id", (double)(hp->position_offset - 1));
     else if (!cJSON_GetObjectItemCaseSensitive(hf, "pad_token_id")) put_number(hf, "pad_token_id", 0);
     if (map->family == HF_ALBERT) {
@@ -869,7 +879,7 @@ static cJSON *hf_config_json(const tp_model *model, tp_config *config, const hf_
         put_number(hf, "inner_group_num", 1);
     }
     if (tp_params_find(&model->params, "target.mlm.linear_2.bias"))
-        put(hf, "tie_word_embeddings", cJSON_CreateBool(hp->tie_weights));
+        tp_hf_put(hf, "tie_word_embeddings", cJSON_CreateBool(hp->tie_weights));
     const tp_param *classes = tp_params_find(&model->params, "target.cls.linear_2.bias");
     if (classes) put_labels(hf, classes->logical_rows);
     return hf;

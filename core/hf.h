@@ -76,4 +76,11 @@ int tp_hf_convert_from_hf(const char *hf_dir, const char *out_dir, tp_hf_report 
 int tp_hf_convert_to_hf(const char *model_config_path, const char *weights_path, const char *const *vocab_paths,
                         int vocab_count, const char *out_dir, tp_hf_report *report);
 
+/* For the family files (hf_gpt2.c, hf_vit.c, ...): *name = config.json's architectures[0], NULL
+ * when the key is absent or null; -1 + message naming path when it is not a list of names. */
+struct cJSON;
+int tp_hf_first_architecture(const char *path, const struct cJSON *root, const char **name);
+/* Sets object[key] = item, replacing an existing value. */
+void tp_hf_put(struct cJSON *object, const char *key, struct cJSON *item);
+
 #endif

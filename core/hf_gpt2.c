@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hf.h"
 #include "safetensors.h"
 
 #define NAME_CAP 256
@@ -173,15 +174,14 @@ static int config_flag(const char *path, const cJSON *root, const char *key, int
 /* architectures[0]: 1 for GPT2LMHeadModel, 0 for GPT2Model (or none). */
 static int lm_head_of(const char *path, const cJSON *root, int *lm_head)
 {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    const char *name;
     *lm_head = 0;
-    if (!list || cJSON_IsNull(list)) return 0;
-    const cJSON *first = cJSON_IsArray(list) ? cJSON_GetArrayItem(list, 0) : NULL;
-    if (!cJSON_IsString(first)) return tp_fail("%s: key 'architectures': expected a list of class names", path);
-    if (strcmp(first->valuestring, "GPT2LMHeadModel") && strcmp(first->valuestring, "GPT2Model"))
+    if (tp_hf_first_architecture(path, root, &name) < 0) return -1;
+    if (!name) return 0;
+    if (strcmp(name, "GPT2LMHeadModel") && strcmp(name, "GPT2Model"))
         return tp_fail("%s: key 'architectures': '%s' is not supported (supported: GPT2Model, GPT2LMHeadModel)", path,
-                       first->valuestring);
-    *lm_head = !strcmp(first->valuestring, "GPT2LMHeadModel");
+                       name);
+    *lm_head = !strcmp(name, "GPT2LMHeadModel");
     return 0;
 }
 
@@ -331,34 +331,26 @@ int tp_hf_gpt2_architecture(const tp_model *model, tp_config *config, const char
     return 0;
 }
 
-static void put(cJSON *object, const char *key, cJSON *item)
-{
-    if (cJSON_GetObjectItemCaseSensitive(object, key))
-        cJSON_ReplaceItemInObjectCaseSensitive(object, key, item);
-    else
-        cJSON_AddItemToObject(object, key, item);
-}
-
 void tp_hf_gpt2_config_json(const tp_model *model, tp_config *config, const char *architecture, cJSON *hf)
 {
     const tp_model_config *hp = &model->hp;
     double dropout = 0.1;
     tp_config_double(config, "dropout", 0.1, 0.0, 1.0, &dropout);
     const char *names[1] = {architecture};
-    put(hf, "architectures", cJSON_CreateStringArray(names, 1));
-    put(hf, "model_type", cJSON_CreateString("gpt2"));
-    put(hf, "vocab_size", cJSON_CreateNumber((double)hp->vocab_size));
-    put(hf, "n_embd", cJSON_CreateNumber((double)hp->hidden_size));
-    put(hf, "n_layer", cJSON_CreateNumber((double)hp->layers_num));
-    put(hf, "n_head", cJSON_CreateNumber((double)hp->heads_num));
-    put(hf, "n_inner", cJSON_CreateNumber((double)hp->feedforward_size));
-    put(hf, "n_positions", cJSON_CreateNumber((double)hp->max_seq_length));
-    put(hf, "activation_function", cJSON_CreateString(tp_hf_activation_name(hp->hidden_act)));
-    put(hf, "resid_pdrop", cJSON_CreateNumber(dropout));
-    if (!cJSON_GetObjectItemCaseSensitive(hf, "embd_pdrop")) put(hf, "embd_pdrop", cJSON_CreateNumber(dropout));
-    if (!cJSON_GetObjectItemCaseSensitive(hf, "attn_pdrop")) put(hf, "attn_pdrop", cJSON_CreateNumber(dropout));
-    put(hf, "layer_norm_epsilon", cJSON_CreateNumber(hp->layernorm_eps));
-    put(hf, "tie_word_embeddings", cJSON_CreateBool(model->target_count == 0 || hp->tie_weights));
+    tp_hf_put(hf, "architectures", cJSON_CreateStringArray(names, 1));
+    tp_hf_put(hf, "model_type", cJSON_CreateString("gpt2"));
+    tp_hf_put(hf, "vocab_size", cJSON_CreateNumber((double)hp->vocab_size));
+    tp_hf_put(hf, "n_embd", cJSON_CreateNumber((double)hp->hidden_size));
+    tp_hf_put(hf, "n_layer", cJSON_CreateNumber((double)hp->layers_num));
+    tp_hf_put(hf, "n_head", cJSON_CreateNumber((double)hp->heads_num));
+    tp_hf_put(hf, "n_inner", cJSON_CreateNumber((double)hp->feedforward_size));
+    tp_hf_put(hf, "n_positions", cJSON_CreateNumber((double)hp->max_seq_length));
+    tp_hf_put(hf, "activation_function", cJSON_CreateString(tp_hf_activation_name(hp->hidden_act)));
+    tp_hf_put(hf, "resid_pdrop", cJSON_CreateNumber(dropout));
+    if (!cJSON_GetObjectItemCaseSensitive(hf, "embd_pdrop")) tp_hf_put(hf, "embd_pdrop", cJSON_CreateNumber(dropout));
+    if (!cJSON_GetObjectItemCaseSensitive(hf, "attn_pdrop")) tp_hf_put(hf, "attn_pdrop", cJSON_CreateNumber(dropout));
+    tp_hf_put(hf, "layer_norm_epsilon", cJSON_CreateNumber(hp->layernorm_eps));
+    tp_hf_put(hf, "tie_word_embeddings", cJSON_CreateBool(model->target_count == 0 || hp->tie_weights));
 }
 
 int tp_hf_gpt2_write_weights(const char *path, const tp_model *model)

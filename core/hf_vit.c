@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hf.h"
 #include "hf_gpt2.h" /* tp_hf_activation_to_tp */
 #include "safetensors.h"
 
@@ -45,15 +46,14 @@ static int config_number(const char *path, const cJSON *root, const char *key, d
 /* architectures[0]: 1 for ViTForImageClassification, 0 for ViTModel (or none). */
 static int classifier_of(const char *path, const cJSON *root, int *classifier)
 {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    const char *name;
     *classifier = 0;
-    if (!list || cJSON_IsNull(list)) return 0;
-    const cJSON *first = cJSON_IsArray(list) ? cJSON_GetArrayItem(list, 0) : NULL;
-    if (!cJSON_IsString(first)) return tp_fail("%s: key 'architectures': expected a list of class names", path);
-    if (strcmp(first->valuestring, "ViTForImageClassification") && strcmp(first->valuestring, "ViTModel"))
+    if (tp_hf_first_architecture(path, root, &name) < 0) return -1;
+    if (!name) return 0;
+    if (strcmp(name, "ViTForImageClassification") && strcmp(name, "ViTModel"))
         return tp_fail("%s: key 'architectures': '%s' is not supported (supported: ViTModel, "
-                       "ViTForImageClassification)", path, first->valuestring);
-    *classifier = !strcmp(first->valuestring, "ViTForImageClassification");
+                       "ViTForImageClassification)", path, name);
+    *classifier = !strcmp(name, "ViTForImageClassification");
     return 0;
 }
 
