@@ -345,6 +345,20 @@ int tp_hf_first_architecture(const char *path, const cJSON *root, const char **n
     return 0;
 }
 
+int tp_hf_headed_architecture(const char *path, const cJSON *root, const char *bare_name, const char *headed_name,
+                              int *headed)
+{
+    const char *name;
+    *headed = 0;
+    if (tp_hf_first_architecture(path, root, &name) < 0) return -1;
+    if (!name || !strcmp(name, bare_name)) return 0;
+    if (strcmp(name, headed_name))
+        return tp_fail("%s: key 'architectures': '%s' is not supported (supported: %s, %s)", path, name, bare_name,
+                       headed_name);
+    *headed = 1;
+    return 0;
+}
+
 static int hf_heads(const char *path, const cJSON *root, hf_family family, int *heads)
 {
     const char *name;

@@ -80,6 +80,10 @@ int tp_hf_convert_to_hf(const char *model_config_path, const char *weights_path,
  * when the key is absent or null; -1 + message naming path when it is not a list of names. */
 struct cJSON;
 int tp_hf_first_architecture(const char *path, const struct cJSON *root, const char **name);
+/* For a family with one bare and one headed architecture: *headed = 1 when architectures[0] is
+ * headed_name, 0 when it is bare_name or absent; -1 + message naming both for any other name. */
+int tp_hf_headed_architecture(const char *path, const struct cJSON *root, const char *bare_name,
+                              const char *headed_name, int *headed);
 /* Sets object[key] = item, replacing an existing value. */
 void tp_hf_put(struct cJSON *object, const char *key, struct cJSON *item);
 

@@ -171,20 +171,6 @@ static int config_flag(const char *path, const cJSON *root, const char *key, int
     return 0;
 }
 
-/* architectures[0]: 1 for GPT2LMHeadModel, 0 for GPT2Model (or none). */
-static int lm_head_of(const char *path, const cJSON *root, int *lm_head)
-{
-    const char *name;
-    *lm_head = 0;
-    if (tp_hf_first_architecture(path, root, &name) < 0) return -1;
-    if (!name) return 0;
-    if (strcmp(name, "GPT2LMHeadModel") && strcmp(name, "GPT2Model"))
-        return tp_fail("%s: key 'architectures': '%s' is not supported (supported: GPT2Model, GPT2LMHeadModel)", path,
-                       name);
-    *lm_head = !strcmp(name, "GPT2LMHeadModel");
-    return 0;
-}
-
 int tp_hf_gpt2_config(const char *path, const cJSON *root, cJSON *tp)
 {
     int64_t hidden, layers, heads, inner, vocab, positions;
@@ -204,7 +190,8 @@ int tp_hf_gpt2_config(const char *path, const cJSON *root, cJSON *tp)
         config_flag(path, root, "scale_attn_weights", 1, 1, &flag) < 0 ||
         config_flag(path, root, "scale_attn_by_inverse_layer_idx", 0, 0, &flag) < 0 ||
         config_flag(path, root, "add_cross_attention", 0, 0, &flag) < 0 ||
-        config_flag(path, root, "tie_word_embeddings", -1, 1, &tie) < 0 || lm_head_of(path, root, &lm_head) < 0)
+        config_flag(path, root, "tie_word_embeddings", -1, 1, &tie) < 0 ||
+        tp_hf_headed_architecture(path, root, "GPT2Model", "GPT2LMHeadModel", &lm_head) < 0)
         return -1;
     if (!tp_act)
         return tp_fail("%s: key 'activation_function': '%s' is not supported (supported: gelu_new, "

@@ -43,20 +43,6 @@ static int config_number(const char *path, const cJSON *root, const char *key, d
     return 0;
 }
 
-/* architectures[0]: 1 for ViTForImageClassification, 0 for ViTModel (or none). */
-static int classifier_of(const char *path, const cJSON *root, int *classifier)
-{
-    const char *name;
-    *classifier = 0;
-    if (tp_hf_first_architecture(path, root, &name) < 0) return -1;
-    if (!name) return 0;
-    if (strcmp(name, "ViTForImageClassification") && strcmp(name, "ViTModel"))
-        return tp_fail("%s: key 'architectures': '%s' is not supported (supported: ViTModel, "
-                       "ViTForImageClassification)", path, name);
-    *classifier = !strcmp(name, "ViTForImageClassification");
-    return 0;
-}
-
 /* The classifier's labels: id2label's size, else num_labels (2 by default). */
 static int add_classifier(const char *path, const cJSON *root, cJSON *tp)
 {
@@ -92,7 +78,8 @@ int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp)
         config_int(path, root, "patch_size", 16, 1 << 16, &patch) < 0 ||
         config_int(path, root, "num_channels", 3, 1024, &channels) < 0 ||
         config_number(path, root, "layer_norm_eps", 1e-12, &eps) < 0 ||
-        config_number(path, root, "hidden_dropout_prob", 0.0, &dropout) < 0 || classifier_of(path, root, &classifier) < 0)
+        config_number(path, root, "hidden_dropout_prob", 0.0, &dropout) < 0 ||
+        tp_hf_headed_architecture(path, root, "ViTModel", "ViTForImageClassification", &classifier) < 0)
         return -1;
     if (!tp_act) return tp_fail("%s: key 'hidden_act': not supported (supported: gelu, gelu_new, relu, silu)", path);
     if ((qkv_bias = cJSON_GetObjectItemCaseSensitive(root, "qkv_bias")) && !cJSON_IsTrue(qkv_bias))
