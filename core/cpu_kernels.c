@@ -17,13 +17,22 @@
 #include "error.h"
 #include "loss_math.h"
 #include "rng.h"
+#include "vector_math.h"
 
 /* Below this many elements an element-wise loop is not worth waking the pool. */
 #define PARALLEL_MIN 32768
 
 static void *cpu_alloc(size_t bytes) { return tp_xmalloc_aligned(bytes); }
 static void cpu_release(void *ptr) { free(ptr); }
-static void cpu_zero(float *x, int64_t n) { memset(x, 0, (size_t)n * sizeof *x); }
+static void cpu_zero(float *x, int64_t n)
+{
+    /* Large buffers (the vocabulary logits' gradient) in chunks over the pool: one core's memset
+     * does not reach the memory bandwidth of two. */
+    const int64_t chunk = 1 << 16;
+#pragma omp parallel for if (n >= 16 * chunk)
+    for (int64_t begin = 0; begin < n; begin += chunk)
+        memset(x + begin, 0, (size_t)(begin + chunk < n ? chunk : n - begin) * sizeof *x);
+}
 static void cpu_copy(float *dst, const float *src, int64_t n) { memmove(dst, src, (size_t)n * sizeof *dst); }
 static void cpu_memcpy(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 
@@ -98,17 +107,37 @@ static void cpu_axpy(float *dst, float scale, const float *src, int64_t n)
 
 /* ---- activations -------------------------------------------------------------- */
 
+/* Runs STATEMENT (in terms of i and the constant KIND) over i in [0, n) with one loop per
+ * activation kind: with the kind a constant, tp_activate inlines to branch-free code that GCC
+ * vectorises (GCC -O2 does not unswitch a loop on a switch by itself). */
+#define ELEMENTS_OF_KIND(K, STATEMENT)                  \
+    case K: {                                           \
+        const tp_activation KIND = K;                   \
+        for (int64_t i = begin; i < end; i++) STATEMENT; \
+    } break;
+#define FOR_EACH_ELEMENT_OF_KIND(kind, n, STATEMENT)                                 \
+    _Pragma("omp parallel for if (n >= PARALLEL_MIN / 8)")                          \
+    for (int64_t chunk = 0; chunk < (n + 4095) / 4096; chunk++) {                  \
+        int64_t begin = chunk * 4096, end = begin + 4096 < n ? begin + 4096 : n;    \
+        switch (kind) {                                                            \
+            ELEMENTS_OF_KIND(TP_ACT_GELU, STATEMENT)                                \
+            ELEMENTS_OF_KIND(TP_ACT_GELU_FAST, STATEMENT)                           \
+            ELEMENTS_OF_KIND(TP_ACT_RELU, STATEMENT)                                \
+            ELEMENTS_OF_KIND(TP_ACT_SILU, STATEMENT)                                \
+            ELEMENTS_OF_KIND(TP_ACT_TANH, STATEMENT)                                \
+            case TP_ACT_COUNT: break;                                               \
+        }                                                                          \
+    }
+
 static void cpu_activation_forward(tp_activation kind, float *y, const float *x, int64_t n)
 {
-#pragma omp parallel for if (n >= PARALLEL_MIN / 8)
-    for (int64_t i = 0; i < n; i++) y[i] = tp_activate(kind, x[i]);
+    FOR_EACH_ELEMENT_OF_KIND(kind, n, y[i] = tp_activate(KIND, x[i]))
 }
 
 static void cpu_activation_backward(tp_activation kind, float *dx, const float *dy, const float *x, const float *y,
                                     int64_t n)
 {
-#pragma omp parallel for if (n >= PARALLEL_MIN / 8)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * tp_activation_slope(kind, x[i], y[i]);
+    FOR_EACH_ELEMENT_OF_KIND(kind, n, dx[i] += dy[i] * tp_activation_slope(KIND, x[i], y[i]))
 }
 
 /* ---- layer norm --------------------------------------------------------------- */
@@ -244,9 +273,11 @@ static int64_t cpu_attention_scratch(const tp_attention_shape *shape)
 static const float *dropped_probs(const tp_attention_shape *s, const float *probs, int64_t bh, float *buffer)
 {
     if (s->dropout <= 0) return probs;
-    int64_t count = s->seq * tp_attention_keys(s);
-    for (int64_t i = 0; i < count; i++)
-        buffer[i] = probs[i] * keep_scale(s->dropout, s->dropout_seed, s->dropout_stream, bh * count + i);
+    /* the fields in locals: through s, GCC must assume the stores to buffer change them */
+    int64_t count = s->seq * tp_attention_keys(s), first = bh * count;
+    float p = s->dropout;
+    uint64_t seed = s->dropout_seed, stream = s->dropout_stream;
+    for (int64_t i = 0; i < count; i++) buffer[i] = probs[i] * keep_scale(p, seed, stream, first + i);
     return buffer;
 }
 
@@ -260,10 +291,7 @@ static void softmax_scores(const tp_attention_shape *s, float *scores, int64_t b
             if (s->bias) row[j] += s->bias[(i * keys + j) * s->heads + h];
             if (!visible) row[j] += MASKED_SCORE;
         }
-        float max = -FLT_MAX, sum = 0;
-        for (int64_t j = 0; j < keys; j++) max = row[j] > max ? row[j] : max;
-        for (int64_t j = 0; j < keys; j++) sum += (row[j] = expf(row[j] - max));
-        float inv = 1.0f / sum;
+        float inv = 1.0f / tp_exp_in_place(row, keys, tp_row_max(row, keys));
         for (int64_t j = 0; j < keys; j++) row[j] *= inv;
     }
 }
@@ -314,15 +342,14 @@ static void cpu_attention_backward(const tp_attention_shape *s, float *dq, float
         /* dV += P_dropped^T dO;  dP_dropped = dO V^T */
         if (dv) cpu_gemm(1, 0, keys, d, seq, 1.0f, pd, keys, dout + q_offset, hidden, 1.0f, dv + k_offset, hidden);
         cpu_gemm(0, 1, seq, keys, d, 1.0f, dout + q_offset, hidden, v + k_offset, hidden, 0.0f, dp, keys);
+        /* Softmax backward: dS = P * (dP - sum_j dP_j P_j), with dP = dP_dropped * K for the keep
+         * scales K, i.e. dS = P_dropped * dP_dropped - P * sum_j dP_dropped_j P_dropped_j: the
+         * dropped probabilities stand in for the mask (without dropout they are P). */
         for (int64_t i = 0; i < seq; i++) {
             float *dp_row = dp + i * keys;
-            const float *p_row = p + i * keys;
-            if (s->dropout > 0)
-                for (int64_t j = 0; j < keys; j++)
-                    dp_row[j] *= keep_scale(s->dropout, s->dropout_seed, s->dropout_stream, (bh * seq + i) * keys + j);
-            float dot = 0; /* softmax backward: dS = P * (dP - sum_j dP_j P_j) */
-            for (int64_t j = 0; j < keys; j++) dot += dp_row[j] * p_row[j];
-            for (int64_t j = 0; j < keys; j++) dp_row[j] = p_row[j] * (dp_row[j] - dot);
+            const float *p_row = p + i * keys, *pd_row = pd + i * keys;
+            float dot = tp_dot(dp_row, pd_row, keys);
+            for (int64_t j = 0; j < keys; j++) dp_row[j] = pd_row[j] * dp_row[j] - p_row[j] * dot;
         }
         if (s->bias_grad) memcpy(score_grads + bh * square, dp, (size_t)square * sizeof *dp);
         if (dq) cpu_gemm(0, 0, seq, d, keys, s->scale, dp, keys, k + k_offset, hidden, 1.0f, dq + q_offset, hidden);
@@ -343,11 +370,9 @@ static void cpu_cached_attention_forward(const tp_cached_attention_shape *s, flo
         float *p = scratch + bh * s->queries * keys;
         cpu_gemm(0, 1, s->queries, keys, d, s->scale, qh, hidden, kh, hidden, 0.0f, p, keys);
         for (int64_t i = 0; i < s->queries; i++) {
-            float *row = p + i * keys, max = -FLT_MAX, sum = 0;
+            float *row = p + i * keys;
             for (int64_t j = s->past + i + 1; j < keys; j++) row[j] += MASKED_SCORE;
-            for (int64_t j = 0; j < keys; j++) max = row[j] > max ? row[j] : max;
-            for (int64_t j = 0; j < keys; j++) sum += (row[j] = expf(row[j] - max));
-            float inv = 1.0f / sum;
+            float inv = 1.0f / tp_exp_in_place(row, keys, tp_row_max(row, keys));
             for (int64_t j = 0; j < keys; j++) row[j] *= inv;
         }
         cpu_gemm(0, 0, s->queries, d, keys, 1.0f, p, keys, vh, hidden, 0.0f, out + b * s->queries * hidden + h * d,
@@ -365,13 +390,9 @@ static void cpu_cross_entropy_forward(float *loss, int64_t *count, int64_t *corr
 #pragma omp parallel for reduction(+ : hits) if (rows * classes >= PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *row = logits + r * ld;
-        int64_t best = 0;
-        float max = row[0];
-        for (int64_t c = 1; c < classes; c++)
-            if (row[c] > max) max = row[c], best = c;
-        double sum = 0;
-        for (int64_t c = 0; c < classes; c++) sum += expf(row[c] - max);
-        logsumexp[r] = max + (float)log(sum);
+        float max;
+        int64_t best = tp_row_argmax(row, classes, &max); /* the prediction */
+        logsumexp[r] = max + (float)log(tp_sum_exp(row, classes, max));
         hits += targets[r] >= 0 && best == targets[r];
     }
     /* The mean in row order, so the loss does not depend on the thread count. */
@@ -398,7 +419,7 @@ static void cpu_cross_entropy_backward(float *dlogits, float dloss, int64_t coun
         if (targets[r] < 0) continue;
         const float *row = logits + r * ld;
         float *drow = dlogits + r * ld;
-        for (int64_t c = 0; c < classes; c++) drow[c] += scale * expf(row[c] - logsumexp[r]);
+        for (int64_t c = 0; c < classes; c++) drow[c] += scale * tp_vexpf(row[c] - logsumexp[r]);
         drow[targets[r]] -= scale;
     }
 }

@@ -39,10 +39,12 @@ static inline uint64_t tp_hash3(uint64_t seed, uint64_t stream, uint64_t index)
     return tp_mix64(seed * TP_RNG_K1 + stream * TP_RNG_K2 + index);
 }
 
-/* Uniform in [0, 1) with 24 random bits: exactly representable as float. */
+/* Uniform in [0, 1) with 24 random bits: exactly representable as float.  The bits go through
+ * int32 because AVX2 converts int32 to float but not 64-bit integers: this way GCC vectorises
+ * the dropout loops (the value is the same). */
 static inline float tp_uniform(uint64_t seed, uint64_t stream, uint64_t index)
 {
-    return (float)(tp_hash3(seed, stream, index) >> 40) * (1.0f / 16777216.0f);
+    return (float)(int32_t)(tp_hash3(seed, stream, index) >> 40) * (1.0f / 16777216.0f);
 }
 
 /* Standard normal by Box-Muller from the uniforms at 2*index and 2*index+1. */
