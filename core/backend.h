@@ -64,6 +64,10 @@ static inline int64_t tp_crf_scratch_floats(const tp_crf_problem *p)
 typedef enum tp_mask_kind {
     TP_MASK_FULLY_VISIBLE, /* every query sees every non-padding key */
     TP_MASK_CAUSAL,        /* query i sees keys j <= i */
+    /* TencentPretrain's causal_with_prefix (prefix LMs): key_valid holds each key's segment (seg);
+     * every query sees the keys of segment 1 (the prefix), and keys of other non-zero segments
+     * j <= i (the target, causally); padding keys (0) are masked. */
+    TP_MASK_PREFIX,
 } tp_mask_kind;
 
 /* Attention problem description: q and out are [batch*seq, heads*head_dim] rows, k and v
@@ -85,6 +89,15 @@ typedef struct tp_attention_shape {
 
 static inline TP_HOST_DEVICE int64_t tp_attention_keys(const tp_attention_shape *s) { return s->kv_seq ? s->kv_seq : s->seq; }
 
+/* Whether query i of sequence b sees key j under the shape's mask (the CPU and CUDA kernels' rule). */
+static inline TP_HOST_DEVICE int tp_attention_visible(const tp_attention_shape *s, int64_t b, int64_t i, int64_t j)
+{
+    int32_t key = s->key_valid ? s->key_valid[b * tp_attention_keys(s) + j] : 1;
+    if (s->mask == TP_MASK_CAUSAL) return j <= i;
+    if (s->mask == TP_MASK_PREFIX) return key == 1 || (key != 0 && j <= i);
+    return key != 0;
+}
+
 /* Incremental causal decoding (inference only): `queries` new tokens of each sequence attend to a
  * key/value cache.  Query i of sequence b sits at position past + i and sees the cached keys
  * 0 .. past + i (the causal mask, -10000 on the later ones as tp_attention does; no padding).  q and
@@ -99,6 +112,19 @@ typedef struct tp_cached_attention_shape {
 static inline int64_t tp_cached_attention_scratch(const tp_cached_attention_shape *s)
 {
     return s->batch * s->heads * s->queries * (s->past + s->queries);
+}
+
+/* A 1-D convolution over time (torch.nn.Conv1d on [batch, channels, length], here rows of
+ * [batch*length, channels]) becomes a matrix product through its unfolded input:
+ *   cols[b*out_length + t, c*kernel + j] = x[b*length + t*stride - padding + j, c]  (0 outside)
+ * so that out = cols W^T with W [out_channels, channels * kernel] (torch's weight layout). */
+typedef struct tp_conv1d_shape {
+    int64_t batch, length, channels, kernel, stride, padding;
+} tp_conv1d_shape;
+
+static inline TP_HOST_DEVICE int64_t tp_conv1d_out_length(const tp_conv1d_shape *s)
+{
+    return (s->length + 2 * s->padding - s->kernel) / s->stride + 1;
 }
 
 typedef struct tp_backend {
@@ -174,6 +200,15 @@ typedef struct tp_backend {
     void (*cross_entropy_backward)(float *dlogits, float dloss, int64_t count, const float *logits,
                                    const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
                                    int64_t ld);
+    /* Label smoothing's second term: the SUM over rows with target >= 0 of the cross-entropy
+     * against the uniform distribution, logsumexp(row[:classes]) - mean(row[:classes]), into *loss
+     * (rows summed in order: deterministic); saves logsumexp per row in logsumexp[0, rows) (it holds
+     * 2 * rows floats: the rest is scratch).  Backward: dlogits +=
+     * dloss * (softmax - 1 / classes) on those rows.  (core/cpu_smoothing.c, cuda/cuda_smoothing.cu) */
+    void (*uniform_cross_entropy_forward)(float *loss, float *logsumexp, const float *logits, const int32_t *targets,
+                                          int64_t rows, int64_t classes, int64_t ld);
+    void (*uniform_cross_entropy_backward)(float *dlogits, float dloss, const float *logits, const float *logsumexp,
+                                           const int32_t *targets, int64_t rows, int64_t classes, int64_t ld);
 
     /* Mean over the n elements of loss(x[i], targets[i]) (core/loss_math.h) into *loss; correct
      * (may be NULL) gets the number of elements whose prediction is right: (x > 0) == (t > 0.5)
@@ -204,6 +239,21 @@ typedef struct tp_backend {
                          int64_t batch, int64_t seq, int64_t cols);
     void (*pool_backward)(tp_pool_kind kind, float *dx, const float *dout, const int32_t *argmax,
                           const int32_t *valid, int64_t batch, int64_t seq, int64_t cols);
+
+    /* cols = unfold(x) (tp_conv1d_shape); fold is its transpose: dx += the entries of dcols that
+     * unfold read from each element (summed in a fixed order: deterministic). */
+    void (*conv1d_unfold)(const tp_conv1d_shape *shape, float *cols, const float *x);
+    void (*conv1d_fold)(const tp_conv1d_shape *shape, float *dx, const float *dcols);
+
+    /* CLIP's contrastive head.  l2_normalize: y = x / ||x|| per row of x [rows, cols], inv_norm[row]
+     * = 1 / ||x|| (norms summed in double, in column order); backward dx += inv_norm * (dy - y (dy . y)).
+     * scale_exp: y = exp(s[0]) x (s: the learned logit_scale, backend memory); backward
+     * dx += exp(s) dy and, with ds, ds[0] += sum(dy * y) (in double, in a fixed order). */
+    void (*l2_normalize_forward)(float *y, float *inv_norm, const float *x, int64_t rows, int64_t cols);
+    void (*l2_normalize_backward)(float *dx, const float *dy, const float *y, const float *inv_norm, int64_t rows,
+                                  int64_t cols);
+    void (*scale_exp_forward)(float *y, const float *x, const float *s, int64_t n);
+    void (*scale_exp_backward)(float *dx, float *ds, const float *dy, const float *y, const float *s, int64_t n);
 
     /* The optimizer over the flat buffers, with core/optim.h's semantics (the CPU entries are those
      * functions).  params, grads and the moments are backend memory; segments is a HOST array (read

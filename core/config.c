@@ -840,6 +840,27 @@ int tp_config_strings(tp_config *cfg, const char *key, const char *const **out, 
     return 0;
 }
 
+int tp_config_ints(tp_config *cfg, const char *key, int64_t min, int64_t max, int64_t *out, int capacity, int *count)
+{
+    cJSON *item;
+    *count = 0;
+    if (walk_key(cfg, key, 1, &item) != 0) return -1;
+    if (!item) return 0;
+    if (!cJSON_IsArray(item)) return fail_type(cfg, key, "a list of integers", item);
+    int length = cJSON_GetArraySize(item);
+    if (length > capacity) return fail_key(cfg, key, "%d values, more than the %d allowed", length, capacity);
+    const cJSON *element = item->child;
+    for (int i = 0; i < length; i++, element = element->next) {
+        char indexed[128];
+        snprintf(indexed, sizeof indexed, "%s[%d]", key, i);
+        if (item_to_int(cfg, indexed, element, &out[i]) != 0) return -1;
+        if (out[i] < min || out[i] > max)
+            return fail_key(cfg, indexed, "value %" PRId64 " out of range [%" PRId64 ", %" PRId64 "]", out[i], min, max);
+    }
+    *count = length;
+    return 0;
+}
+
 /* ---- command-line overrides ---- */
 
 /* The value of --set key=text: strict JSON if the text is that, else the text as a string. */

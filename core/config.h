@@ -32,6 +32,8 @@ int tp_config_enum(tp_config *cfg, const char *key, const char *default_value, c
 /* A string or an array of strings (TencentPretrain writes both "embedding": "word" and ["word", "pos"]).
  * *out is a NULL-terminated array owned by cfg; *count its length. */
 int tp_config_strings(tp_config *cfg, const char *key, const char *const **out, int *count);
+/* A list of at most `capacity` integers in [min, max] into out; *count 0 when the key is absent. */
+int tp_config_ints(tp_config *cfg, const char *key, int64_t min, int64_t max, int64_t *out, int capacity, int *count);
 /* Marks keys as accepted-but-unused (e.g. TencentPretrain keys that do not apply). */
 void tp_config_ignore(tp_config *cfg, const char *key);
 

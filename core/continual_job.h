@@ -86,9 +86,9 @@ int tp_continual_head_forward(tp_continual *c, tp_ctx *ctx, const tp_batch *batc
 /* c->reference from multitask_results, matched to the tasks by name. */
 int tp_continual_read_reference(tp_continual *c);
 int tp_continual_open_log(tp_continual *c);
-void tp_continual_log_epoch(tp_continual *c, int64_t task, int64_t epoch, const double *dev, double selection);
+int tp_continual_log_epoch(tp_continual *c, int64_t task, int64_t epoch, const double *dev, double selection);
 /* After task `row` (sequential modes) or the joint training (multitask, row = tasks - 1). */
-void tp_continual_report_row(tp_continual *c, int64_t row, int64_t seen);
+int tp_continual_report_row(tp_continual *c, int64_t row, int64_t seen);
 int tp_continual_report_summary(tp_continual *c);
 int tp_continual_save(tp_continual *c);
 

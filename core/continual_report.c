@@ -11,6 +11,13 @@
 #include "core/error.h"
 #include "core/fileio.h"
 
+static int flush_log(tp_continual *c)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/continual.jsonl", c->output_dir);
+    return tp_log_flush(c->log, path);
+}
+
 int tp_continual_open_log(tp_continual *c)
 {
     char path[4200];
@@ -51,7 +58,7 @@ static void json_task_names(FILE *out, const tp_continual *c)
     fputc(']', out);
 }
 
-void tp_continual_log_epoch(tp_continual *c, int64_t task, int64_t epoch, const double *dev, double selection)
+int tp_continual_log_epoch(tp_continual *c, int64_t task, int64_t epoch, const double *dev, double selection)
 {
     double loss = c->epoch_steps ? c->epoch_loss / (double)c->epoch_steps : NAN;
     fprintf(stderr, "%s epoch %lld | train loss %.4f | dev accuracy %.4f over %lld task(s)\n",
@@ -65,10 +72,10 @@ void tp_continual_log_epoch(tp_continual *c, int64_t task, int64_t epoch, const 
     fprintf(c->log, ",\"dev_selection\":");
     json_number(c->log, selection);
     fputs("}\n", c->log);
-    fflush(c->log);
+    return flush_log(c);
 }
 
-void tp_continual_report_row(tp_continual *c, int64_t row, int64_t seen)
+int tp_continual_report_row(tp_continual *c, int64_t row, int64_t seen)
 {
     const double *accuracy = c->accuracy + row * c->task_count;
     const char *after = c->mode == TP_CONTINUAL_MULTITASK ? "multitask" : c->tasks[row].name;
@@ -79,7 +86,7 @@ void tp_continual_report_row(tp_continual *c, int64_t row, int64_t seen)
     fprintf(c->log, "{\"event\":\"task_done\",\"after\":\"%s\",\"test_accuracy\":", after);
     json_numbers(c->log, accuracy, seen);
     fputs("}\n", c->log);
-    fflush(c->log);
+    return flush_log(c);
 }
 
 /* ---- intransigence against a multitask run --------------------------------------------------- */
@@ -180,8 +187,7 @@ int tp_continual_report_summary(tp_continual *c)
     fprintf(c->log, ",\"intransigence\":");
     json_number(c->log, intransigence);
     fputs("}\n", c->log);
-    fflush(c->log);
-    return 0;
+    return flush_log(c);
 }
 
 /* <output_dir>/final: the weights with every head; <output_dir>/continual.json: which head is

@@ -403,7 +403,7 @@ static int finish_task(tp_continual *c, int64_t task)
 {
     double overall;
     if (evaluate(c, task + 1, TP_CONTINUAL_TEST, c->accuracy + task * c->task_count, &overall) < 0) return -1;
-    tp_continual_report_row(c, task, task + 1);
+    if (tp_continual_report_row(c, task, task + 1) < 0) return -1;
     if (c->find && accumulate_importance(c) < 0) return -1;
     if (c->find) {
         memcpy(c->anchor, c->model.params.data, (size_t)c->model.params.total * sizeof(float));
@@ -440,7 +440,7 @@ static int check_dev(tp_continual *c, int64_t task, int64_t tasks, int64_t epoch
 {
     double *dev = tp_xmalloc((size_t)tasks * sizeof *dev), overall;
     int status = evaluate(c, tasks, TP_CONTINUAL_DEV, dev, &overall);
-    if (status == 0) tp_continual_log_epoch(c, task, epoch, dev, overall);
+    if (status == 0) status = tp_continual_log_epoch(c, task, epoch, dev, overall);
     free(dev);
     if (status == 0 && overall > *best) {
         *best = overall;
@@ -550,8 +550,7 @@ static int learn_jointly(tp_continual *c)
     if (status < 0) return -1;
     memcpy(c->model.params.data, c->best, (size_t)c->model.params.total * sizeof(float));
     if (evaluate(c, c->task_count, TP_CONTINUAL_TEST, c->accuracy + last * c->task_count, &overall) < 0) return -1;
-    tp_continual_report_row(c, last, c->task_count);
-    return 0;
+    return tp_continual_report_row(c, last, c->task_count);
 }
 
 int tp_continual_train(tp_continual *c, const volatile sig_atomic_t *stop)

@@ -13,6 +13,7 @@
 
 #include "activation_math.h"
 #include "backend.h"
+#include "cpu_smoothing.h"
 #include "crf_math.h"
 #include "error.h"
 #include "loss_math.h"
@@ -287,7 +288,7 @@ static void softmax_scores(const tp_attention_shape *s, float *scores, int64_t b
     for (int64_t i = 0; i < seq; i++) {
         float *row = scores + i * keys;
         for (int64_t j = 0; j < keys; j++) {
-            int visible = s->mask == TP_MASK_CAUSAL ? j <= i : (!s->key_valid || s->key_valid[b * keys + j]);
+            int visible = tp_attention_visible(s, b, i, j);
             if (s->bias) row[j] += s->bias[(i * keys + j) * s->heads + h];
             if (!visible) row[j] += MASKED_SCORE;
         }
@@ -506,6 +507,85 @@ static void cpu_pool_backward(tp_pool_kind kind, float *dx, const float *dout, c
     }
 }
 
+/* ---- CLIP's contrastive head: row-wise L2 normalisation, exp(logit_scale) scaling ---- */
+
+static void cpu_l2_normalize_forward(float *y, float *inv_norm, const float *x, int64_t rows, int64_t cols)
+{
+#pragma omp parallel for if (rows * cols >= PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        double squares = 0;
+        for (int64_t c = 0; c < cols; c++) squares += (double)x[r * cols + c] * x[r * cols + c];
+        float inv = (float)(1.0 / sqrt(squares)); /* a zero row gives inf / NaN, as torch's x / x.norm() */
+        inv_norm[r] = inv;
+        for (int64_t c = 0; c < cols; c++) y[r * cols + c] = x[r * cols + c] * inv;
+    }
+}
+
+static void cpu_l2_normalize_backward(float *dx, const float *dy, const float *y, const float *inv_norm, int64_t rows,
+                                      int64_t cols)
+{
+#pragma omp parallel for if (rows * cols >= PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        double dot = 0;
+        for (int64_t c = 0; c < cols; c++) dot += (double)dy[r * cols + c] * y[r * cols + c];
+        for (int64_t c = 0; c < cols; c++)
+            dx[r * cols + c] += inv_norm[r] * (dy[r * cols + c] - (float)dot * y[r * cols + c]);
+    }
+}
+
+static void cpu_scale_exp_forward(float *y, const float *x, const float *s, int64_t n)
+{
+    float scale = expf(s[0]);
+    for (int64_t i = 0; i < n; i++) y[i] = scale * x[i];
+}
+
+static void cpu_scale_exp_backward(float *dx, float *ds, const float *dy, const float *y, const float *s, int64_t n)
+{
+    float scale = expf(s[0]);
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (dx) dx[i] += scale * dy[i];
+        sum += (double)dy[i] * y[i];
+    }
+    if (ds) ds[0] += (float)sum;
+}
+
+/* ---- 1-D convolution (unfold / fold) ---------------------------------------------- */
+
+static void cpu_conv1d_unfold(const tp_conv1d_shape *s, float *cols, const float *x)
+{
+    int64_t out_length = tp_conv1d_out_length(s), width = s->channels * s->kernel;
+#pragma omp parallel for if (s->batch * out_length * width >= PARALLEL_MIN)
+    for (int64_t row = 0; row < s->batch * out_length; row++) {
+        int64_t b = row / out_length, start = (row % out_length) * s->stride - s->padding;
+        for (int64_t c = 0; c < s->channels; c++)
+            for (int64_t j = 0; j < s->kernel; j++) {
+                int64_t i = start + j;
+                cols[row * width + c * s->kernel + j] =
+                    i >= 0 && i < s->length ? x[(b * s->length + i) * s->channels + c] : 0.0f;
+            }
+    }
+}
+
+/* Per element of x, the taps j that read it from output step t = (i + padding - j) / stride. */
+static void cpu_conv1d_fold(const tp_conv1d_shape *s, float *dx, const float *dcols)
+{
+    int64_t out_length = tp_conv1d_out_length(s), width = s->channels * s->kernel;
+#pragma omp parallel for if (s->batch * s->length * width >= PARALLEL_MIN)
+    for (int64_t row = 0; row < s->batch * s->length; row++) {
+        int64_t b = row / s->length, i = row % s->length;
+        for (int64_t c = 0; c < s->channels; c++) {
+            float sum = 0.0f;
+            for (int64_t j = 0; j < s->kernel; j++) {
+                int64_t shifted = i + s->padding - j, t = shifted / s->stride;
+                if (shifted < 0 || shifted % s->stride || t >= out_length) continue;
+                sum += dcols[(b * out_length + t) * width + c * s->kernel + j];
+            }
+            dx[row * s->channels + c] += sum;
+        }
+    }
+}
+
 /* ---- linear-chain CRF ----------------------------------------------------------- */
 
 /* Sequence b's forward recursion: log alpha at each scored position, and log Z into log_z[b]
@@ -620,10 +700,18 @@ const tp_backend tp_cpu_backend = {
     .cached_attention_forward = cpu_cached_attention_forward,
     .cross_entropy_forward = cpu_cross_entropy_forward,
     .cross_entropy_backward = cpu_cross_entropy_backward,
+    .uniform_cross_entropy_forward = tp_cpu_uniform_cross_entropy_forward,
+    .uniform_cross_entropy_backward = tp_cpu_uniform_cross_entropy_backward,
     .pointwise_loss_forward = cpu_pointwise_loss_forward,
     .pointwise_loss_backward = cpu_pointwise_loss_backward,
     .pool_forward = cpu_pool_forward,
     .pool_backward = cpu_pool_backward,
+    .l2_normalize_forward = cpu_l2_normalize_forward,
+    .l2_normalize_backward = cpu_l2_normalize_backward,
+    .scale_exp_forward = cpu_scale_exp_forward,
+    .scale_exp_backward = cpu_scale_exp_backward,
+    .conv1d_unfold = cpu_conv1d_unfold,
+    .conv1d_fold = cpu_conv1d_fold,
     .crf_forward = cpu_crf_forward,
     .crf_backward = cpu_crf_backward,
     .adamw_step = tp_adamw_step,

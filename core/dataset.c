@@ -48,13 +48,24 @@ struct tp_dataset {
 /* ---- checks shared by the reader and the writer ---- */
 
 /* Each returns NULL when fine, else the problem written into buf. */
-static const char *meta_problem(int kind, tp_dataset_meta meta, uint64_t length, char *buf, size_t size)
+static const char *meta_problem(const tp_dataset_header *h, tp_dataset_meta meta, uint64_t length, char *buf,
+                                size_t size)
 {
+    int kind = (int)h->kind;
+    uint64_t tgt_length = length - meta.segment_a_length;
     if (meta.segment_a_length > length)
         snprintf(buf, size, "segment_a_length %u exceeds the instance length %" PRIu64, meta.segment_a_length, length);
     else if (kind == TP_DATASET_BERT && (meta.segment_a_length < 2 || meta.segment_a_length == length))
         snprintf(buf, size, "segment_a_length %u leaves no room for [CLS] A [SEP] B [SEP] in %" PRIu64 " tokens",
                  meta.segment_a_length, length);
+    else if (kind == TP_DATASET_SEQ2SEQ && (meta.segment_a_length < 1 || meta.segment_a_length > h->seq_length))
+        snprintf(buf, size, "source length %u outside [1, seq_length %" PRIu32 "]", meta.segment_a_length,
+                 h->seq_length);
+    else if (kind == TP_DATASET_SEQ2SEQ && (tgt_length < 2 || tgt_length > h->tgt_seq_length))
+        snprintf(buf, size, "target length %" PRIu64 " outside [2, tgt_seq_length %" PRIu32 "]", tgt_length,
+                 h->tgt_seq_length);
+    else if (kind == TP_DATASET_PREFIXLM && (meta.segment_a_length < 1 || meta.segment_a_length >= length))
+        snprintf(buf, size, "prefix length %u leaves no target in %" PRIu64 " tokens", meta.segment_a_length, length);
     else if (meta.is_random_next > 1)
         snprintf(buf, size, "is_random_next %u is not 0 or 1", meta.is_random_next);
     else
@@ -99,9 +110,14 @@ static int check_header(const tp_dataset *ds)
     if (h->version != DATASET_VERSION)
         return fail_at(ds, offsetof(tp_dataset_header, version),
                        "unsupported version %" PRIu32 " (this build reads version %d)", h->version, DATASET_VERSION);
-    if (h->kind != TP_DATASET_BERT && h->kind != TP_DATASET_MLM && h->kind != TP_DATASET_LM)
+    if (h->kind < TP_DATASET_BERT || h->kind > TP_DATASET_PREFIXLM)
         return fail_at(ds, offsetof(tp_dataset_header, kind),
-                       "unknown dataset kind %" PRIu32 " (1 = bert, 2 = mlm, 3 = lm)", h->kind);
+                       "unknown dataset kind %" PRIu32 " (1 = bert, 2 = mlm, 3 = lm, 4 = seq2seq, 5 = prefixlm)", h->kind);
+    if (h->kind == TP_DATASET_SEQ2SEQ ? h->tgt_seq_length < 2 || h->tgt_seq_length > MAX_SEQ_LENGTH
+                                      : h->tgt_seq_length != 0)
+        return fail_at(ds, offsetof(tp_dataset_header, tgt_seq_length), "tgt_seq_length %" PRIu32 " %s",
+                       h->tgt_seq_length,
+                       h->kind == TP_DATASET_SEQ2SEQ ? "outside [2, 65535]" : "must be 0 (not a seq2seq dataset)");
     if (h->token_bytes != 2 && h->token_bytes != 4)
         return fail_at(ds, offsetof(tp_dataset_header, token_bytes), "token_bytes %" PRIu32 " is not 2 or 4",
                        h->token_bytes);
@@ -209,10 +225,10 @@ static int check_instances(const tp_dataset *ds)
         if (end < start) return fail_at(ds, end_pos, "token offsets not increasing at instance %" PRIu64, i);
         if (end - start < 2)
             return fail_at(ds, end_pos, "instance %" PRIu64 " has %" PRIu64 " tokens, fewer than 2", i, end - start);
-        if (end - start > h->seq_length)
-            return fail_at(ds, end_pos, "instance %" PRIu64 " has %" PRIu64 " tokens, more than seq_length %" PRIu32, i,
-                           end - start, h->seq_length);
-        if (meta_problem((int)h->kind, ds->meta[i], end - start, problem, sizeof problem))
+        if (end - start > (uint64_t)h->seq_length + h->tgt_seq_length)
+            return fail_at(ds, end_pos, "instance %" PRIu64 " has %" PRIu64 " tokens, more than seq_length %" PRIu32 "%s",
+                           i, end - start, h->seq_length, h->tgt_seq_length ? " + tgt_seq_length" : "");
+        if (meta_problem(h, ds->meta[i], end - start, problem, sizeof problem))
             return fail_at(ds, h->meta_pos + sizeof(tp_dataset_meta) * i, "instance %" PRIu64 ": %s", i, problem);
         for (uint64_t t = start; t < end; t++)
             if (token_at(ds, t) >= h->vocab_size)
@@ -308,6 +324,7 @@ void tp_dataset_close(tp_dataset *ds)
 int tp_dataset_kind(const tp_dataset *ds) { return (int)ds->header.kind; }
 int64_t tp_dataset_count(const tp_dataset *ds) { return (int64_t)ds->header.instance_count; }
 int64_t tp_dataset_seq_length(const tp_dataset *ds) { return ds->header.seq_length; }
+int64_t tp_dataset_tgt_seq_length(const tp_dataset *ds) { return ds->header.tgt_seq_length; }
 int64_t tp_dataset_vocab_size(const tp_dataset *ds) { return (int64_t)ds->header.vocab_size; }
 int tp_dataset_static_masking(const tp_dataset *ds) { return ds->masks != NULL; }
 
@@ -431,7 +448,8 @@ static void build_order(tp_loader *loader, int64_t epoch)
 
 static int check_loader_options(const tp_dataset *ds, tp_loader_options *o)
 {
-    int lm = tp_dataset_kind(ds) == TP_DATASET_LM;
+    int kind = tp_dataset_kind(ds), lm = kind == TP_DATASET_LM;
+    int unmasked = lm || kind == TP_DATASET_SEQ2SEQ || kind == TP_DATASET_PREFIXLM; /* their targets are ids */
     int64_t ds_seq = tp_dataset_seq_length(ds) - lm; /* an lm window's last token is only a target */
     if (o->batch_size < 1) return tp_fail("loader: batch_size %" PRId64 " must be at least 1", o->batch_size);
     if (o->seq_length == 0) o->seq_length = ds_seq;
@@ -447,10 +465,10 @@ static int check_loader_options(const tp_dataset *ds, tp_loader_options *o)
     if (o->masking.vocab_size < tp_dataset_vocab_size(ds))
         return tp_fail("loader: masking vocab_size %" PRId64 " is smaller than the dataset's %" PRId64,
                        o->masking.vocab_size, tp_dataset_vocab_size(ds));
-    if (lm && (o->masking.pad_id < 0 || o->masking.pad_id >= o->masking.vocab_size))
+    if (unmasked && (o->masking.pad_id < 0 || o->masking.pad_id >= o->masking.vocab_size))
         return tp_fail("loader: pad_id %" PRId32 " outside [0, vocab_size %" PRId64 ")", o->masking.pad_id,
                        o->masking.vocab_size);
-    return lm ? 0 : tp_masking_options_check(&o->masking); /* lm datasets are not masked */
+    return unmasked ? 0 : tp_masking_options_check(&o->masking); /* lm, seq2seq, prefixlm: not masked */
 }
 
 tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *options)
@@ -476,7 +494,13 @@ tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *optio
     batch->mlm_positions = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
     batch->mlm_labels = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
     batch->sp_labels = tp_xmalloc(sizeof(int32_t) * (size_t)rows);
-    if (tp_dataset_kind(ds) == TP_DATASET_LM) batch->tags = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
+    if (tp_dataset_kind(ds) == TP_DATASET_LM || tp_dataset_kind(ds) == TP_DATASET_PREFIXLM)
+        batch->tags = tp_xmalloc(sizeof(int32_t) * (size_t)cells);
+    if (tp_dataset_kind(ds) == TP_DATASET_SEQ2SEQ) {
+        batch->tgt_seq_length = tp_dataset_tgt_seq_length(ds) - 1; /* the decoder's input: the target less its end */
+        batch->tgt_src = tp_xmalloc(sizeof(int32_t) * (size_t)(rows * batch->tgt_seq_length));
+        batch->tags = tp_xmalloc(sizeof(int32_t) * (size_t)(rows * batch->tgt_seq_length));
+    }
     build_order(loader, 0);
     return loader;
 }
@@ -497,6 +521,7 @@ void tp_loader_free(tp_loader *loader)
     free(loader->batch.mlm_labels);
     free(loader->batch.sp_labels);
     free(loader->batch.tags);
+    free(loader->batch.tgt_src);
     free(loader);
 }
 
@@ -538,10 +563,64 @@ static void fill_lm_row(tp_loader *loader, int64_t row)
     loader->batch.sp_labels[row] = 0;
 }
 
+/* A seq2seq instance: the source (truncated to seq tokens) with seg 1, the target less its last
+ * token as the decoder's input and less its first as the tags (-1 and pad_id past its end). */
+static void fill_seq2seq_row(tp_loader *loader, int64_t row)
+{
+    const tp_dataset *ds = loader->ds;
+    int64_t seq = loader->options.seq_length, tgt_seq = loader->batch.tgt_seq_length;
+    int64_t index = loader->row_instance[row];
+    int32_t pad_id = loader->options.masking.pad_id;
+    int32_t *src = loader->batch.src + row * seq, *seg = loader->batch.seg + row * seq;
+    int32_t *tgt_in = loader->batch.tgt_src + row * tgt_seq, *tgt_out = loader->batch.tags + row * tgt_seq;
+    uint64_t start = ds->offsets[index];
+    int64_t source = ds->meta[index].segment_a_length, target = (int64_t)(ds->offsets[index + 1] - start) - source;
+    int64_t kept = source < seq ? source : seq;
+    for (int64_t s = 0; s < seq; s++) {
+        seg[s] = s < kept;
+        src[s] = s < kept ? (int32_t)token_at(ds, start + (uint64_t)s) : pad_id;
+    }
+    uint64_t tgt_start = start + (uint64_t)source;
+    for (int64_t t = 0; t < tgt_seq; t++) {
+        int real = t + 1 < target;
+        tgt_in[t] = real ? (int32_t)token_at(ds, tgt_start + (uint64_t)t) : pad_id;
+        tgt_out[t] = real ? (int32_t)token_at(ds, tgt_start + (uint64_t)t + 1) : -1;
+    }
+    loader->row_masks[row] = 0;
+    loader->row_length[row] = kept + target - 1;
+    loader->batch.sp_labels[row] = 0;
+}
+
+/* A prefixlm instance (truncated to seq): seg 1 on the prefix, 2 on the target; the tags ask for the
+ * next token from the prefix's last position on. */
+static void fill_prefixlm_row(tp_loader *loader, int64_t row)
+{
+    const tp_dataset *ds = loader->ds;
+    int64_t seq = loader->options.seq_length, index = loader->row_instance[row];
+    int32_t *src = loader->batch.src + row * seq, *seg = loader->batch.seg + row * seq;
+    int32_t *targets = loader->batch.tags + row * seq;
+    int64_t length = copy_ids(ds, index, src, seq), prefix = ds->meta[index].segment_a_length;
+    for (int64_t s = 0; s < seq; s++) {
+        seg[s] = s >= length ? 0 : s < prefix ? 1 : 2;
+        if (s >= length) src[s] = loader->options.masking.pad_id;
+        targets[s] = s >= prefix - 1 && s + 1 < length ? src[s + 1] : -1;
+    }
+    loader->row_masks[row] = 0;
+    loader->row_length[row] = length;
+    loader->batch.sp_labels[row] = 0;
+}
+
 static void fill_row(tp_loader *loader, int64_t row)
 {
-    if (loader->ds->header.kind == TP_DATASET_LM) {
+    switch (loader->ds->header.kind) {
+    case TP_DATASET_LM:
         fill_lm_row(loader, row);
+        return;
+    case TP_DATASET_SEQ2SEQ:
+        fill_seq2seq_row(loader, row);
+        return;
+    case TP_DATASET_PREFIXLM:
+        fill_prefixlm_row(loader, row);
         return;
     }
     const tp_dataset *ds = loader->ds;
@@ -710,12 +789,18 @@ struct tp_dataset_writer {
     tp_dataset_meta *meta;
     int64_t count, capacity;
     uint8_t *row; /* one instance's ids in token_bytes */
+    uint32_t longest_target; /* seq2seq: what the header's tgt_seq_length becomes */
 };
 
 static int check_writer_options(const char *path, const tp_dataset_writer_options *o)
 {
-    if (o->kind != TP_DATASET_BERT && o->kind != TP_DATASET_MLM && o->kind != TP_DATASET_LM)
-        return tp_fail("%s: unknown dataset kind %d (1 = bert, 2 = mlm, 3 = lm)", path, o->kind);
+    if (o->kind < TP_DATASET_BERT || o->kind > TP_DATASET_PREFIXLM)
+        return tp_fail("%s: unknown dataset kind %d (1 = bert, 2 = mlm, 3 = lm, 4 = seq2seq, 5 = prefixlm)", path,
+                       o->kind);
+    if (o->kind == TP_DATASET_SEQ2SEQ ? o->tgt_seq_length < 2 || o->tgt_seq_length > MAX_SEQ_LENGTH
+                                      : o->tgt_seq_length != 0)
+        return tp_fail("%s: tgt_seq_length %" PRId64 " %s", path, o->tgt_seq_length,
+                       o->kind == TP_DATASET_SEQ2SEQ ? "outside [2, 65535]" : "must be 0 (not a seq2seq dataset)");
     if (o->seq_length < 2 || o->seq_length > MAX_SEQ_LENGTH)
         return tp_fail("%s: seq_length %" PRId64 " outside [2, %d]", path, o->seq_length, MAX_SEQ_LENGTH);
     if (o->vocab_size < 1 || o->vocab_size > INT32_MAX)
@@ -772,7 +857,8 @@ tp_dataset_writer *tp_dataset_writer_open(const char *path, const tp_dataset_wri
     h->token_bytes = options->vocab_size <= 65536 ? 2 : 4;
     h->seq_length = (uint32_t)options->seq_length;
     h->vocab_size = (uint64_t)options->vocab_size;
-    w->row = tp_xmalloc((size_t)options->seq_length * 4);
+    h->tgt_seq_length = (uint32_t)options->tgt_seq_length; /* the cap while writing */
+    w->row = tp_xmalloc((size_t)(options->seq_length + options->tgt_seq_length) * 4);
     w->capacity = 1024;
     w->offsets = tp_xmalloc(sizeof(uint64_t) * (size_t)(w->capacity + 1));
     w->mask_offsets = tp_xmalloc(sizeof(uint64_t) * (size_t)(w->capacity + 1));
@@ -790,14 +876,14 @@ static int check_instance(const tp_dataset_writer *w, const int32_t *ids, int64_
     const tp_dataset_header *h = &w->header;
     const char *path = w->file.path;
     char problem[256];
-    if (length < 2 || length > (int64_t)h->seq_length)
-        return tp_fail("%s: instance %" PRId64 ": length %" PRId64 " outside [2, seq_length %" PRIu32 "]", path,
-                       w->count, length, h->seq_length);
+    if (length < 2 || length > (int64_t)h->seq_length + h->tgt_seq_length)
+        return tp_fail("%s: instance %" PRId64 ": length %" PRId64 " outside [2, seq_length %" PRIu32 "%s]", path,
+                       w->count, length, h->seq_length, h->tgt_seq_length ? " + tgt_seq_length" : "");
     for (int64_t t = 0; t < length; t++)
         if (ids[t] < 0 || (uint64_t)ids[t] >= h->vocab_size)
             return tp_fail("%s: instance %" PRId64 ": token id %" PRId32 " outside [0, vocab_size %" PRIu64 ")", path,
                            w->count, ids[t], h->vocab_size);
-    if (meta_problem((int)h->kind, meta, (uint64_t)length, problem, sizeof problem))
+    if (meta_problem(h, meta, (uint64_t)length, problem, sizeof problem))
         return tp_fail("%s: instance %" PRId64 ": %s", path, w->count, problem);
     if (mask_count > 0 && !w->mask_spill)
         return tp_fail("%s: instance %" PRId64 ": masks given to a dataset without static masking", path, w->count);
@@ -831,6 +917,8 @@ int tp_dataset_writer_add(tp_dataset_writer *w, const int32_t *ids, int64_t leng
     }
     h->token_count += (uint64_t)length;
     h->mask_count += (uint64_t)mask_count;
+    if (h->kind == TP_DATASET_SEQ2SEQ && (uint32_t)(length - meta.segment_a_length) > w->longest_target)
+        w->longest_target = (uint32_t)(length - meta.segment_a_length);
     w->meta[w->count] = meta;
     w->count++;
     w->offsets[w->count] = h->token_count;
@@ -883,6 +971,7 @@ int tp_dataset_writer_commit(tp_dataset_writer *w)
         return -1;
     }
     h->instance_count = (uint64_t)w->count;
+    if (h->kind == TP_DATASET_SEQ2SEQ) h->tgt_seq_length = w->longest_target;
     h->offsets_pos = write_aligned_section(w, w->offsets, sizeof(uint64_t) * (uint64_t)(w->count + 1));
     h->meta_pos = write_aligned_section(w, w->meta, sizeof(tp_dataset_meta) * (uint64_t)w->count);
     if (w->mask_spill) {

@@ -4,7 +4,7 @@
  *   header (128 bytes):
  *     char     magic[8]       "TPDATA\0\0"
  *     uint32   version        1
- *     uint32   kind           TP_DATASET_BERT / TP_DATASET_MLM / TP_DATASET_LM
+ *     uint32   kind           TP_DATASET_BERT / _MLM / _LM / _SEQ2SEQ / _PREFIXLM
  *     uint32   token_bytes    2 (uint16 ids, vocab <= 65536) or 4 (uint32)
  *     uint32   seq_length     maximum instance length incl. special tokens
  *     uint64   vocab_size
@@ -16,6 +16,8 @@
  *     uint64   meta_pos       file offset of per-instance records (tp_dataset_meta)
  *     uint64   mask_offsets_pos / masks_pos  (static masking only, else 0)
  *     uint64   file_size      must equal the real size (truncation check)
+ *     uint32   tgt_seq_length seq2seq: the longest target sequence (incl. its start and end
+ *                            tokens); 0 for every other kind
  *     then zero padding to 128 bytes.
  *   Every offset and count is checked against the file size when opened;
  *   errors name the file and the byte offset or instance index.
@@ -35,7 +37,16 @@
 /* TP_DATASET_LM (the lm processor): every instance is a window of up to seq_length tokens of the
  * token stream; the loader feeds its first seq_length - 1 to the model and the next token of each
  * as its target (tp_batch.tags), TencentPretrain's LmDataset / LmDataloader. */
-enum { TP_DATASET_BERT = 1, TP_DATASET_MLM = 2, TP_DATASET_LM = 3 };
+/* TP_DATASET_SEQ2SEQ (the t5, bart and mt processors, core/preprocess_seq2seq.h): an instance is the
+ * encoder's input (segment_a_length tokens, at most seq_length) followed by the whole target
+ * sequence (2 .. tgt_seq_length tokens: a start token, the text, an end token).  The loader feeds
+ * the target without its last token to the decoder (tp_batch.tgt_src, "shifted right") and asks
+ * for it without its first (tp_batch.tags): TencentPretrain's tgt_in = tgt[:-1], tgt_out = tgt[1:].
+ * TP_DATASET_PREFIXLM (the prefixlm processor): [CLS] source [SEP] target [SEP], the first
+ * segment_a_length tokens the prefix (seg 1, fully visible under the model's causal_with_prefix
+ * mask), the rest the target (seg 2); the lm loss is on the target's tokens only: the loader's tags
+ * hold the next token at positions segment_a_length - 1 .. length - 2 and -1 elsewhere. */
+enum { TP_DATASET_BERT = 1, TP_DATASET_MLM = 2, TP_DATASET_LM = 3, TP_DATASET_SEQ2SEQ = 4, TP_DATASET_PREFIXLM = 5 };
 
 typedef struct tp_dataset_meta {
     uint16_t segment_a_length; /* tokens of segment A incl. [CLS] and the first [SEP] */
@@ -56,9 +67,10 @@ void tp_dataset_close(tp_dataset *ds);
 int tp_dataset_kind(const tp_dataset *ds);
 int64_t tp_dataset_count(const tp_dataset *ds);
 int64_t tp_dataset_seq_length(const tp_dataset *ds);
+int64_t tp_dataset_tgt_seq_length(const tp_dataset *ds); /* seq2seq: the longest target; else 0 */
 int64_t tp_dataset_vocab_size(const tp_dataset *ds);
 int tp_dataset_static_masking(const tp_dataset *ds);
-/* Copies instance i's ids into out (length returned), meta may be NULL. */
+/* Copies instance i's ids into out (length returned, at most seq_length + tgt_seq_length), meta may be NULL. */
 int64_t tp_dataset_instance(const tp_dataset *ds, int64_t index, int32_t *out, tp_dataset_meta *meta);
 
 /* One training batch, padded to seq_length.  Positions are row-major flat
@@ -82,6 +94,15 @@ typedef struct tp_batch {
      * (C x H x W), normalized. */
     float *pixels;
     int64_t pixel_width;
+    /* Audio instead of token ids (the speech embedding's input; src is NULL, seg marks the real
+     * subsampled frames): B utterances of audio_frames x audio_feature_size features, zero frames
+     * after each one's end. */
+    float *audio;
+    int64_t audio_frames, audio_feature_size;
+    /* seq2seq datasets: the decoder's input [B * tgt_seq_length] (pad_id past each target), whose
+     * next tokens are then `tags` ([B * tgt_seq_length], -1 at padding); NULL otherwise. */
+    int64_t tgt_seq_length;
+    int32_t *tgt_src;
 } tp_batch;
 
 typedef struct tp_masking_options {
@@ -134,7 +155,8 @@ typedef struct tp_dataset_header {
     uint64_t vocab_size, instance_count, token_count, mask_count;
     uint64_t offsets_pos, tokens_pos, meta_pos, mask_offsets_pos, masks_pos;
     uint64_t file_size;
-    uint8_t padding[24];
+    uint32_t tgt_seq_length;
+    uint8_t padding[20];
 } tp_dataset_header;
 
 /* TencentPretrain's mask_seq on one unpadded sequence ids[0..length), in place:
@@ -154,10 +176,12 @@ int tp_masking_options_check(const tp_masking_options *masking);
 typedef struct tp_dataset_writer tp_dataset_writer;
 
 typedef struct tp_dataset_writer_options {
-    int kind;              /* TP_DATASET_BERT / TP_DATASET_MLM */
-    int64_t seq_length;    /* 2 .. 65535 */
+    int kind;              /* TP_DATASET_BERT / TP_DATASET_MLM / ... */
+    int64_t seq_length;    /* 2 .. 65535 (seq2seq: the source's longest, 1 .. 65535) */
     int64_t vocab_size;    /* token_bytes = 2 when <= 65536 */
     int static_masking;    /* 1: every instance carries its masks */
+    int64_t tgt_seq_length; /* seq2seq: the longest target allowed, 2 .. 65535 (the header gets the longest
+                             * written); 0 otherwise */
 } tp_dataset_writer_options;
 
 tp_dataset_writer *tp_dataset_writer_open(const char *path, const tp_dataset_writer_options *options);

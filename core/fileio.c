@@ -174,3 +174,11 @@ int tp_remove_tree(const char *path)
     closedir(dir);
     return rmdir(path);
 }
+
+int tp_log_flush(FILE *fp, const char *path)
+{
+    if (fflush(fp) == 0 && !ferror(fp)) return 0;
+    int error = errno ? errno : EIO;
+    clearerr(fp);
+    return tp_fail("%s: cannot write: %s", path, strerror(error));
+}

@@ -30,5 +30,9 @@ int tp_fsync_parent_dir(const char *path);
 int tp_remove_tree(const char *path);
 /* mkdir -p; error names the path. */
 int tp_mkdirs(const char *path);
+/* Pushes the lines appended to a log (metrics JSONL) to its file: -1 + "path: cannot write:
+ * <strerror>" when a write failed (disk full, file-size limit), for the caller to stop rather than
+ * lose records without a word. */
+int tp_log_flush(FILE *fp, const char *path);
 
 #endif

@@ -4,13 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bleu.h"
 #include "core/error.h"
+#include "core/generate_seq2seq.h"
 
-const char *const tp_task_kind_keys[] = {"classification", "multi_label", "regression", "tagging", NULL};
+const char *const tp_task_kind_keys[] = {"classification", "multi_label", "regression", "tagging", "text2text", NULL};
 
 const char *tp_task_target_name(tp_task_kind kind)
 {
-    static const char *const targets[] = {"cls", "multi_label", "regression", "tagging"};
+    static const char *const targets[] = {"cls", "multi_label", "regression", "tagging", "lm"};
     return targets[kind];
 }
 
@@ -18,7 +20,8 @@ int64_t tp_task_outputs(tp_task_kind kind, int64_t labels_num)
 {
     switch (kind) {
     case TP_TASK_REGRESSION: return 1;
-    case TP_TASK_TAGGING: return 0;
+    case TP_TASK_TAGGING:
+    case TP_TASK_TEXT2TEXT: return 0;
     default: return labels_num;
     }
 }
@@ -32,6 +35,7 @@ int tp_task_configure_head(tp_task_kind kind, int64_t labels_num, tp_config *run
     tp_config_ignore(model_config, "labels_num");
     tp_config_ignore(model_config, "pooling");
     if (tp_config_set(model_config, "target", text) < 0) return -1;
+    if (kind == TP_TASK_TEXT2TEXT) return 0; /* the lm target predicts the vocabulary */
     if (kind != TP_TASK_REGRESSION) {
         snprintf(text, sizeof text, "%lld", (long long)labels_num);
         if (tp_config_set(model_config, "labels_num", text) < 0) return -1;
@@ -71,7 +75,8 @@ static void store_labels(tp_encoded_split *out, const tp_tsv_task *task, int64_t
         for (int64_t k = 0; k < example->label_count; k++)
             out->targets[i * out->labels_num + task->label_ids[example->first_label + k]] = 1.0f;
         break;
-    case TP_TASK_TAGGING: break; /* stored with the pieces */
+    case TP_TASK_TAGGING:
+    case TP_TASK_TEXT2TEXT: break; /* stored with the pieces */
     }
 }
 
@@ -142,10 +147,108 @@ void tp_encode_split(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t s
 void tp_encoded_split_free(tp_encoded_split *split)
 {
     free(split->src), free(split->seg), free(split->labels), free(split->targets), free(split->tags);
+    free(split->tgt_src);
     free(split->first_word), free(split->word_position);
     if (split->images) tp_image_set_free(split->images);
     free(split->images);
     memset(split, 0, sizeof *split);
+}
+
+/* ---- text2text ------------------------------------------------------------------------------ */
+
+static int is_wordpiece(const tp_tokenizer *tok)
+{
+    for (int64_t v = 0; v < tok->vocab_size; v++)
+        if (tok->tokens[v] && !strncmp(tok->tokens[v], "##", 2)) return 1;
+    return 0;
+}
+
+int tp_text2text_ids_of(const tp_tokenizer *tok, tp_text2text_ids *ids)
+{
+    const char *vocab = tok->source_path ? tok->source_path : "the tokenizer";
+    ids->wordpiece = is_wordpiece(tok);
+    ids->eos_id = tok->eos_id >= 0 ? tok->eos_id : tok->sep_id;
+    ids->start_id = tok->cls_id >= 0 ? tok->cls_id : tok->pad_id;
+    ids->pad_id = tok->pad_id;
+    if (ids->eos_id < 0) return tp_fail("%s: text2text needs an end token (eos or [SEP]) in the vocabulary", vocab);
+    if (ids->pad_id < 0) return tp_fail("%s: text2text needs a padding token ([PAD] or pad) in the vocabulary", vocab);
+    return 0;
+}
+
+/* tokens[0..count) then pad_id into row i of ids (width columns); labels (when not NULL) get
+ * tokens[1..count) then -1: the next token at each position. */
+static void store_target(int32_t *ids, int32_t *labels, int64_t i, int64_t width, const tp_ids *tokens, int32_t pad)
+{
+    for (int64_t s = 0; s < width; s++) {
+        ids[i * width + s] = s < tokens->count - 1 ? tokens->ids[s] : pad;
+        if (labels) labels[i * width + s] = s + 1 < tokens->count ? tokens->ids[s + 1] : -1;
+    }
+}
+
+int tp_encode_text2text(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t tgt_seq_length,
+                        tp_encoded_split *out)
+{
+    tp_text2text_ids special;
+    int64_t count = task->count;
+    memset(out, 0, sizeof *out);
+    if (tp_text2text_ids_of(tok, &special) < 0) return -1;
+    out->kind = TP_TASK_TEXT2TEXT;
+    out->count = count;
+    out->seq_length = seq_length;
+    out->tgt_seq_length = tgt_seq_length;
+    out->has_labels = task->has_labels;
+    out->src = tp_xmalloc((size_t)(count * seq_length) * sizeof *out->src);
+    out->seg = tp_xmalloc((size_t)(count * seq_length) * sizeof *out->seg);
+    out->tgt_src = tp_xmalloc((size_t)(count * tgt_seq_length) * sizeof *out->tgt_src);
+    if (task->has_labels) out->tags = tp_xmalloc((size_t)(count * tgt_seq_length) * sizeof *out->tags);
+    tp_ids ids = {0};
+    for (int64_t i = 0; i < count; i++) {
+        const tp_tsv_example *example = &task->examples[i];
+        tp_ids_clear(&ids);
+        tp_tokenizer_encode(tok, example->text_a, strlen(example->text_a), &ids);
+        if (example->text_b) tp_tokenizer_encode(tok, example->text_b, strlen(example->text_b), &ids);
+        /* The eos stays when the text is cut, as the tokenizers of T5 and BART keep it. */
+        if (ids.count >= seq_length) ids.count = seq_length - 1;
+        tp_ids_push(&ids, special.eos_id);
+        store_row(out, i, &ids, ids.count, special.pad_id);
+        /* The target sequence start, label, eos: the decoder reads all but its last token and is
+         * asked for all but its first (TencentPretrain's tgt_in / tgt_out). */
+        tp_ids_clear(&ids);
+        tp_ids_push(&ids, special.start_id);
+        if (example->target) tp_tokenizer_encode(tok, example->target, strlen(example->target), &ids);
+        if (ids.count > tgt_seq_length) ids.count = tgt_seq_length;
+        tp_ids_push(&ids, special.eos_id);
+        store_target(out->tgt_src, out->tags, i, tgt_seq_length, &ids, special.pad_id);
+    }
+    tp_ids_free(&ids);
+    return 0;
+}
+
+char *tp_text2text_detokenize(const tp_tokenizer *tok, const tp_text2text_ids *ids, const int32_t *generated,
+                              int64_t count)
+{
+    static const char spm_space[] = "\xe2\x96\x81"; /* U+2581 */
+    int wordpiece = ids->wordpiece;
+    size_t length = 1;
+    for (int64_t i = 0; i < count; i++)
+        if (generated[i] >= 0 && generated[i] < tok->vocab_size) length += strlen(tok->tokens[generated[i]]) + 1;
+    char *text = tp_xmalloc(length), *end = text;
+    for (int64_t i = 0; i < count; i++) {
+        int32_t id = generated[i];
+        if (id < 0 || id >= tok->vocab_size || id == ids->eos_id || id == ids->pad_id || id == ids->start_id) continue;
+        const char *token = tok->tokens[id];
+        if (wordpiece && !strncmp(token, "##", 2)) {
+            token += 2;
+        } else if (wordpiece && end > text) {
+            *end++ = ' ';
+        } else if (!strncmp(token, spm_space, 3)) {
+            token += 3;
+            if (end > text) *end++ = ' ';
+        }
+        end += sprintf(end, "%s", token);
+    }
+    *end = '\0';
+    return text;
 }
 
 /* ---- images --------------------------------------------------------------------------------- */
@@ -155,17 +258,6 @@ int tp_task_is_image(tp_config *model_config)
     const char *processor = NULL;
     return tp_config_string(model_config, "data_processor", NULL, &processor) == 0 && processor &&
            !strcmp(processor, "vit");
-}
-
-/* The keys and defaults of the patch embedding (modules/embeddings/patch.c, TencentPretrain's). */
-static int read_image_geometry(tp_config *model_config, tp_image_set_options *options, int64_t *patch)
-{
-    return tp_config_int(model_config, "image_height", 256, 1, 1 << 16, &options->height) < 0 ||
-                   tp_config_int(model_config, "image_width", 256, 1, 1 << 16, &options->width) < 0 ||
-                   tp_config_int(model_config, "patch_size", 16, 1, 1 << 16, patch) < 0 ||
-                   tp_config_int(model_config, "channels_num", 3, 1, 1024, &options->channels) < 0
-               ? -1
-               : 0;
 }
 
 /* The gold task of an image split: its labels, with the label names "0", "1", ... */
@@ -198,7 +290,7 @@ int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_l
     tp_image_set_options options = {.num_labels = num_labels, .skip_bad_images = skip_bad_images};
     int64_t patch = 0;
     memset(split, 0, sizeof *split);
-    if (read_image_geometry(model_config, &options, &patch) < 0) return -1;
+    if (tp_image_set_geometry(model_config, &options, &patch) < 0) return -1;
     tp_image_set *set = tp_xcalloc(1, sizeof *set);
     if (tp_image_set_read(path, &options, set) < 0) {
         free(set);
@@ -235,13 +327,18 @@ void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t 
         batch->target_width = tp_task_outputs(split->kind, split->labels_num);
         batch->targets = tp_xmalloc((size_t)(batch_size * batch->target_width) * sizeof *batch->targets);
     }
+    if (split->tgt_src) {
+        batch->tgt_seq_length = split->tgt_seq_length;
+        batch->tgt_src = tp_xmalloc((size_t)(batch_size * split->tgt_seq_length) * sizeof *batch->tgt_src);
+        tokens = batch_size * split->tgt_seq_length; /* the lm labels are over the decoder's rows */
+    }
     if (split->tags) batch->tags = tp_xmalloc((size_t)tokens * sizeof *batch->tags);
 }
 
 void tp_task_batch_free(tp_batch *batch)
 {
     free(batch->src), free(batch->seg), free(batch->labels), free(batch->targets), free(batch->tags);
-    free(batch->pixels);
+    free(batch->pixels), free(batch->tgt_src);
     memset(batch, 0, sizeof *batch);
 }
 
@@ -251,7 +348,7 @@ void tp_task_batch_free(tp_batch *batch)
 const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *split, const int64_t *indices,
                                    int64_t rows)
 {
-    int64_t seq = split->seq_length, width = batch->target_width;
+    int64_t seq = split->seq_length, width = batch->target_width, tgt = split->tgt_seq_length;
     batch->batch_size = rows;
     batch->seq_length = seq;
     batch->real_tokens = 0;
@@ -268,7 +365,8 @@ const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *spli
         COPY_ROW(batch->seg, split->seg, r, i, seq);
         if (split->labels) batch->labels[r] = split->labels[i];
         if (split->targets) COPY_ROW(batch->targets, split->targets, r, i, width);
-        if (split->tags) COPY_ROW(batch->tags, split->tags, r, i, seq);
+        if (split->tgt_src) COPY_ROW(batch->tgt_src, split->tgt_src, r, i, tgt);
+        if (split->tags) COPY_ROW(batch->tags, split->tags, r, i, split->tgt_src ? tgt : seq);
         for (int64_t s = 0; s < seq; s++) batch->real_tokens += split->seg[i * seq + s] != 0;
     }
     return batch;
@@ -335,28 +433,38 @@ static void predict_rows(const tp_encoded_split *split, int64_t first, int64_t r
         case TP_TASK_MULTI_LABEL:
             for (int64_t c = 0; c < classes; c++) out->ids[i * classes + c] = row[c] > 0.0f;
             break;
-        case TP_TASK_REGRESSION: break;
+        case TP_TASK_REGRESSION:
+        case TP_TASK_TEXT2TEXT: break;
         case TP_TASK_TAGGING: predict_tags(split, i, logits + r * seq * cols, cols, crf, out); break;
         }
         if (out->logits) memcpy(out->logits + i * out->outputs, row, (size_t)out->outputs * sizeof *out->logits);
     }
 }
 
+/* The predicted ids of rows [begin, end) are ids[*first, *first + *count). */
+static void ids_of_rows(const tp_encoded_split *split, int64_t begin, int64_t end, int64_t *first, int64_t *count)
+{
+    *first = *count = 0;
+    switch (split->kind) {
+    case TP_TASK_CLASSIFICATION: *first = begin, *count = end - begin; break;
+    case TP_TASK_MULTI_LABEL: *first = begin * split->labels_num, *count = (end - begin) * split->labels_num; break;
+    case TP_TASK_REGRESSION:
+    case TP_TASK_TEXT2TEXT: break;
+    case TP_TASK_TAGGING: *first = split->first_word[begin], *count = split->first_word[end] - *first; break;
+    }
+}
+
+/* Zero-filled: tp_task_predict_shared adds up the ranks' predictions. */
 static void predictions_init(const tp_encoded_split *split, tp_task_predictions *out)
 {
+    int64_t first, ids;
     memset(out, 0, sizeof *out);
     out->kind = split->kind;
     out->count = split->count;
     out->outputs = tp_task_outputs(split->kind, split->labels_num);
-    if (out->outputs) out->logits = tp_xmalloc((size_t)(split->count * out->outputs) * sizeof *out->logits);
-    int64_t ids = 0;
-    switch (split->kind) {
-    case TP_TASK_CLASSIFICATION: ids = split->count; break;
-    case TP_TASK_MULTI_LABEL: ids = split->count * split->labels_num; break;
-    case TP_TASK_REGRESSION: break;
-    case TP_TASK_TAGGING: ids = split->first_word[split->count]; break;
-    }
-    out->ids = tp_xmalloc((size_t)(ids ? ids : 1) * sizeof *out->ids);
+    if (out->outputs) out->logits = tp_xcalloc((size_t)(split->count * out->outputs), sizeof *out->logits);
+    ids_of_rows(split, 0, split->count, &first, &ids);
+    out->ids = tp_xcalloc((size_t)(ids ? ids : 1), sizeof *out->ids);
 }
 
 int tp_task_predict(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
@@ -365,18 +473,18 @@ int tp_task_predict(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split,
     return tp_task_predict_observed(model, ctx, split, batch, batch_size, NULL, out);
 }
 
-int tp_task_predict_observed(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
-                             int64_t batch_size, const tp_task_observer *observer, tp_task_predictions *out)
+/* The predictions of rows [begin, end) into out (set up by predictions_init), and the sum of their
+ * losses weighted by their counts, and those counts, added to loss[0] and loss[1]. */
+static int predict_range(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
+                         int64_t batch_size, int64_t begin, int64_t end, const tp_task_observer *observer,
+                         tp_task_predictions *out, double loss[2])
 {
     int64_t *indices = tp_xmalloc((size_t)batch_size * sizeof *indices);
     float *logits = NULL;
-    double loss_sum = 0;
-    int64_t loss_count = 0;
     int rc = 0;
     float *crf = split->kind == TP_TASK_TAGGING ? tagging_crf_download(model, split->labels_num) : NULL;
-    predictions_init(split, out);
-    for (int64_t first = 0; first < split->count && rc == 0; first += batch_size) {
-        int64_t rows = split->count - first < batch_size ? split->count - first : batch_size;
+    for (int64_t first = begin; first < end && rc == 0; first += batch_size) {
+        int64_t rows = end - first < batch_size ? end - first : batch_size;
         for (int64_t r = 0; r < rows; r++) indices[r] = first + r;
         tp_model_batch model_batch = tp_model_batch_upload(ctx, tp_task_fill_batch(batch, split, indices, rows));
         tp_model_output result;
@@ -386,31 +494,108 @@ int tp_task_predict_observed(tp_model *model, tp_ctx *ctx, const tp_encoded_spli
         if (rc == 0 && model->target_count > 0) { /* a model without a head: only the observer's */
             const tp_target_result *head = &result.results[0];
             int64_t elements = tp_numel(head->logits), cols = tp_cols(head->logits);
-            logits = tp_xrealloc(logits, (size_t)elements * sizeof *logits);
-            ctx->backend->download(logits, head->logits->data, (size_t)elements * sizeof *logits);
-            predict_rows(split, first, rows, logits, cols, crf, out);
+            if (split->kind != TP_TASK_TEXT2TEXT) { /* text2text: only the loss; tp_task_generate predicts */
+                logits = tp_xrealloc(logits, (size_t)elements * sizeof *logits);
+                ctx->backend->download(logits, head->logits->data, (size_t)elements * sizeof *logits);
+                predict_rows(split, first, rows, logits, cols, crf, out);
+            }
             if (head->loss) {
                 float value;
                 ctx->backend->download(&value, head->loss->data, sizeof value);
-                loss_sum += (double)value * (double)head->count;
-                loss_count += head->count;
+                loss[0] += (double)value * (double)head->count;
+                loss[1] += (double)head->count;
             }
         }
         if (rc == 0 && observer) rc = observer->batch(observer->user, ctx, &result, first, rows);
         tp_ctx_reset(ctx);
     }
-    out->loss = loss_count ? loss_sum / (double)loss_count : NAN;
     free(indices);
     free(logits);
     free(crf);
     return rc;
 }
 
+int tp_task_predict_observed(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
+                             int64_t batch_size, const tp_task_observer *observer, tp_task_predictions *out)
+{
+    double loss[2] = {0, 0};
+    predictions_init(split, out);
+    int rc = predict_range(model, ctx, split, batch, batch_size, 0, split->count, observer, out, loss);
+    out->loss = loss[1] > 0 ? loss[0] / loss[1] : NAN;
+    return rc;
+}
+
+/* Every rank's predictions (zero outside its rows) added up, with the loss sums: each value is
+ * one rank's plus zeros, so the sum is exact.  Moved as doubles, which hold every float and id. */
+static int share_predictions(tp_comm *comm, const tp_encoded_split *split, tp_task_predictions *out, double loss[2])
+{
+    int64_t first, ids, logits = out->logits ? out->count * out->outputs : 0;
+    ids_of_rows(split, 0, split->count, &first, &ids);
+    double *values = tp_xmalloc((size_t)(logits + ids + 2) * sizeof *values);
+    for (int64_t i = 0; i < logits; i++) values[i] = out->logits[i];
+    for (int64_t i = 0; i < ids; i++) values[logits + i] = out->ids[i];
+    values[logits + ids] = loss[0];
+    values[logits + ids + 1] = loss[1];
+    int rc = tp_comm_sum(comm, values, logits + ids + 2, "sum of the evaluation's predictions");
+    for (int64_t i = 0; i < logits; i++) out->logits[i] = (float)values[i];
+    for (int64_t i = 0; i < ids; i++) out->ids[i] = (int32_t)values[logits + i];
+    loss[0] = values[logits + ids];
+    loss[1] = values[logits + ids + 1];
+    free(values);
+    return rc;
+}
+
+int tp_task_predict_shared(tp_model *model, tp_ctx *ctx, tp_comm *comm, const tp_encoded_split *split,
+                           tp_batch *batch, int64_t batch_size, tp_task_predictions *out)
+{
+    double loss[2] = {0, 0};
+    int64_t begin, rows;
+    tp_comm_shard(comm, split->count, &begin, &rows);
+    predictions_init(split, out);
+    int rc = predict_range(model, ctx, split, batch, batch_size, begin, begin + rows, NULL, out, loss);
+    /* A rank that failed stops the job (tp_comm_abort); the others must not wait for it here. */
+    if (rc == 0) rc = share_predictions(comm, split, out, loss);
+    out->loss = loss[1] > 0 ? loss[0] / loss[1] : NAN;
+    return rc;
+}
+
 void tp_task_predictions_free(tp_task_predictions *predictions)
 {
+    for (int64_t i = 0; predictions->texts && i < predictions->count; i++) free(predictions->texts[i]);
+    free(predictions->texts);
     free(predictions->logits);
     free(predictions->ids);
     memset(predictions, 0, sizeof *predictions);
+}
+
+int tp_task_generate(tp_model *model, tp_ctx *ctx, const tp_tokenizer *tok, const tp_encoded_split *split,
+                     int64_t num_beams, tp_task_predictions *out)
+{
+    tp_seq2seq_options options = tp_seq2seq_default_options();
+    tp_text2text_ids special;
+    if (tp_text2text_ids_of(tok, &special) < 0) return -1;
+    options.num_beams = num_beams;
+    options.max_new_tokens = split->tgt_seq_length;
+    options.decoder_start_id = special.start_id;
+    options.eos_id = special.eos_id;
+    options.pad_id = special.pad_id;
+    tp_seq2seq_decoder *decoder = tp_seq2seq_decoder_create(model, num_beams);
+    if (!decoder) return -1;
+    int32_t *generated = tp_xmalloc((size_t)options.max_new_tokens * sizeof *generated);
+    out->texts = tp_xcalloc((size_t)(split->count ? split->count : 1), sizeof *out->texts);
+    int rc = 0;
+    for (int64_t i = 0; i < split->count && rc == 0; i++) {
+        const int32_t *seg = split->seg + i * split->seq_length;
+        int64_t length = 0, count = 0;
+        while (length < split->seq_length && seg[length]) length++;
+        tp_tensor *memory = tp_seq2seq_encode(model, ctx, split->src + i * split->seq_length, length);
+        rc = memory ? tp_seq2seq_generate(decoder, memory, NULL, &options, generated, &count) : -1;
+        if (rc == 0) out->texts[i] = tp_text2text_detokenize(tok, &special, generated, count);
+        tp_ctx_reset(ctx);
+    }
+    free(generated);
+    tp_seq2seq_decoder_free(decoder);
+    return rc;
 }
 
 /* ---- scores --------------------------------------------------------------------------------- */
@@ -479,6 +664,21 @@ static void score_tagging(const tp_encoded_split *split, const tp_tsv_task *gold
     free(predicted_tags);
 }
 
+static void score_text2text(const tp_tsv_task *gold, const tp_task_predictions *p, tp_task_scores *out)
+{
+    tp_bleu bleu;
+    int64_t exact = 0;
+    memset(&bleu, 0, sizeof bleu);
+    for (int64_t i = 0; i < gold->count; i++) {
+        const char *hypothesis = p->texts && p->texts[i] ? p->texts[i] : "";
+        exact += strcmp(hypothesis, gold->examples[i].target) == 0;
+        tp_bleu_add(&bleu, hypothesis, gold->examples[i].target);
+    }
+    out->exact_match = gold->count ? (double)exact / (double)gold->count : 0.0;
+    out->bleu = tp_bleu_score(&bleu, NULL, NULL);
+    out->selection = out->bleu / 100.0; /* in [0, 1] as the other kinds' selection scores */
+}
+
 int tp_task_score(const tp_encoded_split *split, const tp_tsv_task *gold, const char *const *label_names,
                   const tp_task_predictions *predictions, tp_task_scores *out)
 {
@@ -491,6 +691,7 @@ int tp_task_score(const tp_encoded_split *split, const tp_tsv_task *gold, const 
     case TP_TASK_MULTI_LABEL: score_multi_label(split, predictions, out); break;
     case TP_TASK_REGRESSION: score_regression(split, predictions, out); break;
     case TP_TASK_TAGGING: score_tagging(split, gold, label_names, predictions, out); break;
+    case TP_TASK_TEXT2TEXT: score_text2text(gold, predictions, out); break;
     }
     return 0;
 }
@@ -505,7 +706,7 @@ void tp_task_scores_free(tp_task_scores *scores)
 
 const char *tp_task_selection_name(tp_task_kind kind)
 {
-    static const char *const names[] = {"accuracy", "macro_f1", "spearman", "f1"};
+    static const char *const names[] = {"accuracy", "macro_f1", "spearman", "f1", "bleu"};
     return names[kind];
 }
 
@@ -531,6 +732,7 @@ void tp_task_scores_print(FILE *out, const tp_task_scores *s, const char *const 
                 s->entities.precision, s->entities.recall, s->entities.f1, (long long)s->entity_counts.gold,
                 (long long)s->entity_counts.predicted, (long long)s->entity_counts.correct);
         break;
+    case TP_TASK_TEXT2TEXT: fprintf(out, "exact match %.4f | BLEU %.2f\n", s->exact_match, s->bleu); break;
     }
 }
 
@@ -578,6 +780,10 @@ void tp_task_scores_json(FILE *out, const tp_task_scores *s)
         json_number(out, "precision", s->entities.precision);
         json_number(out, "recall", s->entities.recall);
         json_number(out, "f1", s->entities.f1);
+        break;
+    case TP_TASK_TEXT2TEXT:
+        json_number(out, "exact_match", s->exact_match);
+        json_number(out, "bleu", s->bleu);
         break;
     }
 }

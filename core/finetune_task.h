@@ -1,4 +1,4 @@
-/* The fine-tuning task kinds (classification, multi-label, regression, tagging): how a
+/* The fine-tuning task kinds (classification, multi-label, regression, tagging, text2text): how a
  * TencentPretrain TSV file (core/tsv.h) becomes model inputs, which head a kind needs, how the
  * head's outputs become predictions and how predictions are scored against the gold labels
  * (core/metrics.h).  Shared by tp-finetune and tp-infer; docs/finetune.md describes the kinds.
@@ -16,17 +16,18 @@
 
 #include "core/config.h"
 #include "core/dataset.h"
+#include "core/distributed.h"
 #include "core/metrics.h"
 #include "core/model.h"
 #include "core/preprocess_vit.h"
 #include "core/tsv.h"
 #include "tokenizers/tokenizer.h"
 
-/* "classification", "multi_label", "regression", "tagging" (the run config's `task`). */
+/* "classification", "multi_label", "regression", "tagging", "text2text" (the run config's `task`). */
 extern const char *const tp_task_kind_keys[];
-/* The target module of a kind: cls, multi_label, regression, tagging. */
+/* The target module of a kind: cls, multi_label, regression, tagging, lm (text2text). */
 const char *tp_task_target_name(tp_task_kind kind);
-/* Scalars per example in the head's output: labels_num, 1 for regression, 0 for tagging. */
+/* Scalars per example in the head's output: labels_num, 1 for regression, 0 for tagging and text2text. */
 int64_t tp_task_outputs(tp_task_kind kind, int64_t labels_num);
 /* Points the model config's `target` at the kind's head, with labels_num (and the run config's
  * `pooling` for the sequence-level kinds, read here so that tagging refuses it as unused). */
@@ -46,6 +47,10 @@ typedef struct tp_encoded_split {
      * words); word_position[that] is the position of its first piece, -1 when cut off. */
     int64_t *first_word;
     int32_t *word_position;
+    /* Text2text (tp_encode_text2text): the decoder's input [count * tgt_seq_length], pad_id after
+     * each target; tags are then [count * tgt_seq_length] next-token ids, -1 at padding. */
+    int64_t tgt_seq_length;
+    int32_t *tgt_src;
     /* Image classification (tp_task_read_images): the pre-decoded images; src is NULL, and every
      * row (the class token and the patches) is real (seg 1). */
     tp_image_set *images;
@@ -54,6 +59,26 @@ typedef struct tp_encoded_split {
 void tp_encode_split(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t labels_num,
                      tp_encoded_split *out);
 void tp_encoded_split_free(tp_encoded_split *split);
+
+/* Text2text (an encoder-decoder model whose target is lm; run_text2text.py): the special ids of
+ * the tokenizer -- eos: its eos token, else [SEP]; decoder start: its [CLS], else pad (T5);
+ * pad -- or -1 naming the vocabulary file and the token it lacks. */
+typedef struct tp_text2text_ids {
+    int32_t eos_id, start_id, pad_id;
+    int wordpiece; /* the vocabulary has "##" continuation pieces (detokenization) */
+} tp_text2text_ids;
+int tp_text2text_ids_of(const tp_tokenizer *tok, tp_text2text_ids *ids);
+/* source = text_a tokens + eos cut to seq_length (text_b, when present, follows text_a before the
+ * eos); decoder input = start + label tokens, lm labels = label tokens + eos, both cut to
+ * tgt_seq_length; padding pad_id, labels -1 there.  -1 as tp_text2text_ids_of. */
+int tp_encode_text2text(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t tgt_seq_length,
+                        tp_encoded_split *out);
+/* The generated ids as text: special ids (ids) left out; WordPiece "##" pieces glued to the word
+ * before, other WordPiece tokens apart by a space; SentencePiece's U+2581 becomes a space (the
+ * first one dropped); any other vocabulary's tokens concatenated (char tokenizer; TencentPretrain's
+ * "".join).  A new string. */
+char *tp_text2text_detokenize(const tp_tokenizer *tok, const tp_text2text_ids *ids, const int32_t *generated,
+                              int64_t count);
 
 /* Image classification: the `classification` task on a model whose config says
  * "data_processor": "vit" (TencentPretrain's ViT configs do) reads image lists or IDX pairs
@@ -85,6 +110,7 @@ typedef struct tp_task_predictions {
     int32_t *ids;       /* classification: [count] argmax; multi-label: [count * labels] 0/1 (logit > 0);
                          * tagging: [words] tag id of each word, -1 where cut off */
     double loss;        /* mean loss over the scored units (NaN without labels) */
+    char **texts;       /* text2text: [count] generated texts (tp_task_generate) */
 } tp_task_predictions;
 
 /* Runs the model (its one target is the kind's head) over the split in batches, without gradients. */
@@ -99,11 +125,21 @@ typedef struct tp_task_observer {
 } tp_task_observer;
 int tp_task_predict_observed(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, tp_batch *batch,
                              int64_t batch_size, const tp_task_observer *observer, tp_task_predictions *out);
+/* Data-parallel (docs/distributed.md): each rank of comm predicts its shard of the rows
+ * (tp_comm_shard) and every rank receives all of the predictions and the loss, exactly as one
+ * rank computing them all would have them (up to the order of the loss's sum).  Every rank calls it. */
+int tp_task_predict_shared(tp_model *model, tp_ctx *ctx, tp_comm *comm, const tp_encoded_split *split,
+                           tp_batch *batch, int64_t batch_size, tp_task_predictions *out);
 void tp_task_predictions_free(tp_task_predictions *predictions);
+/* Text2text: generates (core/generate_seq2seq.h; greedy or num_beams, at most tgt_seq_length
+ * ids, the eos included) for every row of the split and detokenizes it into out->texts (set up by a predict call).
+ * Every rank generates all rows. */
+int tp_task_generate(tp_model *model, tp_ctx *ctx, const tp_tokenizer *tok, const tp_encoded_split *split,
+                     int64_t num_beams, tp_task_predictions *out);
 
 /* Scores against the split's gold labels.  `selection` is the best-on-dev criterion: accuracy
  * (classification), macro-F1 (multi-label), Spearman (regression; -1 when undefined), entity F1
- * (tagging). */
+ * (tagging), corpus BLEU / 100 (text2text, core/bleu.h). */
 typedef struct tp_task_scores {
     tp_task_kind kind;
     double loss, selection;
@@ -112,12 +148,13 @@ typedef struct tp_task_scores {
     double spearman, pearson, mse; /* regression */
     tp_entity_counts entity_counts; /* tagging */
     tp_entity_scores entities;
+    double exact_match, bleu;      /* text2text: share of generated texts equal to the label; BLEU 0..100 */
 } tp_task_scores;
 
 int tp_task_score(const tp_encoded_split *split, const tp_tsv_task *gold, const char *const *label_names,
                   const tp_task_predictions *predictions, tp_task_scores *out);
 void tp_task_scores_free(tp_task_scores *scores);
-/* The name of the selection score in the metrics ("accuracy", "macro_f1", "spearman", "f1"). */
+/* The name of the selection score in the metrics ("accuracy", "macro_f1", "spearman", "f1", "bleu"). */
 const char *tp_task_selection_name(tp_task_kind kind);
 /* Human-readable scores (classification: with the confusion matrix) and the JSON fields
  * (",\"accuracy\":0.9,...", no braces). */

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,7 @@ typedef struct hf_map {
     hf_family family;
     int sharing;  /* ALBERT with one layer group */
     int prefixed; /* backbone names carry "<prefix>." (models with a head) */
+    int64_t types; /* token types written back (type_vocab_size) */
 } hf_map;
 
 /* name == module + "." + leaf (leaf without dots): the leaf, else NULL. */
@@ -212,7 +214,7 @@ static int model_heads(const tp_model *model)
 static hf_map model_map(const tp_model *model)
 {
     const tp_model_config *hp = &model->hp;
-    hf_map map = {HF_BERT, hp->parameter_sharing, model->target_count > 0};
+    hf_map map = {HF_BERT, hp->parameter_sharing, model->target_count > 0, 2};
     if (hp->factorized_embedding_parameterization)
         map.family = HF_ALBERT;
     else if (hp->position_offset > 0)
@@ -231,7 +233,9 @@ static int hf_int(const char *path, const cJSON *root, const char *key, int64_t 
         return 0;
     }
     if (!item) return tp_fail("%s: key '%s': missing", path, key);
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int64_t)item->valuedouble)
+    /* Beyond 2^53 a double holds no exact integer (and casting it past int64_t is undefined). */
+    if (!cJSON_IsNumber(item) || fabs(item->valuedouble) > 9007199254740992.0 ||
+        item->valuedouble != (double)(int64_t)item->valuedouble)
         return tp_fail("%s: key '%s': expected an integer", path, key);
     if (item->valuedouble < (double)min || item->valuedouble > (double)max)
         return tp_fail("%s: key '%s': value %.0f out of range [%lld, %lld]", path, key, item->valuedouble,
@@ -527,20 +531,7 @@ tp_config *tp_hf_config(const char *dir)
 
 /* ---- weights in ---------------------------------------------------------------- */
 
-/* Finds a parameter's tensor: backbone names with or without the family prefix, the form the
- * model's own files use first; found holds the name to report (the preferred one if absent). */
-static const tp_st_tensor *find_hf(const tp_st_file *file, const hf_map *map, const char *tp_name, char *found,
-                                   size_t cap)
-{
-    char other[NAME_CAP];
-    if (!hf_name_of(map, tp_name, map->prefixed, found, cap)) return NULL;
-    const tp_st_tensor *tensor = tp_st_find(file, found);
-    if (tensor || !strncmp(tp_name, "target.", 7)) return tensor;
-    hf_name_of(map, tp_name, !map->prefixed, other, sizeof other);
-    tensor = tp_st_find(file, other);
-    if (tensor) snprintf(found, cap, "%s", other);
-    return tensor;
-}
+static int is_segment(const char *tp_name) { return !strcmp(tp_name, "embedding.seg.embedding.weight"); }
 
 /* Token types [T, E] -> segments [3, E]: rows 0 (padding) and 1 (A) <- type 0, row 2 (B) <- type T-1. */
 static int read_segments(const tp_st_file *file, const tp_st_tensor *tensor, int64_t emb, float *host)
@@ -560,20 +551,64 @@ static int read_segments(const tp_st_file *file, const tp_st_tensor *tensor, int
     return status;
 }
 
-static int is_segment(const char *tp_name) { return !strcmp(tp_name, "embedding.seg.embedding.weight"); }
+/* The tp_hf_names hooks of BERT, RoBERTa and ALBERT (self: the hf_map). */
+static int bert_name(const void *self, const char *tp_name, int form, char *out, size_t cap)
+{
+    const hf_map *map = self;
+    if (form && !strncmp(tp_name, "target.", 7)) return 0; /* heads have one spelling */
+    return hf_name_of(map, tp_name, form ? !map->prefixed : map->prefixed, out, cap);
+}
 
-static int load_param(const tp_st_file *file, const tp_st_tensor *tensor, const tp_params *params,
+/* Writing back, type t comes from segment row t + 1. */
+static int bert_layout(const void *self, const tp_param *param, int64_t *shape, int64_t *offset)
+{
+    const hf_map *map = self;
+    if (!is_segment(param->name)) return 0;
+    shape[0] = map->types;
+    shape[1] = param->tensor.shape[1];
+    *offset = shape[1];
+    return 2;
+}
+
+static int bert_read(const void *self, const tp_st_file *file, const char *hf_name, const tp_param *param, float *host)
+{
+    (void)self;
+    if (!is_segment(param->name)) return 0;
+    return read_segments(file, tp_st_find(file, hf_name), param->tensor.shape[1], host) < 0 ? -1 : 1;
+}
+
+static int bert_droppable(const void *self, const char *hf_name)
+{
+    return hf_droppable(((const hf_map *)self)->family, hf_name);
+}
+
+static tp_hf_names bert_names(const hf_map *map)
+{
+    return (tp_hf_names){families[map->family].model_type, map, bert_name, bert_layout, bert_read, bert_droppable};
+}
+
+/* The Hugging Face tensor's shape for param (ndim) and the offset of its values in tp's. */
+static int hf_layout(const tp_hf_names *names, const tp_param *param, int64_t *shape, int64_t *offset)
+{
+    int ndim = names->layout ? names->layout(names->self, param, shape, offset) : 0;
+    if (ndim) return ndim;
+    memcpy(shape, param->tensor.shape, sizeof param->tensor.shape);
+    shape[0] = param->logical_rows;
+    *offset = 0;
+    return param->tensor.ndim;
+}
+
+static int load_param(const tp_st_file *file, const char *hf_name, const tp_hf_names *names, const tp_params *params,
                       const tp_param *param)
 {
-    int64_t storage = tp_numel(&param->tensor), shape[TP_MAX_DIMS];
+    int64_t storage = tp_numel(&param->tensor), shape[TP_MAX_DIMS], offset = 0;
     float *host = tp_xcalloc((size_t)storage, sizeof *host);
-    memcpy(shape, param->tensor.shape, sizeof shape);
-    shape[0] = param->logical_rows;
-    int status = is_segment(param->name) ? read_segments(file, tensor, param->tensor.shape[1], host)
-                                         : tp_st_read_f32(file, tensor->name, param->tensor.ndim, shape, host);
-    if (status == 0) params->backend->upload(param->tensor.data, host, (size_t)storage * sizeof *host);
+    int ndim = hf_layout(names, param, shape, &offset);
+    int status = names->read ? names->read(names->self, file, hf_name, param, host) : 0;
+    if (status == 0) status = tp_st_read_f32(file, hf_name, ndim, shape, host + offset);
+    if (status >= 0) params->backend->upload(param->tensor.data, host, (size_t)storage * sizeof *host);
     free(host);
-    return status;
+    return status < 0 ? -1 : 0;
 }
 
 static void report_dropped(tp_hf_report *report, const char *name)
@@ -587,7 +622,7 @@ static void report_dropped(tp_hf_report *report, const char *name)
 }
 
 /* Every tensor of the file is used or droppable; the droppable ones go into the report. */
-static int check_file_used(const tp_st_file *file, const hf_map *map, char **used, int64_t used_count,
+static int check_file_used(const tp_st_file *file, const tp_hf_names *names, char **used, int64_t used_count,
                            tp_hf_report *report)
 {
     for (int64_t i = 0; i < tp_st_count(file); i++) {
@@ -595,49 +630,73 @@ static int check_file_used(const tp_st_file *file, const hf_map *map, char **use
         int found = 0;
         for (int64_t j = 0; j < used_count && !found; j++) found = !strcmp(used[j], name);
         if (found) continue;
-        if (!hf_droppable(map->family, name))
+        if (!names->droppable(names->self, name))
             return tp_fail("%s: tensor '%s' has no counterpart in tp's %s model with these heads", tp_st_path(file),
-                           name, families[map->family].model_type);
+                           name, names->model_type);
         report_dropped(report, name);
     }
     return 0;
 }
 
-/* report NULL: lenient (unused tensors are ignored). */
-static int load_weights(const char *dir, tp_model *model, const char *skip_prefix, tp_hf_report *report)
+/* The tensor of tp parameter tp_name in either spelling; found names it (the usual spelling if absent).
+ * -1 when the parameter has no Hugging Face name at all. */
+static int find_hf(const tp_st_file *file, const tp_hf_names *names, const char *tp_name, char *found, size_t cap,
+                   const tp_st_tensor **tensor)
 {
-    char path[PATH_CAP], found[NAME_CAP];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_load(path, model, skip_prefix, report);
-    if (tp_hf_vit_model(model)) return tp_hf_vit_load(path, model, skip_prefix, report);
-    if (tp_hf_seq2seq_model(model)) return tp_hf_seq2seq_load(path, model, skip_prefix, report);
+    char other[NAME_CAP];
+    if (!names->name(names->self, tp_name, 0, found, cap)) return -1;
+    *tensor = tp_st_find(file, found);
+    if (!*tensor && names->name(names->self, tp_name, 1, other, sizeof other) && (*tensor = tp_st_find(file, other)))
+        snprintf(found, cap, "%s", other);
+    return 0;
+}
+
+int tp_hf_load_names(const char *path, tp_model *model, const char *skip_prefix, const tp_hf_names *names,
+                     tp_hf_report *report)
+{
+    char found[NAME_CAP];
     tp_st_file *file = tp_st_open(path);
     if (!file) return -1;
-    hf_map map = model_map(model);
     tp_params *params = &model->params;
     char **used = tp_xcalloc((size_t)params->count + 1, sizeof *used);
     int64_t used_count = 0;
     int status = 0;
     for (int64_t i = 0; i < params->count && status == 0; i++) {
         tp_param *param = params->items[i];
+        const tp_st_tensor *tensor = NULL;
         if (skip_prefix && !strncmp(param->name, skip_prefix, strlen(skip_prefix))) continue;
-        const tp_st_tensor *tensor = find_hf(file, &map, param->name, found, sizeof found);
-        if (!tensor && !hf_name_of(&map, param->name, map.prefixed, found, sizeof found))
+        if (find_hf(file, names, param->name, found, sizeof found, &tensor) < 0)
             status = tp_fail("%s: tp parameter '%s' has no Hugging Face counterpart in a %s model", path, param->name,
-                             families[map.family].model_type);
+                             names->model_type);
         else if (!tensor)
             status = tp_fail("%s: tensor '%s' is missing", path, found);
-        else if ((status = load_param(file, tensor, params, param)) == 0)
+        else if ((status = load_param(file, found, names, params, param)) == 0)
             used[used_count++] = tp_xstrdup(found);
     }
     if (status == 0 && report) {
-        status = check_file_used(file, &map, used, used_count, report);
+        status = check_file_used(file, names, used, used_count, report);
         report->written = used_count;
     }
     for (int64_t i = 0; i < used_count; i++) free(used[i]);
     free(used);
     tp_st_close(file);
     return status;
+}
+
+/* report NULL: lenient (unused tensors are ignored). */
+static int load_weights(const char *dir, tp_model *model, const char *skip_prefix, tp_hf_report *report)
+{
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_load(path, model, skip_prefix, report);
+    if (tp_hf_vit_model(model)) return tp_hf_vit_load(path, model, skip_prefix, report);
+    if (tp_hf_seq2seq_model(model)) {
+        tp_hf_names names = tp_hf_seq2seq_names(model);
+        return tp_hf_load_names(path, model, skip_prefix, &names, report);
+    }
+    hf_map map = model_map(model);
+    tp_hf_names names = bert_names(&map);
+    return tp_hf_load_names(path, model, skip_prefix, &names, report);
 }
 
 int tp_hf_load(const char *dir, tp_model *model, const char *skip_prefix)
@@ -647,46 +706,44 @@ int tp_hf_load(const char *dir, tp_model *model, const char *skip_prefix)
 
 /* ---- weights out --------------------------------------------------------------- */
 
-/* Writes the model's parameters to path: tp names (map NULL) or Hugging Face names with `types`
- * token-type rows. */
-static int write_weights(const char *path, const tp_model *model, const hf_map *map, int64_t types,
+/* Writes the model's parameters to path: tp names (names NULL; model_config_json into the metadata)
+ * or Hugging Face's. */
+static int write_weights(const char *path, const tp_model *model, const tp_hf_names *names,
                          const char *model_config_json)
 {
     const tp_params *params = &model->params;
     float *host = tp_xmalloc((size_t)params->total * sizeof *host);
-    float *segments = NULL;
     char name[NAME_CAP];
     int status = 0;
     params->backend->download(host, params->data, (size_t)params->total * sizeof *host);
     tp_st_writer *writer = tp_st_writer_new();
     for (int64_t i = 0; i < params->count && status == 0; i++) {
         const tp_param *param = params->items[i];
-        int64_t shape[TP_MAX_DIMS];
-        const float *data = host + param->offset;
-        memcpy(shape, param->tensor.shape, sizeof shape);
-        shape[0] = param->logical_rows;
+        int64_t shape[TP_MAX_DIMS], offset = 0;
+        int ndim = names ? hf_layout(names, param, shape, &offset) : param->tensor.ndim;
+        if (!names) {
+            memcpy(shape, param->tensor.shape, sizeof shape);
+            shape[0] = param->logical_rows;
+        }
         snprintf(name, sizeof name, "%s", param->name);
-        if (map && !hf_name_of(map, param->name, map->prefixed, name, sizeof name)) {
+        if (names && !names->name(names->self, param->name, 0, name, sizeof name))
             status = tp_fail("%s: tp parameter '%s' has no Hugging Face counterpart in a %s model", path, param->name,
-                             families[map->family].model_type);
-            break;
-        }
-        if (map && is_segment(param->name)) {
-            shape[0] = types; /* type t <- segment row t + 1 */
-            segments = tp_xmalloc((size_t)(types * shape[1]) * sizeof *segments);
-            memcpy(segments, data + shape[1], (size_t)(types * shape[1]) * sizeof *segments);
-            data = segments;
-        }
-        tp_st_writer_add(writer, name, TP_ST_F32, param->tensor.ndim, shape, data);
+                             names->model_type);
+        else
+            tp_st_writer_add(writer, name, TP_ST_F32, ndim, shape, host + param->offset + offset);
     }
     /* transformers refuses safetensors files without format "pt". */
-    tp_st_writer_metadata(writer, "format", map ? "pt" : "tp");
+    tp_st_writer_metadata(writer, "format", names ? "pt" : "tp");
     if (model_config_json) tp_st_writer_metadata(writer, "model_config", model_config_json);
     if (status == 0) status = tp_st_writer_save(writer, path);
     tp_st_writer_free(writer);
-    free(segments);
     free(host);
     return status;
+}
+
+int tp_hf_write_names(const char *path, const tp_model *model, const tp_hf_names *names)
+{
+    return write_weights(path, model, names, NULL);
 }
 
 /* ---- directories --------------------------------------------------------------- */
@@ -768,7 +825,7 @@ int tp_hf_convert_from_hf(const char *hf_dir, const char *out_dir, tp_hf_report 
     if (status == 0) {
         char *config_json = tp_config_to_json(config);
         snprintf(path, sizeof path, "%s/model.safetensors", tmp);
-        status = write_weights(path, &model, NULL, 0, config_json);
+        status = write_weights(path, &model, NULL, config_json);
         free(config_json);
         snprintf(path, sizeof path, "%s/model_config.json", tmp);
         if (status == 0) status = tp_config_save(config, path);
@@ -858,15 +915,13 @@ static cJSON *kept_config_json(tp_config *config)
     return hf;
 }
 
-/* config.json: the original one kept under "huggingface" (if any) with every field tp decides
- * rewritten; *types gets type_vocab_size. */
-static cJSON *hf_config_json(const tp_model *model, tp_config *config, const hf_map *map, const char *architecture,
-                             int64_t *types)
+/* config.json: every field tp decides written into hf (the original one kept under "huggingface", if
+ * any); map->types gets type_vocab_size. */
+static void hf_config_json(const tp_model *model, tp_config *config, hf_map *map, const char *architecture, cJSON *hf)
 {
     const tp_model_config *hp = &model->hp;
-    cJSON *hf = kept_config_json(config);
     const cJSON *old_types = cJSON_GetObjectItemCaseSensitive(hf, "type_vocab_size");
-    *types = cJSON_IsNumber(old_types) && (old_types->valueint == 1 || old_types->valueint == 2) ? old_types->valueint : 2;
+    map->types = cJSON_IsNumber(old_types) && (old_types->valueint == 1 || old_types->valueint == 2) ? old_types->valueint : 2;
     double dropout = config_number(config, "dropout", 0.1);
     const char *act = tp_hf_activation_name(hp->hidden_act);
     const char *names[1] = {architecture};
@@ -882,7 +937,7 @@ static cJSON *hf_config_json(const tp_model *model, tp_config *config, const hf_
     if (!cJSON_GetObjectItemCaseSensitive(hf, "attention_probs_dropout_prob"))
         put_number(hf, "attention_probs_dropout_prob", dropout);
     put_number(hf, "max_position_embeddings", (double)(hp->max_seq_length + hp->position_offset));
-    put_number(hf, "type_vocab_size", (double)*types);
+    put_number(hf, "type_vocab_size", (double)map->types);
     put_number(hf, "layer_norm_eps", config_number(config, "layernorm_eps", 1e-6));
     tp_hf_put(hf, "position_embedding_type", cJSON_CreateString("absolute"));
     if (map->family == HF_ROBERTA) put_number(hf, "pad_token_id", (double)(hp->position_offset - 1));
@@ -896,7 +951,6 @@ static cJSON *hf_config_json(const tp_model *model, tp_config *config, const hf_
         tp_hf_put(hf, "tie_word_embeddings", cJSON_CreateBool(hp->tie_weights));
     const tp_param *classes = tp_params_find(&model->params, "target.cls.linear_2.bias");
     if (classes) put_labels(hf, classes->logical_rows);
-    return hf;
 }
 
 static const char *architecture_of(const hf_map *map, int heads)
@@ -913,8 +967,10 @@ static int weights_vocab_size(const char *weights_path, int64_t *vocab_size)
     tp_st_file *file = tp_st_open(weights_path);
     if (!file) return -1;
     const tp_st_tensor *tensor = tp_st_find(file, word);
-    int status = tensor && tensor->ndim == 2 ? 0 : tp_fail("%s: tensor '%s' is missing", weights_path, word);
-    if (status == 0) *vocab_size = tensor->shape[0];
+    if (!tensor) tensor = tp_st_find(file, "tgt_embedding.word.embedding.weight"); /* speech-to-text: the decoder's */
+    int images = !tensor && tp_st_find(file, "embedding.patch.cls_emb"); /* ViT: no vocabulary */
+    int status = images || (tensor && tensor->ndim == 2) ? 0 : tp_fail("%s: tensor '%s' is missing", weights_path, word);
+    *vocab_size = tensor && status == 0 ? tensor->shape[0] : 0;
     tp_st_close(file);
     return status;
 }
@@ -923,9 +979,8 @@ static int weights_vocab_size(const char *weights_path, int64_t *vocab_size)
 static int resolve_architecture(const tp_model *model, tp_config *config, const char **architecture)
 {
     if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_architecture(model, config, architecture);
-    if (tp_hf_vit_model(model))
-        return tp_fail("%s: key 'embedding': writing ViT models as Hugging Face's is not supported yet",
-                       tp_config_name(config));
+    if (tp_hf_seq2seq_model(model)) return tp_hf_seq2seq_architecture(model, config, architecture);
+    if (tp_hf_vit_model(model)) return tp_hf_vit_architecture(model, config, architecture);
     hf_map map = model_map(model);
     int heads = model_heads(model);
     if (!(*architecture = architecture_of(&map, heads))) {
@@ -937,13 +992,32 @@ static int resolve_architecture(const tp_model *model, tp_config *config, const 
     return check_expressible(model, config, &map, heads);
 }
 
+/* config.json and the weights' names for the model's family. */
+static cJSON *family_config_json(const tp_model *model, tp_config *config, const char *architecture, hf_map *map,
+                                 tp_hf_names *names)
+{
+    cJSON *hf = kept_config_json(config);
+    if (tp_hf_gpt2_model(model)) {
+        tp_hf_gpt2_config_json(model, config, architecture, hf);
+    } else if (tp_hf_seq2seq_model(model)) {
+        tp_hf_seq2seq_config_json(model, config, architecture, hf);
+        *names = tp_hf_seq2seq_names(model);
+    } else if (tp_hf_vit_model(model)) {
+        tp_hf_vit_config_json(model, config, architecture, hf);
+        *names = tp_hf_vit_names(model);
+    } else {
+        hf_config_json(model, config, map, architecture, hf);
+        *names = bert_names(map);
+    }
+    return hf;
+}
+
 static int write_hf_dir(const tp_model *model, tp_config *config, const char *architecture, const char *weights_path,
                         const char *const *vocab_paths, int vocab_count, const char *out_dir)
 {
     hf_map map = model_map(model);
-    int64_t types = 2, gpt2 = tp_hf_gpt2_model(model);
-    cJSON *hf = gpt2 ? kept_config_json(config) : hf_config_json(model, config, &map, architecture, &types);
-    if (gpt2) tp_hf_gpt2_config_json(model, config, architecture, hf);
+    tp_hf_names names;
+    cJSON *hf = family_config_json(model, config, architecture, &map, &names);
     char *text = cJSON_Print(hf);
     cJSON_Delete(hf);
     char tmp[PATH_CAP], path[PATH_CAP + 64], weights_dir[PATH_CAP];
@@ -953,7 +1027,8 @@ static int write_hf_dir(const tp_model *model, tp_config *config, const char *ar
         status = tp_write_file_atomic(path, text, strlen(text));
         snprintf(path, sizeof path, "%s/model.safetensors", tmp);
         if (status == 0)
-            status = gpt2 ? tp_hf_gpt2_write_weights(path, model) : write_weights(path, model, &map, types, NULL);
+            status = tp_hf_gpt2_model(model) ? tp_hf_gpt2_write_weights(path, model)
+                                             : write_weights(path, model, &names, NULL);
         for (int i = 0; i < vocab_count && status == 0; i++) status = copy_file(vocab_paths[i], tmp);
         if (status == 0 && vocab_count == 0) {
             const char *slash = strrchr(weights_path, '/');

@@ -1,6 +1,7 @@
 /* Hugging Face model directories (config.json + model.safetensors) of the BERT, RoBERTa and
- * ALBERT families, and GPT-2 (core/hf_gpt2.h), read into tp's model config and parameter names
- * (TencentPretrain's), and written back.  docs/convert.md has the whole picture; in short:
+ * ALBERT families, and GPT-2 (core/hf_gpt2.h), ViT (core/hf_vit.h), T5 / BART / Pegasus
+ * (core/hf_seq2seq.h), read into tp's model config and parameter names (TencentPretrain's), and
+ * written back.  docs/convert.md has the whole picture; in short:
  *
  * Families: the Hugging Face backbone prefix is "bert.", "roberta." or "albert." when the model
  * has a head and none for the bare model (BertModel, ...); loading accepts both.
@@ -43,6 +44,7 @@
 #ifndef TP_HF_H
 #define TP_HF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -86,5 +88,34 @@ int tp_hf_headed_architecture(const char *path, const struct cJSON *root, const 
                               const char *headed_name, int *headed);
 /* Sets object[key] = item, replacing an existing value. */
 void tp_hf_put(struct cJSON *object, const char *key, struct cJSON *item);
+
+/* How one family names and lays out tp's parameters in Hugging Face files; hf.c's one loading loop
+ * and one writing loop serve every family that maps parameters one to one (BERT, RoBERTa, ALBERT,
+ * T5, BART, Pegasus). */
+struct tp_st_file;
+typedef struct tp_hf_names {
+    const char *model_type; /* in messages */
+    const void *self;       /* the family's state, handed to each hook */
+    /* The Hugging Face name of tp parameter tp_name in spelling `form` (0: the one written; 1: another
+     * one files use, e.g. without the family prefix); 0 when there is none. */
+    int (*name)(const void *self, const char *tp_name, int form, char *out, size_t cap);
+    /* NULL, or: the Hugging Face tensor's dimensions into shape (returns ndim; 0: tp's logical shape)
+     * and the element offset of its values in tp's. */
+    int (*layout)(const void *self, const tp_param *param, int64_t *shape, int64_t *offset);
+    /* NULL, or a reader for tensors whose values tp rearranges (BERT's token types): 1 when it read
+     * the tensor into host (tp's storage), 0 to read by layout, -1 on error. */
+    int (*read)(const void *self, const struct tp_st_file *file, const char *hf_name, const tp_param *param,
+                float *host);
+    /* A tensor of the file that the model may leave unused (buffers, tied copies, other heads). */
+    int (*droppable)(const void *self, const char *hf_name);
+} tp_hf_names;
+
+/* Loads the safetensors file at path into the model (parameters named skip_prefix... are left).
+ * With a report, every tensor of the file must be used or droppable (the dropped ones are listed);
+ * without one, unused tensors are ignored. */
+int tp_hf_load_names(const char *path, tp_model *model, const char *skip_prefix, const tp_hf_names *names,
+                     tp_hf_report *report);
+/* Writes the model's parameters to path under Hugging Face's names (metadata format "pt"). */
+int tp_hf_write_names(const char *path, const tp_model *model, const tp_hf_names *names);
 
 #endif

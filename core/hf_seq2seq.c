@@ -5,24 +5,35 @@
 #include <string.h>
 
 #include "error.h"
-#include "safetensors.h"
 
-#define NAME_CAP 512
+static const tp_hf_seq2seq_family *const families[] = {&tp_hf_t5, &tp_hf_bart, &tp_hf_pegasus, &tp_hf_s2t};
+#define FAMILY_COUNT (sizeof families / sizeof families[0])
 
-static const char *model_type(const cJSON *root)
+static const tp_hf_seq2seq_family *family_of_json(const cJSON *root)
 {
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    return cJSON_IsString(type) ? type->valuestring : "";
+    const char *type = tp_hf_json_string(root, "model_type", "");
+    for (size_t i = 0; i < FAMILY_COUNT; i++)
+        if (!strcmp(type, families[i]->model_type)) return families[i];
+    return NULL;
 }
 
-int tp_hf_seq2seq_is(const cJSON *root) { return !strcmp(model_type(root), "t5") || !strcmp(model_type(root), "bart"); }
+int tp_hf_seq2seq_is(const cJSON *root) { return family_of_json(root) != NULL; }
 
 int tp_hf_seq2seq_config(const char *path, const cJSON *root, cJSON *tp)
 {
-    return !strcmp(model_type(root), "t5") ? tp_hf_t5_config(path, root, tp) : tp_hf_bart_config(path, root, tp);
+    return family_of_json(root)->config(path, root, tp);
 }
 
 int tp_hf_seq2seq_model(const tp_model *model) { return model->decoder_type != NULL; }
+
+/* T5 has relative positions, BART a learned position table, Speech2Text a speech embedding, Pegasus none of
+ * these (fixed sinusoids). */
+static const tp_hf_seq2seq_family *family_of_model(const tp_model *model)
+{
+    if (model->hp.relative_position_embedding) return &tp_hf_t5;
+    if (!strcmp(model->embedding_types[0]->name, "speech")) return &tp_hf_s2t;
+    return tp_params_find(&model->params, "embedding.pos.embedding.weight") ? &tp_hf_bart : &tp_hf_pegasus;
+}
 
 /* ---- config.json helpers ----------------------------------------------------------- */
 
@@ -40,7 +51,7 @@ int tp_hf_json_int(const char *path, const cJSON *root, const char *key, int64_t
 {
     double value = 0;
     if (tp_hf_json_number(path, root, key, (double)fallback, &value) < 0) return -1;
-    if (value != (double)(int64_t)value || value < 0 || value > (double)INT32_MAX)
+    if (value < 0 || value > (double)INT32_MAX || value != (double)(int64_t)value) /* range first: no UB cast */
         return tp_fail("%s: key '%s': expected a non-negative integer, got %g", path, key, value);
     *out = (int64_t)value;
     return 0;
@@ -94,101 +105,93 @@ static int hf_name_in(const tp_hf_rename *table, const char *tp_name, char *out,
     return 0;
 }
 
-/* The family's table for this model (T5 v1.1: its gated names first). */
-static int hf_name_of(const tp_model *model, const char *tp_name, char *out, size_t cap)
+/* ---- tp_hf_names hooks (self: the tp model) -------------------------------------- */
+
+static int seq2seq_name(const void *self, const char *tp_name, int form, char *out, size_t cap)
 {
-    if (!model->hp.relative_position_embedding) return hf_name_in(tp_hf_bart_names, tp_name, out, cap);
-    return (model->hp.feed_forward_gated && hf_name_in(tp_hf_t5_gated_names, tp_name, out, cap)) ||
-           hf_name_in(tp_hf_t5_names, tp_name, out, cap);
+    const tp_model *model = self;
+    const tp_hf_seq2seq_family *family = family_of_model(model);
+    if (form) return 0; /* one spelling */
+    return (model->hp.feed_forward_gated && family->gated_names && hf_name_in(family->gated_names, tp_name, out, cap)) ||
+           hf_name_in(family->names, tp_name, out, cap);
 }
 
-/* ---- weights ------------------------------------------------------------------------- */
-
-static int load_param(const tp_st_file *file, const char *hf_name, const tp_params *params, const tp_param *param)
+/* final_logits_bias is [1, vocab]; tp's lm bias [vocab]. */
+static int seq2seq_layout(const void *self, const tp_param *param, int64_t *shape, int64_t *offset)
 {
-    int64_t storage = tp_numel(&param->tensor), shape[TP_MAX_DIMS];
-    float *host = tp_xcalloc((size_t)storage, sizeof *host);
-    memcpy(shape, param->tensor.shape, sizeof shape);
-    shape[0] = param->logical_rows;
-    int status = tp_st_read_f32(file, hf_name, param->tensor.ndim, shape, host);
-    if (status == 0) params->backend->upload(param->tensor.data, host, (size_t)storage * sizeof *host);
-    free(host);
-    return status;
+    (void)self;
+    if (strcmp(param->name, "target.lm.output_layer.bias")) return 0;
+    shape[0] = 1;
+    shape[1] = param->logical_rows;
+    *offset = 0;
+    return 2;
 }
 
-/* BART's final_logits_bias is a buffer Hugging Face adds to the logits; tp's lm head has no bias,
- * so it may be dropped only when it is zero (as in every released BART). */
-static int zero_tensor(const tp_st_file *file, const tp_st_tensor *tensor)
+static int seq2seq_droppable(const void *self, const char *hf_name)
 {
-    int64_t n = 1;
-    for (int d = 0; d < tensor->ndim; d++) n *= tensor->shape[d];
-    float *values = tp_xmalloc((size_t)(n ? n : 1) * sizeof *values);
-    int zero = tp_st_read_f32(file, tensor->name, tensor->ndim, tensor->shape, values) == 0;
-    for (int64_t i = 0; i < n && zero; i++) zero = values[i] == 0.0f;
-    free(values);
-    return zero;
-}
-
-static int droppable(const tp_st_file *file, const tp_st_tensor *tensor, const char *const *names)
-{
-    for (; *names; names++)
-        if (!strcmp(*names, tensor->name))
-            return strcmp(tensor->name, "final_logits_bias") || zero_tensor(file, tensor);
+    for (const char *const *name = family_of_model(self)->droppable; *name; name++)
+        if (!strcmp(*name, hf_name)) return 1;
     return 0;
 }
 
-static void report_dropped(tp_hf_report *report, const char *name)
+tp_hf_names tp_hf_seq2seq_names(const tp_model *model)
 {
-    size_t used = strlen(report->dropped_names), cap = sizeof report->dropped_names;
-    report->dropped++;
-    if (used + strlen(name) + 8 < cap) snprintf(report->dropped_names + used, cap - used, "%s%s", used ? ", " : "", name);
+    return (tp_hf_names){family_of_model(model)->model_type, model, seq2seq_name, seq2seq_layout, NULL,
+                         seq2seq_droppable};
 }
 
-static int check_all_used(const tp_st_file *file, char **used, int64_t used_count, const char *const *drop,
-                          tp_hf_report *report)
+/* ---- tp -> Hugging Face -------------------------------------------------------------- */
+
+int tp_hf_seq2seq_refuse(tp_config *config, const char *model_type, const char *key, const char *why)
 {
-    for (int64_t i = 0; i < tp_st_count(file); i++) {
-        const tp_st_tensor *tensor = tp_st_at(file, i);
-        int found = 0;
-        for (int64_t j = 0; j < used_count && !found; j++) found = !strcmp(used[j], tensor->name);
-        if (found) continue;
-        if (!droppable(file, tensor, drop))
-            return tp_fail("%s: tensor '%s' has no counterpart in tp's model (a non-zero final_logits_bias cannot be "
-                           "expressed: tp's lm target has no bias)",
-                           tp_st_path(file), tensor->name);
-        report_dropped(report, tensor->name);
-    }
+    return tp_fail("%s: key '%s': %s (Hugging Face's %s has no equivalent)", tp_config_name(config), key, why,
+                   model_type);
+}
+
+int tp_hf_seq2seq_embeddings_are(const tp_model *model, int target_side, const char *const *names, int count)
+{
+    int have = target_side ? model->tgt_embedding_count : model->embedding_count;
+    const tp_embedding_type *const *types = target_side ? model->tgt_embedding_types : model->embedding_types;
+    if (have != count) return 0;
+    for (int i = 0; i < count; i++)
+        if (strcmp(types[i]->name, names[i])) return 0;
+    return 1;
+}
+
+void tp_hf_put_number(cJSON *hf, const char *key, double value) { tp_hf_put(hf, key, cJSON_CreateNumber(value)); }
+void tp_hf_put_bool(cJSON *hf, const char *key, int value) { tp_hf_put(hf, key, cJSON_CreateBool(value)); }
+
+/* What every family needs: one lm target, one shared word table, no ALBERT options. */
+static int check_common(const tp_model *model, tp_config *config, const char *type)
+{
+    const tp_model_config *hp = &model->hp;
+    if (model->target_count != 1 || strcmp(tp_model_target_name(model, 0), "lm"))
+        return tp_hf_seq2seq_refuse(config, type, "target", "needs [lm]");
+    if (!hp->share_embedding && strcmp(type, tp_hf_s2t.model_type)) /* speech: no source word table */
+        return tp_hf_seq2seq_refuse(config, type, "share_embedding", "needs true");
+    if (hp->mask != TP_MASK_FULLY_VISIBLE) return tp_hf_seq2seq_refuse(config, type, "mask", "needs fully_visible");
+    if (hp->parameter_sharing) return tp_hf_seq2seq_refuse(config, type, "parameter_sharing", "needs false");
+    if (hp->factorized_embedding_parameterization)
+        return tp_hf_seq2seq_refuse(config, type, "factorized_embedding_parameterization", "needs false");
     return 0;
 }
 
-int tp_hf_seq2seq_load(const char *path, tp_model *model, const char *skip_prefix, tp_hf_report *report)
+int tp_hf_seq2seq_architecture(const tp_model *model, tp_config *config, const char **architecture)
 {
-    int t5 = model->hp.relative_position_embedding;
-    const char *const *drop = t5 ? tp_hf_t5_droppable : tp_hf_bart_droppable;
-    tp_st_file *file = tp_st_open(path);
-    if (!file) return -1;
-    tp_params *params = &model->params;
-    char **used = tp_xcalloc((size_t)params->count + 1, sizeof *used);
-    int64_t used_count = 0;
-    int status = 0;
-    for (int64_t i = 0; i < params->count && status == 0; i++) {
-        tp_param *param = params->items[i];
-        char hf_name[NAME_CAP];
-        if (skip_prefix && !strncmp(param->name, skip_prefix, strlen(skip_prefix))) continue;
-        if (!hf_name_of(model, param->name, hf_name, sizeof hf_name))
-            status = tp_fail("%s: tp parameter '%s' has no Hugging Face counterpart in a %s model", path, param->name,
-                             t5 ? "t5" : "bart");
-        else if (!tp_st_find(file, hf_name))
-            status = tp_fail("%s: tensor '%s' is missing", path, hf_name);
-        else if ((status = load_param(file, hf_name, params, param)) == 0)
-            used[used_count++] = tp_xstrdup(hf_name);
-    }
-    if (status == 0 && report) {
-        status = check_all_used(file, used, used_count, drop, report);
-        report->written = used_count;
-    }
-    for (int64_t i = 0; i < used_count; i++) free(used[i]);
-    free(used);
-    tp_st_close(file);
-    return status;
+    const tp_hf_seq2seq_family *family = family_of_model(model);
+    if (check_common(model, config, family->model_type) < 0 || family->expressible(model, config) < 0) return -1;
+    *architecture = family->architecture;
+    return 0;
+}
+
+void tp_hf_seq2seq_config_json(const tp_model *model, tp_config *config, const char *architecture, cJSON *hf)
+{
+    const tp_hf_seq2seq_family *family = family_of_model(model);
+    const char *names[1] = {architecture};
+    tp_hf_put(hf, "architectures", cJSON_CreateStringArray(names, 1));
+    tp_hf_put(hf, "model_type", cJSON_CreateString(family->model_type));
+    tp_hf_put_number(hf, "vocab_size", (double)model->hp.vocab_size);
+    tp_hf_put_bool(hf, "is_encoder_decoder", 1);
+    tp_hf_put_bool(hf, "tie_word_embeddings", model->hp.tie_weights);
+    family->config_json(model, config, hf);
 }

@@ -3,7 +3,9 @@
  * transformer encoder and decoder with T5's RMS norms (layernorm t5), no biases, no attention
  * scale, relative position buckets (one table per stack, in block 0), the lm target.  T5 v1.1
  * (feed_forward_proj gated-gelu) has the gated feed-forward and an untied lm_head; T5 with tied
- * embeddings scales the decoder output by d_model^-0.5 (tp key tied_output_scale). */
+ * embeddings scales the decoder output by d_model^-0.5 (tp key tied_output_scale).  d_kv x num_heads
+ * differing from d_model (t5-v1_1-small: 64 x 6 != 512) becomes attention_head_size.  Writing back
+ * refuses what T5Config cannot say (naming the tp key). */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,7 +13,7 @@
 #include "hf_gpt2.h"
 #include "hf_seq2seq.h"
 
-const tp_hf_rename tp_hf_t5_names[] = {
+static const tp_hf_rename names[] = {
     {"embedding.word.embedding.weight", "shared.weight"},
     {"encoder.relative_pos_emb.relative_attention_bias.weight",
      "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"},
@@ -52,7 +54,7 @@ const tp_hf_rename tp_hf_t5_names[] = {
 };
 
 /* T5 v1.1's gated feed-forward: wi_0 is the gate (above), wi_1 the linear branch.  Looked up first. */
-const tp_hf_rename tp_hf_t5_gated_names[] = {
+static const tp_hf_rename gated_names[] = {
     {"encoder.transformer.{i}.feed_forward.linear_1.weight", "encoder.block.{i}.layer.1.DenseReluDense.wi_1.weight"},
     {"decoder.transformer_decoder.{i}.feed_forward.linear_1.weight",
      "decoder.block.{i}.layer.2.DenseReluDense.wi_1.weight"},
@@ -60,10 +62,10 @@ const tp_hf_rename tp_hf_t5_gated_names[] = {
 };
 
 /* Copies of shared.weight that some files hold. */
-const char *const tp_hf_t5_droppable[] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
+static const char *const droppable[] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
                                           "lm_head.weight", NULL};
 
-int tp_hf_t5_config(const char *path, const cJSON *root, cJSON *tp)
+static int t5_config(const char *path, const cJSON *root, cJSON *tp)
 {
     int64_t vocab, d_model, d_kv, d_ff, layers, decoder_layers, heads, buckets, max_distance;
     double eps, dropout;
@@ -80,9 +82,6 @@ int tp_hf_t5_config(const char *path, const cJSON *root, cJSON *tp)
         tp_hf_json_number(path, root, "dropout_rate", 0.1, &dropout) < 0 ||
         tp_hf_json_bool(path, root, "tie_word_embeddings", 1, &tied) < 0)
         return -1;
-    if (d_kv * heads != d_model)
-        return tp_fail("%s: key 'd_kv': %lld x %lld heads differs from d_model %lld (tp's attention needs them equal)",
-                       path, (long long)d_kv, (long long)heads, (long long)d_model);
     const char *proj = tp_hf_json_string(root, "feed_forward_proj", "relu");
     int gated = !strncmp(proj, "gated-", 6);
     /* As T5Config does: "gated-gelu" means gelu_new (the tanh form). */
@@ -94,6 +93,7 @@ int tp_hf_t5_config(const char *path, const cJSON *root, cJSON *tp)
     cJSON_AddNumberToObject(tp, "hidden_size", (double)d_model);
     cJSON_AddNumberToObject(tp, "feedforward_size", (double)d_ff);
     cJSON_AddNumberToObject(tp, "heads_num", (double)heads);
+    if (d_kv * heads != d_model) cJSON_AddNumberToObject(tp, "attention_head_size", (double)d_kv);
     cJSON_AddNumberToObject(tp, "layers_num", (double)layers);
     cJSON_AddNumberToObject(tp, "decoder_layers_num", (double)decoder_layers);
     cJSON_AddNumberToObject(tp, "dropout", dropout);
@@ -120,3 +120,58 @@ int tp_hf_t5_config(const char *path, const cJSON *root, cJSON *tp)
     cJSON_AddBoolToObject(tp, "tied_output_scale", tied);
     return 0;
 }
+
+static int refuse(tp_config *config, const char *key, const char *why)
+{
+    return tp_hf_seq2seq_refuse(config, "t5", key, why);
+}
+
+static int t5_expressible(const tp_model *model, tp_config *config)
+{
+    static const char *const word[] = {"word"};
+    const tp_model_config *hp = &model->hp;
+    int tied_output_scale = 0;
+    tp_config_bool(config, "tied_output_scale", 0, &tied_output_scale);
+    if (hp->layernorm != TP_NORM_RMS) return refuse(config, "layernorm", "needs t5");
+    if (!hp->layernorm_pre) return refuse(config, "layernorm_positioning", "needs pre");
+    if (!hp->remove_transformer_bias) return refuse(config, "remove_transformer_bias", "needs true");
+    if (!hp->remove_attention_scale) return refuse(config, "remove_attention_scale", "needs true");
+    if (!hp->remove_embedding_layernorm) return refuse(config, "remove_embedding_layernorm", "needs true");
+    if (hp->scale_embedding) return refuse(config, "scale_embedding", "needs false");
+    if (!tp_hf_seq2seq_embeddings_are(model, 0, word, 1)) return refuse(config, "embedding", "needs [word]");
+    if (!tp_hf_seq2seq_embeddings_are(model, 1, word, 1)) return refuse(config, "tgt_embedding", "needs [word]");
+    if (tp_params_find(&model->params, "target.lm.output_layer.bias"))
+        return refuse(config, "has_lmtarget_bias", "needs false");
+    if (hp->feed_forward_gated && hp->hidden_act == TP_ACT_GELU)
+        return refuse(config, "hidden_act", "T5's gated-gelu is gelu_new: needs gelu_fast with the gated feed-forward");
+    if (tied_output_scale != hp->tie_weights)
+        return refuse(config, "tied_output_scale", "T5 scales the decoder output exactly when the head is tied: "
+                                                   "needs the value of tie_weights");
+    return 0;
+}
+
+/* feed_forward_proj: T5 v1.1's "gated-gelu" is gelu_new (tp's gelu_fast); others "[gated-]<act>". */
+static void t5_config_json(const tp_model *model, tp_config *config, cJSON *hf)
+{
+    const tp_model_config *hp = &model->hp;
+    double dropout = 0.1;
+    char proj[64];
+    const char *act = hp->feed_forward_gated && hp->hidden_act == TP_ACT_GELU_FAST ? "gelu"
+                                                                                  : tp_hf_activation_name(hp->hidden_act);
+    snprintf(proj, sizeof proj, "%s%s", hp->feed_forward_gated ? "gated-" : "", act);
+    tp_config_double(config, "dropout", 0.1, 0.0, 1.0, &dropout);
+    tp_hf_put_number(hf, "d_model", (double)hp->hidden_size);
+    tp_hf_put_number(hf, "d_kv", (double)hp->attention_head_size);
+    tp_hf_put_number(hf, "d_ff", (double)hp->feedforward_size);
+    tp_hf_put_number(hf, "num_layers", (double)hp->layers_num);
+    tp_hf_put_number(hf, "num_decoder_layers", (double)hp->decoder_layers_num);
+    tp_hf_put_number(hf, "num_heads", (double)hp->heads_num);
+    tp_hf_put_number(hf, "relative_attention_num_buckets", (double)hp->relative_attention_buckets_num);
+    tp_hf_put_number(hf, "relative_attention_max_distance", (double)hp->relative_attention_max_distance);
+    tp_hf_put_number(hf, "dropout_rate", dropout);
+    tp_hf_put_number(hf, "layer_norm_epsilon", hp->layernorm_eps);
+    tp_hf_put(hf, "feed_forward_proj", cJSON_CreateString(proj));
+}
+
+const tp_hf_seq2seq_family tp_hf_t5 = {"t5",           "T5ForConditionalGeneration", names, gated_names, droppable,
+                                       t5_config,      t5_expressible,               t5_config_json};

@@ -150,80 +150,124 @@ static int hf_name_of(const char *tp, const char *prefix, char *out, size_t cap)
     return 0;
 }
 
-/* ---- weights in ------------------------------------------------------------------------------- */
+/* ---- names and layouts for hf.c's loading and writing loops ------------------------------------- */
 
-/* The tensor of a parameter: backbone names with "vit." first, then without. */
-static const tp_st_tensor *find_tensor(const tp_st_file *file, const char *tp, char *found, size_t cap)
+/* form 0: the prefix files of this model are written with ("vit." with a classifier, none bare); 1:
+ * the other one. */
+static int names_name(const void *self, const char *tp_name, int form, char *out, size_t cap)
 {
-    static const char *const prefixes[] = {"vit.", ""};
-    for (int i = 0; i < 2; i++) {
-        if (!hf_name_of(tp, prefixes[i], found, cap)) return NULL;
-        const tp_st_tensor *tensor = tp_st_find(file, found);
-        if (tensor) return tensor;
-    }
-    hf_name_of(tp, "vit.", found, cap); /* the name to report */
-    return NULL;
+    const tp_model *model = self;
+    int headed = model->target_count > 0;
+    return hf_name_of(tp_name, headed != (form == 1) ? "vit." : "", out, cap);
 }
 
-/* One parameter from its tensor: the same values, with Hugging Face's leading 1 on the positions. */
-static int load_param(const tp_st_file *file, const tp_st_tensor *tensor, const tp_params *params, const tp_param *param)
+/* The positions are stored [1, S, E] (a leading 1), the other tensors as tp holds them. */
+static int names_layout(const void *self, const tp_param *param, int64_t *shape, int64_t *offset)
 {
-    int64_t shape[TP_MAX_DIMS + 1];
-    int ndim = param->tensor.ndim, positions = !strcmp(param->name, "embedding.pos.embedding.weight");
+    (void)self;
+    if (strcmp(param->name, "embedding.pos.embedding.weight")) return 0;
     shape[0] = 1;
-    memcpy(shape + positions, param->tensor.shape, (size_t)ndim * sizeof *shape);
-    float *host = tp_xmalloc((size_t)tp_numel(&param->tensor) * sizeof *host);
-    int status = tp_st_read_f32(file, tensor->name, ndim + positions, shape, host);
-    if (status == 0) params->backend->upload(param->tensor.data, host, (size_t)tp_numel(&param->tensor) * sizeof *host);
-    free(host);
-    return status;
+    memcpy(shape + 1, param->tensor.shape, (size_t)param->tensor.ndim * sizeof *shape);
+    *offset = 0;
+    return param->tensor.ndim + 1;
 }
 
-/* Every tensor of the file was used, or is the pooler of ViTModel (dropped and reported). */
-static int check_file_used(const tp_st_file *file, char **used, int64_t used_count, tp_hf_report *report)
+/* ViTModel's pooler has no place in tp. */
+static int names_droppable(const void *self, const char *hf_name)
 {
-    for (int64_t i = 0; i < tp_st_count(file); i++) {
-        const char *name = tp_st_at(file, i)->name;
-        int found = 0;
-        for (int64_t j = 0; j < used_count && !found; j++) found = !strcmp(used[j], name);
-        if (found) continue;
-        if (strncmp(name, "pooler.", 7) && strncmp(name, "vit.pooler.", 11))
-            return tp_fail("%s: tensor '%s' has no counterpart in tp's vit model with these heads", tp_st_path(file),
-                           name);
-        size_t length = strlen(report->dropped_names);
-        if (length + strlen(name) + 3 < sizeof report->dropped_names)
-            snprintf(report->dropped_names + length, sizeof report->dropped_names - length, "%s%s", length ? ", " : "",
-                     name);
-        report->dropped++;
-    }
-    return 0;
+    (void)self;
+    return !strncmp(hf_name, "pooler.", 7) || !strncmp(hf_name, "vit.pooler.", 11);
+}
+
+tp_hf_names tp_hf_vit_names(const tp_model *model)
+{
+    return (tp_hf_names){.model_type = "vit",
+                         .self = model,
+                         .name = names_name,
+                         .layout = names_layout,
+                         .droppable = names_droppable};
 }
 
 int tp_hf_vit_load(const char *path, tp_model *model, const char *skip_prefix, tp_hf_report *report)
 {
-    tp_st_file *file = tp_st_open(path);
-    if (!file) return -1;
-    tp_params *params = &model->params;
-    char **used = tp_xcalloc((size_t)params->count + 1, sizeof *used), found[NAME_CAP];
-    int64_t used_count = 0;
-    int status = 0;
-    for (int64_t i = 0; i < params->count && status == 0; i++) {
-        const tp_param *param = params->items[i];
-        if (skip_prefix && !strncmp(param->name, skip_prefix, strlen(skip_prefix))) continue;
-        const tp_st_tensor *tensor = NULL;
-        if (!hf_name_of(param->name, "", found, sizeof found))
-            status = tp_fail("%s: tp parameter '%s' has no Hugging Face counterpart in a vit model", path, param->name);
-        else if (!(tensor = find_tensor(file, param->name, found, sizeof found)))
-            status = tp_fail("%s: tensor '%s' is missing", path, found);
-        else if ((status = load_param(file, tensor, params, param)) == 0)
-            used[used_count++] = tp_xstrdup(tensor->name);
+    tp_hf_names names = tp_hf_vit_names(model);
+    return tp_hf_load_names(path, model, skip_prefix, &names, report);
+}
+
+/* ---- tp -> config.json --------------------------------------------------------------------------- */
+
+static int refuse(tp_config *config, const char *key, const char *need)
+{
+    return tp_fail("%s: key '%s': Hugging Face's ViT %s", tp_config_name(config), key, need);
+}
+
+int tp_hf_vit_architecture(const tp_model *model, tp_config *config, const char **architecture)
+{
+    const tp_model_config *hp = &model->hp;
+    int64_t height = 0, width = 0;
+    const char *pooling = "first";
+    if (!hp->layernorm_pre) return refuse(config, "layernorm_positioning", "needs pre");
+    if (hp->layernorm != TP_NORM_TORCH) return refuse(config, "layernorm", "needs normal_torch");
+    if (!hp->remove_embedding_layernorm) return refuse(config, "remove_embedding_layernorm", "needs true");
+    if (hp->remove_transformer_bias || hp->remove_attention_scale || hp->parameter_sharing ||
+        hp->factorized_embedding_parameterization || hp->feed_forward_gated || hp->relative_position_embedding)
+        return refuse(config, "encoder", "is a plain transformer (biases, scaled attention, no sharing, no "
+                                         "factorization, no gated feed-forward, no relative positions)");
+    if (hp->mask != TP_MASK_FULLY_VISIBLE) return refuse(config, "mask", "needs fully_visible");
+    if (hp->emb_size != hp->hidden_size) return refuse(config, "emb_size", "needs hidden_size");
+    if (model->embedding_count != 2 || !tp_params_find(&model->params, "embedding.pos.embedding.weight"))
+        return refuse(config, "embedding", "needs patch and pos");
+    if (tp_config_int(config, "image_height", 256, 1, 1 << 16, &height) < 0 ||
+        tp_config_int(config, "image_width", 256, 1, 1 << 16, &width) < 0 ||
+        tp_config_string(config, "pooling", "first", &pooling) < 0)
+        return -1;
+    if (height != width) return refuse(config, "image_width", "has square images (image_size)");
+    if (model->target_count > 1 || (model->target_count == 1 && strcmp(tp_model_target_name(model, 0), "cls")))
+        return refuse(config, "target", "needs cls or none");
+    if (model->target_count && tp_params_find(&model->params, "target.cls.linear_1.weight"))
+        return refuse(config, "pooler", "classifier is one linear layer (pooler false)");
+    if (model->target_count && strcmp(pooling, "first")) return refuse(config, "pooling", "pools the class token (first)");
+    *architecture = model->target_count ? "ViTForImageClassification" : "ViTModel";
+    return 0;
+}
+
+void tp_hf_vit_config_json(const tp_model *model, tp_config *config, const char *architecture, cJSON *hf)
+{
+    const tp_model_config *hp = &model->hp;
+    int64_t image = 256, patch = 16, channels = 3, labels = 0;
+    double eps = 1e-6; /* the double the config holds: hp's float would not write back 1e-12 */
+    tp_config_double(config, "layernorm_eps", 1e-6, 0.0, 1.0, &eps);
+    tp_config_int(config, "image_height", 256, 1, 1 << 16, &image);
+    tp_config_int(config, "patch_size", 16, 1, 1 << 16, &patch);
+    tp_config_int(config, "channels_num", 3, 1, 1024, &channels);
+    const char *names[1] = {architecture};
+    tp_hf_put(hf, "architectures", cJSON_CreateStringArray(names, 1));
+    tp_hf_put(hf, "model_type", cJSON_CreateString("vit"));
+    tp_hf_put(hf, "hidden_size", cJSON_CreateNumber((double)hp->hidden_size));
+    tp_hf_put(hf, "num_hidden_layers", cJSON_CreateNumber((double)hp->layers_num));
+    tp_hf_put(hf, "num_attention_heads", cJSON_CreateNumber((double)hp->heads_num));
+    tp_hf_put(hf, "intermediate_size", cJSON_CreateNumber((double)hp->feedforward_size));
+    tp_hf_put(hf, "hidden_act", cJSON_CreateString(tp_hf_activation_name(hp->hidden_act)));
+    tp_hf_put(hf, "image_size", cJSON_CreateNumber((double)image));
+    tp_hf_put(hf, "patch_size", cJSON_CreateNumber((double)patch));
+    tp_hf_put(hf, "num_channels", cJSON_CreateNumber((double)channels));
+    tp_hf_put(hf, "layer_norm_eps", cJSON_CreateNumber(eps));
+    tp_hf_put(hf, "hidden_dropout_prob", cJSON_CreateNumber(hp->dropout));
+    if (!cJSON_GetObjectItemCaseSensitive(hf, "attention_probs_dropout_prob"))
+        tp_hf_put(hf, "attention_probs_dropout_prob", cJSON_CreateNumber(hp->dropout));
+    tp_hf_put(hf, "qkv_bias", cJSON_CreateBool(1));
+    if (!model->target_count || tp_config_int(config, "labels_num", 2, 1, 1 << 20, &labels) < 0) return;
+    /* id2label decides the head's size on reading: keep the original names when they fit. */
+    const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(hf, "id2label");
+    if (cJSON_IsObject(id2label) && cJSON_GetArraySize(id2label) == labels) return;
+    cJSON *made = cJSON_CreateObject(), *label2id = cJSON_CreateObject();
+    for (int64_t i = 0; i < labels; i++) {
+        char id[32], name[40];
+        snprintf(id, sizeof id, "%lld", (long long)i);
+        snprintf(name, sizeof name, "LABEL_%lld", (long long)i);
+        cJSON_AddStringToObject(made, id, name);
+        cJSON_AddNumberToObject(label2id, name, (double)i);
     }
-    if (status == 0 && report) {
-        status = check_file_used(file, used, used_count, report);
-        report->written = used_count;
-    }
-    for (int64_t i = 0; i < used_count; i++) free(used[i]);
-    free(used);
-    tp_st_close(file);
-    return status;
+    tp_hf_put(hf, "id2label", made);
+    tp_hf_put(hf, "label2id", label2id);
 }

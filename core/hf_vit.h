@@ -17,8 +17,8 @@
  *   encoder.layer.{i}.layernorm_after            ...layer_norm_2
  *   layernorm                                    encoder.layer_norm
  *   classifier                                   target.cls.linear_2
- * ViTModel's pooler (pooler.dense) has no place in tp and is dropped.  Writing tp models back as
- * Hugging Face ViT is not supported yet. */
+ * ViTModel's pooler (pooler.dense) has no place in tp and is dropped.  Writing back (tp-convert
+ * --to hf) uses the same names: "vit." with a classifier, none for ViTModel. */
 #ifndef TP_HF_VIT_H
 #define TP_HF_VIT_H
 
@@ -39,5 +39,12 @@ int tp_hf_vit_model(const tp_model *model);
  * With a report, every tensor of the file must be used or droppable; without one, unused
  * tensors are ignored. */
 int tp_hf_vit_load(const char *path, tp_model *model, const char *skip_prefix, tp_hf_report *report);
+/* The names and layouts of hf.c's loading and writing loops for a ViT-layout model (it must outlive them). */
+tp_hf_names tp_hf_vit_names(const tp_model *model);
+/* The architecture of a ViT-layout tp model (ViTModel, ViTForImageClassification), refusing what
+ * Hugging Face's ViT cannot express (naming the key). */
+int tp_hf_vit_architecture(const tp_model *model, tp_config *config, const char **architecture);
+/* Writes the fields tp decides into hf, the config.json object (the kept original or empty). */
+void tp_hf_vit_config_json(const tp_model *model, tp_config *config, const char *architecture, cJSON *hf);
 
 #endif

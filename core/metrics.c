@@ -348,3 +348,82 @@ tp_entity_scores tp_entity_f1(const tp_entity_counts *counts)
     scores.f1 = f1_of(scores.precision, scores.recall);
     return scores;
 }
+
+/* ---- word error rate ------------------------------------------------------------- */
+
+typedef struct word_span {
+    const char *start;
+    size_t length;
+} word_span;
+
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* The separator at p: a run of two or more whitespace characters, or one space (jiwer collapses
+ * runs of 2+ whitespace to a space, then splits on spaces: a lone tab stays inside its word). */
+static size_t separator_length(const char *p)
+{
+    size_t n = 0;
+    while (is_blank(p[n])) n++;
+    return n >= 2 || (n == 1 && *p == ' ') ? n : 0;
+}
+
+/* The words of text (spans into it, whitespace stripped at both ends) in a new array; *count their number. */
+static word_span *split_words(const char *text, int64_t *count)
+{
+    const char *p = text, *end = text + strlen(text);
+    while (p < end && is_blank(*p)) p++;
+    while (end > p && is_blank(end[-1])) end--;
+    word_span *words = tp_xmalloc(((size_t)(end - p) / 2 + 1) * sizeof *words);
+    *count = 0;
+    while (p < end) {
+        const char *start = p;
+        while (p < end && !separator_length(p)) p++;
+        words[(*count)++] = (word_span){start, (size_t)(p - start)};
+        p += separator_length(p);
+    }
+    return words;
+}
+
+static int64_t min3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+static int same_word(word_span a, word_span b) { return a.length == b.length && !memcmp(a.start, b.start, a.length); }
+
+/* Levenshtein distance over words, two rows of the dynamic programme. */
+static int64_t word_distance(const word_span *ref, int64_t ref_count, const word_span *hyp, int64_t hyp_count)
+{
+    int64_t *previous = tp_xmalloc((size_t)(hyp_count + 1) * sizeof *previous);
+    int64_t *current = tp_xmalloc((size_t)(hyp_count + 1) * sizeof *current);
+    for (int64_t j = 0; j <= hyp_count; j++) previous[j] = j;
+    for (int64_t i = 1; i <= ref_count; i++) {
+        current[0] = i;
+        for (int64_t j = 1; j <= hyp_count; j++) {
+            current[j] = min3(previous[j - 1] + !same_word(ref[i - 1], hyp[j - 1]), previous[j] + 1, current[j - 1] + 1);
+        }
+        int64_t *swap = previous;
+        previous = current;
+        current = swap;
+    }
+    int64_t distance = previous[hyp_count];
+    free(previous);
+    free(current);
+    return distance;
+}
+
+void tp_wer_add(tp_wer_counts *counts, const char *reference, const char *hypothesis)
+{
+    int64_t ref_count = 0, hyp_count = 0;
+    word_span *ref = split_words(reference, &ref_count), *hyp = split_words(hypothesis, &hyp_count);
+    counts->errors += word_distance(ref, ref_count, hyp, hyp_count);
+    counts->reference_words += ref_count;
+    free(ref);
+    free(hyp);
+}
+
+double tp_wer(const tp_wer_counts *counts)
+{
+    return counts->reference_words ? (double)counts->errors / (double)counts->reference_words : 0.0;
+}

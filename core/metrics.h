@@ -88,4 +88,17 @@ void tp_entity_add(tp_entity_counts *counts, const char *const *gold_tags, const
 /* seqeval precision_score / recall_score / f1_score (average="micro"), 0 for a zero denominator. */
 tp_entity_scores tp_entity_f1(const tp_entity_counts *counts);
 
+/* Word error rate over a corpus, as jiwer.wer(references, hypotheses) with its default transform:
+ * whitespace (space, tab, newline, CR, FF, VT) stripped at both ends, runs of two or more whitespace
+ * characters collapsed to a space, the words split at spaces (a lone tab does not separate words), and
+ *   WER = sum of word-level Levenshtein distances (substitutions + deletions + insertions)
+ *         / sum of reference words
+ * (0 when no reference has a word: jiwer refuses that case).  Zero-initialise, then add pairs. */
+typedef struct tp_wer_counts {
+    int64_t errors, reference_words;
+} tp_wer_counts;
+
+void tp_wer_add(tp_wer_counts *counts, const char *reference, const char *hypothesis);
+double tp_wer(const tp_wer_counts *counts);
+
 #endif

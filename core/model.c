@@ -65,8 +65,8 @@ static const tp_activation act_values[] = {TP_ACT_GELU, TP_ACT_GELU_FAST, TP_ACT
 static const char *const positioning_names[] = {"post", "pre", NULL};
 static const char *const layernorm_names[] = {"normal", "normal_torch", "t5", NULL};
 static const tp_norm_kind layernorm_values[] = {TP_NORM_UNBIASED_STD, TP_NORM_TORCH, TP_NORM_RMS};
-static const char *const mask_names[] = {"fully_visible", "causal", NULL};
-static const tp_mask_kind mask_values[] = {TP_MASK_FULLY_VISIBLE, TP_MASK_CAUSAL};
+static const char *const mask_names[] = {"fully_visible", "causal", "causal_with_prefix", NULL};
+static const tp_mask_kind mask_values[] = {TP_MASK_FULLY_VISIBLE, TP_MASK_CAUSAL, TP_MASK_PREFIX};
 static const char *const feed_forward_names[] = {"dense", "gated", NULL};
 
 static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t vocab_size)
@@ -108,6 +108,8 @@ static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t voc
         tp_config_int(cfg, "relative_attention_max_distance", 128, 2, 1 << 20, &hp->relative_attention_max_distance) < 0 ||
         tp_config_int(cfg, "decoder_layers_num", hp->layers_num, 1, 1024, &hp->decoder_layers_num) < 0 ||
         tp_config_bool(cfg, "share_embedding", 0, &hp->share_embedding) < 0 ||
+        tp_config_int(cfg, "attention_head_size", 0, 1, 1 << 16, &hp->attention_head_size) < 0 ||
+        tp_config_bool(cfg, "scale_embedding", 0, &hp->scale_embedding) < 0 ||
         refuse_enabled(cfg, "has_residual_attention") < 0)
         return -1;
     /* Read by tp-preprocess, and by tp-convert (the Hugging Face config.json a model came from). */
@@ -116,13 +118,14 @@ static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t voc
     if (config_vocab != vocab_size)
         return tp_fail("%s: key 'vocab_size': %lld does not match the vocabulary's %lld tokens", file,
                        (long long)config_vocab, (long long)vocab_size);
-    if (hp->hidden_size % hp->heads_num)
+    if (hp->attention_head_size == 0 && hp->hidden_size % hp->heads_num)
         return tp_fail("%s: key 'heads_num': hidden_size %lld is not divisible by %lld heads", file,
                        (long long)hp->hidden_size, (long long)hp->heads_num);
     if (hp->emb_size != hp->hidden_size && !hp->factorized_embedding_parameterization)
         return tp_fail("%s: key 'emb_size': %lld differs from hidden_size %lld, which needs "
                        "factorized_embedding_parameterization: true",
                        file, (long long)hp->emb_size, (long long)hp->hidden_size);
+    if (hp->attention_head_size == 0) hp->attention_head_size = hp->hidden_size / hp->heads_num;
     hp->dropout = (float)dropout;
     hp->layernorm_eps = (float)eps;
     hp->hidden_act = act_values[act];
@@ -329,11 +332,20 @@ tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
         .targets = batch->targets ? tp_floats_upload(ctx, batch->targets, batch->batch_size * batch->target_width)
                                   : NULL,
         .target_width = batch->target_width,
-        .tags = batch->tags ? tp_ids_upload(ctx, batch->tags, tokens) : NULL,
+        /* seq2seq batches: tags are over the decoder's B * tgt_seq_length rows */
+        .tags = batch->tags ? tp_ids_upload(ctx, batch->tags,
+                                            batch->tgt_src ? batch->batch_size * batch->tgt_seq_length : tokens)
+                            : NULL,
+        .tgt_seq_length = batch->tgt_seq_length,
+        .tgt_src = batch->tgt_src ? tp_ids_upload(ctx, batch->tgt_src, batch->batch_size * batch->tgt_seq_length)
+                                  : NULL,
         .first_rows = tp_ids_upload(ctx, first_rows, batch->batch_size),
         .last_rows = tp_ids_upload(ctx, last_rows, batch->batch_size),
         .pixels = batch->pixels,
         .pixel_width = batch->pixel_width,
+        .audio = batch->audio,
+        .audio_frames = batch->audio_frames,
+        .audio_feature_size = batch->audio_feature_size,
     };
     return out;
 }
@@ -351,16 +363,26 @@ static tp_tensor *embed(const tp_model *model, tp_ctx *ctx, const tp_model_batch
     return tp_dropout(ctx, embedded, model->hp.dropout);
 }
 
+tp_tensor *tp_model_embed_target(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch)
+{
+    return embed(model, ctx, batch, model->tgt_embedding_count, model->tgt_embedding_types, model->tgt_embeddings,
+                 model->tgt_embedding_norm);
+}
+
+tp_tensor *tp_model_encode(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch)
+{
+    tp_tensor *embedded = embed(model, ctx, batch, model->embedding_count, model->embedding_types, model->embeddings,
+                                model->embedding_norm);
+    return model->encoder_type->forward(model->encoder, ctx, embedded, batch);
+}
+
 int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out)
 {
     memset(out, 0, sizeof *out);
-    tp_tensor *embedded = embed(model, ctx, batch, model->embedding_count, model->embedding_types, model->embeddings,
-                                model->embedding_norm);
-    out->hidden = model->encoder_type->forward(model->encoder, ctx, embedded, batch);
+    out->hidden = tp_model_encode(model, ctx, batch);
     if (model->decoder_type) {
-        tp_tensor *tgt = embed(model, ctx, batch, model->tgt_embedding_count, model->tgt_embedding_types,
-                               model->tgt_embeddings, model->tgt_embedding_norm);
-        out->hidden = model->decoder_type->forward(model->decoder, ctx, tgt, out->hidden, batch);
+        out->hidden = model->decoder_type->forward(model->decoder, ctx, tp_model_embed_target(model, ctx, batch),
+                                                   out->hidden, batch);
     }
     for (int i = 0; i < model->target_count; i++) {
         if (model->target_types[i]->forward(model->targets[i], ctx, out->hidden, batch, &out->results[i]) < 0)

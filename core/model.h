@@ -43,6 +43,12 @@ typedef struct tp_model_config {
     int feed_forward_gated;
     int64_t decoder_layers_num;
     int share_embedding;
+    /* TencentPretrain's attention_head_size: each head's width (default hidden_size / heads_num); the
+     * attention's inner width heads_num * attention_head_size may differ from hidden_size
+     * (t5-v1_1-small: 6 x 64 != 512). */
+    int64_t attention_head_size;
+    /* tp extension (Hugging Face's scale_embedding): word embeddings times sqrt(emb_size) (Pegasus). */
+    int scale_embedding;
 } tp_model_config;
 
 /* A batch in backend memory (image pixels excepted, see below), as the modules see it. */
@@ -62,6 +68,11 @@ typedef struct tp_model_batch {
      * out its patch matrix on the host and uploads that, as pos.c does its ids. */
     const float *pixels;
     int64_t pixel_width;
+    /* Audio batches (src NULL): tp_batch's audio, B utterances of audio_frames x audio_feature_size
+     * features (fbank), in HOST memory as the pixels are; seq_length is then the speech embedding's
+     * subsampled length, and seg marks each utterance's real subsampled frames. */
+    const float *audio;
+    int64_t audio_frames, audio_feature_size;
     /* Encoder-decoder batches: the decoder's input ids [B*tgt_seq_length]; the lm target's labels
      * are then `tags` over the same rows. */
     int64_t tgt_seq_length;
@@ -159,6 +170,11 @@ void tp_model_allocate(tp_model *model, const tp_backend *backend, uint64_t seed
 void tp_model_free(tp_model *model);
 /* Copies a host batch into the step arena. */
 tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch);
+/* The embedding and the encoder alone -> the encoder's output [B*S, hidden] (what an
+ * encoder-decoder model's decoder attends to). */
+tp_tensor *tp_model_encode(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch);
+/* Encoder-decoder models: the target side's embeddings of tgt_src (summed, normed) -> [B*T, emb_size]. */
+tp_tensor *tp_model_embed_target(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch);
 /* Forward through every part; the loss is on the tape when ctx->record. */
 int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out);
 /* Name of target i as in the config ("mlm", "sp"). */

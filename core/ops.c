@@ -471,6 +471,40 @@ tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targe
     return loss;
 }
 
+typedef struct {
+    const int32_t *targets;
+    float *logsumexp;
+    int64_t classes;
+} uniform_ce_saved;
+
+static void uniform_cross_entropy_backward(tp_ctx *ctx, tp_node *node)
+{
+    uniform_ce_saved *saved = node->saved;
+    tp_tensor *logits = node->in[0];
+    float dloss;
+    ctx->backend->download(&dloss, node->out->grad, sizeof dloss);
+    ctx->backend->uniform_cross_entropy_backward(tp_grad_of(ctx, logits), dloss, logits->data, saved->logsumexp,
+                                                 saved->targets, tp_rows(logits), saved->classes, tp_cols(logits));
+}
+
+tp_tensor *tp_uniform_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes)
+{
+    if (classes > tp_cols(logits)) shape_fail("uniform_cross_entropy classes", logits, NULL);
+    int64_t rows = tp_rows(logits), shape[1] = {1};
+    tp_tensor *loss = tp_empty(ctx, 1, shape);
+    float *logsumexp = tp_arena_alloc(&ctx->arena, (size_t)(rows ? 2 * rows : 1) * sizeof(float));
+    ctx->backend->uniform_cross_entropy_forward(loss->data, logsumexp, logits->data, targets, rows, classes,
+                                                tp_cols(logits));
+    tp_node *node = record(ctx, uniform_cross_entropy_backward, loss, logits, NULL, NULL, sizeof(uniform_ce_saved));
+    if (node) {
+        uniform_ce_saved *saved = node->saved;
+        saved->targets = targets;
+        saved->logsumexp = logsumexp;
+        saved->classes = classes;
+    }
+    return loss;
+}
+
 /* ---- element-wise losses ------------------------------------------------------- */
 
 typedef struct {
@@ -501,6 +535,52 @@ tp_tensor *tp_pointwise_loss(tp_ctx *ctx, tp_tensor *x, const float *targets, tp
         saved->targets = targets;
     }
     return loss;
+}
+
+/* ---- 1-D convolution ----------------------------------------------------------- */
+
+typedef struct {
+    tp_conv1d_shape shape;
+    float *cols;
+} conv1d_saved;
+
+static void conv1d_backward(tp_ctx *ctx, tp_node *node)
+{
+    const tp_backend *be = ctx->backend;
+    conv1d_saved *saved = node->saved;
+    tp_tensor *x = node->in[0], *weight = node->in[1], *bias = node->in[2], *y = node->out;
+    int64_t rows = tp_rows(y), out = weight->shape[0], width = saved->shape.channels * saved->shape.kernel;
+    if (weight->requires_grad) /* dW += dy^T cols */
+        be->gemm(1, 0, out, width, rows, 1.0f, y->grad, out, saved->cols, width, 1.0f, tp_grad_of(ctx, weight), width);
+    if (bias && bias->requires_grad) be->bias_backward(tp_grad_of(ctx, bias), y->grad, rows, out);
+    if (x->requires_grad) { /* dx += fold(dy W) */
+        float *dcols = tp_arena_alloc(&ctx->arena, (size_t)(rows * width) * sizeof *dcols);
+        be->gemm(0, 0, rows, width, out, 1.0f, y->grad, out, weight->data, width, 0.0f, dcols, width);
+        be->conv1d_fold(&saved->shape, tp_grad_of(ctx, x), dcols);
+    }
+}
+
+tp_tensor *tp_conv1d(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias, int64_t batch, int64_t stride,
+                     int64_t padding)
+{
+    if (weight->ndim != 3 || tp_cols(x) != weight->shape[1] || batch < 1 || tp_rows(x) % batch)
+        shape_fail("conv1d", x, weight);
+    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0])) shape_fail("conv1d bias", weight, bias);
+    tp_conv1d_shape shape = {batch, tp_rows(x) / batch, tp_cols(x), weight->shape[2], stride, padding};
+    if (stride < 1 || padding < 0 || shape.length + 2 * padding < shape.kernel) shape_fail("conv1d length", x, weight);
+    int64_t rows = batch * tp_conv1d_out_length(&shape), width = shape.channels * shape.kernel, out = weight->shape[0];
+    float *cols = tp_arena_alloc(&ctx->arena, (size_t)(rows * width) * sizeof *cols);
+    ctx->backend->conv1d_unfold(&shape, cols, x->data);
+    tp_tensor *y = tp_empty_2d(ctx, rows, out);
+    ctx->backend->gemm(0, 1, rows, out, width, 1.0f, cols, width, weight->data, width, 0.0f, y->data, out);
+    if (bias) ctx->backend->add_bias(y->data, bias->data, rows, out);
+    tp_node *node = record(ctx, conv1d_backward, y, x, weight, bias, sizeof(conv1d_saved));
+    if (node) {
+        conv1d_saved *saved = node->saved;
+        saved->shape = shape;
+        saved->cols = cols;
+    }
+    return y;
 }
 
 /* ---- pooling ------------------------------------------------------------------ */
@@ -615,4 +695,43 @@ void tp_crf_viterbi(const float *emissions, int64_t ld, const int64_t *rows, int
     }
     free(score);
     free(from);
+}
+
+/* ---- CLIP's contrastive head ------------------------------------------------------ */
+
+typedef struct {
+    float *inv_norm;
+} l2_normalize_saved;
+
+static void l2_normalize_backward(tp_ctx *ctx, tp_node *node)
+{
+    tp_tensor *x = node->in[0], *y = node->out;
+    ctx->backend->l2_normalize_backward(tp_grad_of(ctx, x), y->grad, y->data,
+                                        ((l2_normalize_saved *)node->saved)->inv_norm, tp_rows(x), tp_cols(x));
+}
+
+tp_tensor *tp_l2_normalize(tp_ctx *ctx, tp_tensor *x)
+{
+    int64_t rows = tp_rows(x);
+    tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
+    float *inv_norm = tp_arena_alloc(&ctx->arena, (size_t)rows * sizeof *inv_norm);
+    ctx->backend->l2_normalize_forward(y->data, inv_norm, x->data, rows, tp_cols(x));
+    tp_node *node = record(ctx, l2_normalize_backward, y, x, NULL, NULL, sizeof(l2_normalize_saved));
+    if (node) ((l2_normalize_saved *)node->saved)->inv_norm = inv_norm;
+    return y;
+}
+
+static void scale_exp_backward(tp_ctx *ctx, tp_node *node)
+{
+    tp_tensor *x = node->in[0], *s = node->in[1], *y = node->out;
+    ctx->backend->scale_exp_backward(input_grad(ctx, x), input_grad(ctx, s), y->grad, y->data, s->data, tp_numel(x));
+}
+
+tp_tensor *tp_scale_exp(tp_ctx *ctx, tp_tensor *x, tp_tensor *s)
+{
+    if (tp_numel(s) != 1) shape_fail("scale_exp (s must have one element)", x, s);
+    tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
+    ctx->backend->scale_exp_forward(y->data, x->data, s->data, tp_numel(x));
+    record(ctx, scale_exp_backward, y, x, s, NULL, 0);
+    return y;
 }

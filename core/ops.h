@@ -101,6 +101,9 @@ tp_tensor *tp_attention_cached(tp_ctx *ctx, tp_tensor *q, const float *k_cache, 
  * count / correct (may be NULL) receive the counted rows and argmax hits. */
 tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,
                             int64_t *count, int64_t *correct);
+/* Sum over rows whose target >= 0 of logsumexp(logits[r, :classes]) - mean(logits[r, :classes]) -> [1]:
+ * the cross-entropy against the uniform distribution, label smoothing's second term (modules/targets/lm.c). */
+tp_tensor *tp_uniform_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes);
 /* Mean over every element of x of an element-wise loss against targets (numel(x) floats in
  * backend memory) -> [1]: BCE with logits (multi-label, targets 0/1) or squared error
  * (regression).  correct (may be NULL) receives the elements predicted right (BCE: x > 0
@@ -110,8 +113,18 @@ tp_tensor *tp_pointwise_loss(tp_ctx *ctx, tp_tensor *x, const float *targets, tp
 /* Mean or max of x [batch*seq, cols] over each sequence's real tokens (valid != 0, backend
  * memory) -> [batch, cols]. */
 tp_tensor *tp_pool(tp_ctx *ctx, tp_tensor *x, tp_pool_kind kind, const int32_t *valid, int64_t batch, int64_t seq);
+/* torch.nn.Conv1d over time: x [batch*length, channels] (each sequence's rows in time order),
+ * weight [out_channels, channels, kernel] (torch's layout), bias [out_channels] or NULL, stride and
+ * zero padding on both sides -> [batch*out_length, out_channels] (tp_conv1d_out_length).  Runs as
+ * unfold (backend) + one product; the unfolded input is saved for the weight's gradient. */
+tp_tensor *tp_conv1d(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias, int64_t batch, int64_t stride,
+                     int64_t padding);
 /* scale * x */
 tp_tensor *tp_scale(tp_ctx *ctx, tp_tensor *x, float scale);
+/* CLIP: each row of x [rows, cols] divided by its L2 norm (x / x.norm(dim=-1, keepdim=True)). */
+tp_tensor *tp_l2_normalize(tp_ctx *ctx, tp_tensor *x);
+/* CLIP: exp(s) * x for a one-element s (the learned logit_scale), differentiable in both. */
+tp_tensor *tp_scale_exp(tp_ctx *ctx, tp_tensor *x, tp_tensor *s);
 
 /* Linear-chain CRF negative log-likelihood log Z - score(gold path), averaged over the sequences
  * with at least one scored position -> [1] (pytorch-crf's -CRF(emissions, tags, reduction="mean")

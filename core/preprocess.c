@@ -3,6 +3,7 @@
 
 #include "dataset.h"
 #include "error.h"
+#include "preprocess_seq2seq.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -35,6 +36,7 @@ typedef struct buffer {
     int32_t *ids; /* all lines' ids, concatenated */
     int64_t id_capacity;
     int64_t *token_start;         /* [line_count + 1]: line l's ids are ids[token_start[l] .. token_start[l + 1]) */
+    int64_t *split;               /* mt, prefixlm: the tokens of line l before its first tab */
     int64_t start_byte, end_byte; /* the corpus bytes the buffer covers */
 } buffer;
 
@@ -53,6 +55,9 @@ typedef struct preprocess {
     tp_preprocess_progress totals;
     int kind;
     int static_masking; /* masks are stored (bert, mlm without dynamic_masking) */
+    int documents;      /* buffers count documents (bert, bart), not lines */
+    int pairs;          /* lines are source<TAB>target (mt, prefixlm) */
+    tp_seq2seq *seq2seq; /* t5, bart, mt, prefixlm */
     int64_t buffer_index;
     /* scratch for one instance */
     tp_ids a, b;
@@ -123,6 +128,7 @@ static void push_line(buffer *buf, int64_t start, int64_t end, int blank)
         buf->line_end = tp_xrealloc(buf->line_end, sizeof(int64_t) * (size_t)buf->line_capacity);
         buf->blank = tp_xrealloc(buf->blank, (size_t)buf->line_capacity);
         buf->token_start = tp_xrealloc(buf->token_start, sizeof(int64_t) * (size_t)(buf->line_capacity + 1));
+        buf->split = tp_xrealloc(buf->split, sizeof(int64_t) * (size_t)buf->line_capacity);
     }
     buf->line_start[buf->line_count] = start;
     buf->line_end[buf->line_count] = end;
@@ -146,7 +152,7 @@ static void read_buffer(const preprocess *p, corpus *c, buffer *buf)
         push_line(buf, (int64_t)c->pos, (int64_t)c->pos + len, blank);
         c->pos += (size_t)len + (newline != NULL);
         c->next_line++;
-        if (p->kind != TP_DATASET_BERT)
+        if (!p->documents)
             units += !blank;
         else if (blank && in_document)
             units++;
@@ -179,6 +185,17 @@ typedef struct block_result {
     char *error; /* the block's first error, with its line */
 } block_result;
 
+/* A line's ids; pairs: the source's, then the target's (after the first tab), *split the source's count. */
+static int encode_line(const preprocess *p, const char *text, int64_t len, tp_ids *ids, int64_t *split)
+{
+    if (!p->pairs) return tp_tokenizer_encode(p->tok, text, (size_t)len, ids);
+    const char *tab = memchr(text, '\t', (size_t)len);
+    int64_t before = ids->count, source = tab - text;
+    if (tp_tokenizer_encode(p->tok, text, (size_t)source, ids) != 0) return -1;
+    *split = ids->count - before;
+    return tp_tokenizer_encode(p->tok, tab + 1, (size_t)(len - source - 1), ids);
+}
+
 static void tokenize_block(const preprocess *p, const corpus *c, const buffer *buf, int64_t block, block_result *result,
                            int64_t *line_tokens)
 {
@@ -193,7 +210,11 @@ static void tokenize_block(const preprocess *p, const corpus *c, const buffer *b
         if (bad >= 0)
             snprintf(message, sizeof message, "%s: line %" PRId64 ": invalid UTF-8 at byte %" PRId64 " of the line",
                      c->path, buf->first_line + line, bad + 1);
-        else if (tp_tokenizer_encode(p->tok, text, (size_t)len, &result->ids) != 0)
+        else if (p->pairs && !memchr(text, '\t', (size_t)len))
+            snprintf(message, sizeof message,
+                     "%s: line %" PRId64 ": no tab: the %s processor reads source<TAB>target lines", c->path,
+                     buf->first_line + line, p->o->processor);
+        else if (encode_line(p, text, len, &result->ids, &buf->split[line]) != 0)
             snprintf(message, sizeof message, "%s: line %" PRId64 ": %s", c->path, buf->first_line + line,
                      tp_last_error());
         else {
@@ -417,7 +438,11 @@ static int bert_buffer(preprocess *p, const buffer *buf, documents *docs)
 static int emit_piece(preprocess *p, int64_t length, tp_rng *rng)
 {
     tp_dataset_meta meta = {(uint16_t)length, 0, 0};
-    return length >= 2 ? emit(p, p->instance, length, meta, rng) : 0;
+    if (length < 2) return 0;
+    if (!p->seq2seq) return emit(p, p->instance, length, meta, rng);
+    int64_t written = tp_seq2seq_t5_piece(p->seq2seq, p->writer, p->instance, length, rng);
+    p->totals.instances += written > 0 ? written : 0;
+    return written < 0 ? -1 : 0;
 }
 
 /* MlmDataset: [CLS] line [SEP] cut into seq_length pieces, per line or (full_sentences) over the buffer.
@@ -446,10 +471,63 @@ static int mlm_buffer(preprocess *p, const buffer *buf)
     return 0;
 }
 
+/* bart: per dup round and document, BartDataset's chunks (core/preprocess_seq2seq.h). */
+static int bart_buffer(preprocess *p, const buffer *buf, documents *docs)
+{
+    find_documents(buf, docs);
+    int64_t sentences = docs->first_sentence[docs->count];
+    const int32_t **ids = tp_xmalloc(sizeof(int32_t *) * (size_t)(sentences + 1));
+    int64_t *lengths = tp_xmalloc(sizeof(int64_t) * (size_t)(sentences + 1));
+    for (int64_t s = 0; s < sentences; s++) ids[s] = sentence_ids(buf, docs, s, &lengths[s]);
+    int status = 0;
+    for (int64_t round = 0; round < p->o->dup_factor && status == 0; round++)
+        for (int64_t d = 0; d < docs->count && status == 0; d++) {
+            tp_rng rng = unit_rng(p->o->seed, round, p->totals.documents + d);
+            int64_t first = docs->first_sentence[d];
+            int64_t written = tp_seq2seq_bart_document(p->seq2seq, p->writer, ids + first, lengths + first,
+                                                       docs->first_sentence[d + 1] - first, &rng);
+            status = written < 0 ? -1 : 0;
+            p->totals.instances += written > 0 ? written : 0;
+        }
+    p->totals.documents += docs->count;
+    p->totals.sentences += sentences;
+    free(ids);
+    free(lengths);
+    return status;
+}
+
+/* mt, prefixlm: one instance per source<TAB>target line (no randomness). */
+static int pairs_buffer(preprocess *p, const buffer *buf)
+{
+    for (int64_t line = 0; line < buf->line_count; line++) {
+        if (buf->blank[line]) continue;
+        const int32_t *ids = buf->ids + buf->token_start[line];
+        int64_t length = buf->token_start[line + 1] - buf->token_start[line], split = buf->split[line];
+        int64_t written = tp_seq2seq_pair(p->seq2seq, p->writer, ids, split, ids + split, length - split);
+        if (written < 0) return -1;
+        p->totals.instances += written;
+        p->totals.documents++;
+    }
+    return 0;
+}
+
+static int process_buffer(preprocess *p, const buffer *buf, documents *docs)
+{
+    if (p->kind == TP_DATASET_BERT) return bert_buffer(p, buf, docs);
+    if (p->pairs) return pairs_buffer(p, buf);
+    if (p->documents) return bart_buffer(p, buf, docs);
+    return mlm_buffer(p, buf); /* mlm, lm, t5 */
+}
+
 /* ---- setup ---- */
 
 static int check_options(const tp_preprocess_options *o, int *kind)
 {
+    if ((*kind = tp_seq2seq_processor_kind(o->processor)) != 0) { /* tp_seq2seq_create checks the rest */
+        if (o->dup_factor < 1) return tp_fail("dup_factor %" PRId64 " must be at least 1", o->dup_factor);
+        if (o->docs_buffer_size < 1) return tp_fail("docs_buffer_size %" PRId64 " too small", o->docs_buffer_size);
+        return 0;
+    }
     if (strcmp(o->processor, "bert") == 0)
         *kind = TP_DATASET_BERT;
     else if (strcmp(o->processor, "mlm") == 0)
@@ -457,7 +535,7 @@ static int check_options(const tp_preprocess_options *o, int *kind)
     else if (strcmp(o->processor, "lm") == 0)
         *kind = TP_DATASET_LM;
     else
-        return tp_fail("unknown processor '%s' (known: bert, mlm, lm)", o->processor);
+        return tp_fail("unknown processor '%s' (known: bert, mlm, lm, t5, bart, mt, prefixlm)", o->processor);
     int64_t min_seq = *kind == TP_DATASET_BERT ? 5 : *kind == TP_DATASET_MLM ? 2 : 1;
     int64_t max_seq = *kind == TP_DATASET_LM ? 65534 : 65535; /* lm windows hold seq_length + 1 tokens */
     if (o->seq_length < min_seq || o->seq_length > max_seq)
@@ -513,8 +591,19 @@ static int setup(preprocess *p, const tp_preprocess_options *o)
                                       .vocab_size = p->tok->vocab_size};
     if (p->kind == TP_DATASET_LM && p->masking.cls_id < 0) p->masking.cls_id = p->tok->bos_id;
     if (p->kind == TP_DATASET_LM && p->masking.sep_id < 0) p->masking.sep_id = p->tok->eos_id;
-    p->static_masking = !o->dynamic_masking && p->kind != TP_DATASET_LM;
-    if (check_special_tokens(p) != 0) return -1;
+    p->static_masking = !o->dynamic_masking && (p->kind == TP_DATASET_BERT || p->kind == TP_DATASET_MLM);
+    p->documents = p->kind == TP_DATASET_BERT || strcmp(o->processor, "bart") == 0;
+    p->pairs = tp_seq2seq_reads_pairs(o->processor);
+    if (tp_seq2seq_processor_kind(o->processor)) {
+        tp_seq2seq_options seq2seq = {o->processor, o->seq_length, o->tgt_seq_length,
+                                      {.mask_prob = o->mask_prob, .span_masking = o->span_masking,
+                                       .span_geo_prob = o->span_geo_prob, .span_max_length = o->span_max_length}};
+        if (!(p->seq2seq = tp_seq2seq_create(&seq2seq, p->tok))) return -1;
+        p->masking.cls_id = tp_seq2seq_cls_id(p->seq2seq); /* the t5 pieces' frame */
+        p->masking.sep_id = tp_seq2seq_sep_id(p->seq2seq);
+    } else if (check_special_tokens(p) != 0) {
+        return -1;
+    }
     size_t seq = (size_t)o->seq_length + 1;
     p->instance = tp_xmalloc(sizeof(int32_t) * seq);
     p->masked = tp_xmalloc(sizeof(int32_t) * seq);
@@ -539,6 +628,8 @@ static void teardown(preprocess *p, buffer *buf, documents *docs)
     free(buf->blank);
     free(buf->ids);
     free(buf->token_start);
+    free(buf->split);
+    tp_seq2seq_free(p->seq2seq);
     free(docs->first_sentence);
     free(docs->sentence_line);
 }
@@ -548,8 +639,8 @@ static int process_corpus(preprocess *p, corpus *c, buffer *buf, documents *docs
     while (c->pos < c->size) {
         read_buffer(p, c, buf);
         if (tokenize_buffer(p, c, buf) != 0) return -1;
-        int status = p->kind == TP_DATASET_BERT ? bert_buffer(p, buf, docs) : mlm_buffer(p, buf);
-        if (status != 0) return -1;
+        if (process_buffer(p, buf, docs) != 0) return -1;
+        if (p->seq2seq) p->totals.instance_tokens = tp_seq2seq_tokens_written(p->seq2seq);
         p->totals.lines += buf->line_count;
         p->totals.corpus_tokens += buf->token_start[buf->line_count];
         p->totals.bytes_done = (int64_t)c->pos;
@@ -560,6 +651,9 @@ static int process_corpus(preprocess *p, corpus *c, buffer *buf, documents *docs
     if (p->totals.corpus_tokens == 0)
         return tp_fail("%s: no tokens: all %" PRId64 " lines are blank or tokenize to nothing", c->path,
                        p->totals.lines);
+    if (p->totals.instances == 0)
+        return tp_fail("%s: no instances: every line is too long for seq_length %" PRId64 " or has no tokens", c->path,
+                       p->o->seq_length);
     if (p->kind == TP_DATASET_BERT && p->totals.documents == 1)
         return tp_fail("%s: the bert processor needs documents separated by blank lines; found 1 document", c->path);
     return 0;
@@ -576,7 +670,8 @@ int tp_preprocess(const tp_preprocess_options *o, tp_preprocess_progress *totals
     if (status == 0) {
         p.totals.bytes_total = (int64_t)c.size;
         tp_dataset_writer_options writer_options = {p.kind, o->seq_length + (p.kind == TP_DATASET_LM),
-                                                    p.tok->vocab_size, p.static_masking};
+                                                    p.tok->vocab_size, p.static_masking, 0};
+        if (p.seq2seq) writer_options = tp_seq2seq_writer_options(p.seq2seq);
         p.writer = tp_dataset_writer_open(o->dataset_path, &writer_options);
         status = p.writer ? process_corpus(&p, &c, &buf, &docs) : -1;
         if (status == 0)

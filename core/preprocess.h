@@ -10,6 +10,7 @@
  *   lm    as mlm, with windows of seq_length + 1 tokens (LmDataset): the loader feeds the first
  *         seq_length to the model and predicts the next token at each; [CLS]/[SEP] are the
  *         tokenizer's bos/eos where it has no [CLS]/[SEP] (GPT-2: <|endoftext|>); no masks.
+ *   t5, bart, mt, prefixlm  encoder-decoder and prefix-LM instances: core/preprocess_seq2seq.h.
  *
  * Documents are read in buffers of docs_buffer_size (bert: documents, mlm:
  * lines); a buffer is tokenized in parallel (OpenMP) and its instances are
@@ -32,7 +33,7 @@ typedef struct tp_preprocess_progress {
 
 typedef struct tp_preprocess_options {
     const char *corpus_path, *dataset_path;
-    const char *processor;          /* "bert", "mlm" or "lm" */
+    const char *processor;          /* "bert", "mlm", "lm", "t5", "bart", "mt" or "prefixlm" */
     tp_tokenizer_options tokenizer; /* kind, vocab_path, do_lower_case */
     int64_t seq_length;             /* bert: >= 5 (A and B get at least one token each); mlm: >= 2 */
     int64_t dup_factor;             /* instances are built this many times, each time with other randomness */
@@ -45,6 +46,13 @@ typedef struct tp_preprocess_options {
     /* Called after each buffer with the running totals; may be NULL. */
     void (*progress)(const tp_preprocess_progress *progress, void *user);
     void *progress_user;
+    /* t5, bart (core/preprocess_seq2seq.h): span masking as TencentPretrain's --span_masking,
+     * --span_geo_prob (0.2), --span_max_length (10); mt: the target's length (TencentPretrain's
+     * --tgt_seq_length). */
+    int span_masking;
+    double span_geo_prob;
+    int64_t span_max_length;
+    int64_t tgt_seq_length;
 } tp_preprocess_options;
 
 /* Builds options->dataset_path from options->corpus_path, atomically: on

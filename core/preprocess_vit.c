@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "fileio.h"
@@ -226,18 +228,180 @@ static int read_idx_pair(tp_image_set *set, const tp_image_set_options *options)
     return status;
 }
 
+/* ---- pre-decoded files ----------------------------------------------------------------------- */
+
+enum { PREDECODED_VERSION = 1, PIXELS_UINT8_HWC = 1, HEADER_BYTES = 128 };
+static const char predecoded_magic[8] = {'T', 'P', 'I', 'M', 'A', 'G', 'E', 'S'};
+
+/* The 128-byte header exactly as stored (the host must be little-endian). */
+typedef struct predecoded_header {
+    char magic[8];
+    uint32_t version, pixel_type;
+    uint64_t count, channels, height, width, num_labels;
+    uint64_t labels_pos, pixels_pos, file_size;
+    uint8_t padding[48];
+} predecoded_header;
+_Static_assert(sizeof(predecoded_header) == HEADER_BYTES, "the header is 128 bytes");
+
+static uint64_t align64(uint64_t offset) { return (offset + 63) & ~(uint64_t)63; }
+
+static int write_section(tp_atomic_file *file, uint64_t at, const void *data, uint64_t bytes)
+{
+    static const uint8_t zeros[64] = {0};
+    long position = ftell(file->fp);
+    if (position < 0 || (uint64_t)position > at) return tp_fail("%s: cannot tell the write position", file->path);
+    fwrite(zeros, 1, (size_t)(at - (uint64_t)position), file->fp);
+    fwrite(data, 1, (size_t)bytes, file->fp);
+    return 0;
+}
+
+int tp_image_set_write(const tp_image_set *set, const char *path)
+{
+    uint64_t image_bytes = (uint64_t)(set->channels * set->height * set->width);
+    predecoded_header header = {.version = PREDECODED_VERSION,
+                                .pixel_type = PIXELS_UINT8_HWC,
+                                .count = (uint64_t)set->count,
+                                .channels = (uint64_t)set->channels,
+                                .height = (uint64_t)set->height,
+                                .width = (uint64_t)set->width,
+                                .num_labels = (uint64_t)set->num_labels,
+                                .labels_pos = HEADER_BYTES};
+    memcpy(header.magic, predecoded_magic, sizeof header.magic);
+    header.pixels_pos = align64(header.labels_pos + 4 * header.count);
+    header.file_size = header.pixels_pos + header.count * image_bytes;
+    tp_atomic_file file;
+    if (tp_atomic_open(&file, path) < 0) return -1;
+    if (write_section(&file, 0, &header, sizeof header) < 0 ||
+        write_section(&file, header.labels_pos, set->labels, 4 * header.count) < 0 ||
+        write_section(&file, header.pixels_pos, set->pixels, header.count * image_bytes) < 0) {
+        tp_atomic_abort(&file);
+        return -1;
+    }
+    return tp_atomic_commit(&file);
+}
+
+/* A header field in [low, high], named by its byte offset. */
+static int check_field(const char *path, const char *name, size_t offset, uint64_t value, uint64_t low, uint64_t high)
+{
+    if (value < low || value > high)
+        return tp_fail("%s: %s %" PRIu64 " at byte %zu is outside [%" PRIu64 ", %" PRIu64 "]", path, name, value,
+                       offset, low, high);
+    return 0;
+}
+
+/* Everything the header promises fits the file and the model. */
+static int check_header(const char *path, const predecoded_header *h, uint64_t real_size,
+                        const tp_image_set_options *options)
+{
+    if (h->version != PREDECODED_VERSION)
+        return tp_fail("%s: pre-decoded image file version %u at byte 8 is not supported (1)", path, h->version);
+    if (h->pixel_type != PIXELS_UINT8_HWC)
+        return tp_fail("%s: pixel type %u at byte 12 is not supported (1: uint8 HWC)", path, h->pixel_type);
+    if (check_field(path, "image count", offsetof(predecoded_header, count), h->count, 1, real_size) < 0 ||
+        check_field(path, "channels", offsetof(predecoded_header, channels), h->channels, 1, 3) < 0 ||
+        check_field(path, "height", offsetof(predecoded_header, height), h->height, 1, 1 << 16) < 0 ||
+        check_field(path, "width", offsetof(predecoded_header, width), h->width, 1, 1 << 16) < 0 ||
+        check_field(path, "num_labels", offsetof(predecoded_header, num_labels), h->num_labels, 1, INT32_MAX) < 0 ||
+        check_field(path, "labels_pos", offsetof(predecoded_header, labels_pos), h->labels_pos, HEADER_BYTES,
+                    HEADER_BYTES) < 0)
+        return -1;
+    uint64_t pixels_pos = align64(h->labels_pos + 4 * h->count);
+    uint64_t image_bytes = h->channels * h->height * h->width;
+    if (check_field(path, "pixels_pos", offsetof(predecoded_header, pixels_pos), h->pixels_pos, pixels_pos,
+                    pixels_pos) < 0)
+        return -1;
+    if (h->file_size != real_size || real_size < pixels_pos || (real_size - pixels_pos) / image_bytes != h->count ||
+        (real_size - pixels_pos) % image_bytes != 0)
+        return tp_fail("%s: the file has %" PRIu64 " bytes, its header (byte 80: %" PRIu64 ") and %" PRIu64
+                       " images of %" PRIu64 " bytes from byte %" PRIu64 " promise %s",
+                       path, real_size, h->file_size, h->count, image_bytes, pixels_pos,
+                       h->file_size != real_size ? "another size" : "another size of pixels");
+    if ((int64_t)h->channels != options->channels || (int64_t)h->height != options->height ||
+        (int64_t)h->width != options->width)
+        return tp_fail("%s: images of %" PRIu64 " x %" PRIu64 " x %" PRIu64 " (channels x height x width), the model "
+                       "takes %" PRId64 " x %" PRId64 " x %" PRId64 " (run tp-preprocess with this model's config)",
+                       path, h->channels, h->height, h->width, options->channels, options->height, options->width);
+    return 0;
+}
+
+static int read_exactly(FILE *file, const char *path, uint64_t at, void *out, uint64_t bytes)
+{
+    if (fseeko(file, (off_t)at, SEEK_SET) != 0 || fread(out, 1, (size_t)bytes, file) != bytes)
+        return tp_fail("%s: cannot read %" PRIu64 " bytes at byte %" PRIu64 " (the file changed?)", path, bytes, at);
+    return 0;
+}
+
+static int check_labels(const tp_image_set *set, uint64_t labels_pos, int64_t bound)
+{
+    for (int64_t i = 0; i < set->count; i++)
+        if (set->labels[i] < 0 || set->labels[i] >= bound)
+            return tp_fail("%s: label %d of image %" PRId64 " (byte %" PRIu64 ") is not below the %" PRId64
+                           " classes", set->path, set->labels[i], i, labels_pos + 4 * (uint64_t)i, bound);
+    return 0;
+}
+
+static int read_predecoded(tp_image_set *set, FILE *file, const tp_image_set_options *options)
+{
+    predecoded_header header;
+    struct stat info;
+    if (fstat(fileno(file), &info) != 0) return tp_fail("%s: %s", set->path, strerror(errno));
+    if ((uint64_t)info.st_size < sizeof header)
+        return tp_fail("%s: pre-decoded image file ends at byte %lld, its header needs %d", set->path,
+                       (long long)info.st_size, HEADER_BYTES);
+    if (read_exactly(file, set->path, 0, &header, sizeof header) < 0 ||
+        check_header(set->path, &header, (uint64_t)info.st_size, options) < 0)
+        return -1;
+    uint64_t image_bytes = header.channels * header.height * header.width;
+    set->count = (int64_t)header.count;
+    set->labels = tp_xmalloc((size_t)header.count * sizeof *set->labels);
+    set->pixels = tp_xmalloc((size_t)(header.count * image_bytes));
+    if (read_exactly(file, set->path, header.labels_pos, set->labels, 4 * header.count) < 0 ||
+        read_exactly(file, set->path, header.pixels_pos, set->pixels, header.count * image_bytes) < 0)
+        return -1;
+    int64_t bound = options->num_labels > 0 ? options->num_labels : (int64_t)header.num_labels;
+    if (check_labels(set, header.labels_pos, bound) < 0) return -1;
+    set->num_labels = (int64_t)header.num_labels;
+    return 0;
+}
+
 /* ---- the set --------------------------------------------------------------------------------- */
 
-/* IDX files start with two zero bytes, gzip files with 1f 8b; lists are text. */
-static int is_idx_file(const char *path, int *is_idx)
+enum source_kind { SOURCE_LIST, SOURCE_IDX, SOURCE_PREDECODED };
+
+/* Pre-decoded files start with their magic, IDX files with two zero bytes, gzip files with 1f 8b;
+ * lists are text. */
+static int source_kind(const char *path, enum source_kind *kind)
 {
-    unsigned char first[2] = {0, 0};
+    unsigned char first[sizeof predecoded_magic] = {0};
     FILE *file = fopen(path, "rb");
     if (!file) return tp_fail("%s: %s", path, strerror(errno));
-    size_t got = fread(first, 1, 2, file);
+    size_t got = fread(first, 1, sizeof first, file);
     fclose(file);
-    *is_idx = got == 2 && ((first[0] == 0 && first[1] == 0) || (first[0] == 0x1f && first[1] == 0x8b));
+    *kind = SOURCE_LIST;
+    if (got == sizeof first && !memcmp(first, predecoded_magic, sizeof first))
+        *kind = SOURCE_PREDECODED;
+    else if (got >= 2 && ((first[0] == 0 && first[1] == 0) || (first[0] == 0x1f && first[1] == 0x8b)))
+        *kind = SOURCE_IDX;
     return 0;
+}
+
+static int read_predecoded_file(tp_image_set *set, const tp_image_set_options *options)
+{
+    FILE *file = fopen(set->path, "rb");
+    if (!file) return tp_fail("%s: %s", set->path, strerror(errno));
+    int status = read_predecoded(set, file, options);
+    fclose(file);
+    return status;
+}
+
+int tp_image_set_geometry(tp_config *model_config, tp_image_set_options *options, int64_t *patch)
+{
+    return tp_config_int(model_config, "image_height", 256, 1, 1 << 16, &options->height) < 0 ||
+                   tp_config_int(model_config, "image_width", 256, 1, 1 << 16, &options->width) < 0 ||
+                   tp_config_int(model_config, "patch_size", 16, 1, 1 << 16, patch) < 0 ||
+                   tp_config_int(model_config, "channels_num", 3, 1, 1024, &options->channels) < 0
+               ? -1
+               : 0;
 }
 
 int tp_image_set_read(const char *path, const tp_image_set_options *options, tp_image_set *out)
@@ -249,9 +413,12 @@ int tp_image_set_read(const char *path, const tp_image_set_options *options, tp_
     out->channels = options->channels;
     out->height = options->height;
     out->width = options->width;
-    int is_idx = 0;
-    int status = is_idx_file(path, &is_idx);
-    if (status == 0) status = is_idx ? read_idx_pair(out, options) : read_list(out, options);
+    enum source_kind kind = SOURCE_LIST;
+    int status = source_kind(path, &kind);
+    if (status == 0)
+        status = kind == SOURCE_PREDECODED ? read_predecoded_file(out, options)
+                 : kind == SOURCE_IDX      ? read_idx_pair(out, options)
+                                           : read_list(out, options);
     for (int64_t i = 0; status == 0 && i < out->count; i++)
         if (out->labels[i] >= out->num_labels) out->num_labels = out->labels[i] + 1;
     if (status == 0 && options->num_labels > 0) out->num_labels = options->num_labels;

@@ -18,11 +18,21 @@
  * image that cannot be decoded, the image file and the decoder's reason), e.g.
  *   "train.tsv: line 7: img/3.jpg: JPEG: Premature end of JPEG file"
  * unless skip_bad_images is set: then images that cannot be read or decoded are left out and
- * counted (malformed lines and labels still fail). */
+ * counted (malformed lines and labels still fail).
+ *   a pre-decoded file  what tp_image_set_write writes (`tp-preprocess --data_processor vit`): the
+ *                  images already decoded and resized, read without decoding.  Layout (little-endian,
+ *                  sections 64-byte aligned), every field checked against the file's size on reading:
+ *                    header (128 bytes): char magic[8] "TPIMAGES", uint32 version 1, uint32 pixel_type
+ *                    1 (uint8 HWC), uint64 count, channels, height, width, num_labels, labels_pos (128),
+ *                    pixels_pos (labels_pos + 4 count rounded up to 64), file_size, zero padding;
+ *                    int32 labels[count]; uint8 pixels[count][height][width][channels].
+ *                  Its geometry must be the model's (no resizing at load), its labels below num_labels. */
 #ifndef TP_PREPROCESS_VIT_H
 #define TP_PREPROCESS_VIT_H
 
 #include <stdint.h>
+
+#include "core/config.h"
 
 typedef struct tp_image_set_options {
     int64_t channels, height, width; /* the model's input: channels_num (1 or 3), image_height, image_width */
@@ -38,7 +48,12 @@ typedef struct tp_image_set {
     int64_t skipped;  /* images left out (skip_bad_images) */
 } tp_image_set;
 
+/* The input geometry of a model config's patch embedding (image_height, image_width, channels_num,
+ * patch_size, with TencentPretrain's defaults 256, 256, 3, 16) into options and *patch. */
+int tp_image_set_geometry(tp_config *model_config, tp_image_set_options *options, int64_t *patch);
 int tp_image_set_read(const char *path, const tp_image_set_options *options, tp_image_set *out);
+/* The set as a pre-decoded file at path, written atomically. */
+int tp_image_set_write(const tp_image_set *set, const char *path);
 void tp_image_set_free(tp_image_set *set);
 /* Image i as the model's input: float channel planes (C x H x W), (u / 255 - 0.5) / 0.5 as
  * ViTImageProcessor normalizes (core/image.h's roundings). */

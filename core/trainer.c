@@ -183,7 +183,8 @@ static void metrics_path(const tp_trainer *t, char *out, size_t cap)
         snprintf(out, cap, "%s/metrics.jsonl", t->options.output_dir);
 }
 
-/* Keeps the metric lines of steps <= step (a resumed run rewrites what follows). */
+/* Keeps the metric lines of steps <= step (a resumed run rewrites what follows).  A last line
+ * without its newline was cut short by a failed write (disk full) and goes too. */
 static int truncate_metrics(const char *path, int64_t step)
 {
     size_t bytes = 0;
@@ -192,7 +193,8 @@ static int truncate_metrics(const char *path, int64_t step)
     size_t kept = 0;
     for (char *line = text; *line;) {
         char *end = strchr(line, '\n');
-        size_t length = end ? (size_t)(end - line) + 1 : strlen(line);
+        if (!end) break;
+        size_t length = (size_t)(end - line) + 1;
         const char *field = strstr(line, "\"step\":");
         if (field && field < line + length && strtoll(field + 7, NULL, 10) <= step) {
             memmove(text + kept, line, length);
@@ -453,7 +455,15 @@ static void format_duration(char *out, size_t cap, double seconds)
         snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
 }
 
-static void report(tp_trainer *t, double lr, double grad_norm)
+int tp_trainer_flush_metrics(tp_trainer *t)
+{
+    char path[4096];
+    if (!t->metrics_file) return 0;
+    metrics_path(t, path, sizeof path);
+    return tp_log_flush(t->metrics_file, path);
+}
+
+static int report(tp_trainer *t, double lr, double grad_norm)
 {
     const tp_step_metrics *w = &t->window;
     double steps = (double)t->window_steps;
@@ -478,19 +488,19 @@ static void report(tp_trainer *t, double lr, double grad_norm)
             grad_norm, tokens_per_s, step_seconds);
     if (t->world_size > 1) fprintf(t->metrics_file, ",\"wait_seconds\":%.6g", t->window_wait_seconds / steps);
     fputs("}\n", t->metrics_file);
-    fflush(t->metrics_file);
     memset(&t->window, 0, sizeof t->window);
     t->window_steps = 0;
     t->window_seconds = 0;
     t->window_wait_seconds = 0;
+    return tp_trainer_flush_metrics(t);
 }
 
-static void log_event(tp_trainer *t, const char *event)
+static int log_event(tp_trainer *t, const char *event)
 {
-    if (t->rank != 0) return;
+    if (t->rank != 0) return 0;
     fprintf(stderr, "step %lld: %s\n", (long long)(t->step + 1), event);
     fprintf(t->metrics_file, "{\"step\":%lld,\"event\":\"%s\"}\n", (long long)(t->step + 1), event);
-    fflush(t->metrics_file);
+    return tp_trainer_flush_metrics(t);
 }
 
 /* Sums the gradients over the ranks: all of them (buckets), or this rank's shard (ZeRO-1). */
@@ -640,7 +650,7 @@ int tp_trainer_step(tp_trainer *t, tp_micro_step_fn micro_step, void *user)
     double lr = t->options.learning_rate * tp_schedule_factor(&t->options.schedule, t->step);
     if (!all_finite) {
         tp_params_zero_grad(params);
-        log_event(t, "non-finite gradients: step skipped");
+        if (log_event(t, "non-finite gradients: step skipped") < 0) return -1;
         if (++t->bad_steps >= t->options.max_bad_steps)
             return tp_fail("%lld consecutive steps had non-finite gradients (max_bad_steps); stopping with the last "
                            "good checkpoint intact", (long long)t->bad_steps);
@@ -657,7 +667,7 @@ int tp_trainer_step(tp_trainer *t, tp_micro_step_fn micro_step, void *user)
     t->window_seconds += now_seconds() - start;
     t->window_wait_seconds += tp_comm_wait_seconds(t->comm) - wait_start;
     if (t->rank == 0 && (t->step % t->options.report_steps == 0 || t->step == t->options.total_steps))
-        report(t, lr, grad_norm);
+        return report(t, lr, grad_norm);
     return 0;
 }
 
@@ -669,7 +679,7 @@ static int loss_weights(tp_trainer *t, const tp_model_output *out, double *weigh
 {
     double counts[TP_MAX_PARTS];
     int n = t->model->target_count;
-    for (int i = 0; i < n; i++) counts[i] = (double)out->results[i].count;
+    for (int i = 0; i < n; i++) counts[i] = t->stand_in ? 0.0 : (double)out->results[i].count;
     memcpy(weights, counts, sizeof(double) * (size_t)n);
     if (tp_comm_sum(t->comm, counts, n, "sum of the targets' counts") < 0)
         return tp_fail_context("step %lld", (long long)t->step + 1);
@@ -764,17 +774,25 @@ int tp_trainer_model_step(tp_trainer *t, const tp_batch *batch, tp_step_metrics 
     float value;
     backend->download(&value, out.loss->data, sizeof value);
     metrics->loss = value / micro_batches; /* replaced by the weighted sum below on several ranks */
-    metrics->tokens = batch->batch_size * batch->seq_length;
+    metrics->tokens = t->stand_in ? 0 : batch->batch_size * batch->seq_length;
     metrics->count = t->model->target_count;
     double weighted_sum = 0;
     for (int i = 0; i < t->model->target_count; i++) {
         backend->download(&value, out.results[i].loss->data, sizeof value);
         metrics->names[i] = tp_model_target_name(t->model, i);
-        metrics->target_loss[i] = value * weights[i] / micro_batches;
+        metrics->target_loss[i] = t->stand_in ? 0.0 : value * weights[i] / micro_batches;
         weighted_sum += metrics->target_loss[i];
-        metrics->correct[i] = out.results[i].correct;
-        metrics->total[i] = out.results[i].count;
+        metrics->correct[i] = t->stand_in ? 0 : out.results[i].correct;
+        metrics->total[i] = t->stand_in ? 0 : out.results[i].count;
     }
     if (!all_weights_one(t, weights)) metrics->loss = weighted_sum;
     return 0;
+}
+
+int tp_trainer_stand_in_step(tp_trainer *t, const tp_batch *stand_in, tp_step_metrics *metrics)
+{
+    t->stand_in = 1;
+    int status = tp_trainer_model_step(t, stand_in, metrics);
+    t->stand_in = 0;
+    return status;
 }

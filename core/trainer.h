@@ -98,6 +98,7 @@ struct tp_trainer {
     int64_t *bucket_ready;   /* [buckets]: the tape index after which a bucket's gradients are final */
     int64_t micro;           /* the micro-batch being run */
     int grads_final;         /* the last micro-batch's backward has run */
+    int stand_in;            /* tp_trainer_stand_in_step: this micro-batch's loss counts 0 */
     /* This rank's part of the update: floats [shard_offset, + shard_length) of the flat buffers,
      * everything unless sharded.  grad_shard holds their summed gradients, exp_avg/exp_avg_sq
      * their moments, shard_segments the segments clipped to them (offsets from shard_offset). */
@@ -138,6 +139,11 @@ void tp_trainer_watch_stop(tp_trainer *trainer, const volatile sig_atomic_t *fla
  * starts the gradient all-reduce, so it may run only once in that micro-batch (a second call is
  * an error: the gradients are already being summed). */
 int tp_trainer_model_step(tp_trainer *trainer, const tp_batch *batch, tp_step_metrics *metrics);
+/* For a rank whose shard of a micro-batch is empty (the last batch of a fine-tuning epoch may have
+ * fewer rows than ranks): runs tp_trainer_model_step on a stand-in batch (any rows) with loss weight
+ * 0, so that this rank takes part in the step's collectives in the others' order, and adds nothing
+ * to the gradients or the metrics. */
+int tp_trainer_stand_in_step(tp_trainer *trainer, const tp_batch *stand_in, tp_step_metrics *metrics);
 /* Installs step hooks (NULL removes them).  One rank only: a rerun would restart the gradient sum
  * over the ranks, so several ranks are refused. */
 int tp_trainer_set_hooks(tp_trainer *trainer, const tp_step_hooks *hooks);
@@ -146,6 +152,10 @@ int tp_trainer_set_hooks(tp_trainer *trainer, const tp_step_hooks *hooks);
  * Dropout draws new masks: a rerun's calls are numbered from pass * 2^20.  The rerun's metrics are
  * not counted. */
 int tp_trainer_rerun(tp_trainer *trainer);
+/* Pushes rank 0's metric lines (the trainer's and the caller's, written to trainer->metrics_file)
+ * to the file: a failed write (disk full) is an error naming the file; the run stops, and the last
+ * checkpoint resumes it (docs/robustness.md). */
+int tp_trainer_flush_metrics(tp_trainer *trainer);
 /* Saves a checkpoint now, with the caller's state under "data". */
 int tp_trainer_save(tp_trainer *trainer, const tp_caller_state *caller);
 

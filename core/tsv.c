@@ -395,6 +395,7 @@ static int parse_label(parser *p, tp_tsv_example *example, const char *label)
     case TP_TASK_MULTI_LABEL: return parse_multi_label(p, example, label);
     case TP_TASK_REGRESSION: return parse_regression(p, example, label);
     case TP_TASK_TAGGING: return parse_tags(p, example, label);
+    case TP_TASK_TEXT2TEXT: example->target = label; return 0;
     }
     return line_fail(p, "unknown task kind %d", (int)p->options->kind);
 }
@@ -497,7 +498,7 @@ static int start_label_set(parser *p)
 static void finish_label_set(parser *p)
 {
     tp_tsv_task *task = p->task;
-    if (p->names.slots || task->kind == TP_TASK_REGRESSION) return;
+    if (p->names.slots || task->kind == TP_TASK_REGRESSION || task->kind == TP_TASK_TEXT2TEXT) return;
     task->num_labels = p->options->num_labels > 0 ? p->options->num_labels : p->max_class_id + 1;
     task->label_names = tp_xmalloc((size_t)(task->num_labels > 0 ? task->num_labels : 1) * sizeof(char *));
     for (int64_t id = 0; id < task->num_labels; id++) task->label_names[id] = id_name(id);
@@ -505,7 +506,7 @@ static void finish_label_set(parser *p)
 
 static int check_options(const char *path, const tp_tsv_options *options)
 {
-    if (options->kind < TP_TASK_CLASSIFICATION || options->kind > TP_TASK_TAGGING)
+    if (options->kind < TP_TASK_CLASSIFICATION || options->kind > TP_TASK_TEXT2TEXT)
         return tp_fail("%s: unknown task kind %d", path, (int)options->kind);
     if (options->num_labels < 0) return tp_fail("%s: negative number of labels", path);
     if (options->label_names && options->num_labels == 0)
@@ -560,6 +561,7 @@ const char *tp_task_kind_name(tp_task_kind kind)
     case TP_TASK_MULTI_LABEL: return "multi-label";
     case TP_TASK_REGRESSION: return "regression";
     case TP_TASK_TAGGING: return "tagging";
+    case TP_TASK_TEXT2TEXT: return "text2text";
     }
     return "unknown";
 }

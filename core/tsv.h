@@ -11,6 +11,7 @@
  *   regression      a finite number (run_regression.py)
  *   tagging         space-separated tags, one per space-separated token of text_a
  *                   (run_ner.py: SpaceTokenizer + label.split(" "))
+ *   text2text       the target text (run_text2text.py)
  * The file is read with one read; every check is linear in its size.  Any problem fails the
  * whole read with one message naming the file and line, e.g.
  *   "train.tsv: line 17: expected 2 columns (label, text_a), found 3" */
@@ -24,6 +25,7 @@ typedef enum tp_task_kind {
     TP_TASK_MULTI_LABEL,
     TP_TASK_REGRESSION,
     TP_TASK_TAGGING,
+    TP_TASK_TEXT2TEXT,
 } tp_task_kind;
 
 typedef struct tp_tsv_options {
@@ -48,6 +50,7 @@ typedef struct tp_tsv_span {
 typedef struct tp_tsv_example {
     const char *text_a; /* NUL-terminated, inside the task's buffer */
     const char *text_b; /* NULL when the file has no text_b column */
+    const char *target; /* text2text: the label text (NUL-terminated, in the buffer); NULL otherwise */
     int64_t line;       /* 1-based line of the file (the header is line 1) */
     int64_t label;      /* classification: class id; -1 for other kinds or without labels */
     double value;       /* regression: the target; 0 otherwise */

@@ -52,7 +52,7 @@ __global__ void softmax_rows_kernel(tp_attention_shape s, float *scores, float *
     float *p = scores + row * keys;
     float max = -FLT_MAX;
     for (int64_t j = threadIdx.x; j < keys; j += blockDim.x) {
-        int visible = s.mask == TP_MASK_CAUSAL ? j <= i : (!s.key_valid || s.key_valid[b * keys + j]);
+        int visible = tp_attention_visible(&s, b, i, j);
         if (s.bias) p[j] += s.bias[(i * keys + j) * s.heads + h];
         if (!visible) p[j] += MASKED_SCORE;
         max = p[j] > max ? p[j] : max;

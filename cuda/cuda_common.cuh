@@ -114,6 +114,15 @@ void tp_cuda_pool_forward(tp_pool_kind kind, float *out, int32_t *argmax, const 
                           int64_t batch, int64_t seq, int64_t cols);
 void tp_cuda_pool_backward(tp_pool_kind kind, float *dx, const float *dout, const int32_t *argmax,
                            const int32_t *valid, int64_t batch, int64_t seq, int64_t cols);
+// cuda_conv1d.cu
+void tp_cuda_conv1d_unfold(const tp_conv1d_shape *shape, float *cols, const float *x);
+void tp_cuda_conv1d_fold(const tp_conv1d_shape *shape, float *dx, const float *dcols);
+// cuda_clip.cu
+void tp_cuda_l2_normalize_forward(float *y, float *inv_norm, const float *x, int64_t rows, int64_t cols);
+void tp_cuda_l2_normalize_backward(float *dx, const float *dy, const float *y, const float *inv_norm, int64_t rows,
+                                   int64_t cols);
+void tp_cuda_scale_exp_forward(float *y, const float *x, const float *s, int64_t n);
+void tp_cuda_scale_exp_backward(float *dx, float *ds, const float *dy, const float *y, const float *s, int64_t n);
 void tp_cuda_dropout_forward(float *y, const float *x, int64_t n, float p, uint64_t seed, uint64_t stream);
 void tp_cuda_dropout_backward(float *dx, const float *dy, int64_t n, float p, uint64_t seed, uint64_t stream);
 // cuda_norm.cu
@@ -142,6 +151,11 @@ void tp_cuda_pointwise_loss_forward(tp_pointwise_loss_kind kind, float *loss, in
                                     const float *targets, int64_t n);
 void tp_cuda_pointwise_loss_backward(tp_pointwise_loss_kind kind, float *dx, float dloss, const float *x,
                                      const float *targets, int64_t n);
+// cuda_smoothing.cu
+void tp_cuda_uniform_cross_entropy_forward(float *loss, float *logsumexp, const float *logits, const int32_t *targets,
+                                           int64_t rows, int64_t classes, int64_t ld);
+void tp_cuda_uniform_cross_entropy_backward(float *dlogits, float dloss, const float *logits, const float *logsumexp,
+                                            const int32_t *targets, int64_t rows, int64_t classes, int64_t ld);
 // cuda_crf.cu
 void tp_cuda_crf_forward(const tp_crf_problem *p, float *loss, int64_t *count, float *alpha, float *log_z);
 void tp_cuda_crf_backward(const tp_crf_problem *p, float dloss, int64_t count, const float *alpha,

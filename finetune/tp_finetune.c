@@ -1,7 +1,7 @@
 /* tp-finetune: fine-tune a pre-trained encoder on a classification, multi-label, regression or
- * tagging task (TencentPretrain's TSV formats; the per-kind work is in core/finetune_task.c),
- * evaluating on dev after every epoch, keeping the best-on-dev weights and reporting test with
- * them. */
+ * tagging task, or an encoder-decoder model on a text2text task (TencentPretrain's TSV formats;
+ * the per-kind work is in core/finetune_task.c), evaluating on dev after every epoch, keeping the
+ * best-on-dev weights and reporting test with them. */
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -45,14 +45,20 @@ static const char usage[] =
     "                  each word is WordPiece-tokenized and its tag predicted at its first piece by a\n"
     "                  linear layer over every token, cross-entropy; dev: entity precision, recall\n"
     "                  and F1 (seqeval) (run_ner.py; text_b not allowed)\n"
+    "  text2text       label = the target text; an encoder-decoder model (T5, BART) keeps its lm\n"
+    "                  target: source text_a + eos, decoder input start + label, cross-entropy on\n"
+    "                  label + eos; dev: the lm loss, then greedy / beam generation scored by exact\n"
+    "                  match and corpus BLEU (sacreBLEU 13a) (run_text2text.py)\n"
     "Images: with a model config that says \"data_processor\": \"vit\" (models/vit/, a patch embedding)\n"
     "the classification task reads image lists (label<TAB>path lines, JPEG / PNG) or MNIST-style IDX\n"
-    "image files (labels in the matching -labels-idx1- file) instead of TSV text, with no tokenizer;\n"
-    "images are decoded once, resized to the model's size, and the head pools the class token\n"
+    "image files (labels in the matching -labels-idx1- file) or pre-decoded image files (tp-preprocess\n"
+    "--data_processor vit) instead of TSV text, with no tokenizer; images are decoded once, resized\n"
+    "to the model's size, and the head pools the class token\n"
     "(run_image_classifier.py; docs/media.md).\n"
     "After every epoch the dev set is evaluated (stderr and one JSONL line with the dev loss, the\n"
     "epoch's mean training loss and the scores); the best-on-dev weights -- by accuracy, macro-F1,\n"
-    "Spearman or entity F1 -- are kept in <output_dir>/best and the test set is evaluated with them.\n"
+    "Spearman, entity F1 or BLEU -- are kept in <output_dir>/best and the test set is evaluated\n"
+    "with them.\n"
     "<output_dir>/task.json and best/task.json record the task, label names, seq_length and tokenizer\n"
     "keys for tp-infer.\n"
     "\n"
@@ -64,9 +70,10 @@ static const char usage[] =
     "  --help                   this text\n"
     "\n"
     "Run-config keys (default):\n"
-    "  task                     classification, multi_label, regression or tagging (classification)\n"
+    "  task                     classification, multi_label, regression, tagging or text2text\n"
+    "                           (classification)\n"
     "  model                    model config, TencentPretrain format; its targets are replaced by the\n"
-    "                           task's head (cls, multi_label, regression or tagging)\n"
+    "                           task's head (cls, multi_label, regression or tagging; text2text: lm)\n"
     "  hf_model_dir             instead of model + pretrained_model_path: a Hugging Face BERT, RoBERTa or\n"
     "                           ALBERT directory (config.json, model.safetensors; its vocab.txt or\n"
     "                           tokenizer.json unless the tokenizer keys say otherwise; docs/convert.md)\n"
@@ -79,18 +86,25 @@ static const char usage[] =
     "  skip_bad_images          images: leave out (and count) images that cannot be decoded instead of\n"
     "                           failing on the first (false)\n"
     "  pooling                  sequence-level kinds: first, mean, max or last (first)\n"
+    "  tgt_seq_length           text2text: target tokens incl. the eos (32); longer labels are cut\n"
+    "  num_beams                text2text: beams of the dev / test generation; 1 = greedy (1)\n"
     "  crf                      tagging: true = a linear-chain CRF over the words' first pieces (loss\n"
     "                           its NLL, prediction its Viterbi path; docs/finetune.md) (false)\n"
     "  epochs_num               epochs (3)\n"
-    "  batch_size               sequences per step (32)\n"
+    "  batch_size               sequences per step and rank (32)\n"
     "  seq_length               tokens per sequence incl. [CLS]/[SEP] (128); longer input is cut\n"
     "  learning_rate            peak learning rate (2e-5)\n"
     "  scheduler, warmup, decay, weight_decay, beta1, beta2, adam_epsilon, correct_bias,\n"
-    "  max_grad_norm, max_bad_steps, report_steps, keep_checkpoints, metrics_path\n"
+    "  max_grad_norm, max_bad_steps, report_steps, keep_checkpoints, metrics_path,\n"
+    "  dist_timeout, dist_bucket_mb, zero\n"
     "                           as in tp-pretrain (warmup 0.1 of all steps)\n"
     "  seed                     initialisation of the head, data order and dropout (7)\n"
     "  threads                  CPU threads (all cores)\n"
     "  device, precision        cpu or cuda; fp32, or on cuda tf32 / bf16 products (cpu, fp32; docs/gpu.md)\n"
+    "\n"
+    "Data-parallel: `mpirun -np N tp-finetune ...` trains on N ranks, each on its batch_size rows of\n"
+    "every global batch of N x batch_size, and evaluates dev and test in shards; rank 0 writes.\n"
+    "The same as one rank with N x batch_size up to fp32 rounding (docs/distributed.md).\n"
     "\n"
     "Continual learning (docs/continual.md): --continual MODE --tasks DIR1,DIR2,... learns the\n"
     "classification tasks one after another with one head per task (target.cls_<dir name>), keeping\n"
@@ -116,6 +130,8 @@ typedef struct finetune_job {
     tp_trainer trainer;
     char *model_config_json;
     int64_t batch_size, seq_length, epochs, steps_per_epoch, labels_num;
+    int64_t tgt_seq_length, num_beams; /* text2text */
+    int rank, ranks;           /* data-parallel: batch_size rows per rank, rank 0 writes (docs/distributed.md) */
     /* The training batch being assembled: the epoch's order and the next position in it. */
     int64_t *order, cursor;
     tp_batch batch;
@@ -138,14 +154,20 @@ static void epoch_order(finetune_job *job, int64_t epoch)
     job->cursor = 0;
 }
 
+/* One global batch of ranks * batch_size rows of the epoch's order; rank r trains on its rows
+ * r * batch_size .. + batch_size.  The epoch's last batch may leave the last ranks fewer rows or
+ * none: such a rank runs a stand-in row that counts nothing. */
 static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
 {
     finetune_job *job = user;
-    int64_t rows = job->splits[0].count - job->cursor;
-    if (rows > job->batch_size) rows = job->batch_size;
-    const tp_batch *batch = tp_task_fill_batch(&job->batch, &job->splits[0], job->order + job->cursor, rows);
+    int64_t rows = job->splits[0].count - job->cursor, first = job->rank * job->batch_size;
+    if (rows > job->batch_size * job->ranks) rows = job->batch_size * job->ranks;
+    int64_t mine = rows - first < job->batch_size ? rows - first : job->batch_size;
+    const int64_t *indices = mine > 0 ? job->order + job->cursor + first : job->order; /* stand-in: any row */
+    const tp_batch *batch = tp_task_fill_batch(&job->batch, &job->splits[0], indices, mine > 0 ? mine : 1);
     job->cursor += rows;
-    if (tp_trainer_model_step(trainer, batch, metrics) < 0) return -1;
+    if ((mine > 0 ? tp_trainer_model_step(trainer, batch, metrics) : tp_trainer_stand_in_step(trainer, batch, metrics)) < 0)
+        return -1;
     job->epoch_loss += metrics->loss;
     job->epoch_steps++;
     return 0;
@@ -161,25 +183,29 @@ static const char *const *label_names(const finetune_job *job)
 static int evaluate(finetune_job *job, int split, tp_task_scores *scores)
 {
     tp_task_predictions predictions;
-    int rc = tp_task_predict(&job->model, &job->trainer.ctx, &job->splits[split], &job->batch, job->batch_size,
-                             &predictions);
+    int rc = tp_task_predict_shared(&job->model, &job->trainer.ctx, job->trainer.comm, &job->splits[split],
+                                    &job->batch, job->batch_size, &predictions);
+    if (rc == 0 && job->kind == TP_TASK_TEXT2TEXT)
+        rc = tp_task_generate(&job->model, &job->trainer.ctx, job->tokenizer, &job->splits[split], job->num_beams,
+                              &predictions);
     if (rc == 0) rc = tp_task_score(&job->splits[split], job->tasks[split], label_names(job), &predictions, scores);
     tp_task_predictions_free(&predictions);
     return rc;
 }
 
-/* stderr and one JSONL line; train_loss < 0: none (the test evaluation). */
-static void report_evaluation(finetune_job *job, const char *split, const char *epoch, double train_loss,
+/* stderr and one JSONL line (rank 0); train_loss < 0: none (the test evaluation). */
+static int report_evaluation(finetune_job *job, const char *split, const char *epoch, double train_loss,
                               const tp_task_scores *scores)
 {
     FILE *metrics = job->trainer.metrics_file;
+    if (job->rank != 0) return 0;
     fprintf(stderr, "epoch %s | %s ", epoch, split);
     tp_task_scores_print(stderr, scores, label_names(job));
     fprintf(metrics, "{\"step\":%lld,\"epoch\":%s,\"split\":\"%s\"", (long long)job->trainer.step, epoch, split);
     if (train_loss >= 0) fprintf(metrics, ",\"train_loss\":%.9g", train_loss);
     tp_task_scores_json(metrics, scores);
     fprintf(metrics, "}\n");
-    fflush(metrics);
+    return tp_trainer_flush_metrics(&job->trainer);
 }
 
 /* ---- what tp-infer needs besides the weights ------------------------------------ */
@@ -193,6 +219,7 @@ static const char *const task_run_keys[] = {"hf_model_dir", "tokenizer",        
  * the keys above that the run has}, written atomically. */
 static int save_task(const finetune_job *job, const char *dir)
 {
+    if (job->rank != 0) return 0;
     char path[4200], *run_json = tp_config_to_json(job->run);
     cJSON *run = cJSON_Parse(run_json), *task = cJSON_CreateObject();
     cJSON_AddStringToObject(task, "task", tp_task_kind_keys[job->kind]);
@@ -200,6 +227,10 @@ static int save_task(const finetune_job *job, const char *dir)
                           job->labels_num ? cJSON_CreateStringArray(label_names(job), (int)job->labels_num)
                                           : cJSON_CreateArray()); /* regression */
     cJSON_AddNumberToObject(task, "seq_length", (double)job->seq_length);
+    if (job->kind == TP_TASK_TEXT2TEXT) {
+        cJSON_AddNumberToObject(task, "tgt_seq_length", (double)job->tgt_seq_length);
+        cJSON_AddNumberToObject(task, "num_beams", (double)job->num_beams);
+    }
     for (int i = 0; task_run_keys[i]; i++) {
         const cJSON *value = cJSON_GetObjectItemCaseSensitive(run, task_run_keys[i]);
         if (value) cJSON_AddItemToObject(task, task_run_keys[i], cJSON_Duplicate(value, 1));
@@ -222,7 +253,7 @@ static int check_label_set(const finetune_job *job)
 {
     const tp_tsv_task *train = job->tasks[0];
     int64_t minimum = job->kind == TP_TASK_CLASSIFICATION ? 2 : 1;
-    if (job->kind != TP_TASK_REGRESSION && train->num_labels < minimum)
+    if (job->kind != TP_TASK_REGRESSION && job->kind != TP_TASK_TEXT2TEXT && train->num_labels < minimum)
         return tp_fail("%s: only %lld label(s): %s needs at least %lld", train->path, (long long)train->num_labels,
                        tp_task_kind_name(job->kind), (long long)minimum);
     for (int i = 0; i < 3; i++)
@@ -309,7 +340,12 @@ static int read_run(finetune_job *job, tp_train_options *options, int64_t *threa
         tp_config_int(job->run, "seq_length", 128, 2, 1 << 20, &job->seq_length) < 0 ||
         tp_config_int(job->run, "threads", 0, 0, 4096, threads) < 0)
         return -1;
-    job->steps_per_epoch = (job->tasks[0]->count + job->batch_size - 1) / job->batch_size;
+    if (job->kind == TP_TASK_TEXT2TEXT &&
+        (tp_config_int(job->run, "tgt_seq_length", 32, 1, 1 << 20, &job->tgt_seq_length) < 0 ||
+         tp_config_int(job->run, "num_beams", 1, 1, 1024, &job->num_beams) < 0))
+        return -1;
+    int64_t global_batch = job->batch_size * job->ranks;
+    job->steps_per_epoch = (job->tasks[0]->count + global_batch - 1) / global_batch;
     /* The schedule spans the whole run; tp-finetune's defaults differ from pre-training's. */
     snprintf(text, sizeof text, "%lld", (long long)(job->steps_per_epoch * job->epochs));
     if (!tp_config_has(job->run, "learning_rate")) tp_config_set(job->run, "learning_rate", "2e-5");
@@ -334,13 +370,20 @@ static int configure_crf(finetune_job *job)
 static int load_run(finetune_job *job, const tp_cli *cli)
 {
     if (!(job->run = tp_config_load(cli->config_path))) return -1;
-    /* Every rank would read the same batches and write best/ at once: not yet (docs/distributed.md). */
-    tp_comm *comm = tp_comm_open(0);
+    tp_comm *comm = tp_comm_open(0); /* tp_trainer_init sets dist_timeout */
     if (!comm) return -1;
-    if (tp_comm_size(comm) > 1)
-        return tp_fail("tp-finetune runs as one process for now: started on %d ranks (tp-pretrain trains "
-                       "data-parallel)", tp_comm_size(comm));
+    job->rank = tp_comm_rank(comm);
+    job->ranks = tp_comm_size(comm);
     return tp_cli_apply(cli, job->run, NULL);
+}
+
+static int encode_split(finetune_job *job, int i)
+{
+    if (job->kind == TP_TASK_TEXT2TEXT)
+        return tp_encode_text2text(job->tokenizer, job->tasks[i], job->seq_length, job->tgt_seq_length,
+                                   &job->splits[i]);
+    tp_encode_split(job->tokenizer, job->tasks[i], job->seq_length, job->labels_num, &job->splits[i]);
+    return 0;
 }
 
 static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options)
@@ -359,20 +402,29 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
     if (job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", tp_config_name(job->run),
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
+    /* Generation feeds the start id and up to tgt_seq_length generated ids but the last. */
+    if (job->tgt_seq_length > job->model.hp.max_seq_length)
+        return tp_fail("%s: key 'tgt_seq_length': %lld exceeds the model's max_seq_length %lld",
+                       tp_config_name(job->run), (long long)job->tgt_seq_length, (long long)job->model.hp.max_seq_length);
+    if (job->kind == TP_TASK_TEXT2TEXT && !job->model.decoder_type)
+        return tp_fail("%s: key 'task': text2text needs an encoder-decoder model (a decoder and the lm target: T5, "
+                       "BART)", tp_config_name(job->run));
     if (threads > 0) omp_set_num_threads((int)threads);
     tp_model_allocate(&job->model, backend, options->seed);
     if (load_weights(&job->model, hf_dir, pretrained) < 0) return -1;
     job->model_config_json = tp_config_to_json(job->model_config);
     for (int i = 0; i < 3; i++)
-        if (job->tasks[i] && !job->images)
-            tp_encode_split(job->tokenizer, job->tasks[i], job->seq_length, job->labels_num, &job->splits[i]);
+        if (job->tasks[i] && !job->images && encode_split(job, i) < 0) return -1;
     tp_task_batch_init(&job->batch, &job->splits[0], job->batch_size);
     job->order = tp_xmalloc((size_t)job->splits[0].count * sizeof *job->order);
     job->best_dev = NO_SCORE;
-    fprintf(stderr, "model: %lld parameters; %s, %lld labels; %lld train / %lld dev examples; %lld steps per epoch\n",
-            (long long)tp_params_logical_count(&job->model.params), tp_task_kind_name(job->kind),
-            (long long)job->labels_num, (long long)job->splits[0].count, (long long)job->splits[1].count,
-            (long long)job->steps_per_epoch);
+    if (job->rank == 0)
+        fprintf(stderr, "model: %lld parameters; %s, %lld labels; %lld train / %lld dev examples; %lld steps per "
+                "epoch of %lld sequences (%d rank%s)\n",
+                (long long)tp_params_logical_count(&job->model.params), tp_task_kind_name(job->kind),
+                (long long)job->labels_num, (long long)job->splits[0].count, (long long)job->splits[1].count,
+                (long long)job->steps_per_epoch, (long long)(job->batch_size * job->ranks), job->ranks,
+                job->ranks > 1 ? "s" : "");
     if (tp_trainer_init(&job->trainer, options, &job->model, job->model_config_json) < 0) return -1;
     snprintf(job->best_dir, sizeof job->best_dir, "%s/best", options->output_dir);
     return save_task(job, options->output_dir);
@@ -390,6 +442,27 @@ static int save_epoch(finetune_job *job, int64_t epochs_done)
     return tp_trainer_save(&job->trainer, &state);
 }
 
+/* The checkpoint's epochs_done and best_dev (values) against this run: a whole number of epochs
+ * up to epochs_num whose steps hold the checkpoint's step (fewer when a step was skipped as
+ * non-finite; more: another batch_size or training set), and a score or none. */
+static int check_epoch_state(const finetune_job *job, const double *values)
+{
+    char dir[4096];
+    tp_checkpoint_latest(job->trainer.checkpoint_root, dir, sizeof dir);
+    double epochs = values[0], best = values[1];
+    if (!(epochs >= 0 && epochs <= (double)job->epochs && epochs == floor(epochs)))
+        return tp_fail("%s/trainer_state.json: key 'data.epochs_done': %.17g is not a whole number of epochs from 0 "
+                       "to epochs_num %lld", dir, epochs, (long long)job->epochs);
+    if ((double)job->trainer.step > epochs * (double)job->steps_per_epoch)
+        return tp_fail("%s/trainer_state.json: key 'data.epochs_done': %.0f epochs of %lld steps end by step %.0f, but "
+                       "the checkpoint is at step %lld (another batch_size or training set?)", dir,
+                       epochs, (long long)job->steps_per_epoch, epochs * (double)job->steps_per_epoch,
+                       (long long)job->trainer.step);
+    if (!(best == NO_SCORE || (best >= -1 && best <= 1)))
+        return tp_fail("%s/trainer_state.json: key 'data.best_dev': %.17g is no score (from -1 to 1)", dir, best);
+    return 0;
+}
+
 static int resume_or_start(finetune_job *job, int resume, int64_t *first_epoch)
 {
     *first_epoch = 0;
@@ -399,9 +472,12 @@ static int resume_or_start(finetune_job *job, int resume, int64_t *first_epoch)
     tp_caller_state state = {epoch_keys, values};
     if (tp_trainer_resume(&job->trainer, &resumed, &state) < 0) return -1;
     if (resumed) {
+        if (check_epoch_state(job, values) < 0) return -1;
         *first_epoch = (int64_t)values[0];
         job->best_dev = values[1];
-        fprintf(stderr, "resumed after epoch %lld (step %lld)\n", (long long)*first_epoch, (long long)job->trainer.step);
+        if (job->rank == 0)
+            fprintf(stderr, "resumed after epoch %lld (step %lld)\n", (long long)*first_epoch,
+                    (long long)job->trainer.step);
     }
     return 0;
 }
@@ -414,33 +490,48 @@ static int run_epoch(finetune_job *job, int64_t epoch)
     job->epoch_steps = 0;
     while (job->cursor < job->splits[0].count)
         if (tp_trainer_step(&job->trainer, micro_step, job) < 0) return -1;
+    /* Each rank's step losses are its shares of the global batches' (tp_trainer_model_step). */
+    if (tp_comm_sum(job->trainer.comm, &job->epoch_loss, 1, "sum of the epoch's training loss") < 0) return -1;
     tp_task_scores dev;
     if (evaluate(job, 1, &dev) < 0) return -1;
     snprintf(epoch_text, sizeof epoch_text, "%lld", (long long)epoch + 1);
-    report_evaluation(job, "dev", epoch_text, job->epoch_loss / (double)job->epoch_steps, &dev);
+    int reported = report_evaluation(job, "dev", epoch_text, job->epoch_loss / (double)job->epoch_steps, &dev);
     int improved = dev.selection > job->best_dev;
     if (improved) job->best_dev = dev.selection;
     tp_task_scores_free(&dev);
-    if (improved && (tp_checkpoint_save(job->best_dir, epoch + 1, &job->model.params, NULL, NULL,
-                                        job->model_config_json, "{}", 1) < 0 ||
-                     save_task(job, job->best_dir) < 0))
+    if (reported < 0) return -1;
+    if (improved && job->rank == 0 &&
+        (tp_checkpoint_save(job->best_dir, epoch + 1, &job->model.params, NULL, NULL, job->model_config_json, "{}",
+                            1) < 0 ||
+         save_task(job, job->best_dir) < 0))
         return -1;
     return save_epoch(job, epoch + 1);
+}
+
+/* 1 when a stop signal reached any rank: every rank stops after the same epoch. */
+static int stop_agreed(finetune_job *job, int *stop)
+{
+    double requested = stop_requested != 0;
+    if (tp_comm_sum(job->trainer.comm, &requested, 1, "agreement on stopping") < 0) return -1;
+    *stop = requested > 0;
+    return 0;
 }
 
 static int evaluate_test(finetune_job *job)
 {
     char dir[4096], path[4200];
     if (!job->tasks[2]) return 0;
+    /* Rank 0 wrote best/ (on the filesystem every rank resumes from). */
+    if (tp_comm_barrier(job->trainer.comm, "wait for the best weights") < 0) return -1;
     if (!tp_checkpoint_latest(job->best_dir, dir, sizeof dir))
         return tp_fail("%s: no best-on-dev weights to evaluate test with", job->best_dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (tp_checkpoint_load_weights(path, &job->model.params) < 0) return -1;
     tp_task_scores test;
     if (evaluate(job, 2, &test) < 0) return -1;
-    report_evaluation(job, "test", "\"best\"", -1.0, &test);
+    int reported = report_evaluation(job, "test", "\"best\"", -1.0, &test);
     tp_task_scores_free(&test);
-    return 0;
+    return reported;
 }
 
 /* --continual: core/continual_run.h learns the task sequence; model and weights come as above. */
@@ -449,6 +540,9 @@ static int run_continual(finetune_job *job, const tp_cli *cli)
     const char *hf_dir = NULL, *pretrained = NULL;
     if (tp_cli_flag(cli, TP_CLI_RESUME))
         return tp_fail("--resume: a continual run does not resume (start it again in a fresh output_dir)");
+    if (job->ranks > 1)
+        return tp_fail("%s: key 'continual': continual mode runs as one process, not on %d ranks (tp-finetune "
+                       "without it trains data-parallel)", tp_config_name(job->run), job->ranks);
     if (open_model(job, &hf_dir, &pretrained) < 0 || tp_cli_apply(cli, NULL, job->model_config) < 0) return -1;
     if (job->images)
         return tp_fail("%s: key 'continual': continual mode learns text classification tasks (the model reads "
@@ -471,11 +565,13 @@ static int run(finetune_job *job, const tp_cli *cli)
     signal(SIGINT, request_stop);
     signal(SIGTERM, request_stop);
     for (int64_t epoch = first_epoch; epoch < job->epochs; epoch++) {
-        if (run_epoch(job, epoch) < 0) return -1;
-        if (stop_requested) {
+        int stop = 0;
+        if (run_epoch(job, epoch) < 0 || stop_agreed(job, &stop) < 0) return -1;
+        if (stop && stop_requested)
             fprintf(stderr, "stopped by signal %d after epoch %lld\n", (int)stop_requested, (long long)epoch + 1);
-            return 0;
-        }
+        else if (stop)
+            fprintf(stderr, "stopped by a signal to another rank after epoch %lld\n", (long long)epoch + 1);
+        if (stop) return 0;
     }
     return evaluate_test(job);
 }

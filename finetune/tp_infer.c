@@ -35,6 +35,11 @@ static const char usage[] =
     "--output_logits a `logits` and with --output_prob a `prob` column (softmax, or sigmoid per\n"
     "label for multi_label), values space-separated.  When the file has a label column, the scores\n"
     "(as tp-finetune's dev evaluation) go to stderr.  docs/finetune.md has examples.\n"
+    "Images: for a model config with \"data_processor\": \"vit\" (a ViT checkpoint of tp-finetune, a\n"
+    "Hugging Face ViTForImageClassification / ViTModel directory), test_path is an image list\n"
+    "(label<TAB>path lines), an MNIST-style IDX images file or a pre-decoded image file of\n"
+    "tp-preprocess --data_processor vit, read as tp-finetune reads them (no tokenizer; key\n"
+    "skip_bad_images as there); --dump then holds no input_ids / seg (docs/media.md).\n"
     "\n"
     "The model, from one of:\n"
     "  checkpoint               a tp-finetune output_dir (its best/ weights), its best/, or a checkpoint\n"
@@ -47,7 +52,8 @@ static const char usage[] =
     "  hf_model_dir             a Hugging Face BERT, RoBERTa or ALBERT directory: a classifier, or a bare\n"
     "                           encoder (no head, no `task`: only dump, of the hidden states)\n"
     "With model or hf_model_dir, the task comes from these keys (default):\n"
-    "  task                     classification, multi_label, regression or tagging (classification)\n"
+    "  task                     classification, multi_label, regression, tagging or text2text\n"
+    "                           (classification)\n"
     "  labels_path              the label names, one per line (class i on line i+1)\n"
     "  labels_num               instead of labels_path: N labels named 0..N-1 (the model config's\n"
     "                           labels_num, e.g. a Hugging Face classifier's)\n"
@@ -60,7 +66,9 @@ static const char usage[] =
     "  inputs_path              instead of test_path: token ids, a safetensors file with int32\n"
     "                           input_ids and seg [N, seq] (seg 1 = text_a, 2 = text_b, 0 = padding;\n"
     "                           what --dump writes)\n"
-    "  prediction_path          the predictions TSV (none)\n"
+    "  prediction_path          the predictions TSV (none); text2text: the generated text of each line\n"
+    "  tgt_seq_length, num_beams\n"
+    "                           text2text: generated tokens at most and beams (the checkpoint's)\n"
     "  output_logits, output_prob  add the columns (--output_logits / --output_prob; not for tagging,\n"
     "                           prob not for regression) (false)\n"
     "  dump                     a safetensors file (fp32) with input_ids, seg, hidden (the encoder's\n"
@@ -94,10 +102,12 @@ typedef struct infer_job {
     tp_tokenizer *tokenizer;
     tp_task_kind kind;
     int64_t labels_num, batch_size, seq_length;
+    int64_t tgt_seq_length, num_beams; /* text2text */
     char **label_names;             /* [labels_num] */
     const char *test_path, *inputs_path, *prediction_path, *dump_path;
     int output_logits, output_prob;
     int headless;                   /* the model has no target: --dump of the hidden states only */
+    int images;                     /* the model reads images (data_processor vit): no tokenizer */
     tp_tsv_task *tsv;
     tp_encoded_split split;
     tp_model model;
@@ -177,10 +187,10 @@ static int task_from_run(infer_job *job)
     job->kind = (tp_task_kind)kind;
     if (labels_path && labels_num)
         return tp_fail("%s: key 'labels_num': give either labels_path or labels_num", tp_config_name(job->run));
-    if (job->kind == TP_TASK_REGRESSION) {
+    if (job->kind == TP_TASK_REGRESSION || job->kind == TP_TASK_TEXT2TEXT) {
         if (labels_path || labels_num)
-            return tp_fail("%s: key '%s': regression has no labels", tp_config_name(job->run),
-                           labels_path ? "labels_path" : "labels_num");
+            return tp_fail("%s: key '%s': %s has no labels", tp_config_name(job->run),
+                           labels_path ? "labels_path" : "labels_num", tp_task_kind_name(job->kind));
         names_from_count(job, 0);
     } else if (labels_path) {
         if (read_labels_file(job, labels_path) < 0) return -1;
@@ -210,7 +220,7 @@ static int task_from_file(infer_job *job)
         return tp_fail("%s: key 'task': missing", tp_config_name(job->task_file));
     job->kind = (tp_task_kind)kind;
     int64_t model_labels = 0;
-    if (kind != TP_TASK_REGRESSION &&
+    if (kind != TP_TASK_REGRESSION && kind != TP_TASK_TEXT2TEXT &&
         (tp_config_int(job->model_config, "labels_num", 0, 0, INT32_MAX, &model_labels) < 0 || model_labels != count))
         return tp_fail("%s: key 'labels': %d names, but the model's head has %lld labels", tp_config_name(job->task_file),
                        count, (long long)model_labels);
@@ -307,6 +317,7 @@ static int open_tokenizer(infer_job *job, const model_source *source)
                                        "spm_model_path", "tokenizer_json_path", "do_lower_case", NULL};
     tp_config *keys_from = job->run;
     const char *model_dir = source->hf_dir;
+    if ((job->images = tp_task_is_image(job->model_config))) return 0;
     if (job->task_file) {
         int run_has_keys = 0;
         for (int i = 0; keys[i]; i++) run_has_keys |= tp_config_has(job->run, keys[i]);
@@ -349,6 +360,9 @@ static int read_outputs(infer_job *job)
                        job->output_logits ? "output_logits" : "output_prob");
     if (job->kind == TP_TASK_REGRESSION && job->output_prob)
         return tp_fail("%s: key 'output_prob': regression has no probabilities", name);
+    if (job->kind == TP_TASK_TEXT2TEXT && (job->output_logits || job->output_prob || job->inputs_path))
+        return tp_fail("%s: key '%s': not available for text2text (it reads test_path and writes the generated texts)",
+                       name, job->output_logits ? "output_logits" : job->output_prob ? "output_prob" : "inputs_path");
     return 0;
 }
 
@@ -360,6 +374,15 @@ static int read_run(infer_job *job, int64_t *threads)
         tp_config_int(job->run, "seq_length", stored_length, 2, 1 << 20, &job->seq_length) < 0 ||
         tp_config_int(job->run, "threads", 0, 0, 4096, threads) < 0)
         return -1;
+    if (job->kind == TP_TASK_TEXT2TEXT) { /* defaults: the checkpoint's */
+        int64_t stored_tgt = 32, stored_beams = 1;
+        if (job->task_file && (tp_config_int(job->task_file, "tgt_seq_length", 32, 1, 1 << 20, &stored_tgt) < 0 ||
+                               tp_config_int(job->task_file, "num_beams", 1, 1, 1024, &stored_beams) < 0))
+            return -1;
+        if (tp_config_int(job->run, "tgt_seq_length", stored_tgt, 1, 1 << 20, &job->tgt_seq_length) < 0 ||
+            tp_config_int(job->run, "num_beams", stored_beams, 1, 1024, &job->num_beams) < 0)
+            return -1;
+    }
     return read_outputs(job);
 }
 
@@ -372,7 +395,25 @@ static int read_tsv(infer_job *job)
     if (!(job->tsv = tp_tsv_read(job->test_path, &options))) return -1;
     if (job->kind == TP_TASK_TAGGING && job->tsv->has_text_b)
         return tp_fail("%s: header: tagging takes text_a only (found a text_b column)", job->test_path);
+    if (job->kind == TP_TASK_TEXT2TEXT)
+        return tp_encode_text2text(job->tokenizer, job->tsv, job->seq_length, job->tgt_seq_length, &job->split);
     tp_encode_split(job->tokenizer, job->tsv, job->seq_length, job->labels_num, &job->split);
+    return 0;
+}
+
+/* An image list, IDX pair or pre-decoded file (core/preprocess_vit.h) at the model's input size. */
+static int read_images(infer_job *job)
+{
+    int skip = 0;
+    if (job->inputs_path)
+        return tp_fail("%s: key 'inputs_path': token ids; an image model reads test_path", tp_config_name(job->run));
+    if (tp_config_bool(job->run, "skip_bad_images", 0, &skip) < 0 ||
+        tp_task_read_images(job->test_path, job->model_config, job->labels_num, skip, &job->tsv, &job->split) < 0)
+        return -1;
+    if (job->split.images->skipped)
+        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", job->test_path,
+                (long long)job->split.images->skipped);
+    job->seq_length = job->split.seq_length; /* the class token and the patches */
     return 0;
 }
 
@@ -443,10 +484,12 @@ static int setup(infer_job *job, const tp_cli *cli)
     if (open_model(job, &source) < 0 || tp_cli_apply(cli, NULL, job->model_config) < 0 ||
         open_tokenizer(job, &source) < 0 || read_run(job, &threads) < 0 || !(backend = tp_device_from_config(job->run)))
         return -1;
-    if (tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0 ||
-        tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0)
+    if (tp_model_build(&job->model, job->model_config, job->tokenizer ? job->tokenizer->vocab_size : 0) < 0)
         return -1;
-    if ((job->inputs_path ? read_inputs(job) : read_tsv(job)) < 0 || check_seq_length(job) < 0) return -1;
+    int read = job->images ? read_images(job) : job->inputs_path ? read_inputs(job) : read_tsv(job);
+    if (read < 0 || tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0 ||
+        check_seq_length(job) < 0)
+        return -1;
     if (!job->prediction_path && !job->dump_path && !job->split.has_labels)
         return tp_fail("%s: key 'prediction_path': nothing to do (no prediction_path, no dump, and %s has no labels "
                        "to score)", tp_config_name(job->run), job->test_path ? job->test_path : job->inputs_path);
@@ -499,8 +542,10 @@ static int write_dump(infer_job *job)
     int64_t hidden[3] = {split->count, split->seq_length, job->model.hp.hidden_size};
     char names[TP_MAX_PARTS][96];
     tp_st_writer *writer = tp_st_writer_new();
-    tp_st_writer_add(writer, "input_ids", TP_ST_I32, 2, tokens, split->src);
-    tp_st_writer_add(writer, "seg", TP_ST_I32, 2, tokens, split->seg);
+    if (split->src) { /* images have none */
+        tp_st_writer_add(writer, "input_ids", TP_ST_I32, 2, tokens, split->src);
+        tp_st_writer_add(writer, "seg", TP_ST_I32, 2, tokens, split->seg);
+    }
     tp_st_writer_add(writer, "hidden", TP_ST_F32, 3, hidden, job->dump.hidden);
     for (int t = 0; t < job->model.target_count; t++) {
         int64_t shape[3] = {split->count, split->seq_length, job->dump.classes[t]};
@@ -549,6 +594,7 @@ static void write_label(FILE *out, const infer_job *job, int64_t i)
         for (int64_t w = job->split.first_word[i]; w < job->split.first_word[i + 1]; w++)
             if (p->ids[w] >= 0) fprintf(out, "%s%s", separator, job->label_names[p->ids[w]]), separator = " ";
         break;
+    case TP_TASK_TEXT2TEXT: fputs(p->texts[i], out); break;
     }
 }
 
@@ -587,6 +633,9 @@ static int run(infer_job *job, const tp_cli *cli)
     tp_task_observer observer = {dump_batch, job};
     if (tp_task_predict_observed(&job->model, &job->ctx, &job->split, &job->batch, job->batch_size,
                                  job->dump_path ? &observer : NULL, &job->predictions) < 0)
+        return -1;
+    if (job->kind == TP_TASK_TEXT2TEXT &&
+        tp_task_generate(&job->model, &job->ctx, job->tokenizer, &job->split, job->num_beams, &job->predictions) < 0)
         return -1;
     if (job->dump_path && write_dump(job) < 0) return -1;
     if (job->prediction_path && write_predictions(job) < 0) return -1;

@@ -1,5 +1,6 @@
 /* tp-generate: text generation with a causal language model (GPT-2 layout), with a key/value
- * cache; or the model's perplexity on an lm dataset. */
+ * cache, or with an encoder-decoder model (T5, BART: greedy or beam search, core/generate_seq2seq.h);
+ * or the model's perplexity on an lm dataset. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -13,7 +14,9 @@
 #include "core/dataset.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/generate.h"
+#include "core/generate_seq2seq.h"
 #include "core/hf.h"
 #include "core/model.h"
 #include "core/run_tokenizer.h"
@@ -29,8 +32,13 @@ static const char usage[] =
     "then for sampling temperature, top-k and top-p, then the argmax or a draw.  With eval_dataset it\n"
     "prints the model's perplexity on that dataset instead.\n"
     "\n"
+    "With an encoder-decoder model (T5, T5 v1.1, BART, Pegasus: a model config with a decoder) the prompt is the\n"
+    "SOURCE: it is encoded once and the decoder generates the target from its start id, greedily or by\n"
+    "beam search, as transformers' generate (docs/generation.md); one line of output per source.\n"
+    "\n"
     "The model, from one of:\n"
-    "  hf_model_dir             a Hugging Face GPT-2 directory (GPT2LMHeadModel)\n"
+    "  hf_model_dir             a Hugging Face GPT-2, T5, BART or Pegasus directory (GPT2LMHeadModel,\n"
+    "                           T5ForConditionalGeneration, BartForConditionalGeneration, ...)\n"
     "  model + pretrained_model_path\n"
     "                           a tp model config and its weights (tp-convert's output, or a tp-pretrain\n"
     "                           checkpoint's model.safetensors)\n"
@@ -51,6 +59,24 @@ static const char usage[] =
     "  stop_at_eos              stop after the tokenizer's end-of-text token (true)\n"
     "  kv_cache                 false: re-run the whole sequence for every token, as TencentPretrain (true)\n"
     "  output_ids               print the new ids, space-separated, instead of text (false)\n"
+    "\n"
+    "Encoder-decoder keys (defaults from the directory's generation_config.json or config.json with\n"
+    "hf_model_dir; else as shown):\n"
+    "  source_file              instead of prompt: one source text per line (each tokenized, then eos)\n"
+    "  source_eos               text sources end with eos_id, as T5's tokenizer ends them (true)\n"
+    "  output_path              write the generated lines there (atomically) instead of stdout\n"
+    "  num_beams                1: greedy (or sampling); > 1: beam search (1)\n"
+    "  length_penalty           beam search: a hypothesis scores sum log p / length^length_penalty (1.0)\n"
+    "  early_stopping           beam search: false, true or never, as transformers (false)\n"
+    "  no_repeat_ngram_size     ids that would repeat an n-gram of the output are banned, 0 = off (0)\n"
+    "  min_length               no eos before the output (the start id included) is this long (0)\n"
+    "  decoder_start_id, eos_id, pad_id\n"
+    "                           the target's start, end and padding ids (required without hf_model_dir)\n"
+    "  forced_bos_id, forced_eos_id\n"
+    "                           the first / the last possible generated id forced (-1 = off; BART's config\n"
+    "                           sets forced_eos_token_id)\n"
+    "  new_tokens, kv_cache, output_ids, repetition_penalty, do_sample...: as above (sampling only with\n"
+    "                           num_beams 1; kv_cache false re-runs encoder and decoder for every token)\n"
     "\n"
     "Evaluation keys:\n"
     "  eval_dataset             an lm dataset (tp-preprocess --data_processor lm): prints the mean\n"
@@ -78,6 +104,8 @@ typedef struct generate_job {
     int64_t prompt_length;
     tp_dataset *dataset;
     tp_loader *loader;
+    const char *hf_dir;
+    tp_seq2seq_decoder *seq2seq;
 } generate_job;
 
 /* ---- the model ------------------------------------------------------------------------ */
@@ -94,6 +122,7 @@ static int open_model(generate_job *job, const char **hf_dir, const char **weigh
     if (!*hf_dir && (!model_path || !*weights))
         return tp_fail("%s: key '%s': missing (model and pretrained_model_path go together)", name,
                        model_path ? "pretrained_model_path" : "model");
+    job->hf_dir = *hf_dir;
     job->model_config = *hf_dir ? tp_hf_config(*hf_dir) : tp_config_load(model_path);
     return job->model_config ? 0 : -1;
 }
@@ -185,30 +214,42 @@ static int byte_of(int32_t code_point)
 }
 
 /* A byte-level BPE token's bytes (GPT-2, RoBERTa); other vocabularies print their tokens. */
-static void print_token(const char *token, int byte_level, int first)
+static void print_token(FILE *out, const char *token, int byte_level, int first)
 {
+    static const char sentencepiece_space[] = "\xe2\x96\x81"; /* U+2581 starts a word */
+    if (!strncmp(token, sentencepiece_space, 3)) {
+        fprintf(out, "%s%s", first ? "" : " ", token + 3);
+        return;
+    }
     if (!byte_level) {
         int piece = !strncmp(token, "##", 2);
-        printf("%s%s", first || piece ? "" : " ", piece ? token + 2 : token);
+        fprintf(out, "%s%s", first || piece ? "" : " ", piece ? token + 2 : token);
         return;
     }
     for (const unsigned char *c = (const unsigned char *)token; *c;) {
         int32_t code_point = *c < 0x80 ? *c : (*c & 0x1F) << 6 | (c[1] & 0x3F);
         int byte = byte_of(code_point);
         c += *c < 0x80 ? 1 : 2;
-        if (byte >= 0) putchar(byte);
+        if (byte >= 0) fputc(byte, out);
     }
 }
 
-static void print_output(generate_job *job, const int32_t *ids, int64_t count, int output_ids, int byte_level)
+/* The ids, or their text (without the ids in skip[0..skip_count): special ids) and a newline. */
+static void print_output(FILE *out, generate_job *job, const int32_t *ids, int64_t count, int output_ids,
+                         int byte_level, const int32_t *skip, int skip_count)
 {
+    int first = 1;
     for (int64_t i = 0; i < count; i++) {
+        int special = 0;
+        for (int k = 0; k < skip_count; k++) special |= ids[i] == skip[k];
         if (output_ids)
-            printf("%s%d", i ? " " : "", ids[i]);
-        else if (ids[i] < job->tokenizer->vocab_size)
-            print_token(job->tokenizer->tokens[ids[i]], byte_level, i == 0);
+            fprintf(out, "%s%d", i ? " " : "", ids[i]);
+        else if (!special && ids[i] < job->tokenizer->vocab_size) {
+            print_token(out, job->tokenizer->tokens[ids[i]], byte_level, first);
+            first = 0;
+        }
     }
-    putchar('\n');
+    fputc('\n', out);
 }
 
 static int read_sampling(tp_config *run, tp_sampling *s)
@@ -256,11 +297,181 @@ static int generate(generate_job *job)
                     &sampling, job->generated, &count) < 0)
         return -1;
     double seconds = now_seconds() - start;
-    print_output(job, job->generated, count, output_ids, !strcmp(kind, "bpe") || !strcmp(kind, "gpt2"));
+    print_output(stdout, job, job->generated, count, output_ids, !strcmp(kind, "bpe") || !strcmp(kind, "gpt2"), NULL, 0);
     fprintf(stderr, "tp-generate: %lld tokens after a %lld-token prompt in %.3f s (%.1f tokens/s, %s)\n",
             (long long)count, (long long)job->prompt_length, seconds, (double)count / seconds,
             kv_cache ? "key/value cache" : "full recomputation");
     return 0;
+}
+
+/* ---- encoder-decoder models ------------------------------------------------------------------ */
+
+/* true, false or "never" (-1). */
+static int read_early_stopping(tp_config *run, int *early)
+{
+    static const char *const never[] = {"never", NULL};
+    int flag = 0, index = 0;
+    if (!tp_config_has(run, "early_stopping")) return 0;
+    if (tp_config_bool(run, "early_stopping", 0, &flag) == 0) {
+        *early = flag;
+        return 0;
+    }
+    if (tp_config_enum(run, "early_stopping", "never", never, &index) < 0)
+        return tp_fail("%s: key 'early_stopping': expected true, false or \"never\"", tp_config_name(run));
+    *early = -1;
+    return 0;
+}
+
+static int read_seq2seq_options(generate_job *job, tp_seq2seq_options *o)
+{
+    tp_config *run = job->run;
+    const char *name = tp_config_name(run);
+    *o = tp_seq2seq_default_options();
+    o->max_new_tokens = 32;
+    if (job->hf_dir && tp_seq2seq_options_from_hf(job->hf_dir, o) < 0) return -1;
+    int64_t start = o->decoder_start_id, eos = o->eos_id, pad = o->pad_id, bos_forced = o->forced_bos_id,
+            eos_forced = o->forced_eos_id, vocab = job->model.hp.vocab_size - 1;
+    if (read_sampling(run, &o->sampling) < 0 ||
+        tp_config_int(run, "new_tokens", 32, 1, job->model.hp.max_seq_length - 1, &o->max_new_tokens) < 0 ||
+        tp_config_int(run, "num_beams", o->num_beams, 1, 1024, &o->num_beams) < 0 ||
+        tp_config_double(run, "length_penalty", o->length_penalty, -1e6, 1e6, &o->length_penalty) < 0 ||
+        read_early_stopping(run, &o->early_stopping) < 0 ||
+        tp_config_int(run, "no_repeat_ngram_size", o->no_repeat_ngram_size, 0, 1 << 20, &o->no_repeat_ngram_size) < 0 ||
+        tp_config_int(run, "min_length", o->min_length, 0, 1 << 20, &o->min_length) < 0 ||
+        tp_config_int(run, "decoder_start_id", start, -1, vocab, &start) < 0 ||
+        tp_config_int(run, "eos_id", eos, -1, vocab, &eos) < 0 || tp_config_int(run, "pad_id", pad, -1, vocab, &pad) < 0 ||
+        tp_config_int(run, "forced_bos_id", bos_forced, -1, vocab, &bos_forced) < 0 ||
+        tp_config_int(run, "forced_eos_id", eos_forced, -1, vocab, &eos_forced) < 0)
+        return -1;
+    if (start < 0 || eos < 0)
+        return tp_fail("%s: key '%s': missing (an encoder-decoder model needs decoder_start_id and eos_id)", name,
+                       start < 0 ? "decoder_start_id" : "eos_id");
+    o->decoder_start_id = (int32_t)start;
+    o->eos_id = (int32_t)eos;
+    o->pad_id = (int32_t)pad;
+    o->forced_bos_id = (int32_t)bos_forced;
+    o->forced_eos_id = (int32_t)eos_forced;
+    if (o->num_beams > 1 && o->sampling.do_sample)
+        return tp_fail("%s: key 'do_sample': sampling goes with num_beams 1 only", name);
+    return 0;
+}
+
+/* The sources: prompt / prompt_ids (one), or source_file's lines (text); text ends with eos. */
+typedef struct sources {
+    int32_t **ids;
+    int64_t *lengths, count;
+} sources;
+
+static void sources_add(sources *s, int32_t *ids, int64_t length)
+{
+    s->ids = tp_xrealloc(s->ids, (size_t)(s->count + 1) * sizeof *s->ids);
+    s->lengths = tp_xrealloc(s->lengths, (size_t)(s->count + 1) * sizeof *s->lengths);
+    s->ids[s->count] = ids;
+    s->lengths[s->count++] = length;
+}
+
+static void sources_free(sources *s)
+{
+    for (int64_t i = 0; i < s->count; i++) free(s->ids[i]);
+    free(s->ids);
+    free(s->lengths);
+}
+
+static int encode_source(generate_job *job, const char *path, int64_t line, const char *text, int32_t eos,
+                         sources *out)
+{
+    tp_ids encoded = {0};
+    if (tp_tokenizer_encode(job->tokenizer, text, strlen(text), &encoded) < 0) return -1;
+    encoded.ids = tp_xrealloc(encoded.ids, (size_t)(encoded.count + 1) * sizeof *encoded.ids);
+    if (eos >= 0) encoded.ids[encoded.count++] = eos;
+    sources_add(out, encoded.ids, encoded.count);
+    if (encoded.count < 1) return tp_fail("%s: line %lld: the source has no tokens", path, (long long)line);
+    if (encoded.count > job->model.hp.max_seq_length)
+        return tp_fail("%s: line %lld: %lld tokens exceed max_seq_length %lld", path, (long long)line,
+                       (long long)encoded.count, (long long)job->model.hp.max_seq_length);
+    return 0;
+}
+
+static int read_sources(generate_job *job, const tp_seq2seq_options *o, sources *out)
+{
+    const char *path = NULL, *name = tp_config_name(job->run);
+    int source_eos = 1;
+    if (tp_config_string(job->run, "source_file", NULL, &path) < 0 || tp_config_bool(job->run, "source_eos", 1, &source_eos) < 0)
+        return -1;
+    int32_t eos = source_eos ? o->eos_id : -1;
+    if (!path) {
+        if (tp_config_has(job->run, "prompt_ids")) {
+            if (read_prompt(job) < 0) return -1;
+            sources_add(out, job->prompt, job->prompt_length);
+            job->prompt = NULL;
+            return 0;
+        }
+        const char *text = NULL;
+        if (tp_config_string(job->run, "prompt", NULL, &text) < 0) return -1;
+        if (!text) return tp_fail("%s: key 'prompt': give prompt, prompt_ids or source_file", name);
+        return encode_source(job, "prompt", 1, text, eos, out);
+    }
+    char *all = tp_read_file(path, NULL);
+    if (!all) return -1;
+    int status = 0;
+    int64_t line = 0;
+    for (char *cursor = all; status == 0 && *cursor;) {
+        char *end = cursor + strcspn(cursor, "\n"), *next = *end ? end + 1 : end;
+        *end = '\0';
+        if (end > cursor && end[-1] == '\r') end[-1] = '\0';
+        status = encode_source(job, path, ++line, cursor, eos, out);
+        cursor = next;
+    }
+    free(all);
+    if (status == 0 && out->count == 0) return tp_fail("%s: no sources", path);
+    return status;
+}
+
+static int generate_seq2seq(generate_job *job)
+{
+    tp_seq2seq_options o;
+    sources src = {0};
+    tp_atomic_file file = {0};
+    int kv_cache = 1, output_ids = 0, status = -1;
+    const char *kind = "bert", *output_path = NULL;
+    if (read_seq2seq_options(job, &o) < 0 || tp_config_bool(job->run, "kv_cache", 1, &kv_cache) < 0 ||
+        tp_config_bool(job->run, "output_ids", 0, &output_ids) < 0 ||
+        tp_config_string(job->run, "tokenizer", "bert", &kind) < 0 ||
+        tp_config_string(job->run, "output_path", NULL, &output_path) < 0)
+        return -1;
+    int need_tokenizer = !output_ids || !tp_config_has(job->run, "prompt_ids");
+    if (need_tokenizer && !(job->tokenizer = tp_run_tokenizer(job->run, NULL))) return -1;
+    if (read_sources(job, &o, &src) < 0 || tp_config_check_unused(job->run) < 0) goto done;
+    if (kv_cache && !(job->seq2seq = tp_seq2seq_decoder_create(&job->model, o.num_beams))) goto done;
+    if (output_path && tp_atomic_open(&file, output_path) < 0) goto done;
+    FILE *out = output_path ? file.fp : stdout;
+    const int32_t special[3] = {o.decoder_start_id, o.eos_id, o.pad_id};
+    job->generated = tp_xmalloc((size_t)o.max_new_tokens * sizeof *job->generated);
+    int64_t total = 0;
+    double start = now_seconds();
+    for (int64_t i = 0; i < src.count; i++) {
+        int64_t count = 0;
+        int result = kv_cache ? tp_seq2seq_generate(job->seq2seq, tp_seq2seq_encode(&job->model, &job->ctx, src.ids[i],
+                                                                                     src.lengths[i]),
+                                                    NULL, &o, job->generated, &count)
+                              : tp_seq2seq_generate_full(&job->model, &job->ctx, src.ids[i], src.lengths[i], &o,
+                                                         job->generated, &count);
+        if (result < 0) goto done;
+        print_output(out, job, job->generated, count, output_ids, !strcmp(kind, "bpe") || !strcmp(kind, "gpt2"),
+                     special, 3);
+        total += count;
+    }
+    double seconds = now_seconds() - start;
+    if (output_path && tp_atomic_commit(&file) < 0) goto done;
+    file.fp = NULL;
+    fprintf(stderr, "tp-generate: %lld sources, %lld tokens in %.3f s (%.1f tokens/s, %lld beam%s, %s)\n",
+            (long long)src.count, (long long)total, seconds, (double)total / seconds, (long long)o.num_beams,
+            o.num_beams > 1 ? "s" : "", kv_cache ? "key/value caches" : "full recomputation");
+    status = 0;
+done:
+    if (file.fp) tp_atomic_abort(&file);
+    sources_free(&src);
+    return status;
 }
 
 /* ---- perplexity ---------------------------------------------------------------------------- */
@@ -311,12 +522,14 @@ static int run(generate_job *job, const tp_cli *cli)
     if (!job->run || tp_cli_apply(cli, job->run, NULL) < 0 || build_model(job, cli) < 0 ||
         tp_config_check_unused(job->model_config) < 0 || tp_config_string(job->run, "eval_dataset", NULL, &eval_path) < 0)
         return -1;
-    return eval_path ? evaluate(job, eval_path) : generate(job);
+    if (eval_path) return evaluate(job, eval_path);
+    return job->model.decoder_type ? generate_seq2seq(job) : generate(job);
 }
 
 static void cleanup(generate_job *job)
 {
     tp_lm_decoder_free(job->decoder);
+    tp_seq2seq_decoder_free(job->seq2seq);
     if (job->loader) tp_loader_free(job->loader);
     if (job->dataset) tp_dataset_close(job->dataset);
     if (job->ctx_ready) tp_ctx_free(&job->ctx);

@@ -2,6 +2,8 @@
  * Options follow TencentPretrain's preprocess.py; see --help and docs/data.md. */
 #include "core/error.h"
 #include "core/preprocess.h"
+#include "core/preprocess_seq2seq.h"
+#include "core/preprocess_vit.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -28,10 +30,13 @@ typedef struct option_spec {
 
 typedef struct settings {
     const char *corpus_path, *vocab_path, *dataset_path, *processor, *tokenizer;
-    const char *merges_path, *spm_model_path, *tokenizer_json_path;
+    const char *merges_path, *spm_model_path, *tokenizer_json_path, *config_path;
     int64_t seq_length, dup_factor, docs_buffer_size, seed, processes_num;
     double short_seq_prob, mask_prob;
-    int do_lower_case, dynamic_masking, full_sentences, help;
+    int do_lower_case, dynamic_masking, full_sentences, skip_bad_images, help;
+    int64_t tgt_seq_length, span_max_length; /* mt; t5 and bart's span masking */
+    double span_geo_prob;
+    int span_masking;
 } settings;
 
 /* Defaults as preprocess.py's (dataset_path: .tpd instead of .pt). */
@@ -44,6 +49,9 @@ static settings args = {.dataset_path = "dataset.tpd",
                         .seed = 7,
                         .short_seq_prob = 0.1,
                         .mask_prob = 0.15,
+                        .tgt_seq_length = 128,
+                        .span_geo_prob = 0.2,
+                        .span_max_length = 10,
                         .do_lower_case = 1};
 
 static const option_spec options[] = {
@@ -59,11 +67,17 @@ static const option_spec options[] = {
     {"tokenizer_json_path", OPT_PATH, &args.tokenizer_json_path, NULL, 0, 0,
      "hf: a Hugging Face tokenizer.json (WordPiece, byte-level BPE or Unigram model). Required for hf."},
     {"dataset_path", OPT_PATH, &args.dataset_path, NULL, 0, 0, "Output dataset. Default: dataset.tpd."},
-    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm|lm", 0, 0,
+    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|t5|bart|mt|prefixlm", 0, 0,
      "bert: NSP pairs [CLS] A [SEP] B [SEP] per document; mlm: lines cut into seq_length pieces; lm (GPT-2): "
      "lines cut into windows of seq_length + 1 tokens, the inputs and their next tokens (with a bpe tokenizer "
-     "<|endoftext|> frames each line; no masks, dup_factor 1). Default: bert."},
-    {"processor", OPT_CHOICE, &args.processor, "bert|mlm|lm", 0, 0, "Same as --data_processor."},
+     "<|endoftext|> frames each line; no masks, dup_factor 1); vit: the corpus is an image list (label<TAB>path "
+     "lines) or an MNIST-style IDX images file, decoded and resized once into a pre-decoded image file that "
+     "tp-finetune and tp-infer read in place of the list (no tokenizer; --config_path); t5: mlm pieces whose "
+     "masked spans become sentinels <extra_id_N> (needs <extra_id_0>...); bart: documents' sentence chunks, "
+     "permuted and text-infilled with [MASK]; mt: source<TAB>target lines for an encoder-decoder; prefixlm: "
+     "source<TAB>target lines as one sequence for a decoder-only model, loss on the target (docs/data.md). "
+     "Default: bert."},
+    {"processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|t5|bart|mt|prefixlm", 0, 0, "Same as --data_processor."},
     {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert|bpe|gpt2|sentencepiece|char|space|hf", 0, 0,
      "bert: BERT's basic tokenizer + WordPiece; bpe (= gpt2): GPT-2's byte-level BPE; sentencepiece: a "
      "SentencePiece model; char / space: TencentPretrain's character / space-separated tokens; hf: a Hugging Face "
@@ -80,6 +94,20 @@ static const option_spec options[] = {
     {"full_sentences", OPT_FLAG, &args.full_sentences, NULL, 0, 0,
      "mlm, lm: pack the lines of a buffer into full pieces across line ends (RoBERTa's FULL-SENTENCES; lm: one "
      "contiguous token stream). Default: off, each line is cut on its own."},
+    {"config_path", OPT_PATH, &args.config_path, NULL, 0, 0,
+     "vit: the model config whose image_height, image_width and channels_num the images are decoded and resized "
+     "to (docs/media.md). Required for vit."},
+    {"skip_bad_images", OPT_FLAG, &args.skip_bad_images, NULL, 0, 0,
+     "vit: leave out (and count) images that cannot be read or decoded. Default: off, the first one fails."},
+    {"tgt_seq_length", OPT_INT, &args.tgt_seq_length, NULL, 1, 65534,
+     "mt: the target's (decoder's) length; [CLS] target [SEP] is cut to tgt_seq_length + 1 tokens. Default: 128."},
+    {"span_masking", OPT_FLAG, &args.span_masking, NULL, 0, 0,
+     "t5, bart: mask spans of geometric length instead of single tokens (TencentPretrain's --span_masking). "
+     "Default: off."},
+    {"span_geo_prob", OPT_REAL, &args.span_geo_prob, NULL, 1e-9, 1,
+     "t5, bart with --span_masking: the geometric distribution's p. Default: 0.2."},
+    {"span_max_length", OPT_INT, &args.span_max_length, NULL, 1, 1000,
+     "t5, bart with --span_masking: the longest span. Default: 10."},
     {"docs_buffer_size", OPT_INT, &args.docs_buffer_size, NULL, 1, 1e12,
      "Documents (bert) or lines (mlm) processed together; bert draws random next segments within a buffer. "
      "Default: 100000."},
@@ -290,6 +318,32 @@ static int check_special_tokens(const tp_tokenizer_options *tokenizer)
     return first_missing ? 1 : 0;
 }
 
+/* --data_processor vit: the images decoded at the model's size, written as a pre-decoded file. */
+static int preprocess_images(void)
+{
+    if (!args.config_path) return usage_error("--data_processor vit needs --config_path (the model config)");
+    if (args.processes_num) omp_set_num_threads((int)args.processes_num);
+    double start = now_seconds();
+    tp_image_set_options options = {.skip_bad_images = args.skip_bad_images};
+    tp_image_set set = {0};
+    int64_t patch = 0;
+    tp_config *config = tp_config_load(args.config_path);
+    int status = config && tp_image_set_geometry(config, &options, &patch) == 0 &&
+                         tp_image_set_read(args.corpus_path, &options, &set) == 0 &&
+                         tp_image_set_write(&set, args.dataset_path) == 0
+                     ? 0
+                     : 1;
+    if (status)
+        fprintf(stderr, "%s: error: %s\n", program, tp_last_error());
+    else
+        fprintf(stderr, "%s: wrote %s: %" PRId64 " images of %" PRId64 " x %" PRId64 " x %" PRId64 ", %" PRId64
+                " classes (%" PRId64 " skipped) in %.2f s\n", program, args.dataset_path, set.count, set.channels,
+                set.height, set.width, set.num_labels, set.skipped, now_seconds() - start);
+    tp_image_set_free(&set);
+    if (config) tp_config_free(config);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     int status = parse_arguments(argc, argv);
@@ -299,6 +353,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!args.corpus_path) return usage_error("--corpus_path is required");
+    if (strcmp(args.processor, "vit") == 0) return preprocess_images();
     status = check_tokenizer_paths();
     if (status) return status;
     tp_tokenizer_options tokenizer = {.kind = args.tokenizer,
@@ -308,7 +363,8 @@ int main(int argc, char **argv)
                                       .spm_model_path = args.spm_model_path,
                                       .tokenizer_json_path = args.tokenizer_json_path};
     int lm = strcmp(args.processor, "lm") == 0; /* needs only a start and an end token: tp_preprocess checks */
-    status = lm ? 0 : check_special_tokens(&tokenizer);
+    int seq2seq = tp_seq2seq_processor_kind(args.processor) != 0; /* tp_preprocess checks their own tokens */
+    status = lm || seq2seq ? 0 : check_special_tokens(&tokenizer);
     if (status) return status;
     if (args.processes_num) omp_set_num_threads((int)args.processes_num);
     progress_state state = {now_seconds(), now_seconds()};
@@ -327,6 +383,10 @@ int main(int argc, char **argv)
         .full_sentences = args.full_sentences,
         .progress = print_progress,
         .progress_user = &state,
+        .span_masking = args.span_masking,
+        .span_geo_prob = args.span_geo_prob,
+        .span_max_length = args.span_max_length,
+        .tgt_seq_length = args.tgt_seq_length,
     };
     tp_preprocess_progress totals;
     if (tp_preprocess(&o, &totals) != 0) {

@@ -112,10 +112,20 @@ static int check_shapes(pretrain_job *job)
     if (job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", run_name,
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
-    int lm_dataset = tp_dataset_kind(job->dataset) == TP_DATASET_LM; /* windows of seq_length + 1 tokens */
+    int kind = tp_dataset_kind(job->dataset), lm_dataset = kind == TP_DATASET_LM; /* windows of seq_length + 1 */
     if (job->seq_length > tp_dataset_seq_length(job->dataset) - lm_dataset)
         return tp_fail("%s: key 'seq_length': %lld exceeds the dataset's sequence length %lld", run_name,
                        (long long)job->seq_length, (long long)(tp_dataset_seq_length(job->dataset) - lm_dataset));
+    if ((kind == TP_DATASET_SEQ2SEQ) != (job->model.decoder_type != NULL))
+        return tp_fail("%s: %s", tp_config_name(job->model_config),
+                       kind == TP_DATASET_SEQ2SEQ ? "the dataset (t5, bart or mt processor) needs an encoder-decoder "
+                                                    "model ('decoder' and 'tgt_embedding')"
+                                                  : "an encoder-decoder model trains on a t5, bart or mt dataset");
+    if (kind == TP_DATASET_SEQ2SEQ && tp_dataset_tgt_seq_length(job->dataset) - 1 > job->model.hp.max_seq_length)
+        return tp_fail("%s: the dataset's targets reach %lld decoder positions, more than max_seq_length %lld",
+                       tp_config_name(job->model_config), (long long)tp_dataset_tgt_seq_length(job->dataset) - 1,
+                       (long long)job->model.hp.max_seq_length);
+    lm_dataset |= kind == TP_DATASET_SEQ2SEQ || kind == TP_DATASET_PREFIXLM; /* next-token targets: the lm target */
     if (job->model.target_count == 0)
         return tp_fail("%s: key 'target': missing (pre-training needs at least one target, e.g. [\"mlm\"])",
                        tp_config_name(job->model_config));
@@ -125,7 +135,8 @@ static int check_shapes(pretrain_job *job)
             return tp_fail("%s: target 'sp' needs sentence pairs, but the dataset was not made by the bert "
                            "processor", tp_config_name(job->model_config));
         if ((strcmp(target, "lm") == 0) != lm_dataset)
-            return tp_fail("%s: target '%s' %s the lm processor's dataset (%s)", tp_config_name(job->model_config),
+            return tp_fail("%s: target '%s' %s the lm, t5, bart, mt or prefixlm processor's dataset (%s)",
+                           tp_config_name(job->model_config),
                            target, lm_dataset ? "cannot train on" : "needs", tp_config_name(job->run));
     }
     return 0;

@@ -7,27 +7,14 @@
  * T5 (relative_position_embedding): one causal bias table, decoder.self_pos_emb, for every layer's
  * self-attention (context attention has none).  tp extension `tied_output_scale` (Hugging Face T5
  * with tied embeddings): the output is multiplied by hidden_size^-0.5 before the lm head. */
+#include "transformer.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "modules/layers/layers.h"
-#include "modules/layers/relative_position.h"
-
-typedef struct decoder_layer {
-    tp_self_attention self_attn, context_attn;
-    tp_norm_layer layer_norm_1, layer_norm_2, layer_norm_3;
-    tp_feed_forward feed_forward;
-} decoder_layer;
-
-typedef struct transformer_decoder {
-    int64_t layers_num;
-    int pre_layernorm, relative, tied_output_scale;
-    float dropout, output_scale;
-    decoder_layer *layers;
-    tp_norm_layer final_norm; /* pre-LN only */
-    tp_relative_position self_pos_emb;
-} transformer_decoder;
+typedef tp_transformer_decoder_layer decoder_layer;
+typedef tp_transformer_decoder transformer_decoder;
 
 static void layer_init(decoder_layer *layer, tp_build *build, const char *prefix)
 {
@@ -83,42 +70,52 @@ typedef struct decoder_step {
     const tp_model_batch *batch;
 } decoder_step;
 
-static tp_tensor *self_attention(tp_ctx *ctx, const decoder_layer *layer, tp_tensor *x, const decoder_step *step)
+static tp_tensor *self_attention(void *state, tp_ctx *ctx, const decoder_layer *layer, tp_tensor *x)
 {
+    const decoder_step *step = state;
     int64_t tgt = step->batch->tgt_seq_length;
     tp_attention_inputs in = {x, x, step->batch->batch_size, tgt, tgt, TP_MASK_CAUSAL, NULL, step->bias};
     return tp_attention_layer_forward(ctx, &layer->self_attn, &in);
 }
 
-static tp_tensor *context_attention(tp_ctx *ctx, const decoder_layer *layer, tp_tensor *x, const decoder_step *step)
+static tp_tensor *context_attention(void *state, tp_ctx *ctx, const decoder_layer *layer, tp_tensor *x)
 {
+    const decoder_step *step = state;
     const tp_model_batch *batch = step->batch;
     tp_attention_inputs in = {x,      step->memory, batch->batch_size, batch->tgt_seq_length, batch->seq_length,
                               TP_MASK_FULLY_VISIBLE, batch->seg, NULL};
     return tp_attention_layer_forward(ctx, &layer->context_attn, &in);
 }
 
-static tp_tensor *layer_forward(tp_ctx *ctx, const transformer_decoder *dec, const decoder_layer *layer, tp_tensor *x,
-                                const decoder_step *step)
+tp_tensor *tp_transformer_decoder_layer_forward(tp_ctx *ctx, const transformer_decoder *dec, const decoder_layer *layer,
+                                                tp_tensor *x, const tp_decoder_attention *attend)
 {
     float p = dec->dropout;
+    void *state = attend->state;
     if (dec->pre_layernorm) {
         tp_tensor *h = tp_add(
-            ctx, tp_dropout(ctx, self_attention(ctx, layer, tp_norm_layer_forward(ctx, &layer->layer_norm_1, x), step), p),
+            ctx,
+            tp_dropout(ctx, attend->self(state, ctx, layer, tp_norm_layer_forward(ctx, &layer->layer_norm_1, x)), p),
             x);
         tp_tensor *m = tp_add(
             ctx,
-            tp_dropout(ctx, context_attention(ctx, layer, tp_norm_layer_forward(ctx, &layer->layer_norm_2, h), step), p),
+            tp_dropout(ctx, attend->context(state, ctx, layer, tp_norm_layer_forward(ctx, &layer->layer_norm_2, h)), p),
             h);
         tp_tensor *ff = tp_feed_forward_forward(ctx, &layer->feed_forward, tp_norm_layer_forward(ctx, &layer->layer_norm_3, m));
         return tp_add(ctx, tp_dropout(ctx, ff, p), m);
     }
     tp_tensor *h = tp_norm_layer_forward(ctx, &layer->layer_norm_1,
-                                         tp_add(ctx, tp_dropout(ctx, self_attention(ctx, layer, x, step), p), x));
+                                         tp_add(ctx, tp_dropout(ctx, attend->self(state, ctx, layer, x), p), x));
     tp_tensor *m = tp_norm_layer_forward(ctx, &layer->layer_norm_2,
-                                         tp_add(ctx, tp_dropout(ctx, context_attention(ctx, layer, h, step), p), h));
+                                         tp_add(ctx, tp_dropout(ctx, attend->context(state, ctx, layer, h), p), h));
     tp_tensor *ff = tp_dropout(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, m), p);
     return tp_norm_layer_forward(ctx, &layer->layer_norm_3, tp_add(ctx, ff, m));
+}
+
+tp_tensor *tp_transformer_decoder_output(tp_ctx *ctx, const transformer_decoder *dec, tp_tensor *x)
+{
+    if (dec->pre_layernorm) x = tp_norm_layer_forward(ctx, &dec->final_norm, x);
+    return dec->tied_output_scale ? tp_scale(ctx, x, dec->output_scale) : x;
 }
 
 static tp_tensor *decoder_forward(void *self, tp_ctx *ctx, tp_tensor *x, tp_tensor *memory,
@@ -128,9 +125,10 @@ static tp_tensor *decoder_forward(void *self, tp_ctx *ctx, tp_tensor *x, tp_tens
     int64_t tgt = batch->tgt_seq_length;
     decoder_step step = {memory, dec->relative ? tp_relative_position_forward(ctx, &dec->self_pos_emb, tgt, tgt) : NULL,
                          batch};
-    for (int64_t i = 0; i < dec->layers_num; i++) x = layer_forward(ctx, dec, &dec->layers[i], x, &step);
-    if (dec->pre_layernorm) x = tp_norm_layer_forward(ctx, &dec->final_norm, x);
-    return dec->tied_output_scale ? tp_scale(ctx, x, dec->output_scale) : x;
+    tp_decoder_attention attend = {self_attention, context_attention, &step};
+    for (int64_t i = 0; i < dec->layers_num; i++)
+        x = tp_transformer_decoder_layer_forward(ctx, dec, &dec->layers[i], x, &attend);
+    return tp_transformer_decoder_output(ctx, dec, x);
 }
 
 static void decoder_destroy(void *self)

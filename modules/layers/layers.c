@@ -40,15 +40,16 @@ void tp_self_attention_init(tp_self_attention *attn, tp_build *build, const char
     char name[TP_NAME_MAX];
     tp_linear_layer *projections[3] = {&attn->query, &attn->key, &attn->value};
     int with_bias = !hp->remove_transformer_bias;
+    int64_t inner = hp->heads_num * hp->attention_head_size;
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "%s.linear_layers.%d", prefix, i);
-        tp_linear_layer_init(projections[i], build, name, hp->hidden_size, hp->hidden_size, with_bias);
+        tp_linear_layer_init(projections[i], build, name, hp->hidden_size, inner, with_bias);
     }
     tp_name(name, prefix, "final_linear");
-    tp_linear_layer_init(&attn->output, build, name, hp->hidden_size, hp->hidden_size, with_bias);
+    tp_linear_layer_init(&attn->output, build, name, inner, hp->hidden_size, with_bias);
     attn->heads = hp->heads_num;
     attn->dropout = hp->dropout;
-    attn->scale = hp->remove_attention_scale ? 1.0f : 1.0f / sqrtf((float)(hp->hidden_size / hp->heads_num));
+    attn->scale = hp->remove_attention_scale ? 1.0f : 1.0f / sqrtf((float)hp->attention_head_size);
     attn->mask = hp->mask;
 }
 
@@ -96,11 +97,18 @@ void *tp_lookup_embedding_create(tp_build *build, const char *prefix, int64_t ro
     tp_name(name, prefix, "embedding.weight");
     self->table = tp_param_new_padded(build->params, name, 2, shape, TP_INIT_NORMAL, row_multiple);
     self->ids = ids;
+    self->scale = 1.0f;
     return self;
+}
+
+tp_tensor *tp_lookup_embedding_rows(tp_ctx *ctx, const tp_lookup_embedding *lookup, const int32_t *ids, int64_t n)
+{
+    tp_tensor *rows = tp_embedding(ctx, lookup->table, ids, n);
+    return lookup->scale == 1.0f ? rows : tp_scale(ctx, rows, lookup->scale);
 }
 
 tp_tensor *tp_lookup_embedding_forward(void *self, tp_ctx *ctx, const tp_model_batch *batch)
 {
     tp_lookup_embedding *lookup = self;
-    return tp_embedding(ctx, lookup->table, lookup->ids(batch), batch->batch_size * batch->seq_length);
+    return tp_lookup_embedding_rows(ctx, lookup, lookup->ids(batch), batch->batch_size * batch->seq_length);
 }

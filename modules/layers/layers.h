@@ -48,11 +48,12 @@ static inline tp_tensor *tp_norm_layer_forward(tp_ctx *ctx, const tp_norm_layer 
     return tp_layer_norm(ctx, x, layer->gamma, layer->beta, layer->kind, layer->eps);
 }
 
+/* query, key, value: hidden_size -> heads_num * attention_head_size; final_linear back. */
 typedef struct tp_self_attention {
     tp_linear_layer query, key, value, output; /* linear_layers.0/1/2, final_linear */
     int64_t heads;
     float dropout;
-    float scale;  /* 1/sqrt(head_dim); 1 with remove_attention_scale (T5) */
+    float scale;  /* 1/sqrt(attention_head_size); 1 with remove_attention_scale (T5) */
     tp_mask_kind mask;
 } tp_self_attention;
 
@@ -109,11 +110,30 @@ typedef const int32_t *(*tp_batch_ids_fn)(const tp_model_batch *batch);
 typedef struct tp_lookup_embedding {
     tp_tensor *table;
     tp_batch_ids_fn ids;
+    float scale; /* rows times scale: sqrt(emb_size) for word tables with scale_embedding, else 1 */
 } tp_lookup_embedding;
 
 void *tp_lookup_embedding_create(tp_build *build, const char *prefix, int64_t rows, int64_t row_multiple,
                                  tp_batch_ids_fn ids);
 tp_tensor *tp_lookup_embedding_forward(void *self, tp_ctx *ctx, const tp_model_batch *batch);
+/* The table's rows for n ids, times the scale. */
+tp_tensor *tp_lookup_embedding_rows(tp_ctx *ctx, const tp_lookup_embedding *lookup, const int32_t *ids, int64_t n);
+
+/* Fixed sinusoidal positions ("sinusoidalpos", no parameters): row p holds sin(p w_k) and cos(p w_k),
+ * w_k = 10000^(-2k/E) (E = emb_size), either interleaved in columns 2k and 2k+1 (TencentPretrain's
+ * layout, the default) or, with `sinusoidalpos_layout: split` (Hugging Face Pegasus's and Marian's),
+ * the sines in columns k < ceil(E/2) and the cosines after them.  Computed in double and rounded to
+ * float, the rows up to max_seq_length once. */
+typedef struct tp_sinusoid_embedding {
+    float *table; /* [rows, width] */
+    int64_t rows, width;
+    int interleaved;
+} tp_sinusoid_embedding;
+
+void *tp_sinusoid_embedding_create(tp_build *build);
+/* [batch * seq, width]: positions 0..seq-1 of every sequence. */
+tp_tensor *tp_sinusoid_embedding_forward(const tp_sinusoid_embedding *self, tp_ctx *ctx, int64_t batch, int64_t seq);
+void tp_sinusoid_embedding_destroy(void *self);
 
 /* snprintf into a fixed buffer for parameter names. */
 #define TP_NAME_MAX 256

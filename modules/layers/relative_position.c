@@ -34,10 +34,17 @@ int32_t tp_relative_position_bucket(int64_t distance, int bidirectional, int64_t
 
 tp_tensor *tp_relative_position_forward(tp_ctx *ctx, const tp_relative_position *rp, int64_t seq, int64_t kv_seq)
 {
+    return tp_relative_position_forward_from(ctx, rp, 0, seq, kv_seq);
+}
+
+tp_tensor *tp_relative_position_forward_from(tp_ctx *ctx, const tp_relative_position *rp, int64_t first_query,
+                                             int64_t seq, int64_t kv_seq)
+{
     int64_t pairs = seq * kv_seq;
     int32_t *ids = tp_arena_alloc(&ctx->host_arena, (size_t)pairs * sizeof *ids);
     for (int64_t i = 0; i < seq; i++)
         for (int64_t j = 0; j < kv_seq; j++)
-            ids[i * kv_seq + j] = tp_relative_position_bucket(j - i, rp->bidirectional, rp->buckets, rp->max_distance);
+            ids[i * kv_seq + j] =
+                tp_relative_position_bucket(j - (first_query + i), rp->bidirectional, rp->buckets, rp->max_distance);
     return tp_embedding(ctx, rp->table, tp_ids_upload(ctx, ids, pairs), pairs);
 }

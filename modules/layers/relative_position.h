@@ -22,5 +22,8 @@ void tp_relative_position_init(tp_relative_position *rp, tp_build *build, const 
 int32_t tp_relative_position_bucket(int64_t distance, int bidirectional, int64_t buckets, int64_t max_distance);
 /* The bias [seq*kv_seq, heads] of queries 0..seq-1 over keys 0..kv_seq-1. */
 tp_tensor *tp_relative_position_forward(tp_ctx *ctx, const tp_relative_position *rp, int64_t seq, int64_t kv_seq);
+/* The same for queries first_query .. first_query+seq-1 (incremental decoding: one new query). */
+tp_tensor *tp_relative_position_forward_from(tp_ctx *ctx, const tp_relative_position *rp, int64_t first_query,
+                                             int64_t seq, int64_t kv_seq);
 
 #endif

@@ -152,6 +152,15 @@ pp "corpus: only blank lines" 1 "blank_lines.txt: no tokens: all 4 lines are bla
 pp "corpus: invalid UTF-8" 1 "invalid_utf8.txt: line 3: invalid UTF-8 at byte 8 of the line" \
     --corpus_path invalid_utf8.txt --vocab_path vocab.txt
 pp "vocab: missing" 1 "nowhere.txt: No such file or directory" --corpus_path corpus.txt --vocab_path nowhere.txt
+vit_config="$repo/models/vit/fashion_mnist_config.json"
+pp "vit: no --config_path" 2 "--data_processor vit needs --config_path (the model config) (see --help)" \
+    --corpus_path corpus.txt --data_processor vit
+{ printf 'TPIMAGES' && head -c 42 /dev/zero; } >cut.tpimg
+pp "vit: pre-decoded file cut in its header" 1 "cut.tpimg: pre-decoded image file ends at byte 50, its header needs 128" \
+    --corpus_path cut.tpimg --data_processor vit --config_path "$vit_config"
+printf 'label\tpath\ncat\tx.png\n' >images.tsv
+pp "vit: image list with a bad label" 1 "images.tsv: line 2: label 'cat' is not a class id (0, 1, ...)" \
+    --corpus_path images.tsv --data_processor vit --config_path "$vit_config"
 pp "vocab: without [MASK]" 1 "vocab_without_mask.txt: the vocabulary lacks [MASK] (needed by the bert processor)" \
     --corpus_path corpus.txt --vocab_path vocab_without_mask.txt
 : >empty_vocab.txt
@@ -184,7 +193,7 @@ pp "sentencepiece: not a model" 1 "garbage.model: not a SentencePiece model: <an
     --spm_model_path garbage.model
 pp "output: directory missing" 1 "nowhere/data.tpd: No such file or directory" --corpus_path corpus.txt \
     --vocab_path vocab.txt --dataset_path nowhere/data.tpd
-pp "option: unknown processor" 2 "--processor: 'gpt' is not one of bert|mlm|lm (see --help)" --corpus_path corpus.txt \
+pp "option: unknown processor" 2 "--processor: 'gpt' is not one of bert|mlm|lm|vit|t5|bart|mt|prefixlm (see --help)" --corpus_path corpus.txt \
     --vocab_path vocab.txt --processor gpt
 pp "option: seq_length not a number" 2 "--seq_length: 'abc' is not an integer (see --help)" --corpus_path corpus.txt \
     --vocab_path vocab.txt --seq_length abc
@@ -198,6 +207,18 @@ pp "option: dup_factor 0" 2 "--dup_factor: 0 is out of range (see --help)" --cor
 pp "option: unknown" 2 "unknown option '--whole_word_masking' (see --help)" --corpus_path corpus.txt \
     --vocab_path vocab.txt --whole_word_masking
 pp "option: corpus_path missing" 2 "--corpus_path is required (see --help)" --vocab_path vocab.txt
+# -- encoder-decoder and prefix-LM processors (core/preprocess_seq2seq.h) --
+pp "t5: vocabulary without sentinels" 1 "vocab.txt: the vocabulary lacks the sentinel <extra_id_0> (needed by the t5 \
+processor: add <extra_id_0>, <extra_id_1>, ... lines to a vocab.txt, docs/data.md)" --corpus_path corpus.txt \
+    --vocab_path vocab.txt --data_processor t5
+pp "bart: vocabulary without [MASK]" 1 "vocab_without_mask.txt: the vocabulary lacks [MASK] (needed by the bart processor)" \
+    --corpus_path corpus.txt --vocab_path vocab_without_mask.txt --data_processor bart
+pp "mt: line without a tab" 1 "corpus.txt: line 1: no tab: the mt processor reads source<TAB>target lines" \
+    --corpus_path corpus.txt --vocab_path vocab.txt --data_processor mt
+pp "prefixlm: seq_length too short" 1 "seq_length 2 outside [3, 65535] for the prefixlm processor" \
+    --corpus_path corpus.txt --vocab_path vocab.txt --data_processor prefixlm --seq_length 2
+pp "t5: span_geo_prob 0" 2 "--span_geo_prob: 0 is out of range (see --help)" --corpus_path corpus.txt \
+    --vocab_path vocab.txt --data_processor t5 --span_masking --span_geo_prob 0
 
 # ==== tp-pretrain =================================================================================
 pt() { expect "tp-pretrain: $1" "$2" "tp-pretrain: error: $3" tp-pretrain --config "${@:4}"; }
@@ -290,7 +311,7 @@ dataset_case() { # NAME LINE OFFSET BYTES VALUE: data.tpd with one header field 
 }
 dataset_case "wrong magic" "offset 0: bad magic (not a tp dataset)" 0 8 0x5858585858585858
 dataset_case "newer version" "offset 8: unsupported version 2 (this build reads version 1)" 8 4 2
-dataset_case "unknown kind" "offset 12: unknown dataset kind 9 (1 = bert, 2 = mlm, 3 = lm)" 12 4 9
+dataset_case "unknown kind" "offset 12: unknown dataset kind 9 (1 = bert, 2 = mlm, 3 = lm, 4 = seq2seq, 5 = prefixlm)" 12 4 9
 dataset_case "token width" "offset 16: token_bytes 3 is not 2 or 4" 16 4 3
 dataset_case "token id beyond its vocabulary" "offset 130: instance 0: token id 5 >= vocab_size 5" 24 8 5
 dataset_case "absurd instance count" "offset 32: instance_count 1000000000000 impossible in a 920-byte file" \
@@ -300,6 +321,12 @@ dataset_case "unaligned section" "offset 64: tokens section at 3 is not 64-byte 
 pt "dataset: made with another vocabulary" 1 \
     "data.tpd: made with a vocabulary of 16 tokens, but vocab_without_mask.txt has 7" run.json \
     --vocab_path vocab_without_mask.txt
+printf 'the cat sat\ta dog\nthe mat\tcat\n' >pairs.txt
+"$build/tp-preprocess" --corpus_path pairs.txt --vocab_path vocab.txt --dataset_path mt.tpd --data_processor mt \
+    2>/dev/null || fail "tp-preprocess --data_processor mt on valid pairs failed"
+pt "dataset: seq2seq for an encoder-only model" 1 \
+    "model.json: the dataset (t5, bart or mt processor) needs an encoder-decoder model ('decoder' and 'tgt_embedding')" \
+    run.json --dataset_path mt.tpd
 # -- output --
 echo "a file" >file
 pt "output: output_dir is a file" 1 "file: Not a directory" run.json --output_dir file/run
@@ -354,7 +381,7 @@ pt "checkpoint: data position beyond the dataset" 1 \
 # ==== tp-finetune =================================================================================
 ft() { expect "tp-finetune: $1" "$2" "tp-finetune: error: $3" tp-finetune --config finetune.json "${@:4}"; }
 ft "task: unknown" 1 \
-    "finetune.json: key 'task': unknown value 'classify' (expected one of: classification, multi_label, regression, tagging)" \
+    "finetune.json: key 'task': unknown value 'classify' (expected one of: classification, multi_label, regression, tagging, text2text)" \
     --task classify
 ft "model: both hf_model_dir and model" 1 \
     "finetune.json: key 'hf_model_dir': give either hf_model_dir or model (+ pretrained_model_path)" --model model.json
@@ -403,6 +430,29 @@ ft "run config: absurd seq_length" 1 "finetune.json: key 'seq_length': value 100
 ft "run config: zero epochs" 1 "finetune.json: key 'epochs_num': value 0 out of range [1, 100000]" --epochs_num 0
 ft "run config: learning_rate not a number" 1 \
     "finetune.json: key 'learning_rate': expected a number, got a string (\"nan\")" --learning_rate nan
+# -- checkpoints on --resume: the epoch state against the run --
+# resume_finetuned [KEY VALUE]: 'out' holds the finished 1-epoch run (2 steps), KEY of its state set to VALUE.
+resume_finetuned() {
+    cp -r finetuned out
+    [ $# = 0 ] || sed -i -E "s/\"$1\":[[:space:]]*[-0-9.e+]+/\"$1\": $2/" out/checkpoints/step-00000002/trainer_state.json
+}
+ft_state="out/checkpoints/step-00000002/trainer_state.json"
+resume_finetuned epochs_done 0.5
+ft "checkpoint: fractional epochs_done" 1 \
+    "$ft_state: key 'data.epochs_done': 0.5 is not a whole number of epochs from 0 to epochs_num 1" --resume
+resume_finetuned epochs_done 3
+ft "checkpoint: epochs_done beyond epochs_num" 1 \
+    "$ft_state: key 'data.epochs_done': 3 is not a whole number of epochs from 0 to epochs_num 1" --resume
+resume_finetuned epochs_done 0
+ft "checkpoint: epochs_done behind the step" 1 \
+    "$ft_state: key 'data.epochs_done': 0 epochs of 2 steps end by step 0, but the checkpoint is at step 2 (another batch_size or training set?)" \
+    --resume
+resume_finetuned
+ft "checkpoint: resumed with another batch_size" 1 \
+    "$ft_state: key 'data.epochs_done': 1 epochs of 1 steps end by step 1, but the checkpoint is at step 2 (another batch_size or training set?)" \
+    --resume --batch_size 4
+resume_finetuned best_dev 7
+ft "checkpoint: best_dev no score" 1 "$ft_state: key 'data.best_dev': 7 is no score (from -1 to 1)" --resume
 
 # ==== tp-infer ====================================================================================
 ti() { expect "tp-infer: $1" "$2" "tp-infer: error: $3" tp-infer --prediction_path out "${@:4}"; }

@@ -13,7 +13,8 @@
 #   (d) resuming that run with 1 rank is refused with a message naming both world sizes.
 # Skipped when mpirun is missing or tp-pretrain was built without MPI.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-if ! command -v mpirun >/dev/null || ! ldd "$build/tp-pretrain" | grep -q libmpi; then
+# (Not `ldd | grep -q`: grep's early exit can end ldd by SIGPIPE, which pipefail takes for "no MPI".)
+if ! command -v mpirun >/dev/null || [[ $(ldd "$build/tp-pretrain") != *libmpi* ]]; then
     echo "test_mpi.sh: skipped (no mpirun, or tp-pretrain built without MPI)"
     exit 0
 fi

@@ -4,6 +4,9 @@
 #     may mount one, a full tmpfs (ENOSPC): tp-pretrain fails with one message naming the file and
 #     the reason, the previous checkpoint stays byte-identical and named by 'latest', and no
 #     half-written file or directory is left under any name;
+#   - disk full while logging metrics (a file-size limit reached by metrics.jsonl): one message
+#     naming the file, exit status 1; the resumed run drops the line cut short and logs the
+#     uninterrupted run's losses;
 #   - the dataset cut short (truncate -s 0, -s 100) or modified (touch) under a running
 #     tp-pretrain: one message naming the file (and the offset), exit status 1, no crash; a
 #     dataset deleted under a run does not disturb it (the run holds the open file);
@@ -86,6 +89,31 @@ if mount -t tmpfs -o size=$((checkpoint_kb * 5 / 2))k tmpfs small_disk 2>/dev/nu
 else
     echo "test_resource_faults.sh: cannot mount a tmpfs here (not root?): the full-disk case is skipped"
 fi
+
+# ---- disk full while logging metrics -------------------------------------------------------------
+# A metrics file padded (one line of step 0) to just under a file-size limit that the checkpoints
+# stay below: the resumed run's step-3 line fails part-way.  The run stops with one message naming
+# the file, 'latest' stays step 2, and a resume without the limit drops the cut line and logs the
+# uninterrupted run's steps 3 and 4.
+cp -r full logged # as if it had stopped after step 2
+rm -r logged/checkpoints/step-00000003 logged/checkpoints/step-00000004
+printf step-00000002 >logged/checkpoints/latest
+head -n 2 full/metrics.jsonl >logged/metrics.jsonl
+limit_kb=$(($(stat -c %s full/checkpoints/step-00000001/optimizer.safetensors) / 1024 + 64))
+room=100 # bytes left for the step-3 line, which is longer
+pad=$((limit_kb * 1024 - $(stat -c %s logged/metrics.jsonl) - room - 20))
+{ printf '{"step":0,"pad":"' && head -c "$pad" /dev/zero | tr '\0' x && printf '"}\n'; } >pad.jsonl
+cat pad.jsonl - <logged/metrics.jsonl >padded.jsonl && mv padded.jsonl logged/metrics.jsonl
+status=0
+(trap '' XFSZ && ulimit -f "$limit_kb" && exec "${pretrain[@]}" --output_dir logged --resume) 2>logged.log || status=$?
+[ "$status" = 1 ] || fail "metrics disk full: exit status $status, expected 1: $(tail -2 logged.log)"
+expect_error logged.log "tp-pretrain: error: logged/metrics.jsonl: cannot write: File too large" "metrics disk full"
+[ "$(cat logged/checkpoints/latest)" = step-00000002 ] || fail "metrics disk full: latest is $(cat logged/checkpoints/latest)"
+[ -n "$(tail -c 1 logged/metrics.jsonl)" ] || fail "metrics disk full: no line was cut short (the case tests nothing)"
+"${pretrain[@]}" --output_dir logged --resume 2>>logged.log || fail "metrics disk full: resume: $(tail -2 logged.log)"
+diff <(losses full/metrics.jsonl) <(losses logged/metrics.jsonl | tail -n +2) >/dev/null ||
+    fail "metrics disk full: the resumed metrics differ from the uninterrupted run's: $(diff <(losses full/metrics.jsonl) <(losses logged/metrics.jsonl | tail -n +2) | head -4)"
+checks=$((checks + 1))
 
 # ---- the dataset cut short or changed under a running job ---------------------------------------
 # under_run NAME COMMAND...: starts a long run on a copy of the dataset, runs COMMAND on that copy

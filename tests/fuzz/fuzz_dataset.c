@@ -16,13 +16,18 @@ enum { PAD_ID = 0, CLS_ID = 2, SEP_ID = 3, MASK_ID = 4, MIN_MASKING_VOCAB = 8, B
 static void walk_instances(const tp_dataset *ds)
 {
     int64_t seq_length = tp_dataset_seq_length(ds), vocab_size = tp_dataset_vocab_size(ds);
-    int32_t *ids = malloc(sizeof *ids * (size_t)seq_length);
+    int64_t longest = seq_length + tp_dataset_tgt_seq_length(ds); /* seq2seq: source + target */
+    int32_t *ids = malloc(sizeof *ids * (size_t)longest);
     for (int64_t i = 0; i < tp_dataset_count(ds); i++) {
         tp_dataset_meta meta;
         int64_t length = tp_dataset_instance(ds, i, ids, &meta);
-        fuzz_check(length >= 2 && length <= seq_length);
+        fuzz_check(length >= 2 && length <= longest);
         fuzz_check(meta.segment_a_length <= length && meta.is_random_next <= 1);
         if (tp_dataset_kind(ds) == TP_DATASET_BERT) fuzz_check(meta.segment_a_length >= 2 && meta.segment_a_length < length);
+        if (tp_dataset_kind(ds) == TP_DATASET_SEQ2SEQ)
+            fuzz_check(meta.segment_a_length >= 1 && meta.segment_a_length <= seq_length &&
+                       length - meta.segment_a_length >= 2 && length - meta.segment_a_length <= longest - seq_length);
+        if (tp_dataset_kind(ds) == TP_DATASET_PREFIXLM) fuzz_check(meta.segment_a_length >= 1 && meta.segment_a_length < length);
         for (int64_t t = 0; t < length; t++) fuzz_check(ids[t] >= 0 && ids[t] < vocab_size);
     }
     fuzz_check(tp_dataset_instance(ds, tp_dataset_count(ds), ids, NULL) == -1);
@@ -38,6 +43,8 @@ static void check_batch(const tp_batch *batch, int64_t vocab_size, int bert)
         fuzz_check(batch->seg[c] != 0 || batch->src[c] == PAD_ID);
         real += batch->seg[c] != 0;
     }
+    /* seq2seq: the decoder's real inputs count too (those with a tag) */
+    for (int64_t c = 0; batch->tgt_src && c < batch->batch_size * batch->tgt_seq_length; c++) real += batch->tags[c] >= 0;
     fuzz_check(real == batch->real_tokens);
     for (int64_t m = 0; m < batch->mlm_count; m++) {
         int32_t position = batch->mlm_positions[m];
@@ -46,6 +53,12 @@ static void check_batch(const tp_batch *batch, int64_t vocab_size, int bert)
         fuzz_check(batch->mlm_labels[m] >= 0 && batch->mlm_labels[m] < vocab_size);
     }
     for (int64_t b = 0; bert && b < batch->batch_size; b++) fuzz_check(batch->sp_labels[b] == 0 || batch->sp_labels[b] == 1);
+    /* lm, prefixlm, seq2seq: next-token tags (over the decoder's rows for seq2seq) are ids or -1 */
+    int64_t tag_cells = batch->tgt_src ? batch->batch_size * batch->tgt_seq_length : cells;
+    for (int64_t c = 0; batch->tags && c < tag_cells; c++)
+        fuzz_check(batch->tags[c] == -1 || (batch->tags[c] >= 0 && batch->tags[c] < vocab_size));
+    for (int64_t c = 0; batch->tgt_src && c < tag_cells; c++)
+        fuzz_check(batch->tgt_src[c] >= 0 && batch->tgt_src[c] < vocab_size);
 }
 
 /* The position is all the state: seeking back to it replays the same batch. */

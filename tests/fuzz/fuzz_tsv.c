@@ -23,6 +23,7 @@ static void check_example(const tp_tsv_task *task, const tp_tsv_example *example
         fuzz_check(example->label >= 0 && example->label < task->num_labels);
     if (task->kind == TP_TASK_REGRESSION) fuzz_check(isfinite(example->value));
     if (task->kind == TP_TASK_TAGGING) fuzz_check(example->label_count == example->token_count);
+    if (task->kind == TP_TASK_TEXT2TEXT) fuzz_check(example->target && example->target[0] != '\0');
     for (int64_t i = 0; i < example->label_count; i++) {
         int32_t id = task->label_ids[example->first_label + i];
         fuzz_check(id >= 0 && id < task->num_labels);
@@ -51,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *path = fuzz_memfile_write(data, size);
     static const char *const names[] = {"O", "B-PER", "I-PER", "pos", "neg"};
     static const char *const extra[] = {"logits", NULL};
-    for (int kind = TP_TASK_CLASSIFICATION; kind <= TP_TASK_TAGGING; kind++) {
+    for (int kind = TP_TASK_CLASSIFICATION; kind <= TP_TASK_TEXT2TEXT; kind++) {
         read_as(path, &(tp_tsv_options){.kind = (tp_task_kind)kind, .allow_missing_label = 1, .extra_columns = extra});
         read_as(path, &(tp_tsv_options){.kind = (tp_task_kind)kind, .num_labels = 3});
     }

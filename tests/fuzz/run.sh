@@ -70,8 +70,8 @@ select)
     libs="-lcjson -lm"
     ;;
 image | idx)
-    sources="core/image.c core/fileio.c core/error.c"
-    libs="-lturbojpeg -lpng16 -lz -lm"
+    sources="core/image.c core/preprocess_vit.c core/config.c core/fileio.c core/error.c"
+    libs="-lturbojpeg -lpng16 -lz -lcjson -lm"
     ;;
 wav)
     sources="core/audio.c core/fft.c core/rng.c core/fileio.c core/error.c"

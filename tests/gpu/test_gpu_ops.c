@@ -286,6 +286,59 @@ static void test_pool(void)
     free(x), free(dout), free(dx), free(out);
 }
 
+/* Two strides and paddings, a kernel wider than the padding and odd lengths (unfold's zero edges). */
+static void conv1d_case(tp_conv1d_shape shape, const char *what)
+{
+    int64_t out_length = tp_conv1d_out_length(&shape), width = shape.channels * shape.kernel;
+    int64_t x_size = shape.batch * shape.length * shape.channels, cols_size = shape.batch * out_length * width;
+    float *x = random_floats(x_size, 1), *dcols = random_floats(cols_size, 1), *dx = random_floats(x_size, 1);
+    float *cols = tp_xmalloc((size_t)cols_size * sizeof *cols);
+    float *d_x = device_floats(x, x_size), *d_dcols = device_floats(dcols, cols_size), *d_dx = device_floats(dx, x_size);
+    float *d_cols = device_poisoned(cols_size);
+    cpu->conv1d_unfold(&shape, cols, x);
+    gpu->conv1d_unfold(&shape, d_cols, d_x);
+    compare("conv1d_unfold", what, d_cols, cols, cols_size, 0.0);
+    cpu->conv1d_fold(&shape, dx, dcols);
+    gpu->conv1d_fold(&shape, d_dx, d_dcols);
+    compare("conv1d_fold (+=)", what, d_dx, dx, x_size, TOLERANCE);
+    gpu->release(d_x), gpu->release(d_dcols), gpu->release(d_dx), gpu->release(d_cols);
+    free(x), free(dcols), free(dx), free(cols);
+}
+
+static void test_conv1d(void)
+{
+    conv1d_case((tp_conv1d_shape){3, 101, 80, 5, 2, 2}, "3x101x80 k5 s2 p2");
+    conv1d_case((tp_conv1d_shape){2, 17, 7, 3, 1, 0}, "2x17x7 k3 s1 p0");
+}
+
+/* CLIP's head: rows longer than a block (300 > 256 threads) and short ones; exp(s) with s = log(1 / 0.07). */
+static void test_clip_head(void)
+{
+    enum { ROWS = 7, COLS = 300, N = ROWS * COLS };
+    float *x = random_floats(N, 1), *dy = random_floats(N, 1), *dx = random_floats(N, 1), s = 2.6592600f, ds = 0.25f;
+    float *y = tp_xmalloc(N * sizeof *y), inv_norm[ROWS];
+    float *d_x = device_floats(x, N), *d_dy = device_floats(dy, N), *d_dx = device_floats(dx, N);
+    float *d_y = device_poisoned(N), *d_inv = device_poisoned(ROWS), *d_s = device_floats(&s, 1);
+    float *d_ds = device_floats(&ds, 1);
+    cpu->l2_normalize_forward(y, inv_norm, x, ROWS, COLS);
+    gpu->l2_normalize_forward(d_y, d_inv, d_x, ROWS, COLS);
+    compare("l2_normalize_forward", "7x300", d_y, y, N, TOLERANCE);
+    compare("l2_normalize_forward inv_norm", "7x300", d_inv, inv_norm, ROWS, TOLERANCE);
+    cpu->l2_normalize_backward(dx, dy, y, inv_norm, ROWS, COLS);
+    gpu->l2_normalize_backward(d_dx, d_dy, d_y, d_inv, ROWS, COLS);
+    compare("l2_normalize_backward (+=)", "7x300", d_dx, dx, N, TOLERANCE);
+    cpu->scale_exp_forward(y, x, &s, N);
+    gpu->scale_exp_forward(d_y, d_x, d_s, N);
+    compare("scale_exp_forward", "2100", d_y, y, N, TOLERANCE);
+    cpu->scale_exp_backward(dx, &ds, dy, y, &s, N);
+    gpu->scale_exp_backward(d_dx, d_ds, d_dy, d_y, d_s, N);
+    compare("scale_exp_backward dx (+=)", "2100", d_dx, dx, N, TOLERANCE);
+    compare("scale_exp_backward ds (+=)", "2100", d_ds, &ds, 1, TOLERANCE);
+    gpu->release(d_x), gpu->release(d_dy), gpu->release(d_dx), gpu->release(d_y), gpu->release(d_inv);
+    gpu->release(d_s), gpu->release(d_ds);
+    free(x), free(dy), free(dx), free(y);
+}
+
 static void test_dropout(void)
 {
     enum { N = 100003 };
@@ -317,6 +370,7 @@ static void attention_case_at(tp_precision precision, tp_mask_kind mask, int wit
     enum { PROBS = BATCH * HEADS * SEQ * SEQ };
     int32_t key_valid[BATCH * SEQ];
     for (int i = 0; i < BATCH * SEQ; i++) key_valid[i] = i % SEQ < (i < SEQ ? SEQ : SEQ - 5); /* 5 padding keys */
+    for (int i = 0; mask == TP_MASK_PREFIX && i < BATCH * SEQ; i++) key_valid[i] *= 1 + (i % SEQ >= 7); /* segments */
     int32_t *d_key_valid = device_copy(key_valid, sizeof key_valid);
     tp_attention_shape shape = {.batch = BATCH, .seq = SEQ, .heads = HEADS, .head_dim = DIM,
                                 .scale = 1.0f / sqrtf((float)DIM), .mask = mask,
@@ -335,7 +389,7 @@ static void attention_case_at(tp_precision precision, tp_mask_kind mask, int wit
     float *d_scratch = device_poisoned(gpu->attention_scratch(&d_shape));
 
     char shape_name[64];
-    snprintf(shape_name, sizeof shape_name, "2x19 h3 d8 %s%s p=%.1f%s%s", mask == TP_MASK_CAUSAL ? "causal" : "full",
+    snprintf(shape_name, sizeof shape_name, "2x19 h3 d8 %s%s p=%.1f%s%s", mask == TP_MASK_CAUSAL ? "causal" : mask == TP_MASK_PREFIX ? "prefix" : "full",
              with_key_valid ? "+pad" : "", dropout, precision == TP_PRECISION_FP32 ? "" : " ",
              precision == TP_PRECISION_FP32 ? "" : tp_precision_name(precision));
     cpu->attention_forward(&shape, out, probs, q, k, v, scratch);
@@ -372,6 +426,7 @@ static void test_attention(void)
     attention_case(TP_MASK_CAUSAL, 0, 0.0f, 1);
     attention_case(TP_MASK_FULLY_VISIBLE, 1, 0.1f, 1);
     attention_case(TP_MASK_CAUSAL, 0, 0.1f, 0);
+    attention_case(TP_MASK_PREFIX, 1, 0.0f, 1);
 }
 
 /* ---- reduced-precision products -------------------------------------------------------- */
@@ -556,6 +611,29 @@ static void test_cross_entropy(void)
     free(logits), free(dlogits);
 }
 
+/* Label smoothing's uniform cross-entropy (sum over the scored rows), rows with -1 and padding columns. */
+static void test_uniform_cross_entropy(void)
+{
+    enum { ROWS = 50, CLASSES = 37, LD = 40, N = ROWS * LD };
+    int32_t targets[ROWS];
+    for (int r = 0; r < ROWS; r++) targets[r] = r % 7 == 3 ? -1 : (int32_t)(tp_hash3(3, 4, (uint64_t)r) % CLASSES);
+    float *logits = random_floats(N, 3), *dlogits = random_floats(N, 1);
+    float *d_logits = device_floats(logits, N), *d_dlogits = device_floats(dlogits, N);
+    int32_t *d_targets = device_copy(targets, sizeof targets);
+    float loss, lse[2 * ROWS], *d_loss = device_poisoned(1), *d_lse = device_poisoned(2 * ROWS);
+    cpu->uniform_cross_entropy_forward(&loss, lse, logits, targets, ROWS, CLASSES, LD);
+    gpu->uniform_cross_entropy_forward(d_loss, d_lse, d_logits, d_targets, ROWS, CLASSES, LD);
+    compare("uniform_cross_entropy_forward loss", "50x37 ld 40", d_loss, &loss, 1, TOLERANCE);
+    compare("uniform_cross_entropy_forward lse", "50x37 ld 40", d_lse, lse, ROWS, TOLERANCE);
+    gpu->upload(d_lse, lse, ROWS * sizeof *lse);
+    cpu->uniform_cross_entropy_backward(dlogits, 0.8f, logits, lse, targets, ROWS, CLASSES, LD);
+    gpu->uniform_cross_entropy_backward(d_dlogits, 0.8f, d_logits, d_lse, d_targets, ROWS, CLASSES, LD);
+    compare("uniform_cross_entropy_backward (+=)", "50x37 ld 40", d_dlogits, dlogits, N, TOLERANCE);
+    gpu->release(d_logits), gpu->release(d_dlogits), gpu->release(d_targets), gpu->release(d_loss);
+    gpu->release(d_lse);
+    free(logits), free(dlogits);
+}
+
 /* ---- element-wise losses -------------------------------------------------------------- */
 
 static void test_pointwise_loss(void)
@@ -715,12 +793,15 @@ int main(void)
         test_layer_norm();
         test_gathers();
         test_pool();
+        test_conv1d();
+        test_clip_head();
         test_dropout();
         test_attention();
         test_cached_attention();
         test_cross_attention_with_bias();
         test_rms_norm_and_multiply();
         test_cross_entropy();
+        test_uniform_cross_entropy();
         test_pointwise_loss();
         test_crf();
         test_optimizer();

@@ -3,7 +3,7 @@
 # conversions' numbers are checked by test_hf_families.c):
 #   - HF -> tp -> HF -> tp -> HF reaches a fixed point: the two Hugging Face directories written
 #     by tp-convert hold byte-identical model.safetensors and config.json, for a BERT, a RoBERTa
-#     and an ALBERT model; the tokenizer files are copied;
+#     and an ALBERT model, T5, T5 v1.1, BART and Pegasus; the tokenizer files are copied;
 #   - --help; bad usage exits 2; bad input exits 1 with the file named and no output left.
 # Usage: tests/models/test_tp_convert.sh BUILD_DIR
 set -euo pipefail
@@ -35,6 +35,18 @@ done
 
 for case in bert_pretraining roberta_mlm albert_cls; do
     "$convert" --from-hf "$fixtures/$case" --to "$work/$case.tp1" 2>/dev/null || fail "$case: --from-hf"
+    "$convert" --to-hf --model "$work/$case.tp1/model_config.json" --weights "$work/$case.tp1/model.safetensors" \
+        --to "$work/$case.hf1" 2>/dev/null || fail "$case: --to-hf"
+    "$convert" --from-hf "$work/$case.hf1" --to "$work/$case.tp2" 2>/dev/null || fail "$case: second --from-hf"
+    "$convert" --to-hf --model "$work/$case.tp2/model_config.json" --weights "$work/$case.tp2/model.safetensors" \
+        --to "$work/$case.hf2" 2>/dev/null || fail "$case: second --to-hf"
+    for file in model.safetensors config.json; do
+        cmp -s "$work/$case.hf1/$file" "$work/$case.hf2/$file" || fail "$case: $file differs between round trips"
+    done
+done
+# The encoder-decoders (tests/fixtures/{t5,t5_v1_1,bart,pegasus}; numbers checked by test_seq2seq_parity.c).
+for case in t5 t5_v1_1 bart pegasus; do
+    "$convert" --from-hf "$repo/tests/fixtures/$case" --to "$work/$case.tp1" 2>/dev/null || fail "$case: --from-hf"
     "$convert" --to-hf --model "$work/$case.tp1/model_config.json" --weights "$work/$case.tp1/model.safetensors" \
         --to "$work/$case.hf1" 2>/dev/null || fail "$case: --to-hf"
     "$convert" --from-hf "$work/$case.hf1" --to "$work/$case.tp2" 2>/dev/null || fail "$case: second --from-hf"

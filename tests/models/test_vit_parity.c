@@ -3,12 +3,14 @@
  * 2 layers) and its outputs written by tests/reference/gen_vit_fixture.py into
  * tests/fixtures/vit/.  Checked: the logits and the final hidden states within 1e-4 of their
  * largest magnitude, through the image batch path (tp_batch pixels -> the patch embedding); the
- * conversion to a tp directory uses every tensor; a ViT cannot be written back as Hugging Face's
- * yet. */
+ * conversion to a tp directory uses every tensor; HF -> tp -> HF (tp-convert's library functions)
+ * gives every tensor back bit-identical, with the config.json fields transformers reads. */
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/hf.h"
 #include "core/model.h"
 #include "core/safetensors.h"
@@ -49,9 +51,50 @@ static void check_outputs(tp_model *model, const tp_st_file *expected)
     free(seg);
 }
 
+/* The tensors of the written file are the original's: names, shapes and bytes. */
+static void check_same_tensors(const char *original_path, const char *back_path)
+{
+    tp_st_file *original = tp_st_open(original_path), *back = tp_st_open(back_path);
+    CHECK_MSG(original && back, "%s", tp_last_error());
+    if (!original || !back) {
+        if (original) tp_st_close(original);
+        return;
+    }
+    int64_t identical = 0;
+    for (int64_t i = 0; i < tp_st_count(original); i++) {
+        const tp_st_tensor *a = tp_st_at(original, i), *b = tp_st_find(back, a->name);
+        int same = b && a->nbytes == b->nbytes && a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof a->shape) &&
+                   !memcmp(a->data, b->data, (size_t)a->nbytes);
+        CHECK_MSG(same, "'%s' differs after HF -> tp -> HF", a->name);
+        identical += same;
+    }
+    CHECK(tp_st_count(back) == tp_st_count(original));
+    fprintf(stderr, "  HF -> tp -> HF: %lld of %lld tensors bit-identical\n", (long long)identical,
+            (long long)tp_st_count(original));
+    tp_st_close(original);
+    tp_st_close(back);
+}
+
+/* Every field of ViTConfig that shapes the model is the same in both config.json files. */
+static void check_same_config(const char *original_path, const char *back_path)
+{
+    static const char *const keys[] = {"model_type", "architectures", "hidden_size", "num_hidden_layers",
+                                       "num_attention_heads", "intermediate_size", "hidden_act", "image_size",
+                                       "patch_size", "num_channels", "layer_norm_eps", "qkv_bias", "id2label"};
+    char *original_text = tp_read_file(original_path, NULL), *back_text = tp_read_file(back_path, NULL);
+    cJSON *original = cJSON_Parse(original_text), *back = cJSON_Parse(back_text);
+    CHECK(original && back);
+    for (size_t i = 0; original && back && i < sizeof keys / sizeof keys[0]; i++)
+        CHECK_MSG(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(original, keys[i]),
+                                cJSON_GetObjectItemCaseSensitive(back, keys[i]), 1),
+                  "config.json key '%s' differs after HF -> tp -> HF", keys[i]);
+    cJSON_Delete(original), cJSON_Delete(back);
+    free(original_text), free(back_text);
+}
+
 static void check_conversion(void)
 {
-    char tp_dir[512], config[600], weights[600], back[600];
+    char tp_dir[512], config[600], weights[600], back[600], path[700];
     tp_hf_report report;
     snprintf(tp_dir, sizeof tp_dir, "%s/vit_tp", tp_scratch_dir());
     CHECK_MSG(tp_hf_convert_from_hf(DIR, tp_dir, &report) == 0, "%s", tp_last_error());
@@ -60,7 +103,11 @@ static void check_conversion(void)
     snprintf(config, sizeof config, "%s/model_config.json", tp_dir);
     snprintf(weights, sizeof weights, "%s/model.safetensors", tp_dir);
     snprintf(back, sizeof back, "%s/vit_hf", tp_scratch_dir());
-    CHECK(tp_hf_convert_to_hf(config, weights, NULL, 0, back, &report) < 0); /* not supported yet */
+    CHECK_MSG(tp_hf_convert_to_hf(config, weights, NULL, 0, back, &report) == 0, "to hf: %s", tp_last_error());
+    snprintf(path, sizeof path, "%s/model.safetensors", back);
+    check_same_tensors(DIR "/model.safetensors", path);
+    snprintf(path, sizeof path, "%s/config.json", back);
+    check_same_config(DIR "/config.json", path);
 }
 
 int main(void)

@@ -33,6 +33,10 @@ static tp_tensor *attention_fn(tp_ctx *ctx, tp_tensor *const *in, void *user)
 static int key_visible(const attention_case *c, int64_t b, int64_t i, int64_t j)
 {
     if (c->mask == TP_MASK_CAUSAL) return j <= i;
+    if (c->mask == TP_MASK_PREFIX) { /* TencentPretrain: (seg == 1) + (seg > 0) + tril >= 2 */
+        int32_t seg = c->key_valid[b * c->seq + j];
+        return (seg == 1) + (seg > 0) + (j <= i) >= 2;
+    }
     return !c->key_valid || c->key_valid[b * c->seq + j];
 }
 
@@ -187,12 +191,15 @@ int main(void)
 {
     /* Batch 0 has two padding keys at the end, batch 1 none. */
     static const int32_t key_valid[14] = {1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1};
+    /* Prefix LM segments: batch 0 a prefix of 3, a target of 2, 2 padding; batch 1 a prefix of 1. */
+    static const int32_t prefix_segments[14] = {1, 1, 1, 2, 2, 0, 0, 1, 2, 2, 2, 2, 2, 2};
     const attention_case cases[] = {
         {"attention fully visible, padding keys", 2, 7, 3, 4, TP_MASK_FULLY_VISIBLE, key_valid, 0.0f},
         {"attention fully visible, no key_valid", 3, 6, 4, 2, TP_MASK_FULLY_VISIBLE, NULL, 0.0f},
         {"attention causal", 2, 5, 2, 3, TP_MASK_CAUSAL, NULL, 0.0f},
         {"attention padding keys, dropout 0.3", 2, 7, 3, 4, TP_MASK_FULLY_VISIBLE, key_valid, 0.3f},
         {"attention causal, dropout 0.3", 2, 5, 2, 3, TP_MASK_CAUSAL, NULL, 0.3f},
+        {"attention causal_with_prefix", 2, 7, 3, 4, TP_MASK_PREFIX, prefix_segments, 0.0f},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_case(&cases[i], 10 * i);
     test_self_attention();

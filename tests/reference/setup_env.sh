@@ -15,7 +15,7 @@ venv="$repo_root/data/venv-ref"
 # transformers 4.46 is the last minor series whose PyTorch models accept torch 1.13
 # (later ones require torch >= 2.0); tokenizers/safetensors/huggingface-hub match it.
 # sentence-transformers 3.0.1 (accepts transformers 4.46 and torch 1.13) checks
-# make_minilm_fixture.py; tiktoken regenerates the GPT-2 BPE fixture; numpy is pinned to Debian's 1.24.2 because its scipy/scikit-learn
+# make_minilm_fixture.py; tiktoken regenerates the GPT-2 BPE fixture; sacrebleu checks core/bleu.c (make_bleu_fixture.py); numpy is pinned to Debian's 1.24.2 because its scipy/scikit-learn
 # dependencies would otherwise pull numpy 2.x, which Debian's torch 1.13 cannot use.
 requirements="transformers==4.46.3
 tokenizers==0.20.3
@@ -27,7 +27,8 @@ scipy==1.11.4
 scikit-learn==1.3.2
 joblib==1.3.2
 threadpoolctl==3.2.0
-tiktoken==0.14.0"
+tiktoken==0.14.0
+sacrebleu==2.4.3"
 
 fail() { echo "setup_env.sh: error: $*" >&2; exit 1; }
 

@@ -66,7 +66,7 @@ static int64_t make_masks(const int32_t *ids, int64_t length, int64_t i, tp_data
 
 static int write_dataset(const char *path, int kind, int64_t count, int64_t vocab, int static_masking)
 {
-    tp_dataset_writer_options options = {kind, SEQ, vocab, static_masking};
+    tp_dataset_writer_options options = {kind, SEQ, vocab, static_masking, 0};
     tp_dataset_writer *w = tp_dataset_writer_open(path, &options);
     if (!w) return -1;
     int32_t ids[SEQ];
@@ -317,7 +317,7 @@ static void test_sharding(void)
 /* Write instances of chosen lengths: [CLS] words... [SEP]. */
 static int write_fixed_lengths(const char *path, const int64_t *lengths, int64_t count, int64_t repeats)
 {
-    tp_dataset_writer_options options = {TP_DATASET_MLM, 128, VOCAB, 0};
+    tp_dataset_writer_options options = {TP_DATASET_MLM, 128, VOCAB, 0, 0};
     tp_dataset_writer *w = tp_dataset_writer_open(path, &options);
     if (!w) return -1;
     int32_t ids[128];
@@ -504,7 +504,7 @@ static void test_corrupt_datasets(void)
 #define PATCHED(statement) (memcpy(bad, good, size), (statement), bad)
     expect_corrupt(PATCHED(bad[0] = 'X'), size, "offset 0: bad magic (not a tp dataset)");
     expect_corrupt(PATCHED(put_u32(bad, 8, 2)), size, "offset 8: unsupported version 2 (this build reads version 1)");
-    expect_corrupt(PATCHED(put_u32(bad, 12, 7)), size, "offset 12: unknown dataset kind 7 (1 = bert, 2 = mlm, 3 = lm)");
+    expect_corrupt(PATCHED(put_u32(bad, 12, 7)), size, "offset 12: unknown dataset kind 7 (1 = bert, 2 = mlm, 3 = lm, 4 = seq2seq, 5 = prefixlm)");
     expect_corrupt(PATCHED(put_u32(bad, 16, 3)), size, "offset 16: token_bytes 3 is not 2 or 4");
     expect_corrupt(good, size - 10, "truncated or extended: header says %zu bytes, file has %zu", size, size - 10);
     expect_corrupt(PATCHED(memset(bad + size, 0, 64)), size + 64,
@@ -563,7 +563,7 @@ static void test_corrupt_datasets(void)
 static void test_writer_errors(void)
 {
     const char *path = tp_scratch_path("writer.tpd");
-    tp_dataset_writer_options options = {TP_DATASET_BERT, SEQ, VOCAB, 0};
+    tp_dataset_writer_options options = {TP_DATASET_BERT, SEQ, VOCAB, 0, 0};
     tp_dataset_writer *w = tp_dataset_writer_open(path, &options);
     int32_t ids[4] = {CLS, 7, SEP, 150};
     tp_dataset_meta meta = {2, 0, 0};
@@ -727,7 +727,7 @@ static void test_preprocess_errors(void)
     expect_preprocess_error(tiny_options("mlm", corpus, vocab, out), expected);
     snprintf(expected, sizeof expected, "%s: the vocabulary lacks [MASK] (needed by the bert processor)", no_mask);
     expect_preprocess_error(tiny_options("bert", corpus, no_mask, out), expected);
-    expect_preprocess_error(tiny_options("gpt", corpus, vocab, out), "unknown processor 'gpt' (known: bert, mlm, lm)");
+    expect_preprocess_error(tiny_options("gpt", corpus, vocab, out), "unknown processor 'gpt' (known: bert, mlm, lm, t5, bart, mt, prefixlm)");
 }
 
 int main(void)

@@ -50,7 +50,7 @@ static void test_world_of_one(void)
 
 static void write_dataset(const char *path, int64_t count)
 {
-    tp_dataset_writer_options options = {TP_DATASET_BERT, SEQ, VOCAB, 0};
+    tp_dataset_writer_options options = {TP_DATASET_BERT, SEQ, VOCAB, 0, 0};
     tp_dataset_writer *writer = tp_dataset_writer_open(path, &options);
     CHECK(writer != NULL);
     if (!writer) return;

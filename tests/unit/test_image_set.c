@@ -119,10 +119,72 @@ static void check_list(void)
     CHECK(fails_with(write_list("four.tsv", NULL), &four, "images have 1 or 3 channels, the model wants 4"));
 }
 
+/* A uint64 into bytes at offset, little-endian. */
+static void put_u64(unsigned char *bytes, size_t offset, uint64_t value)
+{
+    for (int i = 0; i < 8; i++) bytes[offset + (size_t)i] = (unsigned char)(value >> (8 * i));
+}
+
+/* The layout of preprocess_vit.h, built here byte by byte: 2 images of 1 x 2 x 3, 5 classes. */
+static size_t expected_predecoded(unsigned char *bytes, const tp_image_set *set)
+{
+    memset(bytes, 0, 256);
+    memcpy(bytes, "TPIMAGES", 8);
+    bytes[8] = 1, bytes[12] = 1;
+    const uint64_t fields[] = {2, 1, 2, 3, 5, 128, 192, 204};
+    for (int i = 0; i < 8; i++) put_u64(bytes, 16 + 8 * (size_t)i, fields[i]);
+    for (int i = 0; i < 2; i++) memcpy(bytes + 128 + 4 * i, &set->labels[i], 4); /* little-endian host */
+    memcpy(bytes + 192, set->pixels, 12);
+    return 204;
+}
+
+/* Pre-decoded files: written in the documented layout, read back equal, and every field that
+ * does not fit the file or the model refused naming the file and the byte. */
+static void check_predecoded(void)
+{
+    tp_image_set_options gray = {.channels = 1, .height = 2, .width = 3};
+    tp_image_set set, back;
+    CHECK_MSG(tp_image_set_read(write_idx_pair(), &gray, &set) == 0, "%s", tp_last_error());
+    set.count = 2; /* the first two images */
+    const char *path = tp_scratch_path("set.tpimg");
+    CHECK_MSG(tp_image_set_write(&set, path) == 0, "%s", tp_last_error());
+    unsigned char expected[256];
+    size_t size = expected_predecoded(expected, &set);
+    CHECK(tp_scratch_file_equals(path, expected, size));
+    CHECK_MSG(tp_image_set_read(path, &gray, &back) == 0, "%s", tp_last_error());
+    CHECK(back.count == 2 && back.num_labels == 5 && back.labels[0] == 4 && back.labels[1] == 0);
+    CHECK(!memcmp(back.pixels, set.pixels, 12));
+    tp_image_set_free(&back);
+
+    tp_image_set_options rgb = {.channels = 3, .height = 2, .width = 3};
+    CHECK(fails_with(path, &rgb, "set.tpimg: images of 1 x 2 x 3 (channels x height x width), the model takes 3 x 2 x 3"));
+    gray.num_labels = 4;
+    CHECK(fails_with(path, &gray, "set.tpimg: label 4 of image 0 (byte 128) is not below the 4 classes"));
+    gray.num_labels = 0;
+    CHECK(fails_with(tp_scratch_write("short.tpimg", expected, 100), &gray, "ends at byte 100, its header needs 128"));
+    CHECK(fails_with(tp_scratch_write("cut.tpimg", expected, 203), &gray, "cut.tpimg: the file has 203 bytes"));
+    unsigned char bad[256];
+    memcpy(bad, expected, size);
+    bad[8] = 2;
+    CHECK(fails_with(tp_scratch_write("version.tpimg", bad, size), &gray, "version 2 at byte 8 is not supported"));
+    memcpy(bad, expected, size);
+    put_u64(bad, 24, 4);
+    CHECK(fails_with(tp_scratch_write("channels.tpimg", bad, size), &gray, "channels 4 at byte 24 is outside [1, 3]"));
+    memcpy(bad, expected, size);
+    put_u64(bad, 16, 1u << 30);
+    CHECK(fails_with(tp_scratch_write("count.tpimg", bad, size), &gray, "image count 1073741824 at byte 16"));
+    memcpy(bad, expected, size);
+    put_u64(bad, 64, 128);
+    CHECK(fails_with(tp_scratch_write("pixels.tpimg", bad, size), &gray, "pixels_pos 128 at byte 64"));
+    set.count = 3;
+    tp_image_set_free(&set);
+}
+
 int main(void)
 {
     tp_scratch_init("image_set");
     check_idx();
     check_list();
+    check_predecoded();
     return tp_test_finish("test_image_set");
 }

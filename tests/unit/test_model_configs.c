@@ -127,7 +127,7 @@ static void check_published_decoder(const char *path, const char *model_name, in
  * parameter of tp's model against transformers' num_parameters() of T5ForConditionalGeneration /
  * BartForConditionalGeneration built from t5-small's, t5-base's, google/t5-v1_1-base's and
  * facebook/bart-base's configs.  BART's all-zero final_logits_bias buffer is not a parameter there
- * either.  (t5-v1_1-small has 6 heads of 64 = 384 != d_model 512, which tp cannot express yet.) */
+ * either.  t5-v1_1-small has 6 heads of 64 = 384 != d_model 512: attention_head_size 64. */
 static const struct {
     const char *config, *model_name;
     int64_t vocab, hf_parameters;
@@ -135,6 +135,11 @@ static const struct {
     {"models/t5/small_config.json", "t5-small", 32128, 60506624},
     {"models/t5/base_config.json", "t5-base", 32128, 222903552},
     {"models/t5-v1_1/base_config.json", "t5-v1_1-base", 32128, 247577856},
+    {"models/t5-v1_1/small_config.json", "t5-v1_1-small", 32128, 76961152},
+    /* PegasusConfig(d_model 768, 12 + 12 layers, 12 heads, ffn 3072, vocab 96103, 1024 positions):
+     * 272285952 trainable parameters (its two fixed sinusoid tables excluded: tp computes them) + the
+     * 96103 of final_logits_bias, a buffer there and tp's lm bias (has_lmtarget_bias). */
+    {"models/pegasus/base_config.json", "pegasus (base dims)", 96103, 272285952 + 96103},
     {"models/bart/base_config.json", "bart-base", 50265, 139420416},
 };
 

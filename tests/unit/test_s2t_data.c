@@ -1,0 +1,195 @@
+/* core/preprocess_s2t against Hugging Face's Speech2TextFeatureExtractor (transformers 4.46.3 with
+ * torchaudio 0.13.1's Kaldi fbank, 80 bins, utterance CMVN): tests/fixtures/media/s2t/, written by
+ * tests/reference/make_s2t_features_fixture.py (a synthetic 8 kHz WAV and its features).  Every
+ * feature within 5e-4 (measured: 2.4e-5);
+ * the list's errors name the list and line, bad speech keys the key; the subsampled lengths are transformers'
+ * _get_feat_extract_output_lengths.  And the whole path learns: a tiny speech-to-text model trained
+ * on the fixture's batch (tp_s2t_fill_batch, 80 AdamW steps) cuts its loss tenfold and then decodes
+ * the transcript greedily (tp_s2t_greedy) word for word (WER 0). */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/metrics.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "core/preprocess_s2t.h"
+#include "core/safetensors.h"
+#include "support/check.h"
+#include "support/scratch.h"
+
+#define DIR "tests/fixtures/media/s2t"
+
+static void check_features(void)
+{
+    tp_s2t_set set;
+    int status = tp_s2t_read(DIR "/list.tsv", 80, &set);
+    CHECK_MSG(status == 0, "%s", tp_last_error());
+    tp_st_file *file = tp_st_open(DIR "/features.safetensors");
+    CHECK_MSG(file != NULL, "%s (run tests/reference/make_s2t_features_fixture.py)", tp_last_error());
+    const tp_st_tensor *want = file ? tp_st_find(file, "features") : NULL;
+    if (status == 0 && want) {
+        CHECK(set.count == 1 && !strcmp(set.items[0].text, "a gliding vowel"));
+        CHECK_MSG(set.items[0].frames == want->shape[0] && want->shape[1] == 80, "%lld frames, transformers %lld",
+                  (long long)set.items[0].frames, (long long)want->shape[0]);
+        double worst = 0;
+        const float *expected = want->data;
+        for (int64_t i = 0; set.items[0].frames == want->shape[0] && i < want->numel; i++)
+            worst = fmax(worst, fabs((double)set.items[0].features[i] - expected[i]));
+        fprintf(stderr, "  features [%lld, 80]: max |tp - transformers| %.2g\n", (long long)want->shape[0], worst);
+        CHECK_MSG(worst <= 5e-4, "features differ by %.3g", worst);
+        tp_s2t_set_free(&set);
+    }
+    if (file) tp_st_close(file);
+}
+
+static void expect_error(const char *name, const char *contents, const char *message)
+{
+    tp_s2t_set set;
+    const char *path = tp_scratch_write(name, contents, strlen(contents));
+    CHECK_MSG(tp_s2t_read(path, 80, &set) < 0, "%s: accepted", name);
+    CHECK_MSG(strstr(tp_last_error(), message) != NULL, "%s: '%s' lacks '%s'", name, tp_last_error(), message);
+}
+
+static void check_errors(void)
+{
+    expect_error("no_tab.tsv", "fine\t" DIR "/glide.wav\nno tab here\n", "no_tab.tsv: line 2: no tab");
+    expect_error("empty_text.tsv", "\n\t" DIR "/glide.wav\n", "empty_text.tsv: line 2: empty transcript");
+    expect_error("missing.tsv", "text\t" DIR "/absent.wav\n", "absent.wav");
+    expect_error("empty.tsv", "\n\n", "empty.tsv: no utterances");
+    /* 100 samples: less than one 200-sample frame at 8 kHz */
+    unsigned char wav[44 + 200] = "RIFF";
+    const unsigned char header[40] = {0xec, 0, 0, 0, 'W', 'A', 'V', 'E', 'f', 'm', 't', ' ', 16, 0, 0, 0, 1, 0, 1, 0,
+                                      0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0, 'd', 'a', 't', 'a', 200, 0, 0, 0};
+    memcpy(wav + 4, header, sizeof header);
+    const char *short_wav = tp_scratch_write("short.wav", wav, sizeof wav);
+    char list[512];
+    snprintf(list, sizeof list, "short\t%s\n", short_wav);
+    expect_error("short.tsv", list, "shorter than one 25 ms frame");
+}
+
+/* Characters as ids: 0 padding, 1 start, 2 end, 3 space, 4 + letter. */
+#define VOCAB 30
+static int64_t encode(const char *text, int32_t *ids)
+{
+    int64_t n = 0;
+    ids[n++] = 1;
+    for (const char *c = text; *c; c++) ids[n++] = *c == ' ' ? 3 : 4 + (*c - 'a');
+    ids[n++] = 2;
+    return n;
+}
+
+static const char tiny_config[] =
+    "{\"emb_size\": 32, \"hidden_size\": 32, \"feedforward_size\": 64, \"heads_num\": 4, \"layers_num\": 2,"
+    " \"decoder_layers_num\": 1, \"max_seq_length\": 64, \"dropout\": 0.0, \"hidden_act\": \"relu\","
+    " \"embedding\": [\"speech\", \"fairseq_sinusoidalpos\"], \"tgt_embedding\": [\"word\", \"fairseq_sinusoidalpos\"],"
+    " \"position_offset\": 2, \"scale_embedding\": true, \"remove_embedding_layernorm\": true,"
+    " \"encoder\": \"transformer\", \"decoder\": \"transformer\", \"mask\": \"fully_visible\","
+    " \"layernorm_positioning\": \"pre\", \"layernorm\": \"normal_torch\", \"layernorm_eps\": 1e-5,"
+    " \"target\": [\"lm\"], \"tie_weights\": true, \"conv_layers_num\": 2, \"conv_channels\": 32,"
+    " \"audio_feature_size\": 80, \"conv_kernel_sizes\": [5, 5]}";
+
+static double train_step(tp_model *model, tp_ctx *ctx, const tp_batch *batch, float *moments, int64_t step)
+{
+    const tp_adamw_options adamw = {0.9, 0.999, 1e-8, 1, TP_ADAMW_TORCH};
+    const tp_param_segment all = {0, model->params.total, 0.0, 1.0, 0};
+    tp_ctx_reset(ctx);
+    ctx->record = ctx->training = 1;
+    tp_model_batch in = tp_model_batch_upload(ctx, batch);
+    tp_model_output out;
+    CHECK(tp_model_forward(model, ctx, &in, &out) == 0);
+    float loss = out.loss->data[0];
+    tp_backward(ctx, out.loss);
+    tp_adamw_step(&adamw, 3e-3, step, model->params.data, model->params.grad, moments, moments + model->params.total,
+                  &all, 1);
+    tp_params_zero_grad(&model->params);
+    return loss;
+}
+
+/* The characters of ids (as encode writes them). */
+static void decode(const int32_t *ids, int64_t n, char *text)
+{
+    for (int64_t i = 0; i < n; i++) text[i] = ids[i] == 3 ? ' ' : ids[i] >= 4 ? (char)('a' + ids[i] - 4) : '?';
+    text[n] = '\0';
+}
+
+static void check_learning(void)
+{
+    tp_s2t_set set;
+    if (tp_s2t_read(DIR "/list.tsv", 80, &set) < 0) return; /* reported by check_features */
+    tp_config *config = tp_config_parse("tiny s2t", tiny_config);
+    tp_model model;
+    CHECK_MSG(config && tp_model_build(&model, config, VOCAB) == 0 && tp_config_check_unused(config) == 0, "%s",
+              tp_last_error());
+    tp_model_allocate(&model, &tp_cpu_backend, 7);
+    int32_t ids[64];
+    const int32_t *targets[2] = {ids, ids};
+    const int64_t indices[2] = {0, 0}, kernels[2] = {5, 5};
+    int64_t length = encode(set.items[0].text, ids), lengths[2] = {length, length};
+    tp_batch batch;
+    tp_s2t_fill_batch(&set, indices, 2, targets, lengths, kernels, 2, 0, &batch);
+    CHECK(batch.seq_length == 12 && batch.tgt_seq_length == length - 1 && batch.tags[0] == ids[1]);
+    float *moments = tp_xcalloc((size_t)(2 * model.params.total), sizeof *moments);
+    tp_ctx ctx;
+    tp_ctx_init(&ctx, &tp_cpu_backend, 1 << 20);
+    double first = train_step(&model, &ctx, &batch, moments, 1), last = first;
+    for (int64_t step = 2; step <= 80; step++) last = train_step(&model, &ctx, &batch, moments, step);
+    int32_t generated[32];
+    char decoded[33];
+    int64_t n = tp_s2t_greedy(&model, &ctx, &set, 0, kernels, 2, 1, 2, 32, generated);
+    CHECK(n >= 0);
+    decode(generated, n > 0 ? n : 0, decoded);
+    tp_wer_counts wer = {0, 0};
+    tp_wer_add(&wer, set.items[0].text, decoded);
+    fprintf(stderr, "  tiny model: loss %.3f -> %.4f in 80 steps; decodes \"%s\" (WER %.2f)\n", first, last, decoded,
+            tp_wer(&wer));
+    CHECK_MSG(last < first / 10, "loss %.4f -> %.4f", first, last);
+    CHECK_MSG(tp_wer(&wer) == 0.0, "decoded \"%s\" for \"%s\"", decoded, set.items[0].text);
+    free(moments);
+    tp_ctx_free(&ctx);
+    tp_s2t_batch_free(&batch);
+    tp_model_free(&model);
+    tp_config_free(config);
+    tp_s2t_set_free(&set);
+}
+
+/* The speech embedding's keys: wrong ones are refused naming the key. */
+static void check_config_errors(void)
+{
+    static const struct {
+        const char *from, *to, *message;
+    } cases[] = {{"\"conv_kernel_sizes\": [5, 5]", "\"conv_kernel_sizes\": [5]", "'conv_kernel_sizes': 1 kernel sizes"},
+                 {"\"conv_kernel_sizes\": [5, 5]", "\"conv_kernel_sizes\": 5", "'conv_kernel_sizes': expected a list"},
+                 {"\"conv_kernel_sizes\": [5, 5]", "\"conv_kernel_sizes\": [5, 0]", "'conv_kernel_sizes[1]': value 0"},
+                 {"\"conv_channels\": 32", "\"conv_channels\": 33", "'conv_channels': 33 is odd"}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char text[sizeof tiny_config + 16];
+        const char *at = strstr(tiny_config, cases[c].from);
+        CHECK(at != NULL);
+        if (!at) continue;
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - tiny_config), tiny_config, cases[c].to, at + strlen(cases[c].from));
+        tp_config *config = tp_config_parse("bad s2t", text);
+        tp_model model;
+        CHECK_MSG(config && tp_model_build(&model, config, VOCAB) < 0, "%s: accepted", cases[c].to);
+        CHECK_MSG(strstr(tp_last_error(), cases[c].message) != NULL, "'%s' lacks '%s'", tp_last_error(), cases[c].message);
+        tp_config_free(config);
+    }
+}
+
+int main(void)
+{
+    tp_scratch_init("s2t_data");
+    omp_set_num_threads(1); /* tensors of a few thousand values: threads only add waiting on a busy machine */
+    check_features();
+    check_errors();
+    check_config_errors();
+    check_learning();
+    const int64_t kernels[2] = {5, 5};
+    /* transformers: for each layer, length = (length - 1) // 2 + 1 */
+    CHECK(tp_s2t_subsampled_frames(23, kernels, 2) == 6 && tp_s2t_subsampled_frames(48, kernels, 2) == 12);
+    CHECK(tp_s2t_subsampled_frames(1, kernels, 2) == 1 && tp_s2t_subsampled_frames(1000, kernels, 2) == 250);
+    return tp_test_finish("test_s2t_data");
+}
