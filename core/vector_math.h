@@ -4,7 +4,8 @@
  * BERT step they took a fifth of the time (the vocabulary softmax, attention, GELU).  The
  * functions here are branch-free arithmetic that GCC vectorises (8 lanes with AVX2):
  *  - tp_vexpf: Cephes' expf (n = round(x / ln 2), a degree-5 polynomial on the remainder),
- *    within 1 ulp of exp over [-87.3, 88.7]; 0 below -87.3 (no subnormals), +inf above 88.72.
+ *    within 1 ulp of exp over [-87.3, 88.7]; 0 below -87.3 (no subnormals), +inf above 88.72,
+ *    NaN for NaN.
  *  - tp_verff: fdlibm's rational form near 0 and Abramowitz and Stegun 7.1.26 beyond 0.84375
  *    (PyTorch's vectorised CPU erf uses 7.1.26 throughout): absolute error below 3e-7.
  * tests/unit/test_vector_math.c measures both against double-precision libm.
@@ -24,8 +25,10 @@
 
 static inline float tp_vexpf(float x)
 {
-    /* comparisons, not fminf/fmaxf: those keep NaN semantics that GCC will not vectorise */
-    float clamped = x < -87.33654f ? -87.33654f : x;
+    /* comparisons, not fminf/fmaxf: those keep NaN semantics that GCC will not vectorise.  A NaN
+     * fails the first comparison and becomes -87.3, so that the float-to-int conversion below is
+     * always defined; the NaN is given back at the end. */
+    float clamped = x > -87.33654f ? x : -87.33654f;
     clamped = clamped > 88.7228f ? 88.7228f : clamped;
     float n = rintf(clamped * 1.44269504088896341f);
     float r = clamped - n * 0.693359375f; /* ln 2 in two parts: the first is exact in float */
@@ -45,7 +48,8 @@ static inline float tp_vexpf(float x)
     memcpy(&scale_high, &bits_high, sizeof scale_high);
     float result = p * scale_low * scale_high;
     result = x < -87.33654f ? 0.0f : result;
-    return x > 88.7228f ? INFINITY : result;
+    result = x > 88.7228f ? INFINITY : result;
+    return x == x ? result : x;
 }
 
 static inline float tp_verff(float x)

@@ -46,6 +46,7 @@ static void check_exp(void)
     CHECK(tp_vexpf(-INFINITY) == 0.0f);
     CHECK(isinf(tp_vexpf(89.0f)) && tp_vexpf(89.0f) > 0);
     CHECK(isinf(tp_vexpf(INFINITY)));
+    CHECK(isnan(tp_vexpf(NAN)) && isnan(tp_vexpf(-NAN))); /* and no undefined conversion (UBSan) */
     CHECK(isfinite(tp_vexpf(88.72f)) && ulps(tp_vexpf(88.72f), exp((double)88.72f)) <= 2.0);
 }
 
@@ -61,6 +62,7 @@ static void check_erf(void)
     CHECK_MSG(worst <= 3e-7, "worst error %.3g at %g", worst, worst_x);
     CHECK(tp_verff(0.0f) == 0.0f);
     CHECK(tp_verff(30.0f) == 1.0f && tp_verff(-30.0f) == -1.0f);
+    CHECK(isnan(tp_verff(NAN)));
 }
 
 /* Ties go to the first index, wherever the tied elements fall among the 16 lanes. */
