@@ -5,7 +5,7 @@
 static void *sinusoidalpos_create(tp_build *build, const char *prefix)
 {
     (void)prefix;
-    return tp_sinusoid_embedding_create(build);
+    return tp_sinusoid_embedding_create(build, TP_SINUSOID_INTERLEAVED);
 }
 
 static tp_tensor *sinusoidalpos_forward(void *self, tp_ctx *ctx, const tp_model_batch *batch)

@@ -119,18 +119,25 @@ tp_tensor *tp_lookup_embedding_forward(void *self, tp_ctx *ctx, const tp_model_b
 /* The table's rows for n ids, times the scale. */
 tp_tensor *tp_lookup_embedding_rows(tp_ctx *ctx, const tp_lookup_embedding *lookup, const int32_t *ids, int64_t n);
 
-/* Fixed sinusoidal positions ("sinusoidalpos", no parameters): row p holds sin(p w_k) and cos(p w_k),
- * w_k = 10000^(-2k/E) (E = emb_size), either interleaved in columns 2k and 2k+1 (TencentPretrain's
- * layout, the default) or, with `sinusoidalpos_layout: split` (Hugging Face Pegasus's and Marian's),
- * the sines in columns k < ceil(E/2) and the cosines after them.  Computed in double and rounded to
- * float, the rows up to max_seq_length once. */
+/* Fixed sinusoidal positions (no parameters), computed in double and rounded to float, the rows up
+ * to max_seq_length once (modules/layers/sinusoid.c has the formulas):
+ *  - "sinusoidalpos": w_k = 10000^(-2k/E) (E = emb_size), sin and cos interleaved in columns 2k and
+ *    2k+1 (TencentPretrain's layout, the default) or, with `sinusoidalpos_layout: split` (Hugging
+ *    Face Pegasus's and Marian's), the sines in columns k < ceil(E/2) and the cosines after them;
+ *  - "fairseq_sinusoidalpos" (fairseq's, which Hugging Face Speech2Text copies): h = E/2
+ *    frequencies 10000^(-i/(h-1)), sines then cosines, token s at position s + position_offset
+ *    (Speech2Text: padding_idx + 1 = 2). */
+typedef enum { TP_SINUSOID_INTERLEAVED, TP_SINUSOID_SPLIT, TP_SINUSOID_FAIRSEQ } tp_sinusoid_layout;
+
 typedef struct tp_sinusoid_embedding {
     float *table; /* [rows, width] */
-    int64_t rows, width;
-    int interleaved;
+    int64_t rows, width, offset;
+    tp_sinusoid_layout layout;
 } tp_sinusoid_embedding;
 
-void *tp_sinusoid_embedding_create(tp_build *build);
+/* layout TP_SINUSOID_FAIRSEQ, or any other for "sinusoidalpos" (then the config's
+ * sinusoidalpos_layout decides); NULL + tp_fail naming the config on a bad key. */
+void *tp_sinusoid_embedding_create(tp_build *build, tp_sinusoid_layout layout);
 /* [batch * seq, width]: positions 0..seq-1 of every sequence. */
 tp_tensor *tp_sinusoid_embedding_forward(const tp_sinusoid_embedding *self, tp_ctx *ctx, int64_t batch, int64_t seq);
 void tp_sinusoid_embedding_destroy(void *self);
