@@ -78,6 +78,12 @@ static int check_model(const tp_model *model)
     if (hp->parameter_sharing || hp->factorized_embedding_parameterization)
         return tp_fail("generation does not support parameter_sharing or factorized embeddings");
     if (param(model, "embedding.seg.embedding.weight")) return tp_fail("generation does not support a 'seg' embedding");
+    /* the caches and the attention below are hidden_size wide, and the logits have no bias */
+    if (hp->heads_num * hp->attention_head_size != hp->hidden_size)
+        return tp_fail("causal generation needs heads_num x attention_head_size = hidden_size (%lld x %lld != %lld)",
+                       (long long)hp->heads_num, (long long)hp->attention_head_size, (long long)hp->hidden_size);
+    if (param(model, "target.lm.output_layer.bias"))
+        return tp_fail("causal generation does not support an lm output bias (has_lmtarget_bias)");
     for (int i = 0; i < model->target_count; i++)
         if (!strcmp(tp_model_target_name(model, i), "lm")) return 0;
     return tp_fail("generation needs the lm target (target: [\"lm\"])");

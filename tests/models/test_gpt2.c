@@ -235,6 +235,28 @@ static void check_refused(const char *name, const char *from, const char *to, co
     free(text);
 }
 
+/* The causal decoder refuses what its caches cannot hold, naming it, instead of decoding wrongly. */
+static void check_decoder_refuses(const char *key, const char *value, const char *needle)
+{
+    tp_config *config = tp_hf_config(FIXTURE);
+    int64_t vocab_size = 0;
+    tp_model model;
+    memset(&model, 0, sizeof model);
+    int built = config && tp_config_set(config, key, value) == 0 &&
+                tp_config_int(config, "vocab_size", 0, 1, INT32_MAX, &vocab_size) == 0 &&
+                tp_model_build(&model, config, vocab_size) == 0;
+    CHECK_MSG(built, "%s = %s: %s", key, value, tp_last_error());
+    if (built) {
+        tp_model_allocate(&model, &tp_cpu_backend, 3);
+        tp_lm_decoder *decoder = tp_lm_decoder_create(&model, 1);
+        CHECK_MSG(!decoder && strstr(tp_last_error(), needle), "%s = %s: %s", key, value,
+                  decoder ? "accepted" : tp_last_error());
+        tp_lm_decoder_free(decoder);
+        tp_model_free(&model);
+    }
+    tp_config_free(config);
+}
+
 int main(void)
 {
     tp_scratch_init("gpt2");
@@ -256,6 +278,8 @@ int main(void)
                   "'scale_attn_by_inverse_layer_idx'");
     check_refused("architecture", "GPT2LMHeadModel", "GPT2ForSequenceClassification", "'architectures'");
     check_refused("activation", "\"gelu_new\"", "\"quick_gelu\"", "'activation_function'");
+    check_decoder_refuses("attention_head_size", "4", "attention_head_size");
+    check_decoder_refuses("has_lmtarget_bias", "true", "lm output bias");
     if (expected) tp_st_close(expected);
     tp_model_free(&model);
     tp_config_free(config);
