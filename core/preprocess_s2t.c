@@ -92,12 +92,6 @@ void tp_s2t_set_free(tp_s2t_set *set)
     memset(set, 0, sizeof *set);
 }
 
-int64_t tp_s2t_subsampled_frames(int64_t frames, const int64_t *kernels, int layers)
-{
-    for (int i = 0; i < layers; i++) frames = (frames + 2 * (kernels[i] / 2) - kernels[i]) / 2 + 1;
-    return frames;
-}
-
 void tp_s2t_fill_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, const int32_t *const *targets,
                        const int64_t *lengths, const int64_t *kernels, int layers, int32_t pad_id, tp_batch *batch)
 {

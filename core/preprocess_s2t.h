@@ -25,8 +25,13 @@ typedef struct tp_s2t_set {
 int tp_s2t_read(const char *list_path, int64_t mel_bins, tp_s2t_set *set);
 void tp_s2t_set_free(tp_s2t_set *set);
 
-/* Frames left after the speech embedding's convolutions (stride 2, padding kernel / 2). */
-int64_t tp_s2t_subsampled_frames(int64_t frames, const int64_t *kernels, int layers);
+/* Frames left after the speech embedding's convolutions (stride 2, padding kernel / 2).  Inline:
+ * the embedding module (modules/embeddings/speech.c) needs it without the data code. */
+static inline int64_t tp_s2t_subsampled_frames(int64_t frames, const int64_t *kernels, int layers)
+{
+    for (int i = 0; i < layers; i++) frames = (frames + 2 * (kernels[i] / 2) - kernels[i]) / 2 + 1;
+    return frames;
+}
 
 /* A training batch of `rows` utterances (indices into set) with their target ids (targets[r]:
  * lengths[r] >= 2 ids, the start id first and the end id last), laid out as the speech embedding
