@@ -28,42 +28,12 @@
 #define GENERATOR "tests/reference/make_gpt2_fixture.py"
 #define TOLERANCE 1e-4
 
-/* A fixture tensor's floats, copied (the mapping need not be aligned); n gets their number. */
-static float *fixture_floats(const tp_st_file *file, const char *name, int64_t *n)
-{
-    const tp_st_tensor *t = tp_fixture_tensor(file, GENERATOR, "%s", name);
-    float *values = tp_xmalloc((size_t)t->numel * sizeof *values);
-    memcpy(values, t->data, (size_t)t->numel * sizeof *values);
-    if (n) *n = t->numel;
-    return values;
-}
-
-static int32_t *fixture_ids(const tp_st_file *file, const char *name, int64_t *n)
-{
-    float *values = fixture_floats(file, name, n);
-    int32_t *ids = tp_xmalloc((size_t)*n * sizeof *ids);
-    for (int64_t i = 0; i < *n; i++) ids[i] = (int32_t)values[i];
-    free(values);
-    return ids;
-}
-
-static int load_model(tp_config **config, tp_model *model)
-{
-    int64_t vocab_size = 0;
-    *config = tp_hf_config(FIXTURE);
-    if (!*config || tp_config_int(*config, "vocab_size", 0, 1, INT32_MAX, &vocab_size) < 0 ||
-        tp_model_build(model, *config, vocab_size) < 0 || tp_config_check_unused(*config) < 0)
-        return -1;
-    tp_model_allocate(model, &tp_cpu_backend, 3);
-    return tp_hf_load(FIXTURE, model, NULL);
-}
-
 /* The whole model on the fixture's 2 x 16 tokens: logits, and the loss on next-token targets. */
 static void check_forward(tp_model *model, const tp_st_file *expected)
 {
     int64_t count = 0, logit_count = 0, loss_count = 0;
-    int32_t *ids = fixture_ids(expected, "input_ids", &count);
-    float *want = fixture_floats(expected, "logits", &logit_count), *want_loss = fixture_floats(expected, "loss", &loss_count);
+    int32_t *ids = tp_fixture_ids(expected, GENERATOR, "input_ids", &count);
+    float *want = tp_fixture_floats(expected, GENERATOR, "logits", &logit_count), *want_loss = tp_fixture_floats(expected, GENERATOR, "loss", &loss_count);
     int64_t batch = 2, seq = count / 2, vocab = model->hp.vocab_size;
     int32_t seg[32], targets[32];
     for (int64_t i = 0; i < count; i++) {
@@ -95,7 +65,7 @@ static void check_forward(tp_model *model, const tp_st_file *expected)
 static void check_greedy(tp_model *model, const tp_st_file *expected, const char *name, double penalty)
 {
     int64_t prompt_length = 0, new_count = 0, count_cached = 0, count_full = 0;
-    int32_t *prompt = fixture_ids(expected, "prompt", &prompt_length), *want = fixture_ids(expected, name, &new_count);
+    int32_t *prompt = tp_fixture_ids(expected, GENERATOR, "prompt", &prompt_length), *want = tp_fixture_ids(expected, GENERATOR, name, &new_count);
     int32_t cached[64], full[64];
     tp_sampling greedy = {.temperature = 1, .top_p = 1, .repetition_penalty = penalty};
     tp_lm_decoder *decoder = tp_lm_decoder_create(model, 1);
@@ -123,7 +93,7 @@ static void check_greedy(tp_model *model, const tp_st_file *expected, const char
 static void check_cache_logits(tp_model *model, const tp_st_file *expected)
 {
     int64_t count = 0, vocab = model->hp.vocab_size, seq = 16;
-    int32_t *ids = fixture_ids(expected, "input_ids", &count);
+    int32_t *ids = tp_fixture_ids(expected, GENERATOR, "input_ids", &count);
     float *cached = tp_xmalloc((size_t)(2 * vocab) * sizeof *cached), *full = tp_xmalloc((size_t)vocab * sizeof *full);
     tp_lm_decoder *decoder = tp_lm_decoder_create(model, 2);
     tp_ctx ctx;
@@ -154,7 +124,7 @@ static void check_cache_logits(tp_model *model, const tp_st_file *expected)
 static void check_warpers(const tp_st_file *expected)
 {
     int64_t n = 0;
-    float *logits = fixture_floats(expected, "warp_logits", &n), *want = fixture_floats(expected, "warped", NULL);
+    float *logits = tp_fixture_floats(expected, GENERATOR, "warp_logits", &n), *want = tp_fixture_floats(expected, GENERATOR, "warped", NULL);
     tp_sampling sampling = {.do_sample = 1, .temperature = 0.7, .top_k = 20, .top_p = 0.9, .repetition_penalty = 1};
     int64_t vocab = n / 2, kept = 0, same_removed = 1;
     double worst = 0;
@@ -263,7 +233,7 @@ int main(void)
     tp_config *config = NULL;
     tp_model model;
     memset(&model, 0, sizeof model);
-    CHECK_MSG(load_model(&config, &model) == 0, "loading %s: %s", FIXTURE, tp_last_error());
+    CHECK_MSG(tp_fixture_hf_model(FIXTURE, &config, &model) == 0, "loading %s: %s", FIXTURE, tp_last_error());
     tp_st_file *expected = tp_st_open(FIXTURE "/expected.safetensors");
     CHECK_MSG(expected != NULL, "%s", tp_last_error());
     if (config && expected) {

@@ -27,35 +27,6 @@
 #define DIR "tests/fixtures/s2t"
 #define TOLERANCE 1e-4
 
-static float *fixture_floats(const tp_st_file *file, const char *name, int64_t *n)
-{
-    const tp_st_tensor *t = tp_fixture_tensor(file, GENERATOR, "%s", name);
-    float *values = tp_xmalloc((size_t)t->numel * sizeof *values);
-    memcpy(values, t->data, (size_t)t->numel * sizeof *values);
-    *n = t->numel;
-    return values;
-}
-
-static int32_t *fixture_ids(const tp_st_file *file, const char *name, int64_t *n)
-{
-    float *values = fixture_floats(file, name, n);
-    int32_t *ids = tp_xmalloc((size_t)*n * sizeof *ids);
-    for (int64_t i = 0; i < *n; i++) ids[i] = (int32_t)values[i];
-    free(values);
-    return ids;
-}
-
-static int load_model(tp_config **config, tp_model *model)
-{
-    int64_t vocab_size = 0;
-    *config = tp_hf_config(DIR);
-    if (!*config || tp_config_int(*config, "vocab_size", 0, 1, INT32_MAX, &vocab_size) < 0 ||
-        tp_model_build(model, *config, vocab_size) < 0 || tp_config_check_unused(*config) < 0)
-        return -1;
-    tp_model_allocate(model, &tp_cpu_backend, 3);
-    return tp_hf_load(DIR, model, NULL);
-}
-
 typedef struct s2t_inputs {
     float *audio;
     int32_t *seg, *tgt, *labels;
@@ -123,15 +94,15 @@ static void check_logits(const tp_st_file *expected)
 {
     tp_config *config = NULL;
     tp_model model;
-    int loaded = load_model(&config, &model);
+    int loaded = tp_fixture_hf_model(DIR, &config, &model);
     CHECK_MSG(loaded == 0, "%s: %s", DIR, tp_last_error());
     if (loaded < 0) exit(tp_test_finish("test_s2t_parity"));
     int64_t feature_count = 0, mask_count = 0, tgt_count = 0, logit_count = 0;
     s2t_inputs x = {.batch = 2, .frames = 23, .features = 12};
-    x.audio = fixture_floats(expected, "input_features", &feature_count);
-    x.seg = fixture_ids(expected, "encoder_mask", &mask_count);
-    x.tgt = fixture_ids(expected, "decoder_input_ids", &tgt_count);
-    float *want = fixture_floats(expected, "logits", &logit_count);
+    x.audio = tp_fixture_floats(expected, GENERATOR, "input_features", &feature_count);
+    x.seg = tp_fixture_ids(expected, GENERATOR, "encoder_mask", &mask_count);
+    x.tgt = tp_fixture_ids(expected, GENERATOR, "decoder_input_ids", &tgt_count);
+    float *want = tp_fixture_floats(expected, GENERATOR, "logits", &logit_count);
     CHECK(feature_count == x.batch * x.frames * x.features);
     x.seq = mask_count / x.batch;
     x.tgt_seq = tgt_count / x.batch;
@@ -191,7 +162,7 @@ static void check_round_trip(void)
 static void check_small_parameters(const tp_st_file *expected)
 {
     int64_t n = 0;
-    float *counts = fixture_floats(expected, "small_parameters", &n);
+    float *counts = tp_fixture_floats(expected, GENERATOR, "small_parameters", &n);
     tp_config *config = tp_config_load("models/s2t/small_config.json");
     tp_model model;
     int built = config ? tp_model_build(&model, config, 10000) : -1;

@@ -33,42 +33,13 @@
 #define GENERATOR "tests/reference/gen_t5_bart.py"
 #define TOLERANCE 1e-4
 
-static float *fixture_floats(const tp_st_file *file, const char *name, int64_t *n)
-{
-    const tp_st_tensor *t = tp_fixture_tensor(file, GENERATOR, "%s", name);
-    float *values = tp_xmalloc((size_t)t->numel * sizeof *values);
-    memcpy(values, t->data, (size_t)t->numel * sizeof *values);
-    *n = t->numel;
-    return values;
-}
-
-static int32_t *fixture_ids(const tp_st_file *file, const char *name, int64_t *n)
-{
-    float *values = fixture_floats(file, name, n);
-    int32_t *ids = tp_xmalloc((size_t)*n * sizeof *ids);
-    for (int64_t i = 0; i < *n; i++) ids[i] = (int32_t)values[i];
-    free(values);
-    return ids;
-}
-
-static int load_model(const char *dir, tp_config **config, tp_model *model)
-{
-    int64_t vocab_size = 0;
-    *config = tp_hf_config(dir);
-    if (!*config || tp_config_int(*config, "vocab_size", 0, 1, INT32_MAX, &vocab_size) < 0 ||
-        tp_model_build(model, *config, vocab_size) < 0 || tp_config_check_unused(*config) < 0)
-        return -1;
-    tp_model_allocate(model, &tp_cpu_backend, 3);
-    return tp_hf_load(dir, model, NULL);
-}
-
 /* BART / Pegasus: the lm loss with the fixture's labels and the gradient of the lm bias
  * (final_logits_bias in transformers) after backward. */
 static void check_bias_gradient(const char *dir, const tp_st_file *expected, tp_model *model, tp_ctx *ctx,
                                 tp_tensor *loss)
 {
     int64_t n = 0, vocab = model->hp.vocab_size;
-    float *want_loss = fixture_floats(expected, "loss", &n), *want_grad = fixture_floats(expected, "final_logits_bias_grad", &n);
+    float *want_loss = tp_fixture_floats(expected, GENERATOR, "loss", &n), *want_grad = tp_fixture_floats(expected, GENERATOR, "final_logits_bias_grad", &n);
     const tp_param *bias = tp_params_find(&model->params, "target.lm.output_layer.bias");
     CHECK_MSG(loss && bias && n == vocab, "%s: no lm loss or bias", dir);
     if (loss && bias && n == vocab) {
@@ -88,22 +59,22 @@ static void check_logits(const char *dir)
     char path[512];
     tp_config *config = NULL;
     tp_model model;
-    int loaded = load_model(dir, &config, &model);
+    int loaded = tp_fixture_hf_model(dir, &config, &model);
     CHECK_MSG(loaded == 0, "%s: %s", dir, tp_last_error());
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     tp_st_file *expected = tp_st_open(path);
     CHECK_MSG(expected != NULL, "%s", tp_last_error());
     if (loaded < 0 || !expected) exit(tp_test_finish("test_seq2seq_parity"));
     int64_t src_count = 0, mask_count = 0, tgt_count = 0, logit_count = 0;
-    int32_t *src = fixture_ids(expected, "input_ids", &src_count);
-    int32_t *seg = fixture_ids(expected, "attention_mask", &mask_count);
-    int32_t *tgt = fixture_ids(expected, "decoder_input_ids", &tgt_count);
-    float *want = fixture_floats(expected, "logits", &logit_count);
+    int32_t *src = tp_fixture_ids(expected, GENERATOR, "input_ids", &src_count);
+    int32_t *seg = tp_fixture_ids(expected, GENERATOR, "attention_mask", &mask_count);
+    int32_t *tgt = tp_fixture_ids(expected, GENERATOR, "decoder_input_ids", &tgt_count);
+    float *want = tp_fixture_floats(expected, GENERATOR, "logits", &logit_count);
     int64_t vocab = model.hp.vocab_size, batch = 2;
     tp_batch host = {.batch_size = batch, .seq_length = src_count / batch, .src = src, .seg = seg};
     tp_ctx ctx;
     tp_ctx_init(&ctx, &tp_cpu_backend, 1 << 20);
-    int32_t *labels = tp_st_find(expected, "labels") ? fixture_ids(expected, "labels", &tgt_count) : NULL;
+    int32_t *labels = tp_st_find(expected, "labels") ? tp_fixture_ids(expected, GENERATOR, "labels", &tgt_count) : NULL;
     ctx.record = labels != NULL; /* dropout stays off (ctx.training 0) */
     tp_model_batch in = tp_model_batch_upload(&ctx, &host);
     in.tgt_seq_length = tgt_count / batch;
@@ -218,9 +189,9 @@ static void check_buckets(void)
     } cases[] = {{"bidirectional_32", 1, 32, 128}, {"causal_32", 0, 32, 128}, {"bidirectional_8", 1, 8, 20},
                  {"causal_8", 0, 8, 20}};
     int64_t n = 0, m = 0;
-    float *distance = fixture_floats(file, "distance", &n);
+    float *distance = tp_fixture_floats(file, GENERATOR, "distance", &n);
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        float *want = fixture_floats(file, cases[c].name, &m);
+        float *want = tp_fixture_floats(file, GENERATOR, cases[c].name, &m);
         int64_t wrong = 0;
         for (int64_t i = 0; i < n && m == n; i++)
             wrong += tp_relative_position_bucket((int64_t)distance[i], cases[c].bidirectional, cases[c].buckets,

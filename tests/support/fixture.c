@@ -1,8 +1,13 @@
 #include "support/fixture.h"
 
+#include "core/backend.h"
+#include "core/hf.h"
+
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const tp_st_tensor *tp_fixture_tensor(const tp_st_file *file, const char *generator, const char *fmt, ...)
 {
@@ -17,4 +22,35 @@ const tp_st_tensor *tp_fixture_tensor(const tp_st_file *file, const char *genera
         exit(1);
     }
     return t;
+}
+
+float *tp_fixture_floats(const tp_st_file *file, const char *generator, const char *name, int64_t *n)
+{
+    const tp_st_tensor *t = tp_fixture_tensor(file, generator, "%s", name);
+    float *values = tp_xmalloc((size_t)t->numel * sizeof *values);
+    memcpy(values, t->data, (size_t)t->numel * sizeof *values);
+    if (n) *n = t->numel;
+    return values;
+}
+
+int32_t *tp_fixture_ids(const tp_st_file *file, const char *generator, const char *name, int64_t *n)
+{
+    int64_t count = 0;
+    float *values = tp_fixture_floats(file, generator, name, &count);
+    int32_t *ids = tp_xmalloc((size_t)count * sizeof *ids);
+    for (int64_t i = 0; i < count; i++) ids[i] = (int32_t)values[i];
+    free(values);
+    if (n) *n = count;
+    return ids;
+}
+
+int tp_fixture_hf_model(const char *dir, tp_config **config, tp_model *model)
+{
+    int64_t vocab_size = 0;
+    *config = tp_hf_config(dir);
+    if (!*config || tp_config_int(*config, "vocab_size", 0, 1, INT32_MAX, &vocab_size) < 0 ||
+        tp_model_build(model, *config, vocab_size) < 0 || tp_config_check_unused(*config) < 0)
+        return -1;
+    tp_model_allocate(model, &tp_cpu_backend, 3);
+    return tp_hf_load(dir, model, NULL);
 }

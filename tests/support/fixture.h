@@ -2,12 +2,24 @@
 #ifndef TP_TEST_FIXTURE_H
 #define TP_TEST_FIXTURE_H
 
+#include "core/config.h"
 #include "core/error.h"
+#include "core/model.h"
 #include "core/safetensors.h"
 
 /* The tensor named by the printf format; a missing one exits the test, naming the file, the
  * tensor and the generator script that writes the fixture. */
 const tp_st_tensor *tp_fixture_tensor(const tp_st_file *file, const char *generator, const char *fmt, ...)
     TP_PRINTF(3, 4);
+/* A tensor's values as floats, copied (the mapping need not be aligned); n (if not NULL) gets
+ * their number.  Exits like tp_fixture_tensor when it is missing.  The caller frees. */
+float *tp_fixture_floats(const tp_st_file *file, const char *generator, const char *name, int64_t *n);
+/* The same values as int32 ids (fixtures store ids as floats). */
+int32_t *tp_fixture_ids(const tp_st_file *file, const char *generator, const char *name, int64_t *n);
+
+/* A Hugging Face fixture directory as a tp model on the CPU: config.json converted (every key used),
+ * the model built with its vocab_size, the weights loaded.  -1 with tp's error message otherwise;
+ * *config is the caller's to free either way. */
+int tp_fixture_hf_model(const char *dir, tp_config **config, tp_model *model);
 
 #endif
