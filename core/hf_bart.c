@@ -33,28 +33,36 @@ static int refuse_true(const char *path, const cJSON *root, const char *key)
     return value ? tp_fail("%s: key '%s': true is not supported (tp's BART has no equivalent)", path, key) : 0;
 }
 
-int tp_hf_seq2seq_bart_like_config(const char *path, const cJSON *root, const char *positioning, cJSON *tp)
+const tp_hf_bart_like_defaults tp_hf_bart_defaults = {
+    .vocab_size = 50265, .d_model = 1024, .ffn_dim = 4096, .encoder_layers = 12, .decoder_layers = 12,
+    .attention_heads = 16, .activation_function = "gelu", .positions_key = "max_position_embeddings",
+    .positions = 1024, .scale_embedding = 0, .shared_embedding = 1};
+
+int tp_hf_seq2seq_bart_like_config(const char *path, const cJSON *root, const char *positioning,
+                                   const tp_hf_bart_like_defaults *defaults, cJSON *tp)
 {
+    const tp_hf_bart_like_defaults *d = defaults;
     int64_t vocab, d_model, encoder_ffn, decoder_ffn, layers, decoder_layers, heads, decoder_heads, positions;
     double dropout;
     int tied = 1, scaled = 0;
-    if (tp_hf_json_int(path, root, "vocab_size", 50265, &vocab) < 0 ||
-        tp_hf_json_int(path, root, "d_model", 1024, &d_model) < 0 ||
-        tp_hf_json_int(path, root, "encoder_ffn_dim", 4096, &encoder_ffn) < 0 ||
-        tp_hf_json_int(path, root, "decoder_ffn_dim", 4096, &decoder_ffn) < 0 ||
-        tp_hf_json_int(path, root, "encoder_layers", 12, &layers) < 0 ||
-        tp_hf_json_int(path, root, "decoder_layers", 12, &decoder_layers) < 0 ||
-        tp_hf_json_int(path, root, "encoder_attention_heads", 16, &heads) < 0 ||
-        tp_hf_json_int(path, root, "decoder_attention_heads", 16, &decoder_heads) < 0 ||
-        tp_hf_json_int(path, root, "max_position_embeddings", 1024, &positions) < 0 ||
+    if (tp_hf_json_int(path, root, "vocab_size", d->vocab_size, &vocab) < 0 ||
+        tp_hf_json_int(path, root, "d_model", d->d_model, &d_model) < 0 ||
+        tp_hf_json_int(path, root, "encoder_ffn_dim", d->ffn_dim, &encoder_ffn) < 0 ||
+        tp_hf_json_int(path, root, "decoder_ffn_dim", d->ffn_dim, &decoder_ffn) < 0 ||
+        tp_hf_json_int(path, root, "encoder_layers", d->encoder_layers, &layers) < 0 ||
+        tp_hf_json_int(path, root, "decoder_layers", d->decoder_layers, &decoder_layers) < 0 ||
+        tp_hf_json_int(path, root, "encoder_attention_heads", d->attention_heads, &heads) < 0 ||
+        tp_hf_json_int(path, root, "decoder_attention_heads", d->attention_heads, &decoder_heads) < 0 ||
+        tp_hf_json_int(path, root, d->positions_key, d->positions, &positions) < 0 ||
         tp_hf_json_number(path, root, "dropout", 0.1, &dropout) < 0 ||
         tp_hf_json_bool(path, root, "tie_word_embeddings", 1, &tied) < 0 ||
-        tp_hf_json_bool(path, root, "scale_embedding", 0, &scaled) < 0)
+        tp_hf_json_bool(path, root, "scale_embedding", d->scale_embedding, &scaled) < 0)
         return -1;
     if (decoder_ffn != encoder_ffn || decoder_heads != heads)
         return tp_fail("%s: keys 'decoder_ffn_dim' / 'decoder_attention_heads': tp's decoder has the encoder's sizes",
                        path);
-    const char *hf_act = tp_hf_json_string(root, "activation_function", "gelu"), *act = tp_hf_activation_to_tp(hf_act);
+    const char *hf_act = tp_hf_json_string(root, "activation_function", d->activation_function);
+    const char *act = tp_hf_activation_to_tp(hf_act);
     if (!act) return tp_fail("%s: key 'activation_function': '%s' is not supported", path, hf_act);
     const char *lm[] = {"lm"};
     cJSON_AddNumberToObject(tp, "vocab_size", (double)vocab);
@@ -67,7 +75,7 @@ int tp_hf_seq2seq_bart_like_config(const char *path, const cJSON *root, const ch
     cJSON_AddNumberToObject(tp, "max_seq_length", (double)positions);
     cJSON_AddNumberToObject(tp, "dropout", dropout);
     cJSON_AddStringToObject(tp, "hidden_act", act);
-    cJSON_AddBoolToObject(tp, "share_embedding", 1);
+    if (d->shared_embedding) cJSON_AddBoolToObject(tp, "share_embedding", 1);
     if (scaled) cJSON_AddBoolToObject(tp, "scale_embedding", 1);
     cJSON_AddStringToObject(tp, "encoder", "transformer");
     cJSON_AddStringToObject(tp, "decoder", "transformer");
@@ -77,7 +85,7 @@ int tp_hf_seq2seq_bart_like_config(const char *path, const cJSON *root, const ch
     cJSON_AddNumberToObject(tp, "layernorm_eps", 1e-5);
     cJSON_AddItemToObject(tp, "target", cJSON_CreateStringArray(lm, 1));
     cJSON_AddBoolToObject(tp, "tie_weights", tied);
-    cJSON_AddBoolToObject(tp, "has_lmtarget_bias", 1);
+    if (d->shared_embedding) cJSON_AddBoolToObject(tp, "has_lmtarget_bias", 1);
     return 0;
 }
 
@@ -85,7 +93,7 @@ static int bart_config(const char *path, const cJSON *root, cJSON *tp)
 {
     const char *both[] = {"word", "pos"};
     if (refuse_true(path, root, "normalize_before") < 0 || refuse_true(path, root, "add_final_layer_norm") < 0 ||
-        tp_hf_seq2seq_bart_like_config(path, root, "post", tp) < 0)
+        tp_hf_seq2seq_bart_like_config(path, root, "post", &tp_hf_bart_defaults, tp) < 0)
         return -1;
     cJSON_AddNumberToObject(tp, "position_offset", 2);
     cJSON_AddItemToObject(tp, "embedding", cJSON_CreateStringArray(both, 2));

@@ -24,7 +24,7 @@ static const char *const droppable[] = {"model.encoder.embed_tokens.weight", "mo
 static int pegasus_config(const char *path, const cJSON *root, cJSON *tp)
 {
     const char *both[] = {"word", "sinusoidalpos"};
-    if (tp_hf_seq2seq_bart_like_config(path, root, "pre", tp) < 0) return -1;
+    if (tp_hf_seq2seq_bart_like_config(path, root, "pre", &tp_hf_bart_defaults, tp) < 0) return -1;
     cJSON_AddItemToObject(tp, "embedding", cJSON_CreateStringArray(both, 2));
     cJSON_AddItemToObject(tp, "tgt_embedding", cJSON_CreateStringArray(both, 2));
     cJSON_AddStringToObject(tp, "sinusoidalpos_layout", "split");

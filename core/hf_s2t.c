@@ -51,56 +51,22 @@ static int convolution_keys(const char *path, const cJSON *root, cJSON *tp)
 
 static int s2t_config(const char *path, const cJSON *root, cJSON *tp)
 {
-    int64_t vocab, d_model, encoder_ffn, decoder_ffn, layers, decoder_layers, heads, decoder_heads, source, target, pad;
-    double dropout;
-    int tied = 1, scaled = 1;
-    if (tp_hf_json_int(path, root, "vocab_size", 10000, &vocab) < 0 ||
-        tp_hf_json_int(path, root, "d_model", 256, &d_model) < 0 ||
-        tp_hf_json_int(path, root, "encoder_ffn_dim", 2048, &encoder_ffn) < 0 ||
-        tp_hf_json_int(path, root, "decoder_ffn_dim", 2048, &decoder_ffn) < 0 ||
-        tp_hf_json_int(path, root, "encoder_layers", 12, &layers) < 0 ||
-        tp_hf_json_int(path, root, "decoder_layers", 6, &decoder_layers) < 0 ||
-        tp_hf_json_int(path, root, "encoder_attention_heads", 4, &heads) < 0 ||
-        tp_hf_json_int(path, root, "decoder_attention_heads", 4, &decoder_heads) < 0 ||
-        tp_hf_json_int(path, root, "max_source_positions", 6000, &source) < 0 ||
-        tp_hf_json_int(path, root, "max_target_positions", 1024, &target) < 0 ||
-        tp_hf_json_int(path, root, "pad_token_id", 1, &pad) < 0 ||
-        tp_hf_json_number(path, root, "dropout", 0.1, &dropout) < 0 ||
-        tp_hf_json_bool(path, root, "tie_word_embeddings", 1, &tied) < 0 ||
-        tp_hf_json_bool(path, root, "scale_embedding", 1, &scaled) < 0 || convolution_keys(path, root, tp) < 0)
+    static const tp_hf_bart_like_defaults defaults = {
+        .vocab_size = 10000, .d_model = 256, .ffn_dim = 2048, .encoder_layers = 12, .decoder_layers = 6,
+        .attention_heads = 4, .activation_function = "relu", .positions_key = "max_target_positions",
+        .positions = 1024, .scale_embedding = 1, .shared_embedding = 0};
+    int64_t source, pad;
+    if (tp_hf_json_int(path, root, "max_source_positions", 6000, &source) < 0 ||
+        tp_hf_json_int(path, root, "pad_token_id", 1, &pad) < 0 || convolution_keys(path, root, tp) < 0 ||
+        tp_hf_seq2seq_bart_like_config(path, root, "pre", &defaults, tp) < 0)
         return -1;
-    if (decoder_ffn != encoder_ffn || decoder_heads != heads)
-        return tp_fail("%s: keys 'decoder_ffn_dim' / 'decoder_attention_heads': tp's decoder has the encoder's sizes",
-                       path);
-    const char *hf_act = tp_hf_json_string(root, "activation_function", "relu"), *act = tp_hf_activation_to_tp(hf_act);
-    if (!act) return tp_fail("%s: key 'activation_function': '%s' is not supported", path, hf_act);
     const char *source_side[] = {"speech", "fairseq_sinusoidalpos"}, *target_side[] = {"word", "fairseq_sinusoidalpos"};
-    const char *lm[] = {"lm"};
-    cJSON_AddNumberToObject(tp, "vocab_size", (double)vocab);
-    cJSON_AddNumberToObject(tp, "emb_size", (double)d_model);
-    cJSON_AddNumberToObject(tp, "hidden_size", (double)d_model);
-    cJSON_AddNumberToObject(tp, "feedforward_size", (double)encoder_ffn);
-    cJSON_AddNumberToObject(tp, "heads_num", (double)heads);
-    cJSON_AddNumberToObject(tp, "layers_num", (double)layers);
-    cJSON_AddNumberToObject(tp, "decoder_layers_num", (double)decoder_layers);
-    cJSON_AddNumberToObject(tp, "max_seq_length", (double)target);
     cJSON_AddNumberToObject(tp, "max_audio_frames", (double)source);
     cJSON_AddNumberToObject(tp, "position_offset", (double)(pad + 1));
-    cJSON_AddNumberToObject(tp, "dropout", dropout);
-    cJSON_AddStringToObject(tp, "hidden_act", act);
     cJSON_AddStringToObject(tp, "data_processor", "s2t");
     cJSON_AddItemToObject(tp, "embedding", cJSON_CreateStringArray(source_side, 2));
     cJSON_AddItemToObject(tp, "tgt_embedding", cJSON_CreateStringArray(target_side, 2));
-    cJSON_AddBoolToObject(tp, "scale_embedding", scaled);
     cJSON_AddBoolToObject(tp, "remove_embedding_layernorm", 1);
-    cJSON_AddStringToObject(tp, "encoder", "transformer");
-    cJSON_AddStringToObject(tp, "decoder", "transformer");
-    cJSON_AddStringToObject(tp, "mask", "fully_visible");
-    cJSON_AddStringToObject(tp, "layernorm_positioning", "pre");
-    cJSON_AddStringToObject(tp, "layernorm", "normal_torch");
-    cJSON_AddNumberToObject(tp, "layernorm_eps", 1e-5);
-    cJSON_AddItemToObject(tp, "target", cJSON_CreateStringArray(lm, 1));
-    cJSON_AddBoolToObject(tp, "tie_weights", tied);
     return 0;
 }
 

@@ -62,10 +62,22 @@ int tp_hf_seq2seq_embeddings_are(const tp_model *model, int target_side, const c
 /* Sets hf[key] to a number / boolean. */
 void tp_hf_put_number(cJSON *hf, const char *key, double value);
 void tp_hf_put_bool(cJSON *hf, const char *key, int value);
-/* The tp config keys of BART's and Pegasus's config.json alike (sizes, activation, dropout, the
- * shared word table, torch norms with eps 1e-5 and `positioning` post or pre, the lm target with
- * final_logits_bias as its bias, tie_word_embeddings, scale_embedding); the positions are the family's. */
-int tp_hf_seq2seq_bart_like_config(const char *path, const cJSON *root, const char *positioning, cJSON *tp);
+/* The family's defaults for the keys a config.json may leave out (each family's Config class). */
+typedef struct tp_hf_bart_like_defaults {
+    int64_t vocab_size, d_model, ffn_dim, encoder_layers, decoder_layers, attention_heads;
+    const char *activation_function;
+    const char *positions_key; /* the key giving the decoder's max_seq_length */
+    int64_t positions;
+    int scale_embedding;
+    int shared_embedding; /* one word table for both sides, and final_logits_bias as the lm bias */
+} tp_hf_bart_like_defaults;
+extern const tp_hf_bart_like_defaults tp_hf_bart_defaults; /* BART's and Pegasus's */
+/* The tp config keys of the BART-like families' config.json alike (sizes, activation, dropout,
+ * torch norms with eps 1e-5 and `positioning` post or pre, the lm target, tie_word_embeddings,
+ * scale_embedding, with shared_embedding the shared word table and the lm bias); the embeddings
+ * are the family's. */
+int tp_hf_seq2seq_bart_like_config(const char *path, const cJSON *root, const char *positioning,
+                                   const tp_hf_bart_like_defaults *defaults, cJSON *tp);
 /* The checks shared by BART and Pegasus (torch norms with eps 1e-5, biases, the attention scale, no
  * relative positions, one lm target, the shared word table); layernorm_pre: the positioning needed. */
 int tp_hf_seq2seq_bart_like(const tp_model *model, tp_config *config, const char *model_type, int layernorm_pre);
