@@ -143,8 +143,9 @@ static void print_help(void)
     printf("Usage: %s --corpus_path CORPUS --vocab_path VOCAB [--dataset_path OUT] [options]\n"
            "       %s --corpus_path CORPUS --tokenizer hf --tokenizer_json_path tokenizer.json [options]\n\n"
            "Turns a text corpus into a binary dataset (docs/data.md) with TencentPretrain's\n"
-           "bert, mlm or lm data processor. The output is written atomically and is the same\n"
-           "for any thread count. Progress goes to stderr.\n\n"
+           "bert, mlm, lm, t5, bart, mt or prefixlm data processor (vit: a pre-decoded image file).\n"
+           "The output is written atomically and is the same for any thread count. Progress goes\n"
+           "to stderr.\n\n"
            "Options:\n",
            program, program);
     for (int i = 0; i < OPTION_COUNT; i++) {
