@@ -420,11 +420,11 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
     job->best_dev = NO_SCORE;
     if (job->rank == 0)
         fprintf(stderr, "model: %lld parameters; %s, %lld labels; %lld train / %lld dev examples; %lld steps per "
-                "epoch of %lld sequences (%d rank%s)\n",
+                "epoch of %lld sequences (%d rank%s); device %s\n",
                 (long long)tp_params_logical_count(&job->model.params), tp_task_kind_name(job->kind),
                 (long long)job->labels_num, (long long)job->splits[0].count, (long long)job->splits[1].count,
                 (long long)job->steps_per_epoch, (long long)(job->batch_size * job->ranks), job->ranks,
-                job->ranks > 1 ? "s" : "");
+                job->ranks > 1 ? "s" : "", backend->name);
     if (tp_trainer_init(&job->trainer, options, &job->model, job->model_config_json) < 0) return -1;
     snprintf(job->best_dir, sizeof job->best_dir, "%s/best", options->output_dir);
     return save_task(job, options->output_dir);

@@ -640,7 +640,7 @@ static int run(infer_job *job, const tp_cli *cli)
     if (job->dump_path && write_dump(job) < 0) return -1;
     if (job->prediction_path && write_predictions(job) < 0) return -1;
     if (job->split.has_labels && !job->headless && report_scores(job) < 0) return -1;
-    fprintf(stderr, "tp-infer: %lld examples%s%s%s%s\n", (long long)job->split.count,
+    fprintf(stderr, "tp-infer: %lld examples on device %s%s%s%s%s\n", (long long)job->split.count, job->ctx.backend->name,
             job->prediction_path ? "; predictions in " : "", job->prediction_path ? job->prediction_path : "",
             job->dump_path ? "; dump in " : "", job->dump_path ? job->dump_path : "");
     return 0;

@@ -5,13 +5,16 @@
 # test_gpu_ops (every kernel against the CPU, fp32 and reduced precision), test_gpu_train (BERT
 # tiny: 20 steps CPU vs GPU, fp32 and bf16), test_gpu_programs (tp-pretrain device cuda on real
 # text vs the CPU, kill + resume, bf16, gradients over NCCL), test_gpu_nccl (the NCCL collectives on
-# one GPU; SKIP without libnccl.so.2), bench fp32/tf32/bf16 (BERT-base training steps in tp and in
+# one GPU; SKIP without libnccl.so.2), test_gpu_finetune (tp-finetune's six task kinds, tp-infer and
+# seq2seq tp-pretrain, device cuda vs cpu), bench fp32/tf32/bf16 (BERT-base training steps in tp and in
 # PyTorch on the same GPU: tokens/s, MFU, ratio), memcheck (test_gpu_ops under compute-sanitizer).
 # TP_GPU_PROFILE=1 adds a profile of BERT-base training steps (Nsight Compute, tests/gpu/profile.py).
 # Every stage prints PASS, FAIL or SKIP and the script always reaches the summary.
 # TP_GPU_BIN=DIR runs binaries built elsewhere (for sm_90) instead of building: test_gpu_ops,
-# test_gpu_train, test_gpu_nccl, tp-pretrain, tp-preprocess.  test_gpu_programs needs data/vocab and data/corpus
-# (carry them).  With $OUT set, the log and the summary go there too.
+# test_gpu_train, test_gpu_nccl, tp-pretrain, tp-preprocess, tp-finetune, tp-infer.  test_gpu_programs
+# and test_gpu_finetune need data/vocab and data/corpus (carry them); test_gpu_finetune also its task
+# files, made by tests/gpu/make_gpu_tasks.sh where the data is (TP_GPU_TASKS=DIR names them; carry
+# them too).  With $OUT set, the log and the summary go there too.
 # Host libraries missing on the machine are taken from build-gpu-deps/ when it was carried along
 # (made by tests/gpu/pack_deps.sh; TP_FORCE_DEPS=1 uses it even where the machine has the libraries).
 # Exit status: 0 when no stage failed.
@@ -144,7 +147,7 @@ fi
 # TP_GPU_BIN=DIR: test binaries built elsewhere for this GPU's architecture (saves the lease's
 # minutes); used when every library they need resolves here, else the suite builds as usual.
 built=0
-gpu_programs=(test_gpu_ops test_gpu_train test_gpu_nccl tp-pretrain tp-preprocess)
+gpu_programs=(test_gpu_ops test_gpu_train test_gpu_nccl tp-pretrain tp-preprocess tp-finetune tp-infer)
 if [ -n "${TP_GPU_BIN:-}" ] && (cd "$TP_GPU_BIN" && ls "${gpu_programs[@]}" > /dev/null && ! ldd "${gpu_programs[@]}" |
     grep -q "not found"); then
     build=$(cd "$TP_GPU_BIN" && pwd)
@@ -219,6 +222,7 @@ if [ $built -eq 1 ]; then
     else
         skip test_gpu_nccl "libnccl.so.2 not found"
     fi
+    gpu_test test_gpu_finetune 300 bash tests/gpu/test_gpu_finetune.sh "$build" "${TP_GPU_TASKS:-}"
     torch_ok=0
     python3 -c 'import torch; assert torch.cuda.is_available()' 2> /dev/null && torch_ok=1
     for precision in fp32 tf32 bf16; do bench_precision "$precision"; done
