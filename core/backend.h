@@ -137,7 +137,8 @@ typedef struct tp_backend {
     void (*upload)(void *dst, const void *host_src, size_t bytes);
     void (*download)(void *host_dst, const void *src, size_t bytes);
 
-    /* C[m,n] = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans_* */
+    /* C[m,n] = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans_*; with beta == 0
+     * C is not read (it may hold anything, NaN included: fresh gradient buffers do). */
     void (*gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
     /* y[r, c] += bias[c] */

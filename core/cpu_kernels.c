@@ -51,6 +51,7 @@ static void cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
 {
     if (m == 0 || n == 0) return;
     if (m == 1) { /* one row (decoding a token): sgemm would pack all of B for it; sgemv streams it once */
+        if (beta == 0.0f) memset(c, 0, sizeof(float) * (size_t)n); /* OpenBLAS 0.3.27+ scales y by 0: NaN stays */
         cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, blas_dim(trans_b ? n : k),
                     blas_dim(trans_b ? k : n), alpha, b, blas_dim(ldb), a, trans_a ? blas_dim(lda) : 1, beta, c, 1);
         return;

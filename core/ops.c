@@ -27,6 +27,8 @@ void tp_ctx_free(tp_ctx *ctx)
     tp_arena_free(&ctx->host_arena);
     free(ctx->tape);
     ctx->tape = NULL;
+    free(ctx->free_grads);
+    ctx->free_grads = NULL;
 }
 
 void tp_ctx_reset(tp_ctx *ctx)
@@ -34,6 +36,7 @@ void tp_ctx_reset(tp_ctx *ctx)
     tp_arena_reset(&ctx->arena);
     tp_arena_reset(&ctx->host_arena);
     ctx->tape_count = 0;
+    ctx->free_grad_count = 0;
     ctx->random_calls = 0;
 }
 
@@ -92,13 +95,47 @@ float *tp_floats_upload(tp_ctx *ctx, const float *host, int64_t n)
     return values;
 }
 
+static size_t grad_bytes(const tp_tensor *t) { return ((size_t)tp_numel(t) * sizeof(float) + 63) & ~(size_t)63; }
+
+/* A released gradient buffer of exactly `bytes` (the newest such), else a new one.  A transformer
+ * repeats a handful of shapes, so exact sizes find a buffer almost every time. */
+static float *reuse_or_allocate(tp_ctx *ctx, size_t bytes)
+{
+    for (int64_t i = ctx->free_grad_count - 1; i >= 0; i--) {
+        if (ctx->free_grads[i].bytes != bytes) continue;
+        float *data = ctx->free_grads[i].data;
+        ctx->free_grads[i] = ctx->free_grads[--ctx->free_grad_count];
+        return data;
+    }
+    return tp_arena_alloc(&ctx->arena, bytes);
+}
+
 float *tp_grad_of(tp_ctx *ctx, tp_tensor *t)
 {
     if (!t->grad) {
-        t->grad = tp_arena_alloc(&ctx->arena, (size_t)tp_numel(t) * sizeof(float));
+        t->grad = reuse_or_allocate(ctx, grad_bytes(t));
         ctx->backend->zero(t->grad, tp_numel(t));
     }
     return t->grad;
+}
+
+/* The gradient buffer of t for a product that writes all of it: when t has none yet, a new one
+ * left unzeroed and *beta = 0 (the product overwrites it); else t's, and *beta = 1 (it adds). */
+static float *grad_for_product(tp_ctx *ctx, tp_tensor *t, float *beta)
+{
+    *beta = t->grad ? 1.0f : 0.0f;
+    if (!t->grad) t->grad = reuse_or_allocate(ctx, grad_bytes(t));
+    return t->grad;
+}
+
+static void release_grad(tp_ctx *ctx, tp_tensor *t)
+{
+    if (ctx->free_grad_count == ctx->free_grad_capacity) {
+        ctx->free_grad_capacity = ctx->free_grad_capacity ? 2 * ctx->free_grad_capacity : 64;
+        ctx->free_grads = tp_xrealloc(ctx->free_grads, (size_t)ctx->free_grad_capacity * sizeof *ctx->free_grads);
+    }
+    ctx->free_grads[ctx->free_grad_count++] = (tp_free_grad){t->grad, grad_bytes(t)};
+    t->grad = NULL;
 }
 
 static int needs_grad(const tp_ctx *ctx, const tp_tensor *a, const tp_tensor *b, const tp_tensor *c)
@@ -106,11 +143,12 @@ static int needs_grad(const tp_ctx *ctx, const tp_tensor *a, const tp_tensor *b,
     return ctx->record && ((a && a->requires_grad) || (b && b->requires_grad) || (c && c->requires_grad));
 }
 
-/* Appends a node when any input requires a gradient; returns it (or NULL when not recorded). */
-static tp_node *record(tp_ctx *ctx, tp_backward_fn backward, tp_tensor *out, tp_tensor *a, tp_tensor *b,
-                       tp_tensor *c, size_t saved_bytes)
+/* Appends a node when any input requires a gradient, with a copy of the op's saved state
+ * (saved_bytes of it at state). */
+static void record(tp_ctx *ctx, tp_backward_fn backward, tp_tensor *out, tp_tensor *a, tp_tensor *b, tp_tensor *c,
+                   const void *state, size_t saved_bytes)
 {
-    if (!needs_grad(ctx, a, b, c)) return NULL;
+    if (!needs_grad(ctx, a, b, c)) return;
     if (ctx->tape_count == ctx->tape_capacity) {
         ctx->tape_capacity *= 2;
         ctx->tape = tp_xrealloc(ctx->tape, (size_t)ctx->tape_capacity * sizeof *ctx->tape);
@@ -121,23 +159,38 @@ static tp_node *record(tp_ctx *ctx, tp_backward_fn backward, tp_tensor *out, tp_
     node->in[0] = a;
     node->in[1] = b;
     node->in[2] = c;
-    node->saved = saved_bytes ? tp_arena_alloc(&ctx->host_arena, saved_bytes) : NULL;
+    node->saved = saved_bytes ? memcpy(tp_arena_alloc(&ctx->host_arena, saved_bytes), state, saved_bytes) : NULL;
     out->requires_grad = 1;
-    return node;
 }
+
+/* record() with the saved state given as the fields of a `type` (designated initialisers). */
+#define RECORD_STATE(ctx, backward, out, a, b, c, type, ...) \
+    record(ctx, backward, out, a, b, c, &(type){__VA_ARGS__}, sizeof(type))
 
 /* Gradient buffer of an input that wants one, else NULL. */
 static float *input_grad(tp_ctx *ctx, tp_tensor *t) { return t && t->requires_grad ? tp_grad_of(ctx, t) : NULL; }
 
-void tp_backward(tp_ctx *ctx, tp_tensor *loss)
+void tp_backward_seed(tp_ctx *ctx, tp_tensor *loss)
 {
     if (tp_numel(loss) != 1) shape_fail("backward (loss must be a scalar)", loss, NULL);
     float one = 1.0f;
     ctx->backend->upload(tp_grad_of(ctx, loss), &one, sizeof one);
-    for (int64_t i = ctx->tape_count - 1; i >= 0; i--) {
-        tp_node *node = &ctx->tape[i];
-        if (node->out->grad) node->backward(ctx, node);
-    }
+}
+
+/* Every op that reads a tensor was recorded after the op that made it, so when the maker's
+ * backward runs, its output's gradient is complete and nothing reads it again. */
+void tp_backward_node(tp_ctx *ctx, int64_t index)
+{
+    tp_node *node = &ctx->tape[index];
+    if (!node->out->grad) return;
+    node->backward(ctx, node);
+    release_grad(ctx, node->out);
+}
+
+void tp_backward(tp_ctx *ctx, tp_tensor *loss)
+{
+    tp_backward_seed(ctx, loss);
+    for (int64_t i = ctx->tape_count - 1; i >= 0; i--) tp_backward_node(ctx, i);
 }
 
 /* ---- linear ------------------------------------------------------------------- */
@@ -147,10 +200,15 @@ static void linear_backward(tp_ctx *ctx, tp_node *node)
     const tp_backend *be = ctx->backend;
     tp_tensor *x = node->in[0], *weight = node->in[1], *bias = node->in[2], *y = node->out;
     int64_t rows = tp_rows(x), in = tp_cols(x), out = weight->shape[0];
-    if (x->requires_grad) /* dx += dy W */
-        be->gemm(0, 0, rows, in, out, 1.0f, y->grad, out, weight->data, in, 1.0f, tp_grad_of(ctx, x), in);
-    if (weight->requires_grad) /* dW += dy^T x */
-        be->gemm(1, 0, out, in, rows, 1.0f, y->grad, out, x->data, in, 1.0f, tp_grad_of(ctx, weight), in);
+    float beta;
+    if (x->requires_grad) { /* dx += dy W */
+        float *dx = grad_for_product(ctx, x, &beta);
+        be->gemm(0, 0, rows, in, out, 1.0f, y->grad, out, weight->data, in, beta, dx, in);
+    }
+    if (weight->requires_grad) { /* dW += dy^T x */
+        float *dweight = grad_for_product(ctx, weight, &beta);
+        be->gemm(1, 0, out, in, rows, 1.0f, y->grad, out, x->data, in, beta, dweight, in);
+    }
     if (bias && bias->requires_grad) be->bias_backward(tp_grad_of(ctx, bias), y->grad, rows, out);
 }
 
@@ -165,7 +223,7 @@ tp_tensor *tp_linear(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bi
     tp_tensor *y = tp_empty(ctx, x->ndim, shape);
     ctx->backend->gemm(0, 1, rows, out, in, 1.0f, x->data, in, weight->data, in, 0.0f, y->data, out);
     if (bias) ctx->backend->add_bias(y->data, bias->data, rows, out);
-    record(ctx, linear_backward, y, x, weight, bias, 0);
+    record(ctx, linear_backward, y, x, weight, bias, NULL, 0);
     return y;
 }
 
@@ -183,7 +241,7 @@ tp_tensor *tp_add(tp_ctx *ctx, tp_tensor *a, tp_tensor *b)
     if (tp_numel(a) != tp_numel(b)) shape_fail("add", a, b);
     tp_tensor *y = tp_empty(ctx, a->ndim, a->shape);
     ctx->backend->add(y->data, a->data, b->data, tp_numel(a));
-    record(ctx, add_backward, y, a, b, NULL, 0);
+    record(ctx, add_backward, y, a, b, NULL, NULL, 0);
     return y;
 }
 
@@ -200,7 +258,7 @@ tp_tensor *tp_mul(tp_ctx *ctx, tp_tensor *a, tp_tensor *b)
     if (tp_numel(a) != tp_numel(b)) shape_fail("mul", a, b);
     tp_tensor *y = tp_empty(ctx, a->ndim, a->shape);
     ctx->backend->multiply(y->data, a->data, b->data, tp_numel(a), 0);
-    record(ctx, mul_backward, y, a, b, NULL, 0);
+    record(ctx, mul_backward, y, a, b, NULL, NULL, 0);
     return y;
 }
 
@@ -216,8 +274,7 @@ tp_tensor *tp_scale(tp_ctx *ctx, tp_tensor *x, float scale)
 {
     tp_tensor *y = tp_zeros(ctx, x->ndim, x->shape);
     ctx->backend->axpy(y->data, scale, x->data, tp_numel(x));
-    tp_node *node = record(ctx, scale_backward, y, x, NULL, NULL, sizeof(scale_saved));
-    if (node) ((scale_saved *)node->saved)->scale = scale;
+    RECORD_STATE(ctx, scale_backward, y, x, NULL, NULL, scale_saved, .scale = scale);
     return y;
 }
 
@@ -234,8 +291,7 @@ tp_tensor *tp_act(tp_ctx *ctx, tp_tensor *x, tp_activation kind)
 {
     tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
     ctx->backend->activation_forward(kind, y->data, x->data, tp_numel(x));
-    tp_node *node = record(ctx, act_backward, y, x, NULL, NULL, sizeof(act_saved));
-    if (node) ((act_saved *)node->saved)->kind = kind;
+    RECORD_STATE(ctx, act_backward, y, x, NULL, NULL, act_saved, .kind = kind);
     return y;
 }
 
@@ -265,14 +321,8 @@ tp_tensor *tp_layer_norm(tp_ctx *ctx, tp_tensor *x, tp_tensor *gamma, tp_tensor 
     float *stats = tp_arena_alloc(&ctx->arena, (size_t)rows * 2 * sizeof(float));
     ctx->backend->layer_norm_forward(kind, y->data, stats, stats + rows, x->data, gamma->data,
                                      beta ? beta->data : NULL, rows, cols, eps);
-    tp_node *node = record(ctx, layer_norm_backward, y, x, gamma, beta, sizeof(norm_saved));
-    if (node) {
-        norm_saved *saved = node->saved;
-        saved->kind = kind;
-        saved->eps = eps;
-        saved->mean = stats;
-        saved->inv_scale = stats + rows;
-    }
+    RECORD_STATE(ctx, layer_norm_backward, y, x, gamma, beta, norm_saved,
+                 .kind = kind, .eps = eps, .mean = stats, .inv_scale = stats + rows);
     return y;
 }
 
@@ -303,12 +353,7 @@ tp_tensor *tp_dropout(tp_ctx *ctx, tp_tensor *x, float p)
     uint64_t stream = next_random_stream(ctx);
     tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
     ctx->backend->dropout_forward(y->data, x->data, tp_numel(x), p, ctx->seed, stream);
-    tp_node *node = record(ctx, dropout_backward, y, x, NULL, NULL, sizeof(dropout_saved));
-    if (node) {
-        dropout_saved *saved = node->saved;
-        saved->p = p;
-        saved->stream = stream;
-    }
+    RECORD_STATE(ctx, dropout_backward, y, x, NULL, NULL, dropout_saved, .p = p, .stream = stream);
     return y;
 }
 
@@ -331,12 +376,7 @@ static tp_tensor *gather(tp_ctx *ctx, tp_tensor *table, const int32_t *ids, int6
     int64_t cols = tp_cols(table);
     tp_tensor *y = tp_empty_2d(ctx, n, cols);
     ctx->backend->gather_rows(y->data, table->data, ids, n, cols);
-    tp_node *node = record(ctx, gather_backward, y, table, NULL, NULL, sizeof(gather_saved));
-    if (node) {
-        gather_saved *saved = node->saved;
-        saved->ids = ids;
-        saved->n = n;
-    }
+    RECORD_STATE(ctx, gather_backward, y, table, NULL, NULL, gather_saved, .ids = ids, .n = n);
     return y;
 }
 
@@ -388,13 +428,8 @@ tp_tensor *tp_attention_general(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tens
     float *probs = tp_arena_alloc(&ctx->arena, (size_t)(o->batch * o->heads * o->seq * o->kv_seq) * sizeof(float));
     float *scratch = tp_arena_alloc(&ctx->arena, (size_t)ctx->backend->attention_scratch(&shape) * sizeof(float));
     ctx->backend->attention_forward(&shape, out->data, probs, q->data, k->data, v->data, scratch);
-    tp_node *node = record(ctx, attention_backward, out, q, k, v, sizeof(attention_saved));
-    if (node) {
-        attention_saved *saved = node->saved;
-        saved->shape = shape;
-        saved->probs = probs;
-        saved->bias = o->bias;
-    }
+    RECORD_STATE(ctx, attention_backward, out, q, k, v, attention_saved,
+                 .shape = shape, .probs = probs, .bias = o->bias);
     return out;
 }
 
@@ -460,14 +495,8 @@ tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targe
     ctx->backend->cross_entropy_forward(loss->data, &counted, correct, logsumexp, logits->data, targets, rows,
                                         classes, tp_cols(logits));
     if (count) *count = counted;
-    tp_node *node = record(ctx, cross_entropy_backward, loss, logits, NULL, NULL, sizeof(ce_saved));
-    if (node) {
-        ce_saved *saved = node->saved;
-        saved->targets = targets;
-        saved->logsumexp = logsumexp;
-        saved->classes = classes;
-        saved->count = counted;
-    }
+    RECORD_STATE(ctx, cross_entropy_backward, loss, logits, NULL, NULL, ce_saved,
+                 .targets = targets, .logsumexp = logsumexp, .classes = classes, .count = counted);
     return loss;
 }
 
@@ -495,13 +524,8 @@ tp_tensor *tp_uniform_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_
     float *logsumexp = tp_arena_alloc(&ctx->arena, (size_t)(rows ? 2 * rows : 1) * sizeof(float));
     ctx->backend->uniform_cross_entropy_forward(loss->data, logsumexp, logits->data, targets, rows, classes,
                                                 tp_cols(logits));
-    tp_node *node = record(ctx, uniform_cross_entropy_backward, loss, logits, NULL, NULL, sizeof(uniform_ce_saved));
-    if (node) {
-        uniform_ce_saved *saved = node->saved;
-        saved->targets = targets;
-        saved->logsumexp = logsumexp;
-        saved->classes = classes;
-    }
+    RECORD_STATE(ctx, uniform_cross_entropy_backward, loss, logits, NULL, NULL, uniform_ce_saved,
+                 .targets = targets, .logsumexp = logsumexp, .classes = classes);
     return loss;
 }
 
@@ -528,12 +552,8 @@ tp_tensor *tp_pointwise_loss(tp_ctx *ctx, tp_tensor *x, const float *targets, tp
     int64_t shape[1] = {1};
     tp_tensor *loss = tp_empty(ctx, 1, shape);
     ctx->backend->pointwise_loss_forward(kind, loss->data, correct, x->data, targets, tp_numel(x));
-    tp_node *node = record(ctx, pointwise_loss_backward, loss, x, NULL, NULL, sizeof(pointwise_loss_saved));
-    if (node) {
-        pointwise_loss_saved *saved = node->saved;
-        saved->kind = kind;
-        saved->targets = targets;
-    }
+    RECORD_STATE(ctx, pointwise_loss_backward, loss, x, NULL, NULL, pointwise_loss_saved,
+                 .kind = kind, .targets = targets);
     return loss;
 }
 
@@ -574,12 +594,7 @@ tp_tensor *tp_conv1d(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bi
     tp_tensor *y = tp_empty_2d(ctx, rows, out);
     ctx->backend->gemm(0, 1, rows, out, width, 1.0f, cols, width, weight->data, width, 0.0f, y->data, out);
     if (bias) ctx->backend->add_bias(y->data, bias->data, rows, out);
-    tp_node *node = record(ctx, conv1d_backward, y, x, weight, bias, sizeof(conv1d_saved));
-    if (node) {
-        conv1d_saved *saved = node->saved;
-        saved->shape = shape;
-        saved->cols = cols;
-    }
+    RECORD_STATE(ctx, conv1d_backward, y, x, weight, bias, conv1d_saved, .shape = shape, .cols = cols);
     return y;
 }
 
@@ -607,15 +622,8 @@ tp_tensor *tp_pool(tp_ctx *ctx, tp_tensor *x, tp_pool_kind kind, const int32_t *
     tp_tensor *out = tp_empty_2d(ctx, batch, cols);
     int32_t *argmax = kind == TP_POOL_MAX ? tp_arena_alloc(&ctx->arena, (size_t)(batch * cols) * sizeof *argmax) : NULL;
     ctx->backend->pool_forward(kind, out->data, argmax, x->data, valid, batch, seq, cols);
-    tp_node *node = record(ctx, pool_backward, out, x, NULL, NULL, sizeof(pool_saved));
-    if (node) {
-        pool_saved *saved = node->saved;
-        saved->kind = kind;
-        saved->argmax = argmax;
-        saved->valid = valid;
-        saved->batch = batch;
-        saved->seq = seq;
-    }
+    RECORD_STATE(ctx, pool_backward, out, x, NULL, NULL, pool_saved,
+                 .kind = kind, .argmax = argmax, .valid = valid, .batch = batch, .seq = seq);
     return out;
 }
 
@@ -657,15 +665,8 @@ tp_tensor *tp_crf_loss(tp_ctx *ctx, tp_tensor *emissions, tp_tensor *transitions
     float *log_z = tp_arena_alloc(&ctx->arena, (size_t)(batch ? batch : 1) * sizeof(float));
     ctx->backend->crf_forward(&problem, loss->data, &counted, alpha, log_z);
     if (count) *count = counted;
-    tp_node *node = record(ctx, crf_loss_backward, loss, emissions, transitions, start, sizeof(crf_saved));
-    if (node) {
-        crf_saved *saved = node->saved;
-        saved->problem = problem;
-        saved->end = end;
-        saved->alpha = alpha;
-        saved->log_z = log_z;
-        saved->count = counted;
-    }
+    RECORD_STATE(ctx, crf_loss_backward, loss, emissions, transitions, start, crf_saved,
+                 .problem = problem, .end = end, .alpha = alpha, .log_z = log_z, .count = counted);
     return loss;
 }
 
@@ -716,8 +717,7 @@ tp_tensor *tp_l2_normalize(tp_ctx *ctx, tp_tensor *x)
     tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
     float *inv_norm = tp_arena_alloc(&ctx->arena, (size_t)rows * sizeof *inv_norm);
     ctx->backend->l2_normalize_forward(y->data, inv_norm, x->data, rows, tp_cols(x));
-    tp_node *node = record(ctx, l2_normalize_backward, y, x, NULL, NULL, sizeof(l2_normalize_saved));
-    if (node) ((l2_normalize_saved *)node->saved)->inv_norm = inv_norm;
+    RECORD_STATE(ctx, l2_normalize_backward, y, x, NULL, NULL, l2_normalize_saved, .inv_norm = inv_norm);
     return y;
 }
 
@@ -732,6 +732,6 @@ tp_tensor *tp_scale_exp(tp_ctx *ctx, tp_tensor *x, tp_tensor *s)
     if (tp_numel(s) != 1) shape_fail("scale_exp (s must have one element)", x, s);
     tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
     ctx->backend->scale_exp_forward(y->data, x->data, s->data, tp_numel(x));
-    record(ctx, scale_exp_backward, y, x, s, NULL, 0);
+    record(ctx, scale_exp_backward, y, x, s, NULL, NULL, 0);
     return y;
 }

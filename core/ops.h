@@ -27,9 +27,17 @@ struct tp_node {
     void *saved; /* op-specific, arena-allocated */
 };
 
+/* A gradient buffer in the step arena whose tensor's backward has run: free for reuse. */
+typedef struct tp_free_grad {
+    float *data;
+    size_t bytes;
+} tp_free_grad;
+
 struct tp_ctx {
     const tp_backend *backend;
     tp_arena arena;      /* activations, gradients, index arrays: backend memory */
+    tp_free_grad *free_grads; /* reused by tp_grad_of for a gradient of the same size */
+    int64_t free_grad_count, free_grad_capacity;
     tp_arena host_arena; /* tensor structs and the tape's saved state: host memory */
     tp_node *tape;
     int64_t tape_count, tape_capacity;
@@ -57,8 +65,14 @@ float *tp_floats_upload(tp_ctx *ctx, const float *host, int64_t n);
 /* The gradient buffer of t, allocated zeroed on first use. */
 float *tp_grad_of(tp_ctx *ctx, tp_tensor *t);
 
-/* Runs the tape backwards from a scalar (numel 1) loss; loss->grad is seeded with 1. */
+/* Runs the tape backwards from a scalar (numel 1) loss; loss->grad is seeded with 1.  The
+ * gradient of an op's output is released once that op's backward has run (its grad is NULL
+ * afterwards): only the gradients of inputs that no op made (parameters, leaves) remain. */
 void tp_backward(tp_ctx *ctx, tp_tensor *loss);
+/* tp_backward in pieces, for a caller that acts between nodes (the trainer's overlapped
+ * gradient all-reduce): seed the loss, then run nodes tape_count - 1 down to 0. */
+void tp_backward_seed(tp_ctx *ctx, tp_tensor *loss);
+void tp_backward_node(tp_ctx *ctx, int64_t index);
 
 /* y = x W^T + b.  x [..., in], W [out_rows, in] with out_rows >= out (padded
  * vocabularies keep extra zero rows; y gets all out_rows columns), b [out_rows] or NULL. */

@@ -740,12 +740,10 @@ static int backward_overlapped(tp_trainer *t, tp_tensor *loss)
 {
     tp_ctx *ctx = &t->ctx;
     find_bucket_readiness(t);
-    float one = 1.0f;
-    ctx->backend->upload(tp_grad_of(ctx, loss), &one, sizeof one);
+    tp_backward_seed(ctx, loss);
     if (start_ready_buckets(t, ctx->tape_count) < 0) return -1;
     for (int64_t i = ctx->tape_count - 1; i >= 0; i--) {
-        tp_node *node = &ctx->tape[i];
-        if (node->out->grad) node->backward(ctx, node);
+        tp_backward_node(ctx, i);
         if (start_ready_buckets(t, i) < 0) return -1;
     }
     return 0;
