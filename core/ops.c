@@ -27,8 +27,8 @@ void tp_ctx_free(tp_ctx *ctx)
     tp_arena_free(&ctx->host_arena);
     free(ctx->tape);
     ctx->tape = NULL;
-    free(ctx->free_grads);
-    ctx->free_grads = NULL;
+    free(ctx->free_buffers);
+    ctx->free_buffers = NULL;
 }
 
 void tp_ctx_reset(tp_ctx *ctx)
@@ -36,7 +36,7 @@ void tp_ctx_reset(tp_ctx *ctx)
     tp_arena_reset(&ctx->arena);
     tp_arena_reset(&ctx->host_arena);
     ctx->tape_count = 0;
-    ctx->free_grad_count = 0;
+    ctx->free_buffer_count = 0;
     ctx->random_calls = 0;
 }
 
@@ -95,25 +95,37 @@ float *tp_floats_upload(tp_ctx *ctx, const float *host, int64_t n)
     return values;
 }
 
-static size_t grad_bytes(const tp_tensor *t) { return ((size_t)tp_numel(t) * sizeof(float) + 63) & ~(size_t)63; }
+static size_t float_bytes(int64_t count) { return ((size_t)count * sizeof(float) + 63) & ~(size_t)63; }
 
-/* A released gradient buffer of exactly `bytes` (the newest such), else a new one.  A transformer
+/* A released arena buffer of exactly `bytes` (the newest such), else a new one.  A transformer
  * repeats a handful of shapes, so exact sizes find a buffer almost every time. */
 static float *reuse_or_allocate(tp_ctx *ctx, size_t bytes)
 {
-    for (int64_t i = ctx->free_grad_count - 1; i >= 0; i--) {
-        if (ctx->free_grads[i].bytes != bytes) continue;
-        float *data = ctx->free_grads[i].data;
-        ctx->free_grads[i] = ctx->free_grads[--ctx->free_grad_count];
+    for (int64_t i = ctx->free_buffer_count - 1; i >= 0; i--) {
+        if (ctx->free_buffers[i].bytes != bytes) continue;
+        float *data = ctx->free_buffers[i].data;
+        ctx->free_buffers[i] = ctx->free_buffers[--ctx->free_buffer_count];
         return data;
     }
     return tp_arena_alloc(&ctx->arena, bytes);
 }
 
+/* Hands an arena buffer that nothing reads any more to reuse_or_allocate.  (On a GPU every kernel
+ * runs on one stream, so a kernel that writes the reused buffer runs after the last reader.) */
+static void release_buffer(tp_ctx *ctx, float *data, size_t bytes)
+{
+    if (ctx->free_buffer_count == ctx->free_buffer_capacity) {
+        ctx->free_buffer_capacity = ctx->free_buffer_capacity ? 2 * ctx->free_buffer_capacity : 64;
+        ctx->free_buffers =
+            tp_xrealloc(ctx->free_buffers, (size_t)ctx->free_buffer_capacity * sizeof *ctx->free_buffers);
+    }
+    ctx->free_buffers[ctx->free_buffer_count++] = (tp_free_buffer){data, bytes};
+}
+
 float *tp_grad_of(tp_ctx *ctx, tp_tensor *t)
 {
     if (!t->grad) {
-        t->grad = reuse_or_allocate(ctx, grad_bytes(t));
+        t->grad = reuse_or_allocate(ctx, float_bytes(tp_numel(t)));
         ctx->backend->zero(t->grad, tp_numel(t));
     }
     return t->grad;
@@ -124,17 +136,13 @@ float *tp_grad_of(tp_ctx *ctx, tp_tensor *t)
 static float *grad_for_product(tp_ctx *ctx, tp_tensor *t, float *beta)
 {
     *beta = t->grad ? 1.0f : 0.0f;
-    if (!t->grad) t->grad = reuse_or_allocate(ctx, grad_bytes(t));
+    if (!t->grad) t->grad = reuse_or_allocate(ctx, float_bytes(tp_numel(t)));
     return t->grad;
 }
 
 static void release_grad(tp_ctx *ctx, tp_tensor *t)
 {
-    if (ctx->free_grad_count == ctx->free_grad_capacity) {
-        ctx->free_grad_capacity = ctx->free_grad_capacity ? 2 * ctx->free_grad_capacity : 64;
-        ctx->free_grads = tp_xrealloc(ctx->free_grads, (size_t)ctx->free_grad_capacity * sizeof *ctx->free_grads);
-    }
-    ctx->free_grads[ctx->free_grad_count++] = (tp_free_grad){t->grad, grad_bytes(t)};
+    release_buffer(ctx, t->grad, float_bytes(tp_numel(t)));
     t->grad = NULL;
 }
 
@@ -318,11 +326,14 @@ tp_tensor *tp_layer_norm(tp_ctx *ctx, tp_tensor *x, tp_tensor *gamma, tp_tensor 
     if (tp_numel(gamma) != cols) shape_fail("layer_norm gamma", x, gamma);
     if (beta && tp_numel(beta) != cols) shape_fail("layer_norm beta", x, beta);
     tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
-    float *stats = tp_arena_alloc(&ctx->arena, (size_t)rows * 2 * sizeof(float));
+    float *stats = reuse_or_allocate(ctx, float_bytes(2 * rows));
     ctx->backend->layer_norm_forward(kind, y->data, stats, stats + rows, x->data, gamma->data,
                                      beta ? beta->data : NULL, rows, cols, eps);
-    RECORD_STATE(ctx, layer_norm_backward, y, x, gamma, beta, norm_saved,
-                 .kind = kind, .eps = eps, .mean = stats, .inv_scale = stats + rows);
+    if (needs_grad(ctx, x, gamma, beta))
+        RECORD_STATE(ctx, layer_norm_backward, y, x, gamma, beta, norm_saved,
+                     .kind = kind, .eps = eps, .mean = stats, .inv_scale = stats + rows);
+    else
+        release_buffer(ctx, stats, float_bytes(2 * rows)); /* only the backward reads the statistics */
     return y;
 }
 
@@ -402,10 +413,11 @@ static void attention_backward(tp_ctx *ctx, tp_node *node)
     tp_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
     tp_attention_shape shape = saved->shape;
     shape.bias_grad = input_grad(ctx, saved->bias);
-    int64_t scratch_count = ctx->backend->attention_scratch(&shape);
-    float *scratch = tp_arena_alloc(&ctx->arena, (size_t)scratch_count * sizeof(float));
+    size_t scratch_bytes = float_bytes(ctx->backend->attention_scratch(&shape));
+    float *scratch = reuse_or_allocate(ctx, scratch_bytes);
     ctx->backend->attention_backward(&shape, input_grad(ctx, q), input_grad(ctx, k), input_grad(ctx, v),
                                      node->out->grad, saved->probs, q->data, k->data, v->data, scratch);
+    release_buffer(ctx, scratch, scratch_bytes);
 }
 
 tp_tensor *tp_attention_general(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tensor *v, const tp_attention_options *o)
@@ -425,11 +437,16 @@ tp_tensor *tp_attention_general(tp_ctx *ctx, tp_tensor *q, tp_tensor *k, tp_tens
     };
     if (shape.dropout > 0) shape.dropout_stream = next_random_stream(ctx);
     tp_tensor *out = tp_empty(ctx, q->ndim, q->shape);
-    float *probs = tp_arena_alloc(&ctx->arena, (size_t)(o->batch * o->heads * o->seq * o->kv_seq) * sizeof(float));
-    float *scratch = tp_arena_alloc(&ctx->arena, (size_t)ctx->backend->attention_scratch(&shape) * sizeof(float));
+    size_t probs_bytes = float_bytes(o->batch * o->heads * o->seq * o->kv_seq);
+    size_t scratch_bytes = float_bytes(ctx->backend->attention_scratch(&shape));
+    float *probs = reuse_or_allocate(ctx, probs_bytes), *scratch = reuse_or_allocate(ctx, scratch_bytes);
     ctx->backend->attention_forward(&shape, out->data, probs, q->data, k->data, v->data, scratch);
-    RECORD_STATE(ctx, attention_backward, out, q, k, v, attention_saved,
-                 .shape = shape, .probs = probs, .bias = o->bias);
+    release_buffer(ctx, scratch, scratch_bytes);
+    if (needs_grad(ctx, q, k, v))
+        RECORD_STATE(ctx, attention_backward, out, q, k, v, attention_saved,
+                     .shape = shape, .probs = probs, .bias = o->bias);
+    else
+        release_buffer(ctx, probs, probs_bytes); /* only the backward reads the probabilities */
     return out;
 }
 

@@ -27,17 +27,18 @@ struct tp_node {
     void *saved; /* op-specific, arena-allocated */
 };
 
-/* A gradient buffer in the step arena whose tensor's backward has run: free for reuse. */
-typedef struct tp_free_grad {
+/* A buffer in the step arena that nothing reads any more (a gradient whose op's backward has run,
+ * an op's scratch): free for reuse. */
+typedef struct tp_free_buffer {
     float *data;
     size_t bytes;
-} tp_free_grad;
+} tp_free_buffer;
 
 struct tp_ctx {
     const tp_backend *backend;
     tp_arena arena;      /* activations, gradients, index arrays: backend memory */
-    tp_free_grad *free_grads; /* reused by tp_grad_of for a gradient of the same size */
-    int64_t free_grad_count, free_grad_capacity;
+    tp_free_buffer *free_buffers; /* reused by gradients and scratch of the same size */
+    int64_t free_buffer_count, free_buffer_capacity;
     tp_arena host_arena; /* tensor structs and the tape's saved state: host memory */
     tp_node *tape;
     int64_t tape_count, tape_capacity;
