@@ -32,6 +32,7 @@ static inline TP_HOST_DEVICE float tp_activate(tp_activation kind, float x)
     case TP_ACT_GELU_FAST: return 0.5f * x * (1.0f + tanhf(x * TP_GELU_FAST_C * (1.0f + 0.044715f * x * x)));
     case TP_ACT_RELU: return x > 0.0f ? x : 0.0f;
     case TP_ACT_SILU: return x / (1.0f + TP_ACT_EXPF(-x));
+    case TP_ACT_QUICK_GELU: return x / (1.0f + TP_ACT_EXPF(-1.702f * x));
     default: return tanhf(x); /* TP_ACT_TANH */
     }
 }
@@ -49,6 +50,10 @@ static inline TP_HOST_DEVICE float tp_activation_slope(tp_activation kind, float
     case TP_ACT_SILU: {
         float s = 1.0f / (1.0f + TP_ACT_EXPF(-x));
         return s * (1.0f + x * (1.0f - s));
+    }
+    case TP_ACT_QUICK_GELU: {
+        float s = 1.0f / (1.0f + TP_ACT_EXPF(-1.702f * x));
+        return s * (1.0f + 1.702f * x * (1.0f - s));
     }
     default: return 1.0f - y * y; /* TP_ACT_TANH */
     }

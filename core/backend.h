@@ -21,6 +21,7 @@ typedef enum tp_activation {
     TP_ACT_RELU,
     TP_ACT_SILU,
     TP_ACT_TANH,
+    TP_ACT_QUICK_GELU, /* x * sigmoid(1.702 x) (OpenAI CLIP) */
     TP_ACT_COUNT
 } tp_activation;
 

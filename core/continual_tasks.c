@@ -154,7 +154,7 @@ static const tp_target_type *cls_type(void)
 int tp_continual_declare_heads(tp_continual *c)
 {
     const tp_target_type *type = cls_type();
-    tp_build build = {c->model_config, &c->model.hp, &c->model.params};
+    tp_build build = {.config = c->model_config, .hp = &c->model.hp, .params = &c->model.params};
     char text[32];
     for (int64_t k = 0; k < c->task_count; k++) {
         tp_continual_task *task = &c->tasks[k];

@@ -127,6 +127,7 @@ static void cpu_axpy(float *dst, float scale, const float *src, int64_t n)
             ELEMENTS_OF_KIND(TP_ACT_RELU, STATEMENT)                                \
             ELEMENTS_OF_KIND(TP_ACT_SILU, STATEMENT)                                \
             ELEMENTS_OF_KIND(TP_ACT_TANH, STATEMENT)                                \
+            ELEMENTS_OF_KIND(TP_ACT_QUICK_GELU, STATEMENT)                          \
             case TP_ACT_COUNT: break;                                               \
         }                                                                          \
     }

@@ -15,6 +15,7 @@
 #include "hf_gpt2.h"
 #include "hf_seq2seq.h"
 #include "hf_vit.h"
+#include "hf_clip.h"
 #include "safetensors.h"
 
 #define PATH_CAP 4096
@@ -285,6 +286,7 @@ static const struct hf_activation {
     {"gelu", "gelu", TP_ACT_GELU}, {"gelu_new", "gelu_fast", TP_ACT_GELU_FAST},
     {"gelu_pytorch_tanh", "gelu_fast", TP_ACT_GELU_FAST}, {"relu", "relu", TP_ACT_RELU},
     {"silu", "silu", TP_ACT_SILU}, {"swish", "silu", TP_ACT_SILU},
+    {"quick_gelu", "quick_gelu", TP_ACT_QUICK_GELU},
 };
 #define ACTIVATION_COUNT (sizeof activations / sizeof activations[0])
 
@@ -325,7 +327,7 @@ static int hf_model_family(const char *path, const cJSON *root, hf_family *out)
             *out = (hf_family)i;
             return 0;
         }
-    return tp_fail("%s: key 'model_type': '%s' is not supported (supported: bert, roberta, albert, gpt2, vit, t5, bart)", path,
+    return tp_fail("%s: key 'model_type': '%s' is not supported (supported: bert, roberta, albert, gpt2, vit, clip, t5, bart)", path,
                    cJSON_IsString(item) ? item->valuestring : "?");
 }
 
@@ -514,6 +516,7 @@ tp_config *tp_hf_config(const char *dir)
     tp_config *config = NULL;
     int parsed = tp_hf_seq2seq_is(root) ? tp_hf_seq2seq_config(path, root, tp) == 0
                  : tp_hf_vit_is(root)    ? tp_hf_vit_config(path, root, tp) == 0
+                 : tp_hf_clip_is(root)   ? tp_hf_clip_config(path, root, tp) == 0
                  : tp_hf_gpt2_is(root) ? tp_hf_gpt2_config(path, root, tp) == 0
                                    : hf_model_family(path, root, &family) == 0 && read_common(path, root, family, tp) == 0 &&
                                          read_family(path, root, family, tp) == 0 &&
@@ -591,6 +594,7 @@ static tp_hf_names bert_names(const hf_map *map)
 static int hf_layout(const tp_hf_names *names, const tp_param *param, int64_t *shape, int64_t *offset)
 {
     int ndim = names->layout ? names->layout(names->self, param, shape, offset) : 0;
+    if (ndim == TP_HF_SCALAR) return 0;
     if (ndim) return ndim;
     memcpy(shape, param->tensor.shape, sizeof param->tensor.shape);
     shape[0] = param->logical_rows;
@@ -688,6 +692,10 @@ static int load_weights(const char *dir, tp_model *model, const char *skip_prefi
 {
     char path[PATH_CAP];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (tp_hf_clip_model(model)) { /* first: its text stream's causal mask is the model's */
+        tp_hf_names names = tp_hf_clip_names(model);
+        return tp_hf_load_names(path, model, skip_prefix, &names, report);
+    }
     if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_load(path, model, skip_prefix, report);
     if (tp_hf_vit_model(model)) return tp_hf_vit_load(path, model, skip_prefix, report);
     if (tp_hf_seq2seq_model(model)) {
@@ -968,6 +976,7 @@ static int weights_vocab_size(const char *weights_path, int64_t *vocab_size)
     if (!file) return -1;
     const tp_st_tensor *tensor = tp_st_find(file, word);
     if (!tensor) tensor = tp_st_find(file, "tgt_embedding.word.embedding.weight"); /* speech-to-text: the decoder's */
+    if (!tensor) tensor = tp_st_find(file, "embedding.dual.embedding_0.word.embedding.weight"); /* CLIP: the text stream's */
     int images = !tensor && tp_st_find(file, "embedding.patch.cls_emb"); /* ViT: no vocabulary */
     int status = images || (tensor && tensor->ndim == 2) ? 0 : tp_fail("%s: tensor '%s' is missing", weights_path, word);
     *vocab_size = tensor && status == 0 ? tensor->shape[0] : 0;
@@ -978,6 +987,7 @@ static int weights_vocab_size(const char *weights_path, int64_t *vocab_size)
 /* The architecture of a tp model, refusing what Hugging Face cannot express. */
 static int resolve_architecture(const tp_model *model, tp_config *config, const char **architecture)
 {
+    if (tp_hf_clip_model(model)) return tp_hf_clip_architecture(model, config, architecture);
     if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_architecture(model, config, architecture);
     if (tp_hf_seq2seq_model(model)) return tp_hf_seq2seq_architecture(model, config, architecture);
     if (tp_hf_vit_model(model)) return tp_hf_vit_architecture(model, config, architecture);
@@ -997,7 +1007,10 @@ static cJSON *family_config_json(const tp_model *model, tp_config *config, const
                                  tp_hf_names *names)
 {
     cJSON *hf = kept_config_json(config);
-    if (tp_hf_gpt2_model(model)) {
+    if (tp_hf_clip_model(model)) {
+        tp_hf_clip_config_json(model, architecture, hf);
+        *names = tp_hf_clip_names(model);
+    } else if (tp_hf_gpt2_model(model)) {
         tp_hf_gpt2_config_json(model, config, architecture, hf);
     } else if (tp_hf_seq2seq_model(model)) {
         tp_hf_seq2seq_config_json(model, config, architecture, hf);
@@ -1027,7 +1040,7 @@ static int write_hf_dir(const tp_model *model, tp_config *config, const char *ar
         status = tp_write_file_atomic(path, text, strlen(text));
         snprintf(path, sizeof path, "%s/model.safetensors", tmp);
         if (status == 0)
-            status = tp_hf_gpt2_model(model) ? tp_hf_gpt2_write_weights(path, model)
+            status = tp_hf_gpt2_model(model) && !tp_hf_clip_model(model) ? tp_hf_gpt2_write_weights(path, model)
                                              : write_weights(path, model, &names, NULL);
         for (int i = 0; i < vocab_count && status == 0; i++) status = copy_file(vocab_paths[i], tmp);
         if (status == 0 && vocab_count == 0) {

@@ -93,14 +93,15 @@ void tp_hf_put(struct cJSON *object, const char *key, struct cJSON *item);
  * and one writing loop serve every family that maps parameters one to one (BERT, RoBERTa, ALBERT,
  * T5, BART, Pegasus). */
 struct tp_st_file;
+#define TP_HF_SCALAR (-1)
 typedef struct tp_hf_names {
     const char *model_type; /* in messages */
     const void *self;       /* the family's state, handed to each hook */
     /* The Hugging Face name of tp parameter tp_name in spelling `form` (0: the one written; 1: another
      * one files use, e.g. without the family prefix); 0 when there is none. */
     int (*name)(const void *self, const char *tp_name, int form, char *out, size_t cap);
-    /* NULL, or: the Hugging Face tensor's dimensions into shape (returns ndim; 0: tp's logical shape)
-     * and the element offset of its values in tp's. */
+    /* NULL, or: the Hugging Face tensor's dimensions into shape (returns ndim; 0: tp's logical shape;
+     * TP_HF_SCALAR: a 0-dimensional tensor) and the element offset of its values in tp's. */
     int (*layout)(const void *self, const tp_param *param, int64_t *shape, int64_t *offset);
     /* NULL, or a reader for tensors whose values tp rearranges (BERT's token types): 1 when it read
      * the tensor into host (tp's storage), 0 to read by layout, -1 on error. */

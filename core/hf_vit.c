@@ -81,7 +81,7 @@ int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp)
         config_number(path, root, "hidden_dropout_prob", 0.0, &dropout) < 0 ||
         tp_hf_headed_architecture(path, root, "ViTModel", "ViTForImageClassification", &classifier) < 0)
         return -1;
-    if (!tp_act) return tp_fail("%s: key 'hidden_act': not supported (supported: gelu, gelu_new, relu, silu)", path);
+    if (!tp_act) return tp_fail("%s: key 'hidden_act': not supported (supported: gelu, gelu_new, relu, silu, quick_gelu)", path);
     if ((qkv_bias = cJSON_GetObjectItemCaseSensitive(root, "qkv_bias")) && !cJSON_IsTrue(qkv_bias))
         return tp_fail("%s: key 'qkv_bias': only true is supported", path);
     if (patch > image) return tp_fail("%s: key 'patch_size': %lld is larger than image_size", path, (long long)patch);

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "modules/layers/layers.h"
+#include "modules/layers/streams.h"
 
 /* ---- registries --------------------------------------------------------------- */
 
@@ -60,8 +61,9 @@ static int refuse_enabled(tp_config *cfg, const char *key)
     return 0;
 }
 
-static const char *const act_names[] = {"gelu", "gelu_fast", "relu", "silu", NULL};
-static const tp_activation act_values[] = {TP_ACT_GELU, TP_ACT_GELU_FAST, TP_ACT_RELU, TP_ACT_SILU};
+static const char *const act_names[] = {"gelu", "gelu_fast", "relu", "silu", "quick_gelu", NULL};
+static const tp_activation act_values[] = {TP_ACT_GELU, TP_ACT_GELU_FAST, TP_ACT_RELU, TP_ACT_SILU,
+                                           TP_ACT_QUICK_GELU};
 static const char *const positioning_names[] = {"post", "pre", NULL};
 static const char *const layernorm_names[] = {"normal", "normal_torch", "t5", NULL};
 static const tp_norm_kind layernorm_values[] = {TP_NORM_UNBIASED_STD, TP_NORM_TORCH, TP_NORM_RMS};
@@ -69,7 +71,7 @@ static const char *const mask_names[] = {"fully_visible", "causal", "causal_with
 static const tp_mask_kind mask_values[] = {TP_MASK_FULLY_VISIBLE, TP_MASK_CAUSAL, TP_MASK_PREFIX};
 static const char *const feed_forward_names[] = {"dense", "gated", NULL};
 
-static int read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t vocab_size)
+int tp_model_read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t vocab_size)
 {
     const char *file = tp_config_name(cfg);
     int64_t config_vocab = 0;
@@ -170,7 +172,8 @@ static int build_embedding_parts(const tp_model *model, tp_build *build, const c
         if (!(parts.selves[i] = type->create(build, prefix))) return -1;
         *parts.count = i + 1;
     }
-    if (!model->hp.remove_embedding_layernorm) {
+    /* A two-stream model's dual embedding norms each stream itself. */
+    if (!model->hp.remove_embedding_layernorm && !model->stream_count) {
         tp_norm_layer *norm = tp_xmalloc(sizeof *norm);
         char prefix[TP_NAME_MAX];
         snprintf(prefix, sizeof prefix, "%s.layer_norm", key);
@@ -257,14 +260,34 @@ static int check_size(const tp_model *model, tp_config *config)
     return 0;
 }
 
+/* Two-stream models (stream_0 and stream_1 in the config): each stream's view of the config; the
+ * model's own hyper-parameters (dropout, vocabulary) are stream 0's. */
+static int open_streams(tp_model *model, tp_config *config, tp_build *build)
+{
+    if (!tp_config_has(config, "stream_0") && !tp_config_has(config, "stream_1")) return 0;
+    model->stream_count = 2;
+    for (int i = 0; i < 2; i++)
+        if (!(build->streams[i] = model->stream_configs[i] = tp_stream_config(config, i))) return -1;
+    return 0;
+}
+
+/* A key inside stream_0 / stream_1 that no module read. */
+static int check_streams_unused(const tp_model *model)
+{
+    for (int i = 0; i < model->stream_count; i++)
+        if (tp_config_check_unused(model->stream_configs[i]) < 0) return -1;
+    return 0;
+}
+
 int tp_model_build(tp_model *model, tp_config *config, int64_t vocab_size)
 {
     memset(model, 0, sizeof *model);
     tp_params_init(&model->params);
-    tp_build build = {config, &model->hp, &model->params};
-    if (read_hyperparameters(config, &model->hp, vocab_size) < 0 || build_embeddings(model, &build) < 0 ||
-        build_encoder(model, &build) < 0 || build_decoder(model, &build) < 0 || build_targets(model, &build) < 0 ||
-        check_size(model, config) < 0) {
+    tp_build build = {.config = config, .hp = &model->hp, .params = &model->params};
+    if (open_streams(model, config, &build) < 0 ||
+        tp_model_read_hyperparameters(model->stream_count ? build.streams[0] : config, &model->hp, vocab_size) < 0 ||
+        build_embeddings(model, &build) < 0 || build_encoder(model, &build) < 0 || build_decoder(model, &build) < 0 ||
+        build_targets(model, &build) < 0 || check_streams_unused(model) < 0 || check_size(model, config) < 0) {
         tp_model_free(model);
         return -1;
     }
@@ -297,6 +320,7 @@ void tp_model_free(tp_model *model)
     free(model->tgt_embedding_norm);
     if (model->decoder_type) destroy_part(model->decoder_type->destroy, model->decoder);
     for (int i = 0; i < model->target_count; i++) destroy_part(model->target_types[i]->destroy, model->targets[i]);
+    for (int i = 0; i < model->stream_count; i++) tp_config_free(model->stream_configs[i]);
     tp_params_free(&model->params);
     memset(model, 0, sizeof *model);
 }
@@ -376,10 +400,30 @@ tp_tensor *tp_model_encode(tp_model *model, tp_ctx *ctx, const tp_model_batch *b
     return model->encoder_type->forward(model->encoder, ctx, embedded, batch);
 }
 
+/* A two-stream model: each stream through the dual embedding and encoder (hidden is stream 0's
+ * output); returns the batch the targets get, *view, which holds both outputs. */
+static const tp_model_batch *encode_streams(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch,
+                                            tp_model_batch *view, tp_model_output *out)
+{
+    *view = *batch;
+    for (int i = 0; i < model->stream_count; i++) {
+        view->stream = i;
+        out->stream_hidden[i] = tp_model_encode(model, ctx, view);
+    }
+    view->stream = 0;
+    view->stream_hidden = out->stream_hidden;
+    out->hidden = out->stream_hidden[0];
+    return view;
+}
+
 int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out)
 {
+    tp_model_batch streams_view;
     memset(out, 0, sizeof *out);
-    out->hidden = tp_model_encode(model, ctx, batch);
+    if (model->stream_count)
+        batch = encode_streams(model, ctx, batch, &streams_view, out);
+    else
+        out->hidden = tp_model_encode(model, ctx, batch);
     if (model->decoder_type) {
         out->hidden = model->decoder_type->forward(model->decoder, ctx, tp_model_embed_target(model, ctx, batch),
                                                    out->hidden, batch);

@@ -77,6 +77,11 @@ typedef struct tp_model_batch {
      * are then `tags` over the same rows. */
     int64_t tgt_seq_length;
     const int32_t *tgt_src;
+    /* Two-stream models (CLIP: token ids and pixels in one batch), set by tp_model_forward
+     * (modules/layers/streams.h): the stream the dual embedding and encoder run, and for the targets
+     * (which get stream 0's output as `hidden`) both streams' encoder outputs. */
+    int stream;
+    tp_tensor *const *stream_hidden;
 } tp_model_batch;
 
 /* What a module's create() gets: the config to read its own keys from, the
@@ -85,6 +90,7 @@ typedef struct tp_build {
     tp_config *config;
     const tp_model_config *hp;
     tp_params *params;
+    tp_config *streams[2]; /* two-stream models: each stream's view of the config; NULL otherwise */
 } tp_build;
 
 typedef struct tp_embedding_type {
@@ -153,11 +159,16 @@ typedef struct tp_model {
     int target_count;
     const tp_target_type *target_types[TP_MAX_PARTS];
     void *targets[TP_MAX_PARTS];
+    /* Two-stream models (a config with stream_0 and stream_1: CLIP): each stream's view of the
+     * config (modules/layers/streams.h); stream_count 0 otherwise. */
+    int stream_count;
+    tp_config *stream_configs[2];
 } tp_model;
 
 typedef struct tp_model_output {
     tp_tensor *loss;        /* sum of the targets' losses (NULL for a model without targets) */
     tp_tensor *hidden;      /* encoder output [B*S, hidden] (encoder-decoder: the decoder's, [B*T, hidden]) */
+    tp_tensor *stream_hidden[2]; /* two-stream models: each stream's encoder output (hidden is stream 0's) */
     tp_target_result results[TP_MAX_PARTS];
 } tp_model_output;
 
@@ -165,6 +176,9 @@ typedef struct tp_model_output {
  * tp_config_check_unused) and declares all parameters.  vocab_size comes from the
  * vocabulary (a "vocab_size" key in the config must agree with it). */
 int tp_model_build(tp_model *model, tp_config *config, int64_t vocab_size);
+/* The shared hyper-parameters of a model config (every key checked as tp_model_build checks them);
+ * the dual modules read each stream's with it. */
+int tp_model_read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t vocab_size);
 /* Allocates the flat buffers on the backend and initialises them from seed. */
 void tp_model_allocate(tp_model *model, const tp_backend *backend, uint64_t seed);
 void tp_model_free(tp_model *model);

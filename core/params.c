@@ -1,5 +1,6 @@
 #include "params.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,7 @@ void tp_params_initialize(tp_params *params, uint64_t seed)
         for (int64_t j = 0; j < n; j++)
             values[j] = param->init == TP_INIT_ONES    ? 1.0f
                         : param->init == TP_INIT_ZEROS ? 0.0f
+                        : param->init == TP_INIT_CLIP_LOGIT_SCALE ? logf(1.0f / 0.07f)
                                                        : INIT_STD * tp_normal(seed, stream, (uint64_t)j);
         params->backend->upload(param->tensor.data, values, (size_t)tp_numel(&param->tensor) * sizeof *values);
         free(values);

@@ -19,6 +19,7 @@ typedef enum tp_init_kind {
     TP_INIT_NORMAL, /* N(0, 0.02) -- TencentPretrain's initialisation */
     TP_INIT_ONES,   /* layer-norm gains */
     TP_INIT_ZEROS,  /* layer-norm biases */
+    TP_INIT_CLIP_LOGIT_SCALE, /* log(1 / 0.07): CLIP's learned temperature (TencentPretrain's, Hugging Face's) */
 } tp_init_kind;
 
 typedef struct tp_param {

@@ -8,7 +8,9 @@
  * Parameters (TencentPretrain's names and shapes): embedding.patch.cls_emb [1, 1, emb_size],
  * embedding.patch.projection.weight [emb_size, channels_num, patch_size, patch_size],
  * embedding.patch.projection.bias [emb_size].  Keys: image_height, image_width (256), patch_size
- * (16), channels_num (3): TencentPretrain's defaults.  Sequences are patches + 1 rows long, and
+ * (16), channels_num (3): TencentPretrain's defaults; tp extension `patch_bias` (default true, Hugging
+ * Face ViT's; false: no projection.bias, as TencentPretrain's own PatchEmbedding and CLIP have).
+ * Sequences are patches + 1 rows long, and
  * max_seq_length must cover them (the pos embedding looks every row up).
  *
  * The convolution is one product: the patches are laid out on the host as the rows of a matrix
@@ -22,18 +24,19 @@
 #include "modules/layers/layers.h"
 
 typedef struct patch_embedding {
-    int64_t channels, height, width, patch, grid_rows, grid_cols;
-    tp_tensor *class_token, *weight, *bias;
+    int64_t channels, height, width, patch, grid_rows, grid_cols, emb_size;
+    tp_tensor *class_token, *weight, *bias; /* bias NULL with patch_bias false */
 } patch_embedding;
 
 /* The image geometry keys; -1 + tp_fail when the image has no patch or the sequence does not fit. */
-static int read_geometry(tp_build *build, patch_embedding *pe)
+static int read_geometry(tp_build *build, patch_embedding *pe, int *with_bias)
 {
     const char *file = tp_config_name(build->config);
     if (tp_config_int(build->config, "image_height", 256, 1, 1 << 16, &pe->height) < 0 ||
         tp_config_int(build->config, "image_width", 256, 1, 1 << 16, &pe->width) < 0 ||
         tp_config_int(build->config, "patch_size", 16, 1, 1 << 16, &pe->patch) < 0 ||
-        tp_config_int(build->config, "channels_num", 3, 1, 1024, &pe->channels) < 0)
+        tp_config_int(build->config, "channels_num", 3, 1, 1024, &pe->channels) < 0 ||
+        tp_config_bool(build->config, "patch_bias", 1, with_bias) < 0)
         return -1;
     pe->grid_rows = pe->height / pe->patch;
     pe->grid_cols = pe->width / pe->patch;
@@ -50,19 +53,22 @@ static int read_geometry(tp_build *build, patch_embedding *pe)
 static void *patch_create(tp_build *build, const char *prefix)
 {
     patch_embedding *self = tp_xcalloc(1, sizeof *self);
-    if (read_geometry(build, self) < 0) {
+    int with_bias = 1;
+    if (read_geometry(build, self, &with_bias) < 0) {
         free(self);
         return NULL;
     }
     char name[TP_NAME_MAX];
-    int64_t emb = build->hp->emb_size;
+    int64_t emb = self->emb_size = build->hp->emb_size;
     int64_t token_shape[3] = {1, 1, emb}, weight_shape[4] = {emb, self->channels, self->patch, self->patch};
     tp_name(name, prefix, "cls_emb");
     self->class_token = tp_param_new(build->params, name, 3, token_shape, TP_INIT_NORMAL);
     tp_name(name, prefix, "projection.weight");
     self->weight = tp_param_new(build->params, name, 4, weight_shape, TP_INIT_NORMAL);
-    tp_name(name, prefix, "projection.bias");
-    self->bias = tp_param_new(build->params, name, 1, &emb, TP_INIT_NORMAL);
+    if (with_bias) {
+        tp_name(name, prefix, "projection.bias");
+        self->bias = tp_param_new(build->params, name, 1, &emb, TP_INIT_NORMAL);
+    }
     return self;
 }
 
@@ -124,9 +130,11 @@ static tp_tensor *patch_forward(void *self, tp_ctx *ctx, const tp_model_batch *b
             patch_row(pe, batch->pixels + b * image_floats, (token - 1) / pe->grid_cols, (token - 1) % pe->grid_cols,
                       matrix + r * width);
     }
-    int64_t emb = pe->bias->shape[0];
+    int64_t emb = pe->emb_size;
     tp_tensor *out = tp_linear(ctx, uploaded(ctx, matrix, rows, width), as_matrix(ctx, pe->weight, emb, width), NULL);
-    out = tp_add(ctx, out, tp_linear(ctx, uploaded(ctx, is_patch, rows, 1), as_matrix(ctx, pe->bias, emb, 1), NULL));
+    if (pe->bias)
+        out = tp_add(ctx, out,
+                     tp_linear(ctx, uploaded(ctx, is_patch, rows, 1), as_matrix(ctx, pe->bias, emb, 1), NULL));
     return tp_add(ctx, out,
                   tp_linear(ctx, uploaded(ctx, is_class, rows, 1), as_matrix(ctx, pe->class_token, emb, 1), NULL));
 }

@@ -87,6 +87,10 @@ tp_tensor *tp_feed_forward_forward(tp_ctx *ctx, const tp_feed_forward *ff, tp_te
  * only; TencentPretrain weights segment-B tokens twice in "mean" and indexes "last" by the
  * sequence's segment sum, which is wrong for sentence pairs -- tp does not copy that. */
 typedef enum tp_pooling { TP_POOLING_FIRST, TP_POOLING_MEAN, TP_POOLING_MAX, TP_POOLING_LAST } tp_pooling;
+/* The config's `pooling` (first, mean, max or last; default first); -1 + tp_fail naming the key. */
+int tp_pooling_read(tp_config *config, tp_pooling *out);
+/* hidden [batch*seq, cols] pooled per sequence -> [batch, cols]. */
+tp_tensor *tp_pooling_forward(tp_ctx *ctx, tp_pooling pooling, tp_tensor *hidden, const tp_model_batch *batch);
 
 typedef struct tp_pooled_head {
     tp_linear_layer linear_1, linear_2;

@@ -1,14 +1,19 @@
 #include "layers.h"
 
-int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefix, int64_t outputs)
+int tp_pooling_read(tp_config *config, tp_pooling *out)
 {
     static const char *const pooling_names[] = {"first", "mean", "max", "last", NULL};
-    char name[TP_NAME_MAX];
     int pooling = 0;
-    if (tp_config_enum(build->config, "pooling", "first", pooling_names, &pooling) < 0 ||
-        tp_config_bool(build->config, "pooler", 1, &head->pooler) < 0)
+    if (tp_config_enum(config, "pooling", "first", pooling_names, &pooling) < 0) return -1;
+    *out = (tp_pooling)pooling;
+    return 0;
+}
+
+int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefix, int64_t outputs)
+{
+    char name[TP_NAME_MAX];
+    if (tp_pooling_read(build->config, &head->pooling) < 0 || tp_config_bool(build->config, "pooler", 1, &head->pooler) < 0)
         return -1;
-    head->pooling = (tp_pooling)pooling;
     head->outputs = outputs;
     if (head->pooler) {
         tp_name(name, prefix, "linear_1");
@@ -19,9 +24,9 @@ int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefi
     return 0;
 }
 
-static tp_tensor *pool(const tp_pooled_head *head, tp_ctx *ctx, tp_tensor *hidden, const tp_model_batch *batch)
+tp_tensor *tp_pooling_forward(tp_ctx *ctx, tp_pooling pooling, tp_tensor *hidden, const tp_model_batch *batch)
 {
-    switch (head->pooling) {
+    switch (pooling) {
     case TP_POOLING_MEAN: return tp_pool(ctx, hidden, TP_POOL_MEAN, batch->seg, batch->batch_size, batch->seq_length);
     case TP_POOLING_MAX: return tp_pool(ctx, hidden, TP_POOL_MAX, batch->seg, batch->batch_size, batch->seq_length);
     case TP_POOLING_LAST: return tp_gather_rows(ctx, hidden, batch->last_rows, batch->batch_size);
@@ -32,7 +37,7 @@ static tp_tensor *pool(const tp_pooled_head *head, tp_ctx *ctx, tp_tensor *hidde
 tp_tensor *tp_pooled_head_forward(tp_ctx *ctx, const tp_pooled_head *head, tp_tensor *hidden,
                                   const tp_model_batch *batch)
 {
-    tp_tensor *pooled = pool(head, ctx, hidden, batch);
+    tp_tensor *pooled = tp_pooling_forward(ctx, head->pooling, hidden, batch);
     if (head->pooler) pooled = tp_act(ctx, tp_linear_layer_forward(ctx, &head->linear_1, pooled), TP_ACT_TANH);
     return tp_linear_layer_forward(ctx, &head->linear_2, pooled);
 }

@@ -150,7 +150,7 @@ static void test_elementwise(void)
 static void test_activations(void)
 {
     enum { N = 10007 };
-    static const char *const names[TP_ACT_COUNT] = {"gelu", "gelu_fast", "relu", "silu", "tanh"};
+    static const char *const names[TP_ACT_COUNT] = {"gelu", "gelu_fast", "relu", "silu", "tanh", "quick_gelu"};
     float *x = random_floats(N, 3), *dy = random_floats(N, 1), *dx = random_floats(N, 1);
     float *d_x = device_floats(x, N), *d_dy = device_floats(dy, N);
     for (int kind = 0; kind < TP_ACT_COUNT; kind++) {

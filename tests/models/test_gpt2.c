@@ -247,7 +247,7 @@ int main(void)
     check_refused("layer_idx_scaling", "\"model_type\"", "\"scale_attn_by_inverse_layer_idx\": true, \"model_type\"",
                   "'scale_attn_by_inverse_layer_idx'");
     check_refused("architecture", "GPT2LMHeadModel", "GPT2ForSequenceClassification", "'architectures'");
-    check_refused("activation", "\"gelu_new\"", "\"quick_gelu\"", "'activation_function'");
+    check_refused("activation", "\"gelu_new\"", "\"mish\"", "'activation_function'");
     check_decoder_refuses("attention_head_size", "4", "attention_head_size");
     check_decoder_refuses("has_lmtarget_bias", "true", "lm output bias");
     if (expected) tp_st_close(expected);

@@ -34,7 +34,7 @@ static void *build(fixture *f, const char *config_text, int64_t max_seq_length)
 {
     tp_config *config = tp_config_parse("patch.json", config_text);
     tp_model_config hp = {.emb_size = EMB, .hidden_size = EMB, .max_seq_length = max_seq_length};
-    tp_build build = {config, &hp, &f->params};
+    tp_build build = {.config = config, .hp = &hp, .params = &f->params};
     tp_params_init(&f->params);
     void *module = patch_type()->create(&build, "embedding.patch");
     tp_config_free(config);

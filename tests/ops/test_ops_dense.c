@@ -85,7 +85,7 @@ static void test_add_and_scale(tp_ctx *ctx)
 
 /* ---- activations --------------------------------------------------------------- */
 
-static const char *const activation_names[TP_ACT_COUNT] = {"gelu", "gelu_fast", "relu", "silu", "tanh"};
+static const char *const activation_names[TP_ACT_COUNT] = {"gelu", "gelu_fast", "relu", "silu", "tanh", "quick_gelu"};
 
 /* The textbook formulas; GELU_FAST is TencentPretrain's tanh form with its constant. */
 static double activation_reference(tp_activation kind, double x)
@@ -96,6 +96,7 @@ static double activation_reference(tp_activation kind, double x)
     case TP_ACT_RELU: return x > 0 ? x : 0.0;
     case TP_ACT_SILU: return x / (1.0 + exp(-x));
     case TP_ACT_TANH: return tanh(x);
+    case TP_ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
     default: return NAN;
     }
 }
