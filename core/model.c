@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "init_t5.h"
 #include "modules/layers/layers.h"
 #include "modules/layers/streams.h"
 
@@ -70,6 +71,7 @@ static const tp_norm_kind layernorm_values[] = {TP_NORM_UNBIASED_STD, TP_NORM_TO
 static const char *const mask_names[] = {"fully_visible", "causal", "causal_with_prefix", NULL};
 static const tp_mask_kind mask_values[] = {TP_MASK_FULLY_VISIBLE, TP_MASK_CAUSAL, TP_MASK_PREFIX};
 static const char *const feed_forward_names[] = {"dense", "gated", NULL};
+static const char *const initializer_names[] = {"normal", "t5", NULL};
 
 int tp_model_read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t vocab_size)
 {
@@ -77,7 +79,7 @@ int tp_model_read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t v
     int64_t config_vocab = 0;
     double dropout = 0, eps = 0;
     int act = 0, positioning = 0, layernorm = 0, embedding_layernorm = 0, target_layernorm = 0, mask = 0,
-        feed_forward = 0;
+        feed_forward = 0, initializer = 0;
     memset(hp, 0, sizeof *hp);
     hp->vocab_size = vocab_size;
     hp->vocab_row_multiple = 64;
@@ -112,6 +114,7 @@ int tp_model_read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t v
         tp_config_bool(cfg, "share_embedding", 0, &hp->share_embedding) < 0 ||
         tp_config_int(cfg, "attention_head_size", 0, 1, 1 << 16, &hp->attention_head_size) < 0 ||
         tp_config_bool(cfg, "scale_embedding", 0, &hp->scale_embedding) < 0 ||
+        tp_config_enum(cfg, "initializer", "normal", initializer_names, &initializer) < 0 ||
         refuse_enabled(cfg, "has_residual_attention") < 0)
         return -1;
     /* Read by tp-preprocess, and by tp-convert (the Hugging Face config.json a model came from). */
@@ -137,6 +140,7 @@ int tp_model_read_hyperparameters(tp_config *cfg, tp_model_config *hp, int64_t v
     hp->target_layernorm = layernorm_values[target_layernorm];
     hp->mask = mask_values[mask];
     hp->feed_forward_gated = feed_forward == 1;
+    hp->initializer_t5 = initializer == 1;
     return 0;
 }
 
@@ -298,6 +302,7 @@ void tp_model_allocate(tp_model *model, const tp_backend *backend, uint64_t seed
 {
     tp_params_allocate(&model->params, backend);
     tp_params_initialize(&model->params, seed);
+    if (model->hp.initializer_t5) tp_model_initialize_t5(model);
 }
 
 static void destroy_part(void (*destroy)(void *), void *self)

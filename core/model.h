@@ -49,6 +49,9 @@ typedef struct tp_model_config {
     int64_t attention_head_size;
     /* tp extension (Hugging Face's scale_embedding): word embeddings times sqrt(emb_size) (Pegasus). */
     int scale_embedding;
+    /* tp extension (initializer: t5): Hugging Face T5's fan-in scaled initialisation (core/init_t5.h)
+     * instead of TencentPretrain's N(0, 0.02). */
+    int initializer_t5;
 } tp_model_config;
 
 /* A batch in backend memory (image pixels excepted, see below), as the modules see it. */

@@ -57,7 +57,7 @@ spm)
     ;;
 model_config)
     # Every module, as CMake globs them: the registry names them all.
-    sources="core/model.c core/params.c core/ops.c core/arena.c core/rng.c core/config.c core/fileio.c core/error.c
+    sources="core/model.c core/init_t5.c core/params.c core/ops.c core/arena.c core/rng.c core/config.c core/fileio.c core/error.c
              $(find modules -name '*.c' | sort)"
     libs="-lcjson -lm"
     ;;
