@@ -3,6 +3,8 @@
 # tests/fuzz/smoke.sh --record) and a totals table per harness, regenerated from the rows, that
 # says how far each harness is from the hour of CPU time issue 7 asks for.
 # Usage: tests/fuzz/ledger.sh                      print the totals
+#        tests/fuzz/ledger.sh --update                 regenerate the totals (rows copied in by hand:
+#                                                  a run recorded on another machine)
 #        tests/fuzz/ledger.sh --add TARGET CPU_SECONDS WALL_SECONDS RUNS RESULT
 #                                                  add a row (dated, with this machine's cores
 #                                                  and load) and regenerate the totals
@@ -43,14 +45,17 @@ update_totals() {
     mv "$ledger.tmp.$$" "$ledger"
 }
 
-if [ "${1:-}" != --add ]; then
-    totals
-    exit 0
-fi
+case "${1:-}" in
+--add) ;;
+--update) update_totals && exit 0 ;;
+*) totals && exit 0 ;;
+esac
 [ $# = 6 ] || { echo "usage: tests/fuzz/ledger.sh --add TARGET CPU_SECONDS WALL_SECONDS RUNS RESULT" >&2 && exit 2; }
 machine="$(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
-# Runs recorded at the same time (smoke.sh --record in parallel shells) take turns.
-exec 9>>"$ledger"
+# Runs recorded at the same time (smoke.sh --record --parallel) take turns.  The lock is on the
+# directory: update_totals replaces the ledger file, so a lock on the file itself would be a lock on
+# a file that the next writer no longer opens.
+exec 9<"$(dirname "$ledger")"
 flock 9
 printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$(date -u +%Y-%m-%d)" "$2" "$3" "$4" "$5" "$6" "$machine" >>"$ledger"
 update_totals
