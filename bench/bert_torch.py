@@ -1,15 +1,21 @@
 #!/usr/bin/python3
-"""PyTorch side of the BERT training-step benchmark.
+"""PyTorch side of the BERT step benchmarks (bench/bench_bert.c is tp's side).
 
-Times forward + backward + AdamW (+ linear schedule) of the TencentPretrain-semantics
-reference model (tests/reference/tencentpretrain_bert.py): vocab 30522, MLM at 15% of the
-positions + SP, post-LN, gelu, dropout 0.1, tied MLM weights, random data from a fixed seed.
+Times the TencentPretrain-semantics reference model (tests/reference/tencentpretrain_bert.py:
+vocab 30522, post-LN, gelu, dropout 0.1, random data from a fixed seed) in one of three modes:
+  --mode train     forward + backward + AdamW (+ linear schedule), MLM at 15% of the positions
+                   + SP, tied MLM weights (the default);
+  --mode finetune  the same step for a classifier: BERT + run_classifier.py's head (first token
+                   -> linear -> tanh -> linear, 2 labels, NLL of log-softmax), which is the
+                   reference's SP target;
+  --mode infer     that classifier's forward alone, model.eval() (no dropout) under no_grad.
 Prints one JSON line per config:
-  {"impl": "pytorch", "config": "tiny", "tokens_per_s_median": ..., "step_s": [...], "mfu": ..., ...}
-MFU = 3 x forward matmul FLOPs / median step time / peak FLOP/s, counting QKV (3*2*T*H*H),
-attention output (2*T*H*H), FFN (2*2*T*H*F), QK^T and AV (2*2*B*S*S*H) per layer, the MLM
-dense layer on all tokens (2*T*H*H) and the vocabulary projection on masked tokens (2*M*H*V),
-with T = B*S tokens per step and M masked tokens.
+  {"impl": "pytorch", "mode": "train", "config": "tiny", "tokens_per_s_median": ..., "step_s": [...], "mfu": ..., ...}
+MFU = 3 x forward matmul FLOPs / median step time / peak FLOP/s (1 x for infer), counting QKV
+(3*2*T*H*H), attention output (2*T*H*H), FFN (2*2*T*H*F), QK^T and AV (2*2*B*S*S*H) per layer,
+and in train mode the MLM dense layer on all tokens (2*T*H*H) and the vocabulary projection on
+masked tokens (2*M*H*V), with T = B*S tokens per step and M masked tokens (the classifier's head,
+two products on B rows, is left out).
 
 Run with Debian's python (torch 1.13):  /usr/bin/python3 bench/bert_torch.py --configs tiny,small
 On a GPU (tests/gpu/run.sh): --device cuda --batch-size 32 --precision fp32|tf32|bf16 --peak-flops P,
@@ -42,13 +48,13 @@ CONFIGS = {
 }
 
 
-def model_config(layers, hidden, heads, feed_forward):
-    """A TencentPretrain models/bert/*.json config."""
+def model_config(layers, hidden, heads, feed_forward, mode):
+    """A TencentPretrain models/bert/*.json config (target: the classifier's head unless train)."""
     return {
         "emb_size": hidden, "feedforward_size": feed_forward, "hidden_size": hidden, "hidden_act": "gelu",
         "heads_num": heads, "layers_num": layers, "max_seq_length": 512, "dropout": 0.1,
         "data_processor": "bert", "embedding": ["word", "pos", "seg"], "encoder": "transformer",
-        "mask": "fully_visible", "target": ["mlm", "sp"], "tie_weights": True,
+        "mask": "fully_visible", "target": ["mlm", "sp"] if mode == "train" else ["sp"], "tie_weights": True,
     }
 
 
@@ -71,13 +77,14 @@ def make_batch(generator, batch_size, seq_length, device):
     return {key: value.to(device) for key, value in batch.items()}
 
 
-def matmul_flops(layers, hidden, feed_forward, seq_length, batch_size):
+def matmul_flops(layers, hidden, feed_forward, seq_length, batch_size, mode):
     """Forward matmul FLOPs of one step (see the module docstring)."""
     tokens = batch_size * seq_length
     masked = batch_size * masked_per_sequence(seq_length)
     per_layer = (3 * 2 * tokens * hidden * hidden + 2 * tokens * hidden * hidden
                  + 2 * 2 * tokens * hidden * feed_forward + 2 * 2 * batch_size * seq_length * seq_length * hidden)
-    return layers * per_layer + 2 * tokens * hidden * hidden + 2 * masked * hidden * VOCAB_SIZE
+    heads = 2 * tokens * hidden * hidden + 2 * masked * hidden * VOCAB_SIZE if mode == "train" else 0
+    return layers * per_layer + heads
 
 
 def bench_config(name, steps, warmup_steps, peak_flops, args):
@@ -86,9 +93,9 @@ def bench_config(name, steps, warmup_steps, peak_flops, args):
     device = torch.device(args.device)
     load_before = round(os.getloadavg()[0], 2)
     generator = torch.Generator().manual_seed(SEED)
-    model = tpb.Model(tpb.Config(model_config(layers, hidden, heads, feed_forward), VOCAB_SIZE))
+    model = tpb.Model(tpb.Config(model_config(layers, hidden, heads, feed_forward, args.mode), VOCAB_SIZE))
     tpb.tencentpretrain_init(model, generator)
-    model.to(device).train()
+    model.to(device).train(args.mode != "infer")
     total = warmup_steps + steps
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
@@ -98,6 +105,9 @@ def bench_config(name, steps, warmup_steps, peak_flops, args):
         optimizer = tpb.make_optimizer(model, 1e-4)
     scheduler = tpb.make_scheduler(optimizer, 0.1 * total, total)
     batches = [make_batch(generator, batch_size, seq_length, device) for _ in range(total)]
+    if args.mode != "train":
+        for batch in batches:
+            del batch["tgt_mlm"]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if args.precision == "bf16"
                 else contextlib.nullcontext())
 
@@ -105,29 +115,37 @@ def bench_config(name, steps, warmup_steps, peak_flops, args):
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    step_seconds = []
+    step_seconds, cpu_seconds = [], []
     for step, batch in enumerate(batches):
         synchronize()
-        start = time.perf_counter()
-        model.zero_grad()
-        with autocast:
-            out = model(**batch)
-        out["loss"].backward()
-        optimizer.step()
-        scheduler.step()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        if args.mode == "infer":
+            with torch.no_grad(), autocast:
+                out = model(**batch)
+        else:
+            model.zero_grad()
+            with autocast:
+                out = model(**batch)
+            out["loss"].backward()
+            optimizer.step()
+            scheduler.step()
         synchronize()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu_elapsed = time.perf_counter() - start, time.process_time() - cpu_start
         if step >= warmup_steps:
             step_seconds.append(elapsed)
+            cpu_seconds.append(cpu_elapsed)
 
     median = statistics.median(step_seconds)
-    flops = 3 * matmul_flops(layers, hidden, feed_forward, seq_length, batch_size)
+    passes = 1 if args.mode == "infer" else 3
+    flops = passes * matmul_flops(layers, hidden, feed_forward, seq_length, batch_size, args.mode)
     return {
         "impl": "pytorch",
+        "mode": args.mode,
         "config": name,
         "device": args.device,
         "precision": args.precision,
         "tokens_per_s_median": round(batch_size * seq_length / median, 1),
+        "tokens_per_cpu_s_median": round(batch_size * seq_length / statistics.median(cpu_seconds), 1),
         "step_s": [round(value, 4) for value in step_seconds],
         "mfu": round(flops / median / peak_flops, 4),
         "batch_size": batch_size,
@@ -144,6 +162,8 @@ def bench_config(name, steps, warmup_steps, peak_flops, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="tiny,small", help="comma-separated: " + ", ".join(CONFIGS))
+    parser.add_argument("--mode", default="train", choices=["train", "finetune", "infer"],
+                        help="train (MLM + SP step), finetune (classifier step) or infer (classifier forward)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per config (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
