@@ -163,22 +163,7 @@ static void check_round_trip(void)
     snprintf(weights, sizeof weights, "%s/model.safetensors", tp_dir);
     CHECK_MSG(tp_hf_convert_to_hf(config, weights, NULL, 0, hf_dir, &report) == 0, "to hf: %s", tp_last_error());
     snprintf(back_path, sizeof back_path, "%s/model.safetensors", hf_dir);
-    tp_st_file *original = tp_st_open(FIXTURE "/model.safetensors"), *back = tp_st_open(back_path);
-    CHECK(original && back);
-    if (!original || !back) return;
-    int64_t identical = 0;
-    for (int64_t i = 0; i < tp_st_count(original); i++) {
-        const tp_st_tensor *a = tp_st_at(original, i), *b = tp_st_find(back, a->name);
-        int same = b && a->nbytes == b->nbytes && a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof a->shape) &&
-                   !memcmp(a->data, b->data, (size_t)a->nbytes);
-        CHECK_MSG(same, "'%s' differs after HF -> tp -> HF", a->name);
-        identical += same;
-    }
-    CHECK(tp_st_count(back) == tp_st_count(original));
-    fprintf(stderr, "  HF -> tp -> HF: %lld of %lld tensors bit-identical\n", (long long)identical,
-            (long long)tp_st_count(original));
-    tp_st_close(original);
-    tp_st_close(back);
+    tp_fixture_check_same_tensors(FIXTURE "/model.safetensors", back_path);
 }
 
 /* A config.json edited from -> to is refused, naming needle. */

@@ -51,30 +51,6 @@ static void check_outputs(tp_model *model, const tp_st_file *expected)
     free(seg);
 }
 
-/* The tensors of the written file are the original's: names, shapes and bytes. */
-static void check_same_tensors(const char *original_path, const char *back_path)
-{
-    tp_st_file *original = tp_st_open(original_path), *back = tp_st_open(back_path);
-    CHECK_MSG(original && back, "%s", tp_last_error());
-    if (!original || !back) {
-        if (original) tp_st_close(original);
-        return;
-    }
-    int64_t identical = 0;
-    for (int64_t i = 0; i < tp_st_count(original); i++) {
-        const tp_st_tensor *a = tp_st_at(original, i), *b = tp_st_find(back, a->name);
-        int same = b && a->nbytes == b->nbytes && a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof a->shape) &&
-                   !memcmp(a->data, b->data, (size_t)a->nbytes);
-        CHECK_MSG(same, "'%s' differs after HF -> tp -> HF", a->name);
-        identical += same;
-    }
-    CHECK(tp_st_count(back) == tp_st_count(original));
-    fprintf(stderr, "  HF -> tp -> HF: %lld of %lld tensors bit-identical\n", (long long)identical,
-            (long long)tp_st_count(original));
-    tp_st_close(original);
-    tp_st_close(back);
-}
-
 /* Every field of ViTConfig that shapes the model is the same in both config.json files. */
 static void check_same_config(const char *original_path, const char *back_path)
 {
@@ -105,7 +81,7 @@ static void check_conversion(void)
     snprintf(back, sizeof back, "%s/vit_hf", tp_scratch_dir());
     CHECK_MSG(tp_hf_convert_to_hf(config, weights, NULL, 0, back, &report) == 0, "to hf: %s", tp_last_error());
     snprintf(path, sizeof path, "%s/model.safetensors", back);
-    check_same_tensors(DIR "/model.safetensors", path);
+    tp_fixture_check_same_tensors(DIR "/model.safetensors", path);
     snprintf(path, sizeof path, "%s/config.json", back);
     check_same_config(DIR "/config.json", path);
 }

@@ -2,6 +2,7 @@
 
 #include "core/backend.h"
 #include "core/hf.h"
+#include "support/check.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -53,4 +54,28 @@ int tp_fixture_hf_model(const char *dir, tp_config **config, tp_model *model)
         return -1;
     tp_model_allocate(model, &tp_cpu_backend, 3);
     return tp_hf_load(dir, model, NULL);
+}
+
+void tp_fixture_check_same_tensors(const char *original_path, const char *back_path)
+{
+    tp_st_file *original = tp_st_open(original_path), *back = tp_st_open(back_path);
+    CHECK_MSG(original && back, "%s", tp_last_error());
+    if (!original || !back) {
+        if (original) tp_st_close(original);
+        if (back) tp_st_close(back);
+        return;
+    }
+    int64_t identical = 0;
+    for (int64_t i = 0; i < tp_st_count(original); i++) {
+        const tp_st_tensor *a = tp_st_at(original, i), *b = tp_st_find(back, a->name);
+        int same = b && a->nbytes == b->nbytes && a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof a->shape) &&
+                   !memcmp(a->data, b->data, (size_t)a->nbytes);
+        CHECK_MSG(same, "'%s' differs after HF -> tp -> HF", a->name);
+        identical += same;
+    }
+    CHECK(tp_st_count(back) == tp_st_count(original));
+    fprintf(stderr, "  HF -> tp -> HF: %lld of %lld tensors bit-identical\n", (long long)identical,
+            (long long)tp_st_count(original));
+    tp_st_close(original);
+    tp_st_close(back);
 }

@@ -22,4 +22,8 @@ int32_t *tp_fixture_ids(const tp_st_file *file, const char *generator, const cha
  * *config is the caller's to free either way. */
 int tp_fixture_hf_model(const char *dir, tp_config **config, tp_model *model);
 
+/* Checks (CHECK) that back_path holds the tensors of original_path: names, shapes and bytes (a
+ * Hugging Face -> tp -> Hugging Face round trip), and prints how many are bit-identical. */
+void tp_fixture_check_same_tensors(const char *original_path, const char *back_path);
+
 #endif
