@@ -163,7 +163,7 @@ static void check_round_trip(void)
     snprintf(weights, sizeof weights, "%s/model.safetensors", tp_dir);
     CHECK_MSG(tp_hf_convert_to_hf(config, weights, NULL, 0, hf_dir, &report) == 0, "to hf: %s", tp_last_error());
     snprintf(back_path, sizeof back_path, "%s/model.safetensors", hf_dir);
-    tp_fixture_check_same_tensors(FIXTURE "/model.safetensors", back_path);
+    tp_fixture_check_same_tensors("GPT-2", FIXTURE "/model.safetensors", back_path, NULL, 0);
 }
 
 /* A config.json edited from -> to is refused, naming needle. */

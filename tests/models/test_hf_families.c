@@ -18,6 +18,7 @@
 #include "core/model.h"
 #include "core/safetensors.h"
 #include "support/check.h"
+#include "support/fixture.h"
 #include "support/scratch.h"
 
 #define FIXTURES "tests/fixtures/hf_families"
@@ -137,32 +138,6 @@ static void check_outputs(const char *name, loaded *case_model)
     tp_st_close(expected);
 }
 
-/* Same tensors (names, dtypes, shapes, bytes) in both files. */
-static void check_same_tensors(const char *name, const char *original_path, const char *copy_path)
-{
-    tp_st_file *original = tp_st_open(original_path), *copy = tp_st_open(copy_path);
-    CHECK_MSG(original && copy, "%s: %s", name, tp_last_error());
-    if (!original || !copy) {
-        if (original) tp_st_close(original);
-        if (copy) tp_st_close(copy);
-        return;
-    }
-    CHECK_MSG(tp_st_count(original) == tp_st_count(copy), "%s: %lld tensors, %lld after the round trip", name,
-              (long long)tp_st_count(original), (long long)tp_st_count(copy));
-    int64_t identical = 0;
-    for (int64_t i = 0; i < tp_st_count(original); i++) {
-        const tp_st_tensor *a = tp_st_at(original, i), *b = tp_st_find(copy, a->name);
-        int same = b && a->dtype == b->dtype && a->ndim == b->ndim &&
-                   !memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof *a->shape) && a->nbytes == b->nbytes &&
-                   !memcmp(a->data, b->data, (size_t)a->nbytes);
-        CHECK_MSG(same, "%s: tensor '%s' %s after HF -> tp -> HF", name, a->name, b ? "differs" : "is missing");
-        identical += same;
-    }
-    fprintf(stderr, "  %-28s %lld tensors bit-identical after HF -> tp -> HF\n", name, (long long)identical);
-    tp_st_close(original);
-    tp_st_close(copy);
-}
-
 static void check_round_trip(const char *name)
 {
     char hf_dir[256], tp_dir[512], back_dir[512], config[600], weights[600], original[600], copy[600];
@@ -177,7 +152,7 @@ static void check_round_trip(const char *name)
     CHECK_MSG(tp_hf_convert_to_hf(config, weights, NULL, 0, back_dir, &report) == 0, "%s", tp_last_error());
     snprintf(original, sizeof original, "%s/model.safetensors", hf_dir);
     snprintf(copy, sizeof copy, "%s/model.safetensors", back_dir);
-    check_same_tensors(name, original, copy);
+    tp_fixture_check_same_tensors(name, original, copy, NULL, 0);
     /* The tokenizer files travel along both ways. */
     static const char *const tokenizer_files[] = {"vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json"};
     for (size_t i = 0; i < sizeof tokenizer_files / sizeof tokenizer_files[0]; i++) {

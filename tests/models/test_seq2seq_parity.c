@@ -114,34 +114,6 @@ static void check_conversion_report(const char *dir, int64_t dropped)
     CHECK(system(command) == 0);
 }
 
-/* Every tensor of original but `skipped` ones is in copy with the same dtype, shape and bytes, and copy has no others. */
-static void check_same_tensors(const char *dir, const char *original_path, const char *copy_path, int64_t skipped)
-{
-    tp_st_file *original = tp_st_open(original_path), *copy = tp_st_open(copy_path);
-    CHECK_MSG(original && copy, "%s: %s", dir, tp_last_error());
-    if (!original || !copy) {
-        if (original) tp_st_close(original);
-        if (copy) tp_st_close(copy);
-        return;
-    }
-    int64_t identical = 0;
-    for (int64_t i = 0; i < tp_st_count(original); i++) {
-        const tp_st_tensor *a = tp_st_at(original, i), *b = tp_st_find(copy, a->name);
-        if (!b && strstr(a->name, "embed_positions") && strstr(dir, "pegasus")) continue;
-        int same = b && a->dtype == b->dtype && a->ndim == b->ndim &&
-                   !memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof *a->shape) && a->nbytes == b->nbytes &&
-                   !memcmp(a->data, b->data, (size_t)a->nbytes);
-        CHECK_MSG(same, "%s: tensor '%s' %s after HF -> tp -> HF", dir, a->name, b ? "differs" : "is missing");
-        identical += same;
-    }
-    CHECK_MSG(identical + skipped == tp_st_count(original) && identical == tp_st_count(copy),
-              "%s: %lld of %lld tensors identical, %lld written back", dir, (long long)identical,
-              (long long)tp_st_count(original), (long long)tp_st_count(copy));
-    fprintf(stderr, "  %-24s %lld tensors bit-identical after HF -> tp -> HF\n", dir, (long long)identical);
-    tp_st_close(original);
-    tp_st_close(copy);
-}
-
 /* HF -> tp -> HF, and the tp config with `key` set to `value` (JSON) refused naming the key. */
 static void check_round_trip(const char *dir, const char *name, int64_t skipped, const char *key, const char *value)
 {
@@ -155,7 +127,7 @@ static void check_round_trip(const char *dir, const char *name, int64_t skipped,
     CHECK_MSG(tp_hf_convert_to_hf(config, weights, NULL, 0, back_dir, &report) == 0, "%s: %s", dir, tp_last_error());
     snprintf(original, sizeof original, "%s/model.safetensors", dir);
     snprintf(copy, sizeof copy, "%s/model.safetensors", back_dir);
-    check_same_tensors(dir, original, copy, skipped);
+    tp_fixture_check_same_tensors(dir, original, copy, "embed_positions", skipped);
 
     char *text = tp_read_file(config, NULL);
     cJSON *root = text ? cJSON_Parse(text) : NULL;

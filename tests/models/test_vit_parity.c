@@ -81,7 +81,7 @@ static void check_conversion(void)
     snprintf(back, sizeof back, "%s/vit_hf", tp_scratch_dir());
     CHECK_MSG(tp_hf_convert_to_hf(config, weights, NULL, 0, back, &report) == 0, "to hf: %s", tp_last_error());
     snprintf(path, sizeof path, "%s/model.safetensors", back);
-    tp_fixture_check_same_tensors(DIR "/model.safetensors", path);
+    tp_fixture_check_same_tensors("ViT", DIR "/model.safetensors", path, NULL, 0);
     snprintf(path, sizeof path, "%s/config.json", back);
     check_same_config(DIR "/config.json", path);
 }
