@@ -19,20 +19,7 @@ fashion="$repo/data/media/fashion-mnist"
 train=3000 test=1000 epochs=3
 [ "$quick" = 1 ] && train=300 test=100 epochs=1
 
-# The first N images and labels of a gzip IDX pair, as plain IDX files with MNIST's names.
-/usr/bin/python3 - "$fashion" "$work" "$train" "$test" <<'EOF'
-import gzip, struct, sys
-source, out, counts = sys.argv[1], sys.argv[2], {"train": int(sys.argv[3]), "t10k": int(sys.argv[4])}
-for split, n in counts.items():
-    for kind, item in (("images-idx3", 784), ("labels-idx1", 1)):
-        data = gzip.open(f"{source}/{split}-{kind}-ubyte.gz").read()
-        ndim = data[3]
-        dims = list(struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim]))
-        dims[0] = n
-        header = data[:4] + struct.pack(f">{ndim}I", *dims)
-        body = data[4 + 4 * ndim:4 + 4 * ndim + n * item]
-        open(f"{out}/{split}-{kind}-ubyte", "wb").write(header + body)
-EOF
+/usr/bin/python3 "$repo/scripts/cut_fashion_mnist.py" "$fashion" "$work" "$train" "$test"
 
 "$build/tp-finetune" --config "$repo/configs/vit_fashion_mnist.json" --model "$repo/models/vit/fashion_mnist_config.json" \
     --train_path "$work/train-images-idx3-ubyte" --dev_path "$work/t10k-images-idx3-ubyte" \

@@ -37,18 +37,7 @@ cut_task "$scratch/text2text/train.tsv" "$out/text2text/train.tsv" 320
 cut_task "$scratch/text2text/dev.tsv" "$out/text2text/dev.tsv" 40
 cp "$scratch/text2text/vocab.txt" "$out/text2text/"
 
-/usr/bin/python3 - "$repo/data/media/fashion-mnist" "$out/fashion" <<'PY'
-import gzip, struct, sys
-source, out = sys.argv[1], sys.argv[2]
-for split, n in (("train", 320), ("t10k", 100)):
-    for kind, item in (("images-idx3", 784), ("labels-idx1", 1)):
-        data = gzip.open(f"{source}/{split}-{kind}-ubyte.gz").read()
-        ndim = data[3]
-        dims = list(struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim]))
-        dims[0] = n
-        header = data[:4] + struct.pack(f">{ndim}I", *dims)
-        open(f"{out}/{split}-{kind}-ubyte", "wb").write(header + data[4 + 4 * ndim:4 + 4 * ndim + n * item])
-PY
+/usr/bin/python3 "$repo/scripts/cut_fashion_mnist.py" "$repo/data/media/fashion-mnist" "$out/fashion" 320 100
 
 head -c 100000 "$repo/data/corpus/pretrain.txt" | sed '$d' >"$out/seq2seq/corpus.txt"
 {

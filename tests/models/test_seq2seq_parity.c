@@ -56,15 +56,9 @@ static void check_bias_gradient(const char *dir, const tp_st_file *expected, tp_
 
 static void check_logits(const char *dir)
 {
-    char path[512];
     tp_config *config = NULL;
     tp_model model;
-    int loaded = tp_fixture_hf_model(dir, &config, &model);
-    CHECK_MSG(loaded == 0, "%s: %s", dir, tp_last_error());
-    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    tp_st_file *expected = tp_st_open(path);
-    CHECK_MSG(expected != NULL, "%s", tp_last_error());
-    if (loaded < 0 || !expected) exit(tp_test_finish("test_seq2seq_parity"));
+    tp_st_file *expected = tp_fixture_open_model(dir, "test_seq2seq_parity", &config, &model);
     int64_t src_count = 0, mask_count = 0, tgt_count = 0, logit_count = 0;
     int32_t *src = tp_fixture_ids(expected, GENERATOR, "input_ids", &src_count);
     int32_t *seg = tp_fixture_ids(expected, GENERATOR, "attention_mask", &mask_count);

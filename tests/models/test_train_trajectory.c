@@ -180,15 +180,9 @@ static void check_losses(const char *dir, const trajectory_run *run, const float
 
 static void check_trajectory(const char *dir)
 {
-    char path[512];
     tp_config *config = NULL;
     tp_model model;
-    int loaded = tp_fixture_hf_model(dir, &config, &model);
-    CHECK_MSG(loaded == 0, "%s: %s", dir, tp_last_error());
-    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    tp_st_file *expected = tp_st_open(path);
-    CHECK_MSG(expected != NULL, "%s", tp_last_error());
-    if (loaded < 0 || !expected) exit(tp_test_finish("test_train_trajectory"));
+    tp_st_file *expected = tp_fixture_open_model(dir, "test_train_trajectory", &config, &model);
     if (tp_st_find(expected, "init_std.embedding.word.embedding.weight")) check_t5_initializer(dir, expected);
     int64_t loss_count = 0;
     float *want = tp_fixture_floats(expected, GENERATOR, "losses", &loss_count);

@@ -56,6 +56,18 @@ int tp_fixture_hf_model(const char *dir, tp_config **config, tp_model *model)
     return tp_hf_load(dir, model, NULL);
 }
 
+tp_st_file *tp_fixture_open_model(const char *dir, const char *test_name, tp_config **config, tp_model *model)
+{
+    char path[512];
+    int loaded = tp_fixture_hf_model(dir, config, model);
+    CHECK_MSG(loaded == 0, "%s: %s", dir, tp_last_error());
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    tp_st_file *expected = tp_st_open(path);
+    CHECK_MSG(expected != NULL, "%s", tp_last_error());
+    if (loaded < 0 || !expected) exit(tp_test_finish(test_name));
+    return expected;
+}
+
 void tp_fixture_check_same_tensors(const char *label, const char *original_path, const char *copy_path,
                                    const char *may_omit, int64_t omitted)
 {

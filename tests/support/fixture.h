@@ -21,6 +21,9 @@ int32_t *tp_fixture_ids(const tp_st_file *file, const char *generator, const cha
  * the model built with its vocab_size, the weights loaded.  -1 with tp's error message otherwise;
  * *config is the caller's to free either way. */
 int tp_fixture_hf_model(const char *dir, tp_config **config, tp_model *model);
+/* tp_fixture_hf_model, and the directory's expected.safetensors opened; when either fails, the
+ * check fails naming it and the test ends (exit with tp_test_finish(test_name)'s status). */
+tp_st_file *tp_fixture_open_model(const char *dir, const char *test_name, tp_config **config, tp_model *model);
 
 /* Checks (CHECK) that copy_path holds the tensors of original_path and no others: names, dtypes,
  * shapes and bytes (a Hugging Face -> tp -> Hugging Face round trip), except that exactly
