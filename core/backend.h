@@ -142,8 +142,9 @@ typedef struct tp_backend {
      * C is not read (it may hold anything, NaN included: fresh gradient buffers do). */
     void (*gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-    /* y[r, c] += bias[c] */
-    void (*add_bias)(float *y, const float *bias, int64_t rows, int64_t cols);
+    /* y[r, c] = bias[c]: a product then adds onto it (gemm with beta 1), which costs one pass over y
+     * where a zeroed product plus a bias pass cost two (BLAS zeroes C for beta 0 in a pass of its own). */
+    void (*fill_bias)(float *y, const float *bias, int64_t rows, int64_t cols);
     /* dbias[c] += sum_r dy[r, c] */
     void (*bias_backward)(float *dbias, const float *dy, int64_t rows, int64_t cols);
     /* out = a * b element-wise (accumulate: out += a * b, the product's backward) */

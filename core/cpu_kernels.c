@@ -60,13 +60,10 @@ static void cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
                 blas_dim(n), blas_dim(k), alpha, a, blas_dim(lda), b, blas_dim(ldb), beta, c, blas_dim(ldc));
 }
 
-static void cpu_add_bias(float *y, const float *bias, int64_t rows, int64_t cols)
+static void cpu_fill_bias(float *y, const float *bias, int64_t rows, int64_t cols)
 {
 #pragma omp parallel for if (rows * cols >= PARALLEL_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        float *row = y + r * cols;
-        for (int64_t c = 0; c < cols; c++) row[c] += bias[c];
-    }
+    for (int64_t r = 0; r < rows; r++) memcpy(y + r * cols, bias, sizeof(float) * (size_t)cols);
 }
 
 static void cpu_bias_backward(float *dbias, const float *dy, int64_t rows, int64_t cols)
@@ -682,7 +679,7 @@ const tp_backend tp_cpu_backend = {
     .upload = cpu_memcpy,
     .download = cpu_memcpy,
     .gemm = cpu_gemm,
-    .add_bias = cpu_add_bias,
+    .fill_bias = cpu_fill_bias,
     .bias_backward = cpu_bias_backward,
     .add = cpu_add,
     .multiply = cpu_multiply,

@@ -229,8 +229,8 @@ tp_tensor *tp_linear(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bi
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = out;
     tp_tensor *y = tp_empty(ctx, x->ndim, shape);
-    ctx->backend->gemm(0, 1, rows, out, in, 1.0f, x->data, in, weight->data, in, 0.0f, y->data, out);
-    if (bias) ctx->backend->add_bias(y->data, bias->data, rows, out);
+    if (bias) ctx->backend->fill_bias(y->data, bias->data, rows, out);
+    ctx->backend->gemm(0, 1, rows, out, in, 1.0f, x->data, in, weight->data, in, bias ? 1.0f : 0.0f, y->data, out);
     record(ctx, linear_backward, y, x, weight, bias, NULL, 0);
     return y;
 }
@@ -609,8 +609,9 @@ tp_tensor *tp_conv1d(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bi
     float *cols = tp_arena_alloc(&ctx->arena, (size_t)(rows * width) * sizeof *cols);
     ctx->backend->conv1d_unfold(&shape, cols, x->data);
     tp_tensor *y = tp_empty_2d(ctx, rows, out);
-    ctx->backend->gemm(0, 1, rows, out, width, 1.0f, cols, width, weight->data, width, 0.0f, y->data, out);
-    if (bias) ctx->backend->add_bias(y->data, bias->data, rows, out);
+    if (bias) ctx->backend->fill_bias(y->data, bias->data, rows, out);
+    ctx->backend->gemm(0, 1, rows, out, width, 1.0f, cols, width, weight->data, width, bias ? 1.0f : 0.0f, y->data,
+                       out);
     RECORD_STATE(ctx, conv1d_backward, y, x, weight, bias, conv1d_saved, .shape = shape, .cols = cols);
     return y;
 }

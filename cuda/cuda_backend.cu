@@ -94,7 +94,7 @@ static tp_backend make_table(void)
     table.upload = cuda_upload;
     table.download = cuda_download;
     table.gemm = tp_cuda_gemm;
-    table.add_bias = tp_cuda_add_bias;
+    table.fill_bias = tp_cuda_fill_bias;
     table.bias_backward = tp_cuda_bias_backward;
     table.add = tp_cuda_add;
     table.accumulate = tp_cuda_accumulate;

@@ -103,7 +103,7 @@ void tp_cuda_accumulate(float *dst, const float *src, int64_t n);
 // cuda_multiply.cu
 void tp_cuda_multiply(float *out, const float *a, const float *b, int64_t n, int accumulate);
 void tp_cuda_axpy(float *dst, float scale, const float *src, int64_t n);
-void tp_cuda_add_bias(float *y, const float *bias, int64_t rows, int64_t cols);
+void tp_cuda_fill_bias(float *y, const float *bias, int64_t rows, int64_t cols);
 void tp_cuda_bias_backward(float *dbias, const float *dy, int64_t rows, int64_t cols);
 void tp_cuda_activation_forward(tp_activation kind, float *y, const float *x, int64_t n);
 void tp_cuda_activation_backward(tp_activation kind, float *dx, const float *dy, const float *x, const float *y,

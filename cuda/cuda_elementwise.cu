@@ -33,9 +33,9 @@ __global__ void accumulate_kernel(float *dst, const float *src, int64_t n)
     FOR_EACH_INDEX(i, n) dst[i] += src[i];
 }
 
-__global__ void add_bias_kernel(float *y, const float *bias, int64_t rows, int64_t cols)
+__global__ void fill_bias_kernel(float *y, const float *bias, int64_t rows, int64_t cols)
 {
-    FOR_EACH_INDEX(i, rows * cols) y[i] += bias[i % cols];
+    FOR_EACH_INDEX(i, rows * cols) y[i] = bias[i % cols];
 }
 
 void tp_cuda_add(float *out, const float *a, const float *b, int64_t n)
@@ -59,10 +59,10 @@ void tp_cuda_accumulate(float *dst, const float *src, int64_t n)
     CUDA_CHECK_LAUNCH();
 }
 
-void tp_cuda_add_bias(float *y, const float *bias, int64_t rows, int64_t cols)
+void tp_cuda_fill_bias(float *y, const float *bias, int64_t rows, int64_t cols)
 {
     if (rows <= 0 || cols <= 0) return;
-    add_bias_kernel<<<grid_for(rows * cols), TP_CUDA_THREADS>>>(y, bias, rows, cols);
+    fill_bias_kernel<<<grid_for(rows * cols), TP_CUDA_THREADS>>>(y, bias, rows, cols);
     CUDA_CHECK_LAUNCH();
 }
 

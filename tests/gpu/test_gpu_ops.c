@@ -125,7 +125,7 @@ static void test_elementwise(void)
     enum { ROWS = 300, COLS = 77, N = ROWS * COLS };
     float *a = random_floats(N, 1), *b = random_floats(N, 1), *bias = random_floats(COLS, 1);
     float *da = device_floats(a, N), *db = device_floats(b, N), *dbias = device_floats(bias, COLS);
-    float *out = host_copy(a, N), *dout = device_poisoned(N);
+    float *out = host_copy(a, N), *dout = device_poisoned(N), *filled = host_copy(a, N), *dfilled = device_poisoned(N);
 
     cpu->add(out, a, b, N);
     gpu->add(dout, da, db, N);
@@ -136,15 +136,15 @@ static void test_elementwise(void)
     cpu->axpy(out, -0.37f, a, N);
     gpu->axpy(dout, -0.37f, da, N);
     compare("axpy", "23100", dout, out, N, TOLERANCE);
-    cpu->add_bias(out, bias, ROWS, COLS);
-    gpu->add_bias(dout, dbias, ROWS, COLS);
-    compare("add_bias", "300x77", dout, out, N, TOLERANCE);
+    cpu->fill_bias(filled, bias, ROWS, COLS);
+    gpu->fill_bias(dfilled, dbias, ROWS, COLS);
+    compare("fill_bias", "300x77", dfilled, filled, N, TOLERANCE);
     cpu->bias_backward(bias, a, ROWS, COLS);
     gpu->bias_backward(dbias, da, ROWS, COLS);
     compare("bias_backward (+=)", "300x77", dbias, bias, COLS, TOLERANCE);
 
-    gpu->release(da), gpu->release(db), gpu->release(dbias), gpu->release(dout);
-    free(a), free(b), free(bias), free(out);
+    gpu->release(da), gpu->release(db), gpu->release(dbias), gpu->release(dout), gpu->release(dfilled);
+    free(a), free(b), free(bias), free(out), free(filled);
 }
 
 static void test_activations(void)
