@@ -20,7 +20,6 @@
 
 #define PATH_CAP 4096
 #define NAME_CAP 512
-#define REQUIRED INT64_MIN /* hf_int: no fallback, the key must be present */
 
 typedef enum { HF_BERT, HF_ROBERTA, HF_ALBERT } hf_family;
 enum { HEAD_MLM = 1, HEAD_SP = 2, HEAD_CLS = 4, HEAD_OTHER = 8 }; /* a model's heads, as bits */
@@ -225,11 +224,12 @@ static hf_map model_map(const tp_model *model)
 
 /* ---- config.json -> tp model config -------------------------------------------- */
 
-static int hf_int(const char *path, const cJSON *root, const char *key, int64_t fallback, int64_t min, int64_t max,
-                  int64_t *out)
+int tp_hf_json_range(const char *path, const cJSON *root, const char *key, int64_t fallback, int64_t min, int64_t max,
+                     int64_t *out)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!item && fallback != REQUIRED) {
+    if (cJSON_IsNull(item)) item = NULL;
+    if (!item && fallback != TP_HF_REQUIRED) {
         *out = fallback;
         return 0;
     }
@@ -245,13 +245,11 @@ static int hf_int(const char *path, const cJSON *root, const char *key, int64_t 
     return 0;
 }
 
-static int hf_number(const char *path, const cJSON *root, const char *key, double fallback, double *out)
+int tp_hf_json_number(const char *path, const cJSON *root, const char *key, double fallback, double *out)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!item) {
-        *out = fallback;
-        return 0;
-    }
+    *out = fallback;
+    if (!item || cJSON_IsNull(item)) return 0;
     if (!cJSON_IsNumber(item)) return tp_fail("%s: key '%s': expected a number", path, key);
     *out = item->valuedouble;
     return 0;
@@ -340,6 +338,27 @@ static void list_architectures(hf_family family, char *out, size_t cap)
 }
 
 /* architectures[0] -> the heads (absent: the bare model). */
+int tp_hf_json_int(const char *path, const cJSON *root, const char *key, int64_t fallback, int64_t *out)
+{
+    return tp_hf_json_range(path, root, key, fallback, 0, INT32_MAX, out);
+}
+
+int tp_hf_json_bool(const char *path, const cJSON *root, const char *key, int fallback, int *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = fallback;
+    if (!item) return 0;
+    if (!cJSON_IsBool(item)) return tp_fail("%s: key '%s': expected true or false", path, key);
+    *out = cJSON_IsTrue(item);
+    return 0;
+}
+
+const char *tp_hf_json_string(const cJSON *root, const char *key, const char *fallback)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsString(item) ? item->valuestring : fallback;
+}
+
 int tp_hf_first_architecture(const char *path, const cJSON *root, const char **name)
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -385,7 +404,7 @@ static int hf_labels(const char *path, const cJSON *root, int64_t *labels)
 {
     const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(root, "id2label");
     if (cJSON_IsObject(id2label)) *labels = cJSON_GetArraySize(id2label);
-    else if (hf_int(path, root, "num_labels", 2, 1, 1 << 20, labels) < 0) return -1;
+    else if (tp_hf_json_range(path, root, "num_labels", 2, 1, 1 << 20, labels) < 0) return -1;
     if (*labels < 2)
         return tp_fail("%s: key 'id2label': %lld label(s): tp's cls head classifies into 2 or more (no regression)",
                        path, (long long)*labels);
@@ -403,14 +422,14 @@ static int read_common(const char *path, const cJSON *root, hf_family family, cJ
     int64_t hidden = 0, layers = 0, heads = 0, intermediate = 0, vocab = 0, types = 0;
     double eps = 0, dropout = 0;
     const char *act = NULL;
-    if (hf_int(path, root, "hidden_size", REQUIRED, 1, 1 << 16, &hidden) < 0 ||
-        hf_int(path, root, "num_hidden_layers", REQUIRED, 1, 1024, &layers) < 0 ||
-        hf_int(path, root, "num_attention_heads", REQUIRED, 1, 1024, &heads) < 0 ||
-        hf_int(path, root, "intermediate_size", REQUIRED, 1, 1 << 20, &intermediate) < 0 ||
-        hf_int(path, root, "vocab_size", REQUIRED, 1, INT32_MAX, &vocab) < 0 ||
-        hf_int(path, root, "type_vocab_size", 2, 1, 2, &types) < 0 ||
-        hf_number(path, root, "layer_norm_eps", 1e-12, &eps) < 0 ||
-        hf_number(path, root, "hidden_dropout_prob", families[family].default_dropout, &dropout) < 0 ||
+    if (tp_hf_json_range(path, root, "hidden_size", TP_HF_REQUIRED, 1, 1 << 16, &hidden) < 0 ||
+        tp_hf_json_range(path, root, "num_hidden_layers", TP_HF_REQUIRED, 1, 1024, &layers) < 0 ||
+        tp_hf_json_range(path, root, "num_attention_heads", TP_HF_REQUIRED, 1, 1024, &heads) < 0 ||
+        tp_hf_json_range(path, root, "intermediate_size", TP_HF_REQUIRED, 1, 1 << 20, &intermediate) < 0 ||
+        tp_hf_json_range(path, root, "vocab_size", TP_HF_REQUIRED, 1, INT32_MAX, &vocab) < 0 ||
+        tp_hf_json_range(path, root, "type_vocab_size", 2, 1, 2, &types) < 0 ||
+        tp_hf_json_number(path, root, "layer_norm_eps", 1e-12, &eps) < 0 ||
+        tp_hf_json_number(path, root, "hidden_dropout_prob", families[family].default_dropout, &dropout) < 0 ||
         hf_activation(path, root, &act) < 0 || hf_check_string(path, root, "position_embedding_type", "absolute") < 0)
         return -1;
     static const char *const embedding[] = {"word", "pos", "seg"};
@@ -437,10 +456,10 @@ static int read_common(const char *path, const cJSON *root, hf_family family, cJ
 static int read_family(const char *path, const cJSON *root, hf_family family, cJSON *tp)
 {
     int64_t positions = 0, offset = 0, layers = (int64_t)cJSON_GetObjectItemCaseSensitive(tp, "layers_num")->valuedouble;
-    if (hf_int(path, root, "max_position_embeddings", REQUIRED, 1, 1 << 20, &positions) < 0) return -1;
+    if (tp_hf_json_range(path, root, "max_position_embeddings", TP_HF_REQUIRED, 1, 1 << 20, &positions) < 0) return -1;
     if (family == HF_ROBERTA) {
         int64_t padding = 0;
-        if (hf_int(path, root, "pad_token_id", 1, 0, 1 << 20, &padding) < 0) return -1;
+        if (tp_hf_json_range(path, root, "pad_token_id", 1, 0, 1 << 20, &padding) < 0) return -1;
         offset = padding + 1;
         if (positions <= offset)
             return tp_fail("%s: key 'max_position_embeddings': %lld rows leave no position after padding_idx + 1 = %lld",
@@ -450,9 +469,9 @@ static int read_family(const char *path, const cJSON *root, hf_family family, cJ
     cJSON_AddNumberToObject(tp, "max_seq_length", (double)(positions - offset));
     if (family != HF_ALBERT) return 0;
     int64_t emb = 0, groups = 0, inner = 0;
-    if (hf_int(path, root, "embedding_size", 128, 1, 1 << 16, &emb) < 0 ||
-        hf_int(path, root, "num_hidden_groups", 1, 1, layers, &groups) < 0 ||
-        hf_int(path, root, "inner_group_num", 1, 1, 1, &inner) < 0)
+    if (tp_hf_json_range(path, root, "embedding_size", 128, 1, 1 << 16, &emb) < 0 ||
+        tp_hf_json_range(path, root, "num_hidden_groups", 1, 1, layers, &groups) < 0 ||
+        tp_hf_json_range(path, root, "inner_group_num", 1, 1, 1, &inner) < 0)
         return -1;
     if (groups != 1 && groups != layers)
         return tp_fail("%s: key 'num_hidden_groups': %lld groups for %lld layers: tp shares one layer or none",

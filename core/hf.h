@@ -89,6 +89,17 @@ int tp_hf_headed_architecture(const char *path, const struct cJSON *root, const 
 /* Sets object[key] = item, replacing an existing value. */
 void tp_hf_put(struct cJSON *object, const char *key, struct cJSON *item);
 
+/* For the family files: config.json keys with a default (save_pretrained leaves out keys at their
+ * default; null means the default too), or TP_HF_REQUIRED for none; -1 + error naming file and key.
+ * tp_hf_json_int takes integers in [0, 2^31 - 1], tp_hf_json_range in [min, max]. */
+#define TP_HF_REQUIRED INT64_MIN
+int tp_hf_json_range(const char *path, const struct cJSON *root, const char *key, int64_t fallback, int64_t min,
+                     int64_t max, int64_t *out);
+int tp_hf_json_int(const char *path, const struct cJSON *root, const char *key, int64_t fallback, int64_t *out);
+int tp_hf_json_number(const char *path, const struct cJSON *root, const char *key, double fallback, double *out);
+int tp_hf_json_bool(const char *path, const struct cJSON *root, const char *key, int fallback, int *out);
+const char *tp_hf_json_string(const struct cJSON *root, const char *key, const char *fallback);
+
 /* How one family names and lays out tp's parameters in Hugging Face files; hf.c's one loading loop
  * and one writing loop serve every family that maps parameters one to one (BERT, RoBERTa, ALBERT,
  * T5, BART, Pegasus). */

@@ -137,28 +137,6 @@ int tp_hf_gpt2_is(const cJSON *root)
 }
 
 /* An integer key with GPT2Config's default (save_pretrained leaves out keys at their default). */
-static int config_int(const char *path, const cJSON *root, const char *key, int64_t fallback, int64_t max, int64_t *out)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = fallback;
-    if (!item || cJSON_IsNull(item)) return 0;
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int64_t)item->valuedouble || item->valuedouble < 1 ||
-        item->valuedouble > (double)max)
-        return tp_fail("%s: key '%s': expected an integer in [1, %lld]", path, key, (long long)max);
-    *out = (int64_t)item->valuedouble;
-    return 0;
-}
-
-static int config_number(const char *path, const cJSON *root, const char *key, double fallback, double *out)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = fallback;
-    if (!item) return 0;
-    if (!cJSON_IsNumber(item)) return tp_fail("%s: key '%s': expected a number", path, key);
-    *out = item->valuedouble;
-    return 0;
-}
-
 /* A boolean key that must have the value tp implements. */
 static int config_flag(const char *path, const cJSON *root, const char *key, int supported, int fallback, int *out)
 {
@@ -179,14 +157,14 @@ int tp_hf_gpt2_config(const char *path, const cJSON *root, cJSON *tp)
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation_function");
     const char *act_name = cJSON_IsString(act) ? act->valuestring : act ? "" : "gelu_new";
     const char *tp_act = tp_hf_activation_to_tp(act_name);
-    if (config_int(path, root, "n_embd", 768, 1 << 16, &hidden) < 0 ||
-        config_int(path, root, "n_layer", 12, 1024, &layers) < 0 ||
-        config_int(path, root, "n_head", 12, 1024, &heads) < 0 ||
-        config_int(path, root, "n_inner", 4 * hidden, 1 << 20, &inner) < 0 ||
-        config_int(path, root, "vocab_size", 50257, INT32_MAX, &vocab) < 0 ||
-        config_int(path, root, "n_positions", 1024, 1 << 20, &positions) < 0 ||
-        config_number(path, root, "layer_norm_epsilon", 1e-5, &eps) < 0 ||
-        config_number(path, root, "resid_pdrop", 0.1, &dropout) < 0 ||
+    if (tp_hf_json_range(path, root, "n_embd", 768, 1, 1 << 16, &hidden) < 0 ||
+        tp_hf_json_range(path, root, "n_layer", 12, 1, 1024, &layers) < 0 ||
+        tp_hf_json_range(path, root, "n_head", 12, 1, 1024, &heads) < 0 ||
+        tp_hf_json_range(path, root, "n_inner", 4 * hidden, 1, 1 << 20, &inner) < 0 ||
+        tp_hf_json_range(path, root, "vocab_size", 50257, 1, INT32_MAX, &vocab) < 0 ||
+        tp_hf_json_range(path, root, "n_positions", 1024, 1, 1 << 20, &positions) < 0 ||
+        tp_hf_json_number(path, root, "layer_norm_epsilon", 1e-5, &eps) < 0 ||
+        tp_hf_json_number(path, root, "resid_pdrop", 0.1, &dropout) < 0 ||
         config_flag(path, root, "scale_attn_weights", 1, 1, &flag) < 0 ||
         config_flag(path, root, "scale_attn_by_inverse_layer_idx", 0, 0, &flag) < 0 ||
         config_flag(path, root, "add_cross_attention", 0, 0, &flag) < 0 ||

@@ -35,44 +35,6 @@ static const tp_hf_seq2seq_family *family_of_model(const tp_model *model)
     return tp_params_find(&model->params, "embedding.pos.embedding.weight") ? &tp_hf_bart : &tp_hf_pegasus;
 }
 
-/* ---- config.json helpers ----------------------------------------------------------- */
-
-int tp_hf_json_number(const char *path, const cJSON *root, const char *key, double fallback, double *out)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = fallback;
-    if (!item || cJSON_IsNull(item)) return 0;
-    if (!cJSON_IsNumber(item)) return tp_fail("%s: key '%s': expected a number", path, key);
-    *out = item->valuedouble;
-    return 0;
-}
-
-int tp_hf_json_int(const char *path, const cJSON *root, const char *key, int64_t fallback, int64_t *out)
-{
-    double value = 0;
-    if (tp_hf_json_number(path, root, key, (double)fallback, &value) < 0) return -1;
-    if (value < 0 || value > (double)INT32_MAX || value != (double)(int64_t)value) /* range first: no UB cast */
-        return tp_fail("%s: key '%s': expected a non-negative integer, got %g", path, key, value);
-    *out = (int64_t)value;
-    return 0;
-}
-
-int tp_hf_json_bool(const char *path, const cJSON *root, const char *key, int fallback, int *out)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = fallback;
-    if (!item) return 0;
-    if (!cJSON_IsBool(item)) return tp_fail("%s: key '%s': expected true or false", path, key);
-    *out = cJSON_IsTrue(item);
-    return 0;
-}
-
-const char *tp_hf_json_string(const cJSON *root, const char *key, const char *fallback)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    return cJSON_IsString(item) ? item->valuestring : fallback;
-}
-
 /* ---- names --------------------------------------------------------------------------- */
 
 /* If name matches pattern ("{i}" standing for digits), the digits (or "") into index. */

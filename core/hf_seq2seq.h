@@ -49,12 +49,6 @@ int tp_hf_seq2seq_architecture(const tp_model *model, tp_config *config, const c
 /* Writes the fields tp decides into hf, the config.json object (the kept original or empty). */
 void tp_hf_seq2seq_config_json(const tp_model *model, tp_config *config, const char *architecture, cJSON *hf);
 
-/* For the families: config.json keys with a default (save_pretrained leaves out keys at their
- * default); -1 + error naming file and key. */
-int tp_hf_json_int(const char *path, const cJSON *root, const char *key, int64_t fallback, int64_t *out);
-int tp_hf_json_number(const char *path, const cJSON *root, const char *key, double fallback, double *out);
-int tp_hf_json_bool(const char *path, const cJSON *root, const char *key, int fallback, int *out);
-const char *tp_hf_json_string(const cJSON *root, const char *key, const char *fallback);
 /* -1 + error naming the key of the tp config (why: what Hugging Face's class needs). */
 int tp_hf_seq2seq_refuse(tp_config *config, const char *model_type, const char *key, const char *why);
 /* The model's module lists: its embedding / tgt_embedding types are exactly `names` (count of them). */

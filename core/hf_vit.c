@@ -21,28 +21,6 @@ int tp_hf_vit_is(const cJSON *root)
 }
 
 /* An integer key with ViTConfig's default (save_pretrained leaves out keys at their default). */
-static int config_int(const char *path, const cJSON *root, const char *key, int64_t fallback, int64_t max,
-                      int64_t *out)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = fallback;
-    if (!item) return 0;
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int64_t)item->valuedouble || item->valuedouble < 1 ||
-        item->valuedouble > (double)max)
-        return tp_fail("%s: key '%s': expected an integer in [1, %lld]", path, key, (long long)max);
-    *out = (int64_t)item->valuedouble;
-    return 0;
-}
-
-static int config_number(const char *path, const cJSON *root, const char *key, double fallback, double *out)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = fallback;
-    if (item && !cJSON_IsNumber(item)) return tp_fail("%s: key '%s': expected a number", path, key);
-    if (item) *out = item->valuedouble;
-    return 0;
-}
-
 /* The classifier's labels: id2label's size, else num_labels (2 by default). */
 static int add_classifier(const char *path, const cJSON *root, cJSON *tp)
 {
@@ -50,7 +28,7 @@ static int add_classifier(const char *path, const cJSON *root, cJSON *tp)
     int64_t labels = 2;
     if (cJSON_IsObject(id2label))
         labels = cJSON_GetArraySize(id2label);
-    else if (config_int(path, root, "num_labels", 2, 1 << 20, &labels) < 0)
+    else if (tp_hf_json_range(path, root, "num_labels", 2, 1, 1 << 20, &labels) < 0)
         return -1;
     if (labels < 2)
         return tp_fail("%s: key 'id2label': %lld label(s): tp's cls head classifies into 2 or more", path,
@@ -70,15 +48,15 @@ int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp)
     int classifier = 0;
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act"), *qkv_bias;
     const char *tp_act = tp_hf_activation_to_tp(cJSON_IsString(act) ? act->valuestring : act ? "" : "gelu");
-    if (config_int(path, root, "hidden_size", 768, 1 << 16, &hidden) < 0 ||
-        config_int(path, root, "num_hidden_layers", 12, 1024, &layers) < 0 ||
-        config_int(path, root, "num_attention_heads", 12, 1024, &heads) < 0 ||
-        config_int(path, root, "intermediate_size", 3072, 1 << 20, &inner) < 0 ||
-        config_int(path, root, "image_size", 224, 1 << 16, &image) < 0 ||
-        config_int(path, root, "patch_size", 16, 1 << 16, &patch) < 0 ||
-        config_int(path, root, "num_channels", 3, 1024, &channels) < 0 ||
-        config_number(path, root, "layer_norm_eps", 1e-12, &eps) < 0 ||
-        config_number(path, root, "hidden_dropout_prob", 0.0, &dropout) < 0 ||
+    if (tp_hf_json_range(path, root, "hidden_size", 768, 1, 1 << 16, &hidden) < 0 ||
+        tp_hf_json_range(path, root, "num_hidden_layers", 12, 1, 1024, &layers) < 0 ||
+        tp_hf_json_range(path, root, "num_attention_heads", 12, 1, 1024, &heads) < 0 ||
+        tp_hf_json_range(path, root, "intermediate_size", 3072, 1, 1 << 20, &inner) < 0 ||
+        tp_hf_json_range(path, root, "image_size", 224, 1, 1 << 16, &image) < 0 ||
+        tp_hf_json_range(path, root, "patch_size", 16, 1, 1 << 16, &patch) < 0 ||
+        tp_hf_json_range(path, root, "num_channels", 3, 1, 1024, &channels) < 0 ||
+        tp_hf_json_number(path, root, "layer_norm_eps", 1e-12, &eps) < 0 ||
+        tp_hf_json_number(path, root, "hidden_dropout_prob", 0.0, &dropout) < 0 ||
         tp_hf_headed_architecture(path, root, "ViTModel", "ViTForImageClassification", &classifier) < 0)
         return -1;
     if (!tp_act) return tp_fail("%s: key 'hidden_act': not supported (supported: gelu, gelu_new, relu, silu, quick_gelu)", path);
