@@ -71,6 +71,9 @@ typedef struct tp_model_batch {
      * out its patch matrix on the host and uploads that, as pos.c does its ids. */
     const float *pixels;
     int64_t pixel_width;
+    /* BEiT (the masked_patch embedding): [B * patches] in HOST memory, 1 where the image's patch is
+     * replaced by the mask token (Hugging Face's bool_masked_pos); NULL: no patch is masked. */
+    const uint8_t *patch_mask;
     /* Audio batches (src NULL): tp_batch's audio, B utterances of audio_frames x audio_feature_size
      * features (fbank), in HOST memory as the pixels are; seq_length is then the speech embedding's
      * subsampled length, and seg marks each utterance's real subsampled frames. */

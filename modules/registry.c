@@ -5,6 +5,7 @@ extern const tp_embedding_type tp_embedding_word, tp_embedding_pos, tp_embedding
 extern const tp_embedding_type tp_embedding_patch, tp_embedding_dual;
 extern const tp_embedding_type tp_embedding_sinusoidalpos, tp_tgt_embedding_sinusoidalpos;
 extern const tp_embedding_type tp_embedding_speech, tp_embedding_fairseq_sinusoidalpos;
+extern const tp_embedding_type tp_embedding_masked_patch, tp_embedding_word_patch;
 extern const tp_encoder_type tp_encoder_transformer, tp_encoder_dual;
 extern const tp_target_type tp_target_mlm, tp_target_sp, tp_target_cls;
 extern const tp_target_type tp_target_multi_label, tp_target_regression, tp_target_tagging;
@@ -22,6 +23,8 @@ const tp_embedding_type *const tp_embedding_registry[] = {
     &tp_embedding_speech,
     &tp_embedding_fairseq_sinusoidalpos,
     &tp_embedding_dual,
+    &tp_embedding_masked_patch,
+    &tp_embedding_word_patch,
     NULL,
 };
 

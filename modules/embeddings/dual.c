@@ -42,10 +42,12 @@ static void dual_destroy(void *self)
     free(dual);
 }
 
+/* Any embedding but the two that make a whole model's input: dual itself and word_patch (ViLT's one
+ * text-and-image sequence). */
 static const tp_embedding_type *find_type(const char *name)
 {
     for (const tp_embedding_type *const *type = tp_embedding_registry; *type; type++)
-        if (!strcmp((*type)->name, name) && strcmp(name, "dual")) return *type;
+        if (!strcmp((*type)->name, name) && strcmp(name, "dual") && strcmp(name, "word_patch")) return *type;
     return NULL;
 }
 

@@ -60,7 +60,7 @@ int tp_stream_is_image(tp_config *stream_config)
     int count = 0;
     if (tp_config_strings(stream_config, "embedding", &names, &count) < 0) return -1;
     for (int i = 0; i < count; i++)
-        if (!strcmp(names[i], "patch")) return 1;
+        if (!strcmp(names[i], "patch") || !strcmp(names[i], "masked_patch")) return 1;
     return 0;
 }
 

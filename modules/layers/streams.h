@@ -17,8 +17,8 @@
  * key is missing or not an object. */
 tp_config *tp_stream_config(tp_config *config, int stream);
 
-/* A stream whose embeddings include "patch" reads the batch's pixels; 0 or 1, -1 + tp_fail on a bad
- * 'embedding' key. */
+/* A stream whose embeddings include "patch" or "masked_patch" reads the batch's pixels; 0 or 1,
+ * -1 + tp_fail on a bad 'embedding' key. */
 int tp_stream_is_image(tp_config *stream_config);
 
 /* The batch as an image stream sees it: rows_per_image rows per image (patches + class token), all
