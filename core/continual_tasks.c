@@ -79,22 +79,17 @@ static int read_label_file(tp_continual_task *task, int *found)
     char *text = tp_read_file(path, &bytes);
     *found = text != NULL;
     if (!text) return 0;
-    for (char *line = text; *line;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = '\0';
-        size_t length = strlen(line);
-        if (length && line[length - 1] == '\r') line[--length] = '\0';
-        if (length == 0) {
-            if (end && end[1]) {
+    int64_t line_number = 0;
+    for (char *cursor = text, *line; (line = tp_next_line(&cursor, &line_number));) {
+        if (!*line) {
+            if (*cursor) {
                 free(text);
-                return tp_fail("%s: line %lld: empty label name", path, (long long)task->labels_num + 1);
+                return tp_fail("%s: line %lld: empty label name", path, (long long)line_number);
             }
             break;
         }
         task->label_names = tp_xrealloc(task->label_names, (size_t)(task->labels_num + 1) * sizeof(char *));
         task->label_names[task->labels_num++] = tp_xstrdup(line);
-        if (!end) break;
-        line = end + 1;
     }
     free(text);
     if (task->labels_num < 2)

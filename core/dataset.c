@@ -434,16 +434,20 @@ struct tp_loader {
     tp_batch batch;
 };
 
+void tp_data_order(uint64_t seed, int64_t epoch, int shuffle, int64_t *order, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++) order[i] = i;
+    if (shuffle) {
+        uint64_t key = tp_hash3(seed, TP_STREAM_DATA_ORDER, (uint64_t)epoch);
+        tp_rng rng = tp_rng_make(key, TP_STREAM_DATA_ORDER, 0);
+        tp_rng_shuffle_i64(&rng, order, count);
+    }
+}
+
 static void build_order(tp_loader *loader, int64_t epoch)
 {
-    int64_t count = tp_dataset_count(loader->ds);
     loader->order_epoch = epoch;
-    for (int64_t i = 0; i < count; i++) loader->order[i] = i;
-    if (loader->options.shuffle) {
-        uint64_t key = tp_hash3(loader->options.seed, TP_STREAM_DATA_ORDER, (uint64_t)epoch);
-        tp_rng rng = tp_rng_make(key, TP_STREAM_DATA_ORDER, 0);
-        tp_rng_shuffle_i64(&rng, loader->order, count);
-    }
+    tp_data_order(loader->options.seed, epoch, loader->options.shuffle, loader->order, tp_dataset_count(loader->ds));
 }
 
 static int check_loader_options(const tp_dataset *ds, tp_loader_options *o)

@@ -138,6 +138,9 @@ typedef struct tp_loader_options {
 } tp_loader_options;
 
 tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *options);
+/* The instance order of one epoch, as the loaders visit it: 0 .. count - 1, permuted by (seed,
+ * TP_STREAM_DATA_ORDER, epoch) when shuffle (also core/preprocess_clip.h's image-text loader). */
+void tp_data_order(uint64_t seed, int64_t epoch, int shuffle, int64_t *order, int64_t count);
 void tp_loader_free(tp_loader *loader);
 /* Fills the loader-owned batch; returns it (valid until the next call), or NULL + an error naming
  * the file (and offset) when the file was modified, cut short or became unreadable since it was

@@ -109,6 +109,19 @@ char *tp_read_file(const char *path, size_t *bytes_out)
     return buffer;
 }
 
+char *tp_next_line(char **cursor, int64_t *line_number)
+{
+    char *start = *cursor;
+    if (!*start) return NULL;
+    char *newline = strchr(start, '\n');
+    *cursor = newline ? newline + 1 : start + strlen(start);
+    if (newline) *newline = '\0';
+    size_t length = strlen(start);
+    if (length && start[length - 1] == '\r') start[length - 1] = '\0';
+    (*line_number)++;
+    return start;
+}
+
 int tp_fsync_parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');

@@ -24,6 +24,9 @@ void tp_atomic_abort(tp_atomic_file *file);
 int tp_write_file_atomic(const char *path, const void *data, size_t bytes);
 /* Reads a whole file (NUL-terminated); NULL + "path: <strerror>" on failure. */
 char *tp_read_file(const char *path, size_t *bytes_out);
+/* The next line of a text read by tp_read_file, split in place (its '\n' and a '\r' before it become
+ * '\0'), advancing *cursor and counting *line_number; NULL after the last line. */
+char *tp_next_line(char **cursor, int64_t *line_number);
 /* fsync of the directory that holds path (makes a rename durable). */
 int tp_fsync_parent_dir(const char *path);
 /* rm -r: a file or a directory with everything in it (-1 when something could not be removed). */

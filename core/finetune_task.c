@@ -8,11 +8,11 @@
 #include "core/error.h"
 #include "core/generate_seq2seq.h"
 
-const char *const tp_task_kind_keys[] = {"classification", "multi_label", "regression", "tagging", "text2text", NULL};
+const char *const tp_task_kind_keys[] = {"classification", "multi_label", "regression", "tagging", "text2text", "speech2text", NULL};
 
 const char *tp_task_target_name(tp_task_kind kind)
 {
-    static const char *const targets[] = {"cls", "multi_label", "regression", "tagging", "lm"};
+    static const char *const targets[] = {"cls", "multi_label", "regression", "tagging", "lm", "lm"};
     return targets[kind];
 }
 
@@ -21,7 +21,8 @@ int64_t tp_task_outputs(tp_task_kind kind, int64_t labels_num)
     switch (kind) {
     case TP_TASK_REGRESSION: return 1;
     case TP_TASK_TAGGING:
-    case TP_TASK_TEXT2TEXT: return 0;
+    case TP_TASK_TEXT2TEXT:
+    case TP_TASK_SPEECH2TEXT: return 0;
     default: return labels_num;
     }
 }
@@ -35,7 +36,7 @@ int tp_task_configure_head(tp_task_kind kind, int64_t labels_num, tp_config *run
     tp_config_ignore(model_config, "labels_num");
     tp_config_ignore(model_config, "pooling");
     if (tp_config_set(model_config, "target", text) < 0) return -1;
-    if (kind == TP_TASK_TEXT2TEXT) return 0; /* the lm target predicts the vocabulary */
+    if (kind == TP_TASK_TEXT2TEXT || kind == TP_TASK_SPEECH2TEXT) return 0; /* the lm target predicts the vocabulary */
     if (kind != TP_TASK_REGRESSION) {
         snprintf(text, sizeof text, "%lld", (long long)labels_num);
         if (tp_config_set(model_config, "labels_num", text) < 0) return -1;
@@ -76,7 +77,8 @@ static void store_labels(tp_encoded_split *out, const tp_tsv_task *task, int64_t
             out->targets[i * out->labels_num + task->label_ids[example->first_label + k]] = 1.0f;
         break;
     case TP_TASK_TAGGING:
-    case TP_TASK_TEXT2TEXT: break; /* stored with the pieces */
+    case TP_TASK_TEXT2TEXT:
+    case TP_TASK_SPEECH2TEXT: break; /* stored with the pieces */
     }
 }
 
@@ -151,6 +153,8 @@ void tp_encoded_split_free(tp_encoded_split *split)
     free(split->first_word), free(split->word_position);
     if (split->images) tp_image_set_free(split->images);
     free(split->images);
+    if (split->speech) tp_s2t_set_free(split->speech);
+    free(split->speech);
     memset(split, 0, sizeof *split);
 }
 
@@ -170,6 +174,7 @@ int tp_text2text_ids_of(const tp_tokenizer *tok, tp_text2text_ids *ids)
     ids->eos_id = tok->eos_id >= 0 ? tok->eos_id : tok->sep_id;
     ids->start_id = tok->cls_id >= 0 ? tok->cls_id : tok->pad_id;
     ids->pad_id = tok->pad_id;
+    ids->delimiter_id = -1;
     if (ids->eos_id < 0) return tp_fail("%s: text2text needs an end token (eos or [SEP]) in the vocabulary", vocab);
     if (ids->pad_id < 0) return tp_fail("%s: text2text needs a padding token ([PAD] or pad) in the vocabulary", vocab);
     return 0;
@@ -183,6 +188,19 @@ static void store_target(int32_t *ids, int32_t *labels, int64_t i, int64_t width
         ids[i * width + s] = s < tokens->count - 1 ? tokens->ids[s] : pad;
         if (labels) labels[i * width + s] = s + 1 < tokens->count ? tokens->ids[s + 1] : -1;
     }
+}
+
+/* Row i of the decoder rows: start, the text's tokens (none for NULL), eos; the decoder reads all
+ * but its last token and is asked for all but its first (TencentPretrain's tgt_in / tgt_out). */
+static void encode_target(const tp_tokenizer *tok, const tp_text2text_ids *special, const char *text,
+                          tp_encoded_split *out, int64_t i, tp_ids *ids)
+{
+    tp_ids_clear(ids);
+    tp_ids_push(ids, special->start_id);
+    if (text) tp_tokenizer_encode(tok, text, strlen(text), ids);
+    if (ids->count > out->tgt_seq_length) ids->count = out->tgt_seq_length;
+    tp_ids_push(ids, special->eos_id);
+    store_target(out->tgt_src, out->tags, i, out->tgt_seq_length, ids, special->pad_id);
 }
 
 int tp_encode_text2text(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t tgt_seq_length,
@@ -211,14 +229,7 @@ int tp_encode_text2text(const tp_tokenizer *tok, const tp_tsv_task *task, int64_
         if (ids.count >= seq_length) ids.count = seq_length - 1;
         tp_ids_push(&ids, special.eos_id);
         store_row(out, i, &ids, ids.count, special.pad_id);
-        /* The target sequence start, label, eos: the decoder reads all but its last token and is
-         * asked for all but its first (TencentPretrain's tgt_in / tgt_out). */
-        tp_ids_clear(&ids);
-        tp_ids_push(&ids, special.start_id);
-        if (example->target) tp_tokenizer_encode(tok, example->target, strlen(example->target), &ids);
-        if (ids.count > tgt_seq_length) ids.count = tgt_seq_length;
-        tp_ids_push(&ids, special.eos_id);
-        store_target(out->tgt_src, out->tags, i, tgt_seq_length, &ids, special.pad_id);
+        encode_target(tok, &special, example->target, out, i, &ids);
     }
     tp_ids_free(&ids);
     return 0;
@@ -236,6 +247,10 @@ char *tp_text2text_detokenize(const tp_tokenizer *tok, const tp_text2text_ids *i
     for (int64_t i = 0; i < count; i++) {
         int32_t id = generated[i];
         if (id < 0 || id >= tok->vocab_size || id == ids->eos_id || id == ids->pad_id || id == ids->start_id) continue;
+        if (id == ids->delimiter_id) {
+            *end++ = ' ';
+            continue;
+        }
         const char *token = tok->tokens[id];
         if (wordpiece && !strncmp(token, "##", 2)) {
             token += 2;
@@ -260,20 +275,27 @@ int tp_task_is_image(tp_config *model_config)
            !strcmp(processor, "vit");
 }
 
+/* The gold task of a split that is no TSV file: its path and count, empty texts. */
+static tp_tsv_task *gold_of(const char *path, tp_task_kind kind, int64_t count, int has_labels)
+{
+    tp_tsv_task *gold = tp_xcalloc(1, sizeof *gold);
+    gold->path = tp_xstrdup(path);
+    gold->kind = kind;
+    gold->has_labels = has_labels;
+    gold->count = count;
+    gold->examples = tp_xcalloc((size_t)(count ? count : 1), sizeof *gold->examples);
+    for (int64_t i = 0; i < count; i++) {
+        gold->examples[i].text_a = "";
+        gold->examples[i].line = i + 1;
+    }
+    return gold;
+}
+
 /* The gold task of an image split: its labels, with the label names "0", "1", ... */
 static tp_tsv_task *image_gold(const tp_image_set *set)
 {
-    tp_tsv_task *gold = tp_xcalloc(1, sizeof *gold);
-    gold->path = tp_xstrdup(set->path);
-    gold->kind = TP_TASK_CLASSIFICATION;
-    gold->has_labels = 1;
-    gold->count = set->count;
-    gold->examples = tp_xcalloc((size_t)set->count, sizeof *gold->examples);
-    for (int64_t i = 0; i < set->count; i++) {
-        gold->examples[i].text_a = "";
-        gold->examples[i].line = i + 1;
-        gold->examples[i].label = set->labels[i];
-    }
+    tp_tsv_task *gold = gold_of(set->path, TP_TASK_CLASSIFICATION, set->count, 1);
+    for (int64_t i = 0; i < set->count; i++) gold->examples[i].label = set->labels[i];
     gold->num_labels = set->num_labels;
     gold->label_names = tp_xcalloc((size_t)set->num_labels, sizeof *gold->label_names);
     for (int64_t c = 0; c < set->num_labels; c++) {
@@ -308,12 +330,96 @@ int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_l
     return 0;
 }
 
+/* ---- speech -------------------------------------------------------------------------------- */
+
+int tp_task_read_speech(const char *path, tp_config *model_config, int allow_no_text, tp_tsv_task **gold,
+                        tp_encoded_split *split)
+{
+    memset(split, 0, sizeof *split);
+    tp_s2t_set *set = tp_xcalloc(1, sizeof *set);
+    if (tp_s2t_geometry_of(model_config, &split->geometry) < 0 ||
+        tp_s2t_read(path, split->geometry.mel_bins, allow_no_text, set) < 0) {
+        free(set);
+        return -1;
+    }
+    split->kind = TP_TASK_SPEECH2TEXT;
+    split->count = set->count;
+    split->has_labels = set->has_text;
+    split->word_delimiter_id = -1;
+    for (int64_t i = 0; i < set->count; i++) {
+        int64_t rows = tp_s2t_subsampled_frames(set->items[i].frames, split->geometry.kernels, split->geometry.layers);
+        if (rows > split->seq_length) split->seq_length = rows;
+    }
+    split->speech = set;
+    *gold = gold_of(path, TP_TASK_SPEECH2TEXT, set->count, set->has_text);
+    return 0;
+}
+
+/* text with every space as the delimiter (a new string). */
+static char *delimited(const char *text, const char *delimiter)
+{
+    size_t extra = strlen(delimiter), length = 0;
+    for (const char *c = text; *c; c++) length += *c == ' ' ? extra : 1;
+    char *out = tp_xmalloc(length + 1), *w = out;
+    for (const char *c = text; *c; c++) {
+        if (*c == ' ') memcpy(w, delimiter, extra), w += extra;
+        else *w++ = *c;
+    }
+    *w = '\0';
+    return out;
+}
+
+int tp_encode_speech_targets(const tp_tokenizer *tok, const char *word_delimiter, int64_t tgt_seq_length,
+                             tp_encoded_split *split)
+{
+    tp_text2text_ids special;
+    if (tp_text2text_ids_of(tok, &special) < 0) return -1;
+    if (word_delimiter && (split->word_delimiter_id = tp_tokenizer_token_id(tok, word_delimiter)) < 0)
+        return tp_fail("%s: word_delimiter \"%s\" is not a token of the vocabulary",
+                       tok->source_path ? tok->source_path : "the tokenizer", word_delimiter);
+    int64_t count = split->count;
+    split->tgt_seq_length = tgt_seq_length;
+    split->tgt_src = tp_xmalloc((size_t)(count * tgt_seq_length) * sizeof *split->tgt_src);
+    if (split->has_labels) split->tags = tp_xmalloc((size_t)(count * tgt_seq_length) * sizeof *split->tags);
+    tp_ids ids = {0};
+    for (int64_t i = 0; i < count; i++) {
+        const char *text = split->speech->items[i].text;
+        char *spelled = text && word_delimiter ? delimited(text, word_delimiter) : NULL;
+        encode_target(tok, &special, spelled ? spelled : text, split, i, &ids);
+        free(spelled);
+    }
+    tp_ids_free(&ids);
+    return 0;
+}
+
+int tp_task_read_search(tp_config *run, tp_config *stored, tp_task_kind kind, int64_t *tgt_seq_length,
+                        tp_seq2seq_options *search)
+{
+    int64_t length = kind == TP_TASK_SPEECH2TEXT ? 50 : 32, beams = 1;
+    double penalty = 1.0;
+    int early = 0;
+    *search = tp_seq2seq_default_options();
+    if (stored && (tp_config_int(stored, "tgt_seq_length", length, 1, 1 << 20, &length) < 0 ||
+                   tp_config_int(stored, "num_beams", beams, 1, 1024, &beams) < 0 ||
+                   tp_config_double(stored, "length_penalty", penalty, -100, 100, &penalty) < 0 ||
+                   tp_config_bool(stored, "early_stopping", early, &early) < 0))
+        return -1;
+    if (tp_config_int(run, "tgt_seq_length", length, 1, 1 << 20, tgt_seq_length) < 0 ||
+        tp_config_int(run, "num_beams", beams, 1, 1024, &search->num_beams) < 0 ||
+        tp_config_double(run, "length_penalty", penalty, -100, 100, &search->length_penalty) < 0 ||
+        tp_config_bool(run, "early_stopping", early, &search->early_stopping) < 0)
+        return -1;
+    search->max_new_tokens = *tgt_seq_length;
+    return 0;
+}
+
 /* ---- batches -------------------------------------------------------------------------------- */
 
 void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t batch_size)
 {
     int64_t tokens = batch_size * split->seq_length;
     memset(batch, 0, sizeof *batch);
+    if (split->speech) return; /* each batch is laid out at its own lengths (tp_s2t_fill_batch) */
     if (split->images) {
         const tp_image_set *images = split->images;
         batch->pixel_width = images->channels * images->height * images->width;
@@ -338,7 +444,7 @@ void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t 
 void tp_task_batch_free(tp_batch *batch)
 {
     free(batch->src), free(batch->seg), free(batch->labels), free(batch->targets), free(batch->tags);
-    free(batch->pixels), free(batch->tgt_src);
+    free(batch->pixels), free(batch->tgt_src), free(batch->audio);
     memset(batch, 0, sizeof *batch);
 }
 
@@ -349,6 +455,11 @@ const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *spli
                                    int64_t rows)
 {
     int64_t seq = split->seq_length, width = batch->target_width, tgt = split->tgt_seq_length;
+    if (split->speech) {
+        tp_s2t_batch_free(batch);
+        tp_s2t_fill_batch(split->speech, indices, rows, split->tgt_src, split->tags, tgt, &split->geometry, batch);
+        return batch;
+    }
     batch->batch_size = rows;
     batch->seq_length = seq;
     batch->real_tokens = 0;
@@ -434,7 +545,8 @@ static void predict_rows(const tp_encoded_split *split, int64_t first, int64_t r
             for (int64_t c = 0; c < classes; c++) out->ids[i * classes + c] = row[c] > 0.0f;
             break;
         case TP_TASK_REGRESSION:
-        case TP_TASK_TEXT2TEXT: break;
+        case TP_TASK_TEXT2TEXT:
+        case TP_TASK_SPEECH2TEXT: break;
         case TP_TASK_TAGGING: predict_tags(split, i, logits + r * seq * cols, cols, crf, out); break;
         }
         if (out->logits) memcpy(out->logits + i * out->outputs, row, (size_t)out->outputs * sizeof *out->logits);
@@ -449,7 +561,8 @@ static void ids_of_rows(const tp_encoded_split *split, int64_t begin, int64_t en
     case TP_TASK_CLASSIFICATION: *first = begin, *count = end - begin; break;
     case TP_TASK_MULTI_LABEL: *first = begin * split->labels_num, *count = (end - begin) * split->labels_num; break;
     case TP_TASK_REGRESSION:
-    case TP_TASK_TEXT2TEXT: break;
+    case TP_TASK_TEXT2TEXT:
+    case TP_TASK_SPEECH2TEXT: break;
     case TP_TASK_TAGGING: *first = split->first_word[begin], *count = split->first_word[end] - *first; break;
     }
 }
@@ -494,7 +607,8 @@ static int predict_range(tp_model *model, tp_ctx *ctx, const tp_encoded_split *s
         if (rc == 0 && model->target_count > 0) { /* a model without a head: only the observer's */
             const tp_target_result *head = &result.results[0];
             int64_t elements = tp_numel(head->logits), cols = tp_cols(head->logits);
-            if (split->kind != TP_TASK_TEXT2TEXT) { /* text2text: only the loss; tp_task_generate predicts */
+            /* The generating kinds: only the loss; tp_task_generate predicts. */
+            if (split->kind != TP_TASK_TEXT2TEXT && split->kind != TP_TASK_SPEECH2TEXT) {
                 logits = tp_xrealloc(logits, (size_t)elements * sizeof *logits);
                 ctx->backend->download(logits, head->logits->data, (size_t)elements * sizeof *logits);
                 predict_rows(split, first, rows, logits, cols, crf, out);
@@ -568,13 +682,27 @@ void tp_task_predictions_free(tp_task_predictions *predictions)
     memset(predictions, 0, sizeof *predictions);
 }
 
+/* Row i's encoder output: its source tokens' or its utterance's (in ctx, reset first). */
+static tp_tensor *encode_row(tp_model *model, tp_ctx *ctx, const tp_encoded_split *split, int64_t i)
+{
+    if (split->speech) return tp_s2t_encode(model, ctx, split->speech, i, &split->geometry);
+    const int32_t *seg = split->seg + i * split->seq_length;
+    int64_t length = 0;
+    while (length < split->seq_length && seg[length]) length++;
+    return tp_seq2seq_encode(model, ctx, split->src + i * split->seq_length, length);
+}
+
 int tp_task_generate(tp_model *model, tp_ctx *ctx, const tp_tokenizer *tok, const tp_encoded_split *split,
-                     int64_t num_beams, tp_task_predictions *out)
+                     const tp_seq2seq_options *search, tp_task_predictions *out)
 {
     tp_seq2seq_options options = tp_seq2seq_default_options();
     tp_text2text_ids special;
     if (tp_text2text_ids_of(tok, &special) < 0) return -1;
+    if (split->speech) special.delimiter_id = split->word_delimiter_id;
+    int64_t num_beams = search->num_beams;
     options.num_beams = num_beams;
+    options.length_penalty = search->length_penalty;
+    options.early_stopping = search->early_stopping;
     options.max_new_tokens = split->tgt_seq_length;
     options.decoder_start_id = special.start_id;
     options.eos_id = special.eos_id;
@@ -585,10 +713,8 @@ int tp_task_generate(tp_model *model, tp_ctx *ctx, const tp_tokenizer *tok, cons
     out->texts = tp_xcalloc((size_t)(split->count ? split->count : 1), sizeof *out->texts);
     int rc = 0;
     for (int64_t i = 0; i < split->count && rc == 0; i++) {
-        const int32_t *seg = split->seg + i * split->seq_length;
-        int64_t length = 0, count = 0;
-        while (length < split->seq_length && seg[length]) length++;
-        tp_tensor *memory = tp_seq2seq_encode(model, ctx, split->src + i * split->seq_length, length);
+        int64_t count = 0;
+        tp_tensor *memory = encode_row(model, ctx, split, i);
         rc = memory ? tp_seq2seq_generate(decoder, memory, NULL, &options, generated, &count) : -1;
         if (rc == 0) out->texts[i] = tp_text2text_detokenize(tok, &special, generated, count);
         tp_ctx_reset(ctx);
@@ -679,6 +805,19 @@ static void score_text2text(const tp_tsv_task *gold, const tp_task_predictions *
     out->selection = out->bleu / 100.0; /* in [0, 1] as the other kinds' selection scores */
 }
 
+static void score_speech2text(const tp_encoded_split *split, const tp_task_predictions *p, tp_task_scores *out)
+{
+    int64_t exact = 0;
+    for (int64_t i = 0; i < split->count; i++) {
+        const char *hypothesis = p->texts && p->texts[i] ? p->texts[i] : "";
+        exact += strcmp(hypothesis, split->speech->items[i].text) == 0;
+        tp_wer_add(&out->wer_counts, split->speech->items[i].text, hypothesis);
+    }
+    out->exact_match = split->count ? (double)exact / (double)split->count : 0.0;
+    out->wer = tp_wer(&out->wer_counts);
+    out->selection = -out->wer; /* higher is better, as the other kinds' */
+}
+
 int tp_task_score(const tp_encoded_split *split, const tp_tsv_task *gold, const char *const *label_names,
                   const tp_task_predictions *predictions, tp_task_scores *out)
 {
@@ -692,6 +831,7 @@ int tp_task_score(const tp_encoded_split *split, const tp_tsv_task *gold, const 
     case TP_TASK_REGRESSION: score_regression(split, predictions, out); break;
     case TP_TASK_TAGGING: score_tagging(split, gold, label_names, predictions, out); break;
     case TP_TASK_TEXT2TEXT: score_text2text(gold, predictions, out); break;
+    case TP_TASK_SPEECH2TEXT: score_speech2text(split, predictions, out); break;
     }
     return 0;
 }
@@ -706,7 +846,7 @@ void tp_task_scores_free(tp_task_scores *scores)
 
 const char *tp_task_selection_name(tp_task_kind kind)
 {
-    static const char *const names[] = {"accuracy", "macro_f1", "spearman", "f1", "bleu"};
+    static const char *const names[] = {"accuracy", "macro_f1", "spearman", "f1", "bleu", "wer"};
     return names[kind];
 }
 
@@ -733,6 +873,10 @@ void tp_task_scores_print(FILE *out, const tp_task_scores *s, const char *const 
                 (long long)s->entity_counts.predicted, (long long)s->entity_counts.correct);
         break;
     case TP_TASK_TEXT2TEXT: fprintf(out, "exact match %.4f | BLEU %.2f\n", s->exact_match, s->bleu); break;
+    case TP_TASK_SPEECH2TEXT:
+        fprintf(out, "exact match %.4f | WER %.4f (%lld errors / %lld reference words)\n", s->exact_match, s->wer,
+                (long long)s->wer_counts.errors, (long long)s->wer_counts.reference_words);
+        break;
     }
 }
 
@@ -784,6 +928,12 @@ void tp_task_scores_json(FILE *out, const tp_task_scores *s)
     case TP_TASK_TEXT2TEXT:
         json_number(out, "exact_match", s->exact_match);
         json_number(out, "bleu", s->bleu);
+        break;
+    case TP_TASK_SPEECH2TEXT:
+        json_number(out, "exact_match", s->exact_match);
+        json_number(out, "wer", s->wer);
+        fprintf(out, ",\"word_errors\":%lld,\"reference_words\":%lld", (long long)s->wer_counts.errors,
+                (long long)s->wer_counts.reference_words);
         break;
     }
 }

@@ -1,5 +1,5 @@
-/* The fine-tuning task kinds (classification, multi-label, regression, tagging, text2text): how a
- * TencentPretrain TSV file (core/tsv.h) becomes model inputs, which head a kind needs, how the
+/* The fine-tuning task kinds (classification, multi-label, regression, tagging, text2text,
+ * speech2text): how a TencentPretrain TSV file (core/tsv.h) or speech list becomes model inputs, which head a kind needs, how the
  * head's outputs become predictions and how predictions are scored against the gold labels
  * (core/metrics.h).  Shared by tp-finetune and tp-infer; docs/finetune.md describes the kinds.
  *
@@ -18,16 +18,20 @@
 #include "core/dataset.h"
 #include "core/distributed.h"
 #include "core/metrics.h"
+#include "core/generate_seq2seq.h"
 #include "core/model.h"
+#include "core/preprocess_s2t.h"
 #include "core/preprocess_vit.h"
 #include "core/tsv.h"
 #include "tokenizers/tokenizer.h"
 
-/* "classification", "multi_label", "regression", "tagging", "text2text" (the run config's `task`). */
+/* "classification", "multi_label", "regression", "tagging", "text2text", "speech2text" (the run
+ * config's `task`). */
 extern const char *const tp_task_kind_keys[];
-/* The target module of a kind: cls, multi_label, regression, tagging, lm (text2text). */
+/* The target module of a kind: cls, multi_label, regression, tagging, lm (text2text, speech2text). */
 const char *tp_task_target_name(tp_task_kind kind);
-/* Scalars per example in the head's output: labels_num, 1 for regression, 0 for tagging and text2text. */
+/* Scalars per example in the head's output: labels_num, 1 for regression, 0 for tagging and the
+ * generating kinds. */
 int64_t tp_task_outputs(tp_task_kind kind, int64_t labels_num);
 /* Points the model config's `target` at the kind's head, with labels_num (and the run config's
  * `pooling` for the sequence-level kinds, read here so that tagging refuses it as unused). */
@@ -54,6 +58,13 @@ typedef struct tp_encoded_split {
     /* Image classification (tp_task_read_images): the pre-decoded images; src is NULL, and every
      * row (the class token and the patches) is real (seg 1). */
     tp_image_set *images;
+    /* Speech-to-text (tp_task_read_speech, tp_encode_speech_targets): the utterances' features and
+     * transcripts, read at the model's geometry; src is NULL, seq_length the longest utterance's
+     * subsampled frames, tgt_src / tags as text2text's (decoder rows of tgt_seq_length, tags -1
+     * after each target); word_delimiter_id the token standing for a space (-1: none). */
+    tp_s2t_set *speech;
+    tp_s2t_geometry geometry;
+    int32_t word_delimiter_id;
 } tp_encoded_split;
 
 void tp_encode_split(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t labels_num,
@@ -66,6 +77,7 @@ void tp_encoded_split_free(tp_encoded_split *split);
 typedef struct tp_text2text_ids {
     int32_t eos_id, start_id, pad_id;
     int wordpiece; /* the vocabulary has "##" continuation pieces (detokenization) */
+    int32_t delimiter_id; /* written as a space (speech2text's word_delimiter); -1 (the default): none */
 } tp_text2text_ids;
 int tp_text2text_ids_of(const tp_tokenizer *tok, tp_text2text_ids *ids);
 /* source = text_a tokens + eos cut to seq_length (text_b, when present, follows text_a before the
@@ -73,7 +85,7 @@ int tp_text2text_ids_of(const tp_tokenizer *tok, tp_text2text_ids *ids);
  * tgt_seq_length; padding pad_id, labels -1 there.  -1 as tp_text2text_ids_of. */
 int tp_encode_text2text(const tp_tokenizer *tok, const tp_tsv_task *task, int64_t seq_length, int64_t tgt_seq_length,
                         tp_encoded_split *out);
-/* The generated ids as text: special ids (ids) left out; WordPiece "##" pieces glued to the word
+/* The generated ids as text: special ids (ids) left out, the delimiter id a space; WordPiece "##" pieces glued to the word
  * before, other WordPiece tokens apart by a space; SentencePiece's U+2581 becomes a space (the
  * first one dropped); any other vocabulary's tokens concatenated (char tokenizer; TencentPretrain's
  * "".join).  A new string. */
@@ -92,6 +104,27 @@ int tp_task_is_image(tp_config *model_config);
  * tp_image_set_options (the split's images->skipped counts them). */
 int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_labels, int skip_bad_images,
                         tp_tsv_task **gold, tp_encoded_split *split);
+
+/* Speech-to-text (run_speech2text.py): an encoder-decoder model whose first embedding is speech and
+ * whose target is lm, trained on speech lists (core/preprocess_s2t.h: `text<TAB>path` lines, or
+ * run_speech2text.py's text / wav_path header) to generate the transcript: [CLS] + its tokens +
+ * [SEP] (as text2text's targets, cut to tgt_seq_length), scored by word error rate.  Reads path at
+ * the model config's features (tp_s2t_geometry_of); allow_no_text (tp-infer) accepts a list of
+ * `path` lines.  gold: a task with the path and count (has_labels: the list has transcripts). */
+int tp_task_read_speech(const char *path, tp_config *model_config, int allow_no_text, tp_tsv_task **gold,
+                        tp_encoded_split *split);
+/* The split's decoder rows from its transcripts (start [CLS] ... eos [SEP] as tp_text2text_ids_of
+ * picks them; a list without transcripts gets rows of the start id alone); with word_delimiter
+ * (a token of the vocabulary, e.g. "|" for the char tokenizer, whose vocabulary has no space)
+ * every space of a transcript is encoded as that token.  -1 naming the vocabulary and what it lacks. */
+int tp_encode_speech_targets(const tp_tokenizer *tok, const char *word_delimiter, int64_t tgt_seq_length,
+                             tp_encoded_split *split);
+/* The generating kinds' run keys, with `stored` (a checkpoint's task.json, or NULL) giving the
+ * defaults: tgt_seq_length (generated ids at most, the eos included; text2text 32, speech2text 50
+ * as run_speech2text.py), num_beams (1 = greedy), length_penalty (1.0) and early_stopping (false)
+ * (core/generate_seq2seq.h) into search. */
+int tp_task_read_search(tp_config *run, tp_config *stored, tp_task_kind kind, int64_t *tgt_seq_length,
+                        tp_seq2seq_options *search);
 
 /* A host batch for up to batch_size rows of a split: buffers for its kind and its labels (none
  * without labels: the model then computes no loss).  Any split of the same kind and label set
@@ -131,15 +164,18 @@ int tp_task_predict_observed(tp_model *model, tp_ctx *ctx, const tp_encoded_spli
 int tp_task_predict_shared(tp_model *model, tp_ctx *ctx, tp_comm *comm, const tp_encoded_split *split,
                            tp_batch *batch, int64_t batch_size, tp_task_predictions *out);
 void tp_task_predictions_free(tp_task_predictions *predictions);
-/* Text2text: generates (core/generate_seq2seq.h; greedy or num_beams, at most tgt_seq_length
- * ids, the eos included) for every row of the split and detokenizes it into out->texts (set up by a predict call).
- * Every rank generates all rows. */
+/* Text2text and speech2text: generates (core/generate_seq2seq.h: greedy, or beam search with
+ * search's num_beams, length_penalty and early_stopping; at most tgt_seq_length ids, the eos
+ * included) for every row of the split from its encoder output (the source tokens', or the
+ * utterance's through the speech embedding) and detokenizes it into out->texts (set up by a
+ * predict call).  Every rank generates all rows. */
 int tp_task_generate(tp_model *model, tp_ctx *ctx, const tp_tokenizer *tok, const tp_encoded_split *split,
-                     int64_t num_beams, tp_task_predictions *out);
+                     const tp_seq2seq_options *search, tp_task_predictions *out);
 
 /* Scores against the split's gold labels.  `selection` is the best-on-dev criterion: accuracy
  * (classification), macro-F1 (multi-label), Spearman (regression; -1 when undefined), entity F1
- * (tagging), corpus BLEU / 100 (text2text, core/bleu.h). */
+ * (tagging), corpus BLEU / 100 (text2text, core/bleu.h), minus the word error rate (speech2text,
+ * core/metrics.h's tp_wer: 0 is perfect, and it can go below -1). */
 typedef struct tp_task_scores {
     tp_task_kind kind;
     double loss, selection;
@@ -149,12 +185,15 @@ typedef struct tp_task_scores {
     tp_entity_counts entity_counts; /* tagging */
     tp_entity_scores entities;
     double exact_match, bleu;      /* text2text: share of generated texts equal to the label; BLEU 0..100 */
+    tp_wer_counts wer_counts;      /* speech2text (exact_match too) */
+    double wer;
 } tp_task_scores;
 
 int tp_task_score(const tp_encoded_split *split, const tp_tsv_task *gold, const char *const *label_names,
                   const tp_task_predictions *predictions, tp_task_scores *out);
 void tp_task_scores_free(tp_task_scores *scores);
-/* The name of the selection score in the metrics ("accuracy", "macro_f1", "spearman", "f1", "bleu"). */
+/* The name of the selection score in the metrics ("accuracy", "macro_f1", "spearman", "f1", "bleu",
+ * "wer": the metrics hold the WER itself, the selection its negative). */
 const char *tp_task_selection_name(tp_task_kind kind);
 /* Human-readable scores (classification: with the confusion matrix) and the JSON fields
  * (",\"accuracy\":0.9,...", no braces). */

@@ -26,11 +26,12 @@ struct tp_seq2seq_decoder {
     const tp_transformer_decoder *dec;
     const tp_backend *backend;
     int64_t rows, capacity, length, source_length, hidden;
+    int64_t source_capacity; /* positions the context-attention caches hold (grown by start) */
     int64_t inner; /* the attention's width: heads_num * attention_head_size */
     tp_tensor *output, *output_bias; /* output_bias NULL: none */
     layer_cache *caches;
     float *scratch;     /* one cache's size: reordering swaps it in */
-    int32_t *key_valid; /* backend [capacity]: the source's key validity when masked */
+    int32_t *key_valid; /* backend [source_capacity]: the source's key validity when masked */
     int masked;
     tp_tensor *self_bias; /* this step's relative position bias (T5), or NULL */
     tp_ctx ctx;
@@ -79,19 +80,40 @@ tp_seq2seq_decoder *tp_seq2seq_decoder_create(tp_model *model, int64_t rows)
     d->hidden = model->hp.hidden_size;
     d->inner = model->hp.heads_num * model->hp.attention_head_size;
     size_t cache_bytes = (size_t)(rows * d->capacity * d->inner) * sizeof(float);
-    size_t cross_bytes = (size_t)(d->capacity * d->inner) * sizeof(float);
     d->caches = tp_xcalloc((size_t)d->dec->layers_num, sizeof *d->caches);
     for (int64_t i = 0; i < d->dec->layers_num; i++) {
         layer_cache *c = &d->caches[i];
         c->keys = d->backend->alloc(cache_bytes);
         c->values = d->backend->alloc(cache_bytes);
-        c->cross_keys = d->backend->alloc(cross_bytes);
-        c->cross_values = d->backend->alloc(cross_bytes);
     }
     d->scratch = d->backend->alloc(cache_bytes);
-    d->key_valid = d->backend->alloc((size_t)d->capacity * sizeof *d->key_valid);
     tp_ctx_init(&d->ctx, d->backend, (size_t)1 << 20);
     return d;
+}
+
+/* The context-attention caches and key mask (none before the first start). */
+static void release_source_caches(tp_seq2seq_decoder *d)
+{
+    for (int64_t i = 0; d->source_capacity && i < d->dec->layers_num; i++) {
+        d->backend->release(d->caches[i].cross_keys);
+        d->backend->release(d->caches[i].cross_values);
+    }
+    if (d->source_capacity) d->backend->release(d->key_valid);
+    d->source_capacity = 0;
+}
+
+/* Room for a source of `positions` (a speech encoder's output may exceed max_seq_length). */
+static void reserve_source(tp_seq2seq_decoder *d, int64_t positions)
+{
+    if (positions <= d->source_capacity) return;
+    release_source_caches(d);
+    size_t bytes = (size_t)(positions * d->inner) * sizeof(float);
+    for (int64_t i = 0; i < d->dec->layers_num; i++) {
+        d->caches[i].cross_keys = d->backend->alloc(bytes);
+        d->caches[i].cross_values = d->backend->alloc(bytes);
+    }
+    d->key_valid = d->backend->alloc((size_t)positions * sizeof *d->key_valid);
+    d->source_capacity = positions;
 }
 
 void tp_seq2seq_decoder_free(tp_seq2seq_decoder *d)
@@ -101,11 +123,9 @@ void tp_seq2seq_decoder_free(tp_seq2seq_decoder *d)
         layer_cache *c = &d->caches[i];
         d->backend->release(c->keys);
         d->backend->release(c->values);
-        d->backend->release(c->cross_keys);
-        d->backend->release(c->cross_values);
     }
+    release_source_caches(d);
     d->backend->release(d->scratch);
-    d->backend->release(d->key_valid);
     tp_ctx_free(&d->ctx);
     free(d->caches);
     free(d);
@@ -117,9 +137,8 @@ int tp_seq2seq_decoder_start(tp_seq2seq_decoder *d, const tp_tensor *memory, con
     if (tp_cols(memory) != d->hidden)
         return tp_fail("encoder-decoder generation: the encoder output has %lld columns, the decoder %lld",
                        (long long)tp_cols(memory), (long long)d->hidden);
-    if (source_length < 1 || source_length > d->capacity)
-        return tp_fail("encoder-decoder generation: a source of %lld positions (max_seq_length %lld)",
-                       (long long)source_length, (long long)d->capacity);
+    if (source_length < 1) return tp_fail("encoder-decoder generation: an empty source");
+    reserve_source(d, source_length);
     tp_ctx *ctx = &d->ctx;
     tp_ctx_reset(ctx);
     tp_tensor source = *memory;

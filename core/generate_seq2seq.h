@@ -64,7 +64,8 @@ tp_seq2seq_decoder *tp_seq2seq_decoder_create(tp_model *model, int64_t rows);
 void tp_seq2seq_decoder_free(tp_seq2seq_decoder *decoder);
 /* Forgets the target positions and caches the context-attention keys and values of memory
  * [source_length, hidden] (backend memory; may be freed afterwards); key_valid (host,
- * source_length, 0 = padding) may be NULL.  -1 when the source exceeds max_seq_length. */
+ * source_length, 0 = padding) may be NULL.  Any source length (a speech encoder's output may
+ * exceed max_seq_length, which bounds the target positions); -1 for an empty one. */
 int tp_seq2seq_decoder_start(tp_seq2seq_decoder *decoder, const tp_tensor *memory, const int32_t *key_valid);
 /* Feeds one more id per row (ids[rows], host) and writes each row's logits to
  * logits[r * vocab_size + v] (host); -1 when max_seq_length target positions are used. */

@@ -375,25 +375,29 @@ void tp_image_processor_output_size(const tp_image_processor *processor, int64_t
     if (processor->crop_height > 0) *out_height = processor->crop_height;
 }
 
-int tp_image_process(const tp_image *in, const tp_image_processor *processor, float *chw)
+int tp_image_resize_crop(const tp_image *in, const tp_image_processor *processor, tp_image *out)
 {
     int64_t width, height;
     resized_size(processor, in->width, in->height, &width, &height);
-    tp_image resized, cropped = {0};
+    tp_image resized;
     if (tp_image_resize(in, width, height, processor->resample, &resized) != 0) return -1;
-    const tp_image *final = &resized;
-    if (processor->crop_width > 0 || processor->crop_height > 0) {
-        int64_t crop_width = processor->crop_width > 0 ? processor->crop_width : width;
-        int64_t crop_height = processor->crop_height > 0 ? processor->crop_height : height;
-        if (tp_image_center_crop(&resized, crop_width, crop_height, &cropped) != 0) {
-            tp_image_free(&resized);
-            return -1;
-        }
-        final = &cropped;
+    if (processor->crop_width <= 0 && processor->crop_height <= 0) {
+        *out = resized;
+        return 0;
     }
-    tp_image_normalize_chw(final, processor->mean, processor->std, chw);
+    int64_t crop_width = processor->crop_width > 0 ? processor->crop_width : width;
+    int64_t crop_height = processor->crop_height > 0 ? processor->crop_height : height;
+    int status = tp_image_center_crop(&resized, crop_width, crop_height, out);
     tp_image_free(&resized);
-    tp_image_free(&cropped);
+    return status;
+}
+
+int tp_image_process(const tp_image *in, const tp_image_processor *processor, float *chw)
+{
+    tp_image final;
+    if (tp_image_resize_crop(in, processor, &final) != 0) return -1;
+    tp_image_normalize_chw(&final, processor->mean, processor->std, chw);
+    tp_image_free(&final);
     return 0;
 }
 

@@ -66,6 +66,9 @@ extern const tp_image_processor tp_image_processor_clip;
 /* Output height and width of the processor for an input of the given size. */
 void tp_image_processor_output_size(const tp_image_processor *processor, int64_t width, int64_t height,
                                     int64_t *out_width, int64_t *out_height);
+/* The processor's resize and center crop without its normalization: 8-bit RGB of the output size
+ * (allocated), what the pre-decoded image files store (core/preprocess_vit.h). */
+int tp_image_resize_crop(const tp_image *in, const tp_image_processor *processor, tp_image *out);
 /* Runs the processor; chw holds 3 * out_height * out_width floats. */
 int tp_image_process(const tp_image *in, const tp_image_processor *processor, float *chw);
 

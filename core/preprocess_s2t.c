@@ -15,7 +15,11 @@ static int utterance_features(const char *list_path, int64_t line, const char *p
                               tp_s2t_utterance *out)
 {
     tp_audio audio;
-    if (tp_audio_read(path, &audio) < 0) return -1;
+    if (tp_audio_read(path, &audio) < 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", tp_last_error());
+        return tp_fail("%s: line %lld: %s", list_path, (long long)line, why);
+    }
     for (int64_t i = 0; i < audio.count; i++) audio.samples[i] *= 32768.0f;
     tp_fbank_options options = tp_fbank_defaults(audio.sample_rate);
     options.num_mel_bins = (int)mel_bins;
@@ -41,23 +45,68 @@ static int utterance_features(const char *list_path, int64_t line, const char *p
     return status;
 }
 
-/* One `text<TAB>path` line (terminated in place) into the next item. */
-static int read_line(const char *list_path, int64_t line, char *text, int64_t mel_bins, tp_s2t_set *set)
+/* Where a line's fields are: the column of the transcript (-1: none) and of the path. */
+typedef struct list_columns {
+    int text, path, count;
+} list_columns;
+
+/* The tab-separated fields of line (terminated in place), at most 3. */
+static int split_fields(char *line, char **fields)
 {
-    char *tab = strchr(text, '\t');
-    if (!tab) return tp_fail("%s: line %lld: no tab: the s2t processor reads text<TAB>path lines", list_path, (long long)line);
-    *tab = '\0';
-    if (!text[0]) return tp_fail("%s: line %lld: empty transcript", list_path, (long long)line);
+    int count = 0;
+    for (char *field = line; field && count < 3; count++) {
+        fields[count] = field;
+        char *tab = strchr(field, '\t');
+        if (tab) *tab = '\0';
+        field = tab ? tab + 1 : NULL;
+    }
+    return count;
+}
+
+/* run_speech2text.py's header: fields named text and wav_path (or wav_path alone). */
+static int read_header(char *line, list_columns *columns)
+{
+    char *fields[3];
+    int count = split_fields(line, fields);
+    *columns = (list_columns){-1, -1, count};
+    for (int f = 0; f < count; f++) {
+        if (!strcmp(fields[f], "text") && columns->text < 0) columns->text = f;
+        else if (!strcmp(fields[f], "wav_path") && columns->path < 0) columns->path = f;
+        else return 0;
+    }
+    return columns->path >= 0;
+}
+
+/* One line (terminated in place) into the next item. */
+static int read_line(const char *list_path, int64_t line, char *text, const list_columns *header, int64_t mel_bins,
+                     int allow_no_text, tp_s2t_set *set)
+{
+    char *fields[3];
+    int count = split_fields(text, fields);
+    list_columns columns = header ? *header : (list_columns){count == 2 ? 0 : -1, count == 2 ? 1 : 0, count};
+    if (header && count != columns.count)
+        return tp_fail("%s: line %lld: %d tab-separated fields, the header has %d", list_path, (long long)line, count,
+                       columns.count);
+    if (count > 2)
+        return tp_fail("%s: line %lld: %d tab-separated fields (expected text<TAB>path%s)", list_path, (long long)line,
+                       count, allow_no_text ? " or path" : "");
+    if (columns.text < 0 && !allow_no_text)
+        return tp_fail("%s: line %lld: no tab: expected text<TAB>path", list_path, (long long)line);
+    const char *transcript = columns.text >= 0 ? fields[columns.text] : NULL;
+    if (transcript && !transcript[0]) return tp_fail("%s: line %lld: empty transcript", list_path, (long long)line);
+    if (set->count > 0 && !!transcript != set->has_text)
+        return tp_fail("%s: line %lld: %s transcript, unlike the lines before", list_path, (long long)line,
+                       transcript ? "a" : "no");
+    set->has_text = transcript != NULL;
     tp_s2t_utterance *item = &set->items[set->count];
     memset(item, 0, sizeof *item);
-    if (utterance_features(list_path, line, tab + 1, mel_bins, item) < 0) return -1;
-    item->text = tp_xmalloc(strlen(text) + 1);
-    strcpy(item->text, text);
+    if (utterance_features(list_path, line, fields[columns.path], mel_bins, item) < 0) return -1;
+    item->text = transcript ? tp_xstrdup(transcript) : NULL;
     set->count++;
     return 0;
 }
 
-int tp_s2t_read(const char *list_path, int64_t mel_bins, tp_s2t_set *set)
+int tp_s2t_read(const char *list_path, int64_t mel_bins, int allow_no_text, tp_s2t_set *set)
 {
     memset(set, 0, sizeof *set);
     set->feature_size = mel_bins;
@@ -66,14 +115,21 @@ int tp_s2t_read(const char *list_path, int64_t mel_bins, tp_s2t_set *set)
     int64_t lines = 1;
     for (const char *p = contents; *p; p++) lines += *p == '\n';
     set->items = tp_xmalloc((size_t)lines * sizeof *set->items);
-    int status = 0;
+    int status = 0, header_seen = 0;
+    list_columns header;
     char *cursor = contents;
     for (int64_t line = 1; status == 0 && *cursor; line++) {
         char *end = cursor + strcspn(cursor, "\n");
         char *next = *end ? end + 1 : end;
         *end = '\0';
         if (end > cursor && end[-1] == '\r') end[-1] = '\0';
-        if (cursor[0]) status = read_line(list_path, line, cursor, mel_bins, set);
+        if (line == 1 && cursor[0]) {
+            char *copy = tp_xstrdup(cursor);
+            header_seen = read_header(copy, &header);
+            free(copy);
+        }
+        if (cursor[0] && !(line == 1 && header_seen))
+            status = read_line(list_path, line, cursor, header_seen ? &header : NULL, mel_bins, allow_no_text, set);
         cursor = next;
     }
     free(contents);
@@ -92,15 +148,38 @@ void tp_s2t_set_free(tp_s2t_set *set)
     memset(set, 0, sizeof *set);
 }
 
-void tp_s2t_fill_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, const int32_t *const *targets,
-                       const int64_t *lengths, const int64_t *kernels, int layers, int32_t pad_id, tp_batch *batch)
+int tp_s2t_geometry_of(tp_config *model_config, tp_s2t_geometry *out)
 {
-    int64_t frames = 0, tgt = 0, dim = set->feature_size;
+    int64_t layers = 0;
+    int count = 0;
+    memset(out, 0, sizeof *out);
+    if (tp_config_int(model_config, "audio_feature_size", 80, 1, 1 << 16, &out->mel_bins) < 0 ||
+        tp_config_int(model_config, "conv_layers_num", 2, 1, TP_S2T_MAX_CONV, &layers) < 0 ||
+        tp_config_ints(model_config, "conv_kernel_sizes", 1, 1023, out->kernels, TP_S2T_MAX_CONV, &count) < 0)
+        return -1;
+    for (; count == 0 && out->layers < layers; out->layers++) out->kernels[out->layers] = 5;
+    if (count) out->layers = count; /* the embedding refuses a count other than conv_layers_num */
+    return 0;
+}
+
+/* Ids in a decoder row before its padding: tags' real entries (tgt_src's are as many). */
+static int64_t target_width(const int32_t *tags, int64_t width)
+{
+    int64_t n = 0;
+    while (n < width && tags[n] >= 0) n++;
+    return n;
+}
+
+void tp_s2t_fill_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, const int32_t *tgt_src,
+                       const int32_t *tags, int64_t width, const tp_s2t_geometry *geometry, tp_batch *batch)
+{
+    int64_t frames = 0, tgt = 1, dim = set->feature_size;
     for (int64_t r = 0; r < rows; r++) {
-        if (set->items[indices[r]].frames > frames) frames = set->items[indices[r]].frames;
-        if (lengths[r] - 1 > tgt) tgt = lengths[r] - 1;
+        int64_t i = indices[r], n = tags ? target_width(tags + i * width, width) : 1;
+        if (set->items[i].frames > frames) frames = set->items[i].frames;
+        if (n > tgt) tgt = n;
     }
-    int64_t seq = tp_s2t_subsampled_frames(frames, kernels, layers);
+    int64_t seq = tp_s2t_subsampled_frames(frames, geometry->kernels, geometry->layers);
     memset(batch, 0, sizeof *batch);
     batch->batch_size = rows;
     batch->seq_length = seq;
@@ -110,16 +189,15 @@ void tp_s2t_fill_batch(const tp_s2t_set *set, const int64_t *indices, int64_t ro
     batch->audio = tp_xcalloc((size_t)(rows * frames * dim), sizeof *batch->audio);
     batch->seg = tp_xcalloc((size_t)(rows * seq), sizeof *batch->seg);
     batch->tgt_src = tp_xmalloc((size_t)(rows * tgt) * sizeof *batch->tgt_src);
-    batch->tags = tp_xmalloc((size_t)(rows * tgt) * sizeof *batch->tags);
+    if (tags) batch->tags = tp_xmalloc((size_t)(rows * tgt) * sizeof *batch->tags);
     for (int64_t r = 0; r < rows; r++) {
         const tp_s2t_utterance *u = &set->items[indices[r]];
         memcpy(batch->audio + r * frames * dim, u->features, (size_t)(u->frames * dim) * sizeof *batch->audio);
-        int64_t real = tp_s2t_subsampled_frames(u->frames, kernels, layers);
+        int64_t real = tp_s2t_subsampled_frames(u->frames, geometry->kernels, geometry->layers);
         for (int64_t s = 0; s < real; s++) batch->seg[r * seq + s] = 1;
-        for (int64_t t = 0; t < tgt; t++) {
-            batch->tgt_src[r * tgt + t] = t < lengths[r] - 1 ? targets[r][t] : pad_id;
-            batch->tags[r * tgt + t] = t < lengths[r] - 1 ? targets[r][t + 1] : -1;
-        }
+        batch->real_tokens += real;
+        memcpy(batch->tgt_src + r * tgt, tgt_src + indices[r] * width, (size_t)tgt * sizeof *batch->tgt_src);
+        if (tags) memcpy(batch->tags + r * tgt, tags + indices[r] * width, (size_t)tgt * sizeof *batch->tags);
     }
 }
 
@@ -132,40 +210,17 @@ void tp_s2t_batch_free(tp_batch *batch)
     memset(batch, 0, sizeof *batch);
 }
 
-int64_t tp_s2t_greedy(tp_model *model, tp_ctx *ctx, const tp_s2t_set *set, int64_t index, const int64_t *kernels,
-                      int layers, int32_t start_id, int32_t end_id, int64_t max_new_tokens, int32_t *out)
+tp_tensor *tp_s2t_encode(tp_model *model, tp_ctx *ctx, const tp_s2t_set *set, int64_t index,
+                         const tp_s2t_geometry *geometry)
 {
     const tp_s2t_utterance *utterance = &set->items[index];
-    int64_t seq = tp_s2t_subsampled_frames(utterance->frames, kernels, layers), vocab = model->hp.vocab_size;
-    int32_t *prefix = tp_xmalloc((size_t)(max_new_tokens + 1) * sizeof *prefix);
-    int32_t *seg = tp_xmalloc((size_t)seq * sizeof *seg);
-    float *row = tp_xmalloc((size_t)vocab * sizeof *row);
-    for (int64_t s = 0; s < seq; s++) seg[s] = 1;
-    prefix[0] = start_id;
-    int64_t count = 0;
+    tp_ctx_reset(ctx);
     ctx->record = ctx->training = 0;
-    while (count < max_new_tokens) {
-        tp_batch batch = {.batch_size = 1, .seq_length = seq, .seg = seg, .audio = utterance->features,
-                          .audio_frames = utterance->frames, .audio_feature_size = set->feature_size,
-                          .tgt_seq_length = count + 1, .tgt_src = prefix};
-        tp_ctx_reset(ctx);
-        tp_model_batch in = tp_model_batch_upload(ctx, &batch);
-        tp_model_output output;
-        if (tp_model_forward(model, ctx, &in, &output) < 0) {
-            count = -1;
-            break;
-        }
-        const tp_tensor *logits = output.results[0].logits;
-        ctx->backend->download(row, logits->data + count * tp_cols(logits), (size_t)vocab * sizeof *row);
-        int32_t best = 0;
-        for (int32_t v = 1; v < vocab; v++)
-            if (row[v] > row[best]) best = v;
-        if (best == end_id) break;
-        prefix[++count] = best;
-        out[count - 1] = best;
-    }
-    free(prefix);
-    free(seg);
-    free(row);
-    return count;
+    int64_t seq = tp_s2t_subsampled_frames(utterance->frames, geometry->kernels, geometry->layers);
+    int32_t *seg = tp_arena_alloc(&ctx->host_arena, (size_t)seq * sizeof *seg);
+    for (int64_t s = 0; s < seq; s++) seg[s] = 1;
+    tp_batch batch = {.batch_size = 1, .seq_length = seq, .seg = seg, .audio = utterance->features,
+                      .audio_frames = utterance->frames, .audio_feature_size = set->feature_size};
+    tp_model_batch uploaded = tp_model_batch_upload(ctx, &batch);
+    return tp_model_encode(model, ctx, &uploaded);
 }

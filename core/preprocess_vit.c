@@ -1,4 +1,4 @@
-/* The `vit` data processor: see preprocess_vit.h. */
+/* The `vit` and `clip` data processors' images: see preprocess_vit.h. */
 #include "preprocess_vit.h"
 
 #include <errno.h>
@@ -23,12 +23,25 @@ static uint8_t luma(const uint8_t *rgb)
     return (uint8_t)((rgb[0] * 19595u + rgb[1] * 38470u + rgb[2] * 7471u + 0x8000u) >> 16);
 }
 
+/* CLIPImageProcessor's resize and crop for the set's size: the short side to the larger of its sides. */
+static int clip_resize_crop(const tp_image_set *set, const tp_image *decoded, tp_image *out)
+{
+    tp_image_processor clip = tp_image_processor_clip;
+    clip.shortest_edge = set->width > set->height ? set->width : set->height;
+    clip.crop_width = set->width;
+    clip.crop_height = set->height;
+    return tp_image_resize_crop(decoded, &clip, out);
+}
+
 /* A decoded RGB image at the set's size and channel count into out (height x width x channels). */
 static int store_image(const tp_image_set *set, const tp_image *decoded, uint8_t *out)
 {
     tp_image resized = {0};
     const tp_image *image = decoded;
-    if (decoded->width != set->width || decoded->height != set->height) {
+    if (set->processor == TP_IMAGE_SET_CLIP) {
+        if (clip_resize_crop(set, decoded, &resized) < 0) return -1;
+        image = &resized;
+    } else if (decoded->width != set->width || decoded->height != set->height) {
         if (tp_image_resize(decoded, set->width, set->height, TP_RESAMPLE_BILINEAR, &resized) < 0) return -1;
         image = &resized;
     }
@@ -41,12 +54,12 @@ static int store_image(const tp_image_set *set, const tp_image *decoded, uint8_t
     return 0;
 }
 
-/* ---- label<TAB>path lists -------------------------------------------------------------------- */
+/* ---- label<TAB>path and text<TAB>path lists ------------------------------------------------- */
 
 typedef struct list_entry {
     int64_t line;
     int32_t label;
-    const char *image_path; /* inside the list's buffer */
+    const char *image_path, *text; /* inside the list's buffer; text: clip lists only */
 } list_entry;
 
 static int parse_label(const char *path, int64_t line, const char *text, int64_t num_labels, int32_t *label)
@@ -63,37 +76,45 @@ static int parse_label(const char *path, int64_t line, const char *text, int64_t
     return 0;
 }
 
-/* Splits the list in place into entries (label, path; a header line may name them in the other order). */
-static int parse_list(const char *path, char *text, int64_t num_labels, list_entry **entries, int64_t *count)
+/* A first line naming the columns `name` and `path`, in either order: *name_column is name's. */
+static int is_header(char *const fields[2], const char *name, int *name_column)
+{
+    for (int c = 0; c < 2; c++)
+        if (!strcmp(fields[c], name) && !strcmp(fields[!c], "path")) {
+            *name_column = c;
+            return 1;
+        }
+    return 0;
+}
+
+/* Splits the list in place into entries (vit: label, path; clip: text, path; a header line may name
+ * them in the other order). */
+static int parse_list(const char *path, char *text, const tp_image_set_options *options, list_entry **entries,
+                      int64_t *count)
 {
     int64_t capacity = 256, line = 0;
-    int label_column = 0;
+    int name_column = 0, captions = options->processor == TP_IMAGE_SET_CLIP;
+    const char *name = captions ? "text" : "label";
     *count = 0;
     *entries = tp_xmalloc((size_t)capacity * sizeof **entries);
-    for (char *next = text; next && *next;) {
-        char *start = next, *newline = strchr(start, '\n');
-        next = newline ? newline + 1 : NULL;
-        if (newline) *newline = '\0';
-        size_t length = strlen(start);
-        if (length && start[length - 1] == '\r') start[--length] = '\0';
-        line++;
-        if (!length) continue;
+    for (char *cursor = text, *start; (start = tp_next_line(&cursor, &line));) {
+        if (!*start) continue;
         char *tab = strchr(start, '\t');
         if (!tab || strchr(tab + 1, '\t'))
-            return tp_fail("%s: line %" PRId64 ": expected 2 tab-separated columns (label, path)", path, line);
+            return tp_fail("%s: line %" PRId64 ": expected 2 tab-separated columns (%s, path)", path, line, name);
         *tab = '\0';
         char *fields[2] = {start, tab + 1};
-        if (line == 1 && ((!strcmp(fields[0], "label") && !strcmp(fields[1], "path")) ||
-                          (!strcmp(fields[0], "path") && !strcmp(fields[1], "label")))) {
-            label_column = !strcmp(fields[1], "label");
-            continue;
-        }
+        if (line == 1 && is_header(fields, name, &name_column)) continue;
         if (*count == capacity) *entries = tp_xrealloc(*entries, (size_t)(capacity *= 2) * sizeof **entries);
         list_entry *entry = &(*entries)[(*count)++];
         entry->line = line;
-        entry->image_path = fields[!label_column];
+        entry->image_path = fields[!name_column];
+        entry->text = captions ? fields[name_column] : NULL;
+        entry->label = 0;
         if (!*entry->image_path) return tp_fail("%s: line %" PRId64 ": empty path", path, line);
-        if (parse_label(path, line, fields[label_column], num_labels, &entry->label) < 0) return -1;
+        if (captions && !*entry->text) return tp_fail("%s: line %" PRId64 ": empty text", path, line);
+        if (!captions && parse_label(path, line, fields[name_column], options->num_labels, &entry->label) < 0)
+            return -1;
     }
     if (*count == 0) return tp_fail("%s: no images listed", path);
     return 0;
@@ -113,7 +134,7 @@ static void decode_entries(tp_image_set *set, const list_entry *entries, uint8_t
     }
 }
 
-/* Keeps the decoded entries (in order), or fails naming the first bad one. */
+/* Keeps the decoded entries (in order) with their labels and texts, or fails naming the first bad one. */
 static int keep_decoded(tp_image_set *set, const list_entry *entries, const uint8_t *ok, char **messages,
                         int skip_bad_images)
 {
@@ -123,6 +144,8 @@ static int keep_decoded(tp_image_set *set, const list_entry *entries, const uint
             return tp_fail("%s: line %" PRId64 ": %s", set->path, entries[i].line, messages[i]);
         if (!ok[i]) continue;
         if (kept != i) memmove(set->pixels + kept * image_bytes, set->pixels + i * image_bytes, (size_t)image_bytes);
+        if (set->captions) set->captions[kept] = tp_xstrdup(entries[i].text);
+        set->lines[kept] = entries[i].line;
         set->labels[kept++] = entries[i].label;
     }
     set->skipped = set->count - kept;
@@ -137,11 +160,13 @@ static int read_list(tp_image_set *set, const tp_image_set_options *options)
     if (!text) return -1;
     list_entry *entries = NULL;
     int64_t count = 0;
-    int status = parse_list(set->path, text, options->num_labels, &entries, &count);
+    int status = parse_list(set->path, text, options, &entries, &count);
     if (status == 0) {
         set->count = count;
         set->pixels = tp_xmalloc((size_t)(count * set->height * set->width * set->channels));
         set->labels = tp_xmalloc((size_t)count * sizeof *set->labels);
+        set->lines = tp_xmalloc((size_t)count * sizeof *set->lines);
+        if (set->processor == TP_IMAGE_SET_CLIP) set->captions = tp_xcalloc((size_t)count, sizeof *set->captions);
         uint8_t *ok = tp_xcalloc((size_t)count, 1);
         char **messages = tp_xcalloc((size_t)count, sizeof *messages);
         decode_entries(set, entries, ok, messages);
@@ -230,7 +255,7 @@ static int read_idx_pair(tp_image_set *set, const tp_image_set_options *options)
 
 /* ---- pre-decoded files ----------------------------------------------------------------------- */
 
-enum { PREDECODED_VERSION = 1, PIXELS_UINT8_HWC = 1, HEADER_BYTES = 128 };
+enum { VERSION_LABELS = 1, VERSION_TEXTS = 2, PIXELS_UINT8_HWC = 1, HEADER_BYTES = 128, MAX_TEXT_LENGTH = 65535 };
 static const char predecoded_magic[8] = {'T', 'P', 'I', 'M', 'A', 'G', 'E', 'S'};
 
 /* The 128-byte header exactly as stored (the host must be little-endian). */
@@ -239,11 +264,22 @@ typedef struct predecoded_header {
     uint32_t version, pixel_type;
     uint64_t count, channels, height, width, num_labels;
     uint64_t labels_pos, pixels_pos, file_size;
-    uint8_t padding[48];
+    uint32_t processor, text_seq_length; /* version 2 (image-text pairs) only, else 0 */
+    uint64_t vocab_size, token_count, text_offsets_pos, tokens_pos;
+    uint8_t padding[8];
 } predecoded_header;
 _Static_assert(sizeof(predecoded_header) == HEADER_BYTES, "the header is 128 bytes");
 
 static uint64_t align64(uint64_t offset) { return (offset + 63) & ~(uint64_t)63; }
+
+/* Where the sections after the pixels start and where the file ends, from the header's counts
+ * (pixels_end: the end of the pixels, which must fit the file before this is called). */
+static void text_layout(predecoded_header *h, uint64_t pixels_end)
+{
+    h->text_offsets_pos = h->version == VERSION_TEXTS ? align64(pixels_end) : 0;
+    h->tokens_pos = h->version == VERSION_TEXTS ? align64(h->text_offsets_pos + 8 * (h->count + 1)) : 0;
+    h->file_size = h->version == VERSION_TEXTS ? h->tokens_pos + 4 * h->token_count : pixels_end;
+}
 
 static int write_section(tp_atomic_file *file, uint64_t at, const void *data, uint64_t bytes)
 {
@@ -257,8 +293,11 @@ static int write_section(tp_atomic_file *file, uint64_t at, const void *data, ui
 
 int tp_image_set_write(const tp_image_set *set, const char *path)
 {
+    int texts = set->processor == TP_IMAGE_SET_CLIP;
+    if (texts && set->texts.count != set->count)
+        return tp_fail("%s: the image-text pairs' texts are not tokenized", path);
     uint64_t image_bytes = (uint64_t)(set->channels * set->height * set->width);
-    predecoded_header header = {.version = PREDECODED_VERSION,
+    predecoded_header header = {.version = texts ? VERSION_TEXTS : VERSION_LABELS,
                                 .pixel_type = PIXELS_UINT8_HWC,
                                 .count = (uint64_t)set->count,
                                 .channels = (uint64_t)set->channels,
@@ -267,13 +306,21 @@ int tp_image_set_write(const tp_image_set *set, const char *path)
                                 .num_labels = (uint64_t)set->num_labels,
                                 .labels_pos = HEADER_BYTES};
     memcpy(header.magic, predecoded_magic, sizeof header.magic);
+    if (texts) {
+        header.processor = TP_IMAGE_SET_CLIP;
+        header.text_seq_length = (uint32_t)set->texts.longest;
+        header.vocab_size = (uint64_t)set->vocab_size;
+        header.token_count = (uint64_t)set->texts.token_count;
+    }
     header.pixels_pos = align64(header.labels_pos + 4 * header.count);
-    header.file_size = header.pixels_pos + header.count * image_bytes;
+    text_layout(&header, header.pixels_pos + header.count * image_bytes);
     tp_atomic_file file;
     if (tp_atomic_open(&file, path) < 0) return -1;
     if (write_section(&file, 0, &header, sizeof header) < 0 ||
         write_section(&file, header.labels_pos, set->labels, 4 * header.count) < 0 ||
-        write_section(&file, header.pixels_pos, set->pixels, header.count * image_bytes) < 0) {
+        write_section(&file, header.pixels_pos, set->pixels, header.count * image_bytes) < 0 ||
+        (texts && (write_section(&file, header.text_offsets_pos, set->texts.offsets, 8 * (header.count + 1)) < 0 ||
+                   write_section(&file, header.tokens_pos, set->texts.ids, 4 * header.token_count) < 0))) {
         tp_atomic_abort(&file);
         return -1;
     }
@@ -289,39 +336,70 @@ static int check_field(const char *path, const char *name, size_t offset, uint64
     return 0;
 }
 
-/* Everything the header promises fits the file and the model. */
-static int check_header(const char *path, const predecoded_header *h, uint64_t real_size,
-                        const tp_image_set_options *options)
+#define CHECK_FIELD(field, name, low, high)                                                                         \
+    check_field(path, name, offsetof(predecoded_header, field), h->field, low, high)
+
+/* Version 2's fields; the offsets are the layout's (text_layout). */
+static int check_text_fields(const char *path, const predecoded_header *h, const predecoded_header *expected,
+                             uint64_t real_size)
 {
-    if (h->version != PREDECODED_VERSION)
-        return tp_fail("%s: pre-decoded image file version %u at byte 8 is not supported (1)", path, h->version);
-    if (h->pixel_type != PIXELS_UINT8_HWC)
-        return tp_fail("%s: pixel type %u at byte 12 is not supported (1: uint8 HWC)", path, h->pixel_type);
-    if (check_field(path, "image count", offsetof(predecoded_header, count), h->count, 1, real_size) < 0 ||
-        check_field(path, "channels", offsetof(predecoded_header, channels), h->channels, 1, 3) < 0 ||
-        check_field(path, "height", offsetof(predecoded_header, height), h->height, 1, 1 << 16) < 0 ||
-        check_field(path, "width", offsetof(predecoded_header, width), h->width, 1, 1 << 16) < 0 ||
-        check_field(path, "num_labels", offsetof(predecoded_header, num_labels), h->num_labels, 1, INT32_MAX) < 0 ||
-        check_field(path, "labels_pos", offsetof(predecoded_header, labels_pos), h->labels_pos, HEADER_BYTES,
-                    HEADER_BYTES) < 0)
-        return -1;
-    uint64_t pixels_pos = align64(h->labels_pos + 4 * h->count);
-    uint64_t image_bytes = h->channels * h->height * h->width;
-    if (check_field(path, "pixels_pos", offsetof(predecoded_header, pixels_pos), h->pixels_pos, pixels_pos,
-                    pixels_pos) < 0)
-        return -1;
-    if (h->file_size != real_size || real_size < pixels_pos || (real_size - pixels_pos) / image_bytes != h->count ||
-        (real_size - pixels_pos) % image_bytes != 0)
-        return tp_fail("%s: the file has %" PRIu64 " bytes, its header (byte 80: %" PRIu64 ") and %" PRIu64
-                       " images of %" PRIu64 " bytes from byte %" PRIu64 " promise %s",
-                       path, real_size, h->file_size, h->count, image_bytes, pixels_pos,
-                       h->file_size != real_size ? "another size" : "another size of pixels");
+    return CHECK_FIELD(processor, "processor", TP_IMAGE_SET_CLIP, TP_IMAGE_SET_CLIP) < 0 ||
+                   CHECK_FIELD(text_seq_length, "text_seq_length", 1, MAX_TEXT_LENGTH) < 0 ||
+                   CHECK_FIELD(vocab_size, "vocab_size", 1, INT32_MAX) < 0 ||
+                   CHECK_FIELD(token_count, "token_count", h->count, real_size) < 0 ||
+                   CHECK_FIELD(num_labels, "num_labels", 1, 1) < 0 ||
+                   CHECK_FIELD(text_offsets_pos, "text_offsets_pos", expected->text_offsets_pos,
+                               expected->text_offsets_pos) < 0 ||
+                   CHECK_FIELD(tokens_pos, "tokens_pos", expected->tokens_pos, expected->tokens_pos) < 0
+               ? -1
+               : 0;
+}
+
+/* The file's geometry and processor are the model's. */
+static int check_model(const char *path, const predecoded_header *h, const tp_image_set_options *options)
+{
+    static const char *const kinds[] = {"labelled images of the vit processor",
+                                        "image-text pairs of the clip processor"};
+    int processor = h->version == VERSION_TEXTS ? TP_IMAGE_SET_CLIP : TP_IMAGE_SET_VIT;
+    if (processor != options->processor)
+        return tp_fail("%s: holds %s; this model reads %s (run tp-preprocess with --data_processor %s)", path,
+                       kinds[processor], kinds[options->processor], options->processor ? "clip" : "vit");
     if ((int64_t)h->channels != options->channels || (int64_t)h->height != options->height ||
         (int64_t)h->width != options->width)
         return tp_fail("%s: images of %" PRIu64 " x %" PRIu64 " x %" PRIu64 " (channels x height x width), the model "
                        "takes %" PRId64 " x %" PRId64 " x %" PRId64 " (run tp-preprocess with this model's config)",
                        path, h->channels, h->height, h->width, options->channels, options->height, options->width);
     return 0;
+}
+
+/* Everything the header promises fits the file and the model. */
+static int check_header(const char *path, const predecoded_header *h, uint64_t real_size,
+                        const tp_image_set_options *options)
+{
+    if (h->version != VERSION_LABELS && h->version != VERSION_TEXTS)
+        return tp_fail("%s: pre-decoded image file version %u at byte 8 is not supported (1 or 2)", path, h->version);
+    if (h->pixel_type != PIXELS_UINT8_HWC)
+        return tp_fail("%s: pixel type %u at byte 12 is not supported (1: uint8 HWC)", path, h->pixel_type);
+    if (CHECK_FIELD(count, "image count", 1, real_size) < 0 || CHECK_FIELD(channels, "channels", 1, 3) < 0 ||
+        CHECK_FIELD(height, "height", 1, 1 << 16) < 0 || CHECK_FIELD(width, "width", 1, 1 << 16) < 0 ||
+        CHECK_FIELD(num_labels, "num_labels", 1, INT32_MAX) < 0 ||
+        CHECK_FIELD(labels_pos, "labels_pos", HEADER_BYTES, HEADER_BYTES) < 0)
+        return -1;
+    predecoded_header expected = *h;
+    expected.pixels_pos = align64(h->labels_pos + 4 * h->count);
+    uint64_t image_bytes = h->channels * h->height * h->width;
+    if (CHECK_FIELD(pixels_pos, "pixels_pos", expected.pixels_pos, expected.pixels_pos) < 0) return -1;
+    /* Compared by division first: a count the file cannot hold must not overflow the products. */
+    int pixels_fit = real_size >= h->pixels_pos && (real_size - h->pixels_pos) / image_bytes >= h->count;
+    if (pixels_fit) text_layout(&expected, h->pixels_pos + h->count * image_bytes);
+    if (pixels_fit && h->version == VERSION_TEXTS && check_text_fields(path, h, &expected, real_size) < 0) return -1;
+    if (!pixels_fit || h->file_size != real_size || expected.file_size != real_size)
+        return tp_fail("%s: the file has %" PRIu64 " bytes, its header (file_size at byte %zu: %" PRIu64
+                       ") and %" PRIu64 " images of %" PRIu64 " bytes from byte %" PRIu64 "%s promise %s",
+                       path, real_size, offsetof(predecoded_header, file_size), h->file_size, h->count, image_bytes,
+                       h->pixels_pos, h->version == VERSION_TEXTS ? " with their texts" : "",
+                       h->file_size != real_size ? "another size" : "another layout");
+    return check_model(path, h, options);
 }
 
 static int read_exactly(FILE *file, const char *path, uint64_t at, void *out, uint64_t bytes)
@@ -337,6 +415,41 @@ static int check_labels(const tp_image_set *set, uint64_t labels_pos, int64_t bo
         if (set->labels[i] < 0 || set->labels[i] >= bound)
             return tp_fail("%s: label %d of image %" PRId64 " (byte %" PRIu64 ") is not below the %" PRId64
                            " classes", set->path, set->labels[i], i, labels_pos + 4 * (uint64_t)i, bound);
+    return 0;
+}
+
+/* Version 2's texts: offsets from 0 to token_count, each text 1 .. text_seq_length ids below vocab_size. */
+static int read_texts(tp_image_set *set, FILE *file, const predecoded_header *h)
+{
+    tp_id_lists *texts = &set->texts;
+    texts->count = set->count;
+    texts->token_count = (int64_t)h->token_count;
+    texts->offsets = tp_xmalloc((size_t)(h->count + 1) * sizeof *texts->offsets);
+    texts->ids = tp_xmalloc((size_t)h->token_count * sizeof *texts->ids);
+    set->vocab_size = (int64_t)h->vocab_size;
+    if (read_exactly(file, set->path, h->text_offsets_pos, texts->offsets, 8 * (h->count + 1)) < 0 ||
+        read_exactly(file, set->path, h->tokens_pos, texts->ids, 4 * h->token_count) < 0)
+        return -1;
+    const int64_t *offsets = texts->offsets;
+    for (int64_t i = 0; i <= texts->count; i++) {
+        /* unsigned: offsets out of order wrap to a length far above text_seq_length */
+        uint64_t length = i ? (uint64_t)offsets[i] - (uint64_t)offsets[i - 1] : 0;
+        uint64_t at = h->text_offsets_pos + 8 * (uint64_t)i;
+        if (i == 0 && offsets[0] != 0)
+            return tp_fail("%s: text offset %" PRId64 " at byte %" PRIu64 " is not 0", set->path, offsets[0], at);
+        if (i > 0 && (length < 1 || length > h->text_seq_length))
+            return tp_fail("%s: text offset %" PRId64 " at byte %" PRIu64 " gives image %" PRId64 " a text of %" PRId64
+                           " ids, not 1 to text_seq_length %u", set->path, offsets[i], at, i - 1, (int64_t)length,
+                           h->text_seq_length);
+        if (i == texts->count && offsets[i] != texts->token_count)
+            return tp_fail("%s: the last text offset %" PRId64 " at byte %" PRIu64 " is not token_count %" PRId64,
+                           set->path, offsets[i], at, texts->token_count);
+        if ((int64_t)length > texts->longest) texts->longest = (int64_t)length;
+    }
+    for (int64_t t = 0; t < texts->token_count; t++)
+        if (texts->ids[t] < 0 || texts->ids[t] >= set->vocab_size)
+            return tp_fail("%s: token id %d at byte %" PRIu64 " is not below vocab_size %" PRId64, set->path,
+                           texts->ids[t], h->tokens_pos + 4 * (uint64_t)t, set->vocab_size);
     return 0;
 }
 
@@ -360,6 +473,7 @@ static int read_predecoded(tp_image_set *set, FILE *file, const tp_image_set_opt
         return -1;
     int64_t bound = options->num_labels > 0 ? options->num_labels : (int64_t)header.num_labels;
     if (check_labels(set, header.labels_pos, bound) < 0) return -1;
+    if (header.version == VERSION_TEXTS && read_texts(set, file, &header) < 0) return -1;
     set->num_labels = (int64_t)header.num_labels;
     return 0;
 }
@@ -383,6 +497,12 @@ static int source_kind(const char *path, enum source_kind *kind)
     else if (got >= 2 && ((first[0] == 0 && first[1] == 0) || (first[0] == 0x1f && first[1] == 0x8b)))
         *kind = SOURCE_IDX;
     return 0;
+}
+
+int tp_image_set_is_predecoded(const char *path)
+{
+    enum source_kind kind;
+    return source_kind(path, &kind) < 0 ? -1 : kind == SOURCE_PREDECODED;
 }
 
 static int read_predecoded_file(tp_image_set *set, const tp_image_set_options *options)
@@ -409,12 +529,18 @@ int tp_image_set_read(const char *path, const tp_image_set_options *options, tp_
     memset(out, 0, sizeof *out);
     if (options->channels != 1 && options->channels != 3)
         return tp_fail("%s: images have 1 or 3 channels, the model wants %" PRId64, path, options->channels);
+    if (options->processor == TP_IMAGE_SET_CLIP && options->channels != 3)
+        return tp_fail("%s: the clip processor's images have 3 channels (CLIP's mean and std), the model wants "
+                       "%" PRId64, path, options->channels);
     out->path = tp_xstrdup(path);
+    out->processor = options->processor;
     out->channels = options->channels;
     out->height = options->height;
     out->width = options->width;
     enum source_kind kind = SOURCE_LIST;
     int status = source_kind(path, &kind);
+    if (status == 0 && kind == SOURCE_IDX && options->processor == TP_IMAGE_SET_CLIP)
+        status = tp_fail("%s: an IDX file holds labelled images; the clip processor reads text<TAB>path lines", path);
     if (status == 0)
         status = kind == SOURCE_PREDECODED ? read_predecoded_file(out, options)
                  : kind == SOURCE_IDX      ? read_idx_pair(out, options)
@@ -426,23 +552,36 @@ int tp_image_set_read(const char *path, const tp_image_set_options *options, tp_
     return status;
 }
 
+void tp_id_lists_free(tp_id_lists *lists)
+{
+    free(lists->offsets);
+    free(lists->ids);
+    memset(lists, 0, sizeof *lists);
+}
+
 void tp_image_set_free(tp_image_set *set)
 {
+    for (int64_t i = 0; set->captions && i < set->count; i++) free(set->captions[i]);
+    free(set->captions);
+    tp_id_lists_free(&set->texts);
     free(set->path);
     free(set->pixels);
     free(set->labels);
+    free(set->lines);
     memset(set, 0, sizeof *set);
 }
 
 void tp_image_set_normalize(const tp_image_set *set, int64_t index, float *chw)
 {
-    static const float half[3] = {0.5f, 0.5f, 0.5f};
+    const tp_image_processor *processor =
+        set->processor == TP_IMAGE_SET_CLIP ? &tp_image_processor_clip : &tp_image_processor_vit;
     int64_t plane = set->height * set->width;
     const uint8_t *pixels = set->pixels + index * plane * set->channels;
     if (set->channels == 3) {
         tp_image image = {set->width, set->height, (uint8_t *)pixels};
-        tp_image_normalize_chw(&image, half, half, chw);
+        tp_image_normalize_chw(&image, processor->mean, processor->std, chw);
         return;
     }
-    for (int64_t i = 0; i < plane; i++) chw[i] = ((float)(pixels[i] * (1.0 / 255.0)) - half[0]) / half[0];
+    for (int64_t i = 0; i < plane; i++)
+        chw[i] = ((float)(pixels[i] * (1.0 / 255.0)) - processor->mean[0]) / processor->std[0];
 }

@@ -396,6 +396,7 @@ static int parse_label(parser *p, tp_tsv_example *example, const char *label)
     case TP_TASK_REGRESSION: return parse_regression(p, example, label);
     case TP_TASK_TAGGING: return parse_tags(p, example, label);
     case TP_TASK_TEXT2TEXT: example->target = label; return 0;
+    case TP_TASK_SPEECH2TEXT: break;
     }
     return line_fail(p, "unknown task kind %d", (int)p->options->kind);
 }
@@ -562,6 +563,7 @@ const char *tp_task_kind_name(tp_task_kind kind)
     case TP_TASK_REGRESSION: return "regression";
     case TP_TASK_TAGGING: return "tagging";
     case TP_TASK_TEXT2TEXT: return "text2text";
+    case TP_TASK_SPEECH2TEXT: return "speech2text";
     }
     return "unknown";
 }

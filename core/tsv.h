@@ -26,6 +26,7 @@ typedef enum tp_task_kind {
     TP_TASK_REGRESSION,
     TP_TASK_TAGGING,
     TP_TASK_TEXT2TEXT,
+    TP_TASK_SPEECH2TEXT, /* not a TSV task: speech lists (core/preprocess_s2t.h) */
 } tp_task_kind;
 
 typedef struct tp_tsv_options {

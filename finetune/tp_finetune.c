@@ -1,5 +1,6 @@
 /* tp-finetune: fine-tune a pre-trained encoder on a classification, multi-label, regression or
- * tagging task, or an encoder-decoder model on a text2text task (TencentPretrain's TSV formats;
+ * tagging task, or an encoder-decoder model on a text2text or speech2text task (TencentPretrain's
+ * TSV formats and speech lists;
  * the per-kind work is in core/finetune_task.c), evaluating on dev after every epoch, keeping the
  * best-on-dev weights and reporting test with them. */
 #include <math.h>
@@ -49,6 +50,12 @@ static const char usage[] =
     "                  target: source text_a + eos, decoder input start + label, cross-entropy on\n"
     "                  label + eos; dev: the lm loss, then greedy / beam generation scored by exact\n"
     "                  match and corpus BLEU (sacreBLEU 13a) (run_text2text.py)\n"
+    "  speech2text     speech lists instead of TSV files: `text<TAB>path` lines (or a text / wav_path\n"
+    "                  header), audio in any format libsndfile reads; an encoder-decoder model whose\n"
+    "                  embedding is speech (models/s2t/) keeps its lm target: target [CLS] + the\n"
+    "                  transcript's tokens + [SEP], cross-entropy; dev: the lm loss, then greedy /\n"
+    "                  beam decoding scored by word error rate (jiwer's) (run_speech2text.py;\n"
+    "                  docs/media.md)\n"
     "Images: with a model config that says \"data_processor\": \"vit\" (models/vit/, a patch embedding)\n"
     "the classification task reads image lists (label<TAB>path lines, JPEG / PNG) or MNIST-style IDX\n"
     "image files (labels in the matching -labels-idx1- file) or pre-decoded image files (tp-preprocess\n"
@@ -57,7 +64,7 @@ static const char usage[] =
     "(run_image_classifier.py; docs/media.md).\n"
     "After every epoch the dev set is evaluated (stderr and one JSONL line with the dev loss, the\n"
     "epoch's mean training loss and the scores); the best-on-dev weights -- by accuracy, macro-F1,\n"
-    "Spearman, entity F1 or BLEU -- are kept in <output_dir>/best and the test set is evaluated\n"
+    "Spearman, entity F1, BLEU or the lowest WER -- are kept in <output_dir>/best and the test set is evaluated\n"
     "with them.\n"
     "<output_dir>/task.json and best/task.json record the task, label names, seq_length and tokenizer\n"
     "keys for tp-infer.\n"
@@ -70,24 +77,33 @@ static const char usage[] =
     "  --help                   this text\n"
     "\n"
     "Run-config keys (default):\n"
-    "  task                     classification, multi_label, regression, tagging or text2text\n"
-    "                           (classification)\n"
+    "  task                     classification, multi_label, regression, tagging, text2text or\n"
+    "                           speech2text (classification)\n"
     "  model                    model config, TencentPretrain format; its targets are replaced by the\n"
-    "                           task's head (cls, multi_label, regression or tagging; text2text: lm)\n"
+    "                           task's head (cls, multi_label, regression or tagging; text2text and\n"
+    "                           speech2text: lm)\n"
     "  hf_model_dir             instead of model + pretrained_model_path: a Hugging Face BERT, RoBERTa or\n"
     "                           ALBERT directory (config.json, model.safetensors; its vocab.txt or\n"
     "                           tokenizer.json unless the tokenizer keys say otherwise; docs/convert.md)\n"
     "  pretrained_model_path    weights to start from: a tp model.safetensors (pre-training heads are\n"
     "                           ignored; every embedding and encoder tensor must match) (none: random)\n"
     TP_RUN_TOKENIZER_HELP
-    "  train_path, dev_path     TSV files (required); dev must use train's labels / tags\n"
+    "  train_path, dev_path     TSV files (speech2text: speech lists) (required); dev must use train's\n"
+    "                           labels / tags\n"
     "  test_path                TSV file evaluated with the best weights at the end (none)\n"
     "  output_dir               checkpoints, best weights and metrics (required)\n"
     "  skip_bad_images          images: leave out (and count) images that cannot be decoded instead of\n"
     "                           failing on the first (false)\n"
     "  pooling                  sequence-level kinds: first, mean, max or last (first)\n"
-    "  tgt_seq_length           text2text: target tokens incl. the eos (32); longer labels are cut\n"
-    "  num_beams                text2text: beams of the dev / test generation; 1 = greedy (1)\n"
+    "  tgt_seq_length           text2text, speech2text: target tokens incl. the eos (text2text 32,\n"
+    "                           speech2text 50); longer labels are cut, generation stops there\n"
+    "  num_beams                text2text, speech2text: beams of the dev / test generation; 1 = greedy (1)\n"
+    "  length_penalty, early_stopping\n"
+    "                           beam search: a finished hypothesis scores its log-probability over its\n"
+    "                           length ^ length_penalty (1.0); stop once num_beams hypotheses are done\n"
+    "                           (false: transformers' heuristic) (docs/generation.md)\n"
+    "  word_delimiter           speech2text: a token that stands for each space of a transcript (e.g.\n"
+    "                           \"|\" with the char tokenizer, whose vocabulary has no space) (none)\n"
     "  crf                      tagging: true = a linear-chain CRF over the words' first pieces (loss\n"
     "                           its NLL, prediction its Viterbi path; docs/finetune.md) (false)\n"
     "  epochs_num               epochs (3)\n"
@@ -130,7 +146,9 @@ typedef struct finetune_job {
     tp_trainer trainer;
     char *model_config_json;
     int64_t batch_size, seq_length, epochs, steps_per_epoch, labels_num;
-    int64_t tgt_seq_length, num_beams; /* text2text */
+    int64_t tgt_seq_length;    /* text2text, speech2text */
+    tp_seq2seq_options search; /* their generation's num_beams, length_penalty, early_stopping */
+    const char *word_delimiter; /* speech2text */
     int rank, ranks;           /* data-parallel: batch_size rows per rank, rank 0 writes (docs/distributed.md) */
     /* The training batch being assembled: the epoch's order and the next position in it. */
     int64_t *order, cursor;
@@ -175,6 +193,8 @@ static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
 
 /* ---- evaluation --------------------------------------------------------------- */
 
+static int is_generating(tp_task_kind kind) { return kind == TP_TASK_TEXT2TEXT || kind == TP_TASK_SPEECH2TEXT; }
+
 static const char *const *label_names(const finetune_job *job)
 {
     return (const char *const *)job->tasks[0]->label_names;
@@ -185,8 +205,8 @@ static int evaluate(finetune_job *job, int split, tp_task_scores *scores)
     tp_task_predictions predictions;
     int rc = tp_task_predict_shared(&job->model, &job->trainer.ctx, job->trainer.comm, &job->splits[split],
                                     &job->batch, job->batch_size, &predictions);
-    if (rc == 0 && job->kind == TP_TASK_TEXT2TEXT)
-        rc = tp_task_generate(&job->model, &job->trainer.ctx, job->tokenizer, &job->splits[split], job->num_beams,
+    if (rc == 0 && is_generating(job->kind))
+        rc = tp_task_generate(&job->model, &job->trainer.ctx, job->tokenizer, &job->splits[split], &job->search,
                               &predictions);
     if (rc == 0) rc = tp_task_score(&job->splits[split], job->tasks[split], label_names(job), &predictions, scores);
     tp_task_predictions_free(&predictions);
@@ -212,8 +232,9 @@ static int report_evaluation(finetune_job *job, const char *split, const char *e
 
 /* Run-config keys that <dir>/task.json carries over to tp-infer: the tokenizer's and the model
  * directory it may come from (paths as given here). */
-static const char *const task_run_keys[] = {"hf_model_dir", "tokenizer",           "vocab_path",    "merges_path",
-                                            "spm_model_path", "tokenizer_json_path", "do_lower_case", NULL};
+static const char *const task_run_keys[] = {"hf_model_dir",   "tokenizer",           "vocab_path",    "merges_path",
+                                            "spm_model_path", "tokenizer_json_path", "do_lower_case", "word_delimiter",
+                                            NULL};
 
 /* <dir>/task.json: {"task", "labels" (the label names, class i = labels[i]), "seq_length", and
  * the keys above that the run has}, written atomically. */
@@ -227,9 +248,11 @@ static int save_task(const finetune_job *job, const char *dir)
                           job->labels_num ? cJSON_CreateStringArray(label_names(job), (int)job->labels_num)
                                           : cJSON_CreateArray()); /* regression */
     cJSON_AddNumberToObject(task, "seq_length", (double)job->seq_length);
-    if (job->kind == TP_TASK_TEXT2TEXT) {
+    if (is_generating(job->kind)) {
         cJSON_AddNumberToObject(task, "tgt_seq_length", (double)job->tgt_seq_length);
-        cJSON_AddNumberToObject(task, "num_beams", (double)job->num_beams);
+        cJSON_AddNumberToObject(task, "num_beams", (double)job->search.num_beams);
+        cJSON_AddNumberToObject(task, "length_penalty", job->search.length_penalty);
+        cJSON_AddBoolToObject(task, "early_stopping", job->search.early_stopping);
     }
     for (int i = 0; task_run_keys[i]; i++) {
         const cJSON *value = cJSON_GetObjectItemCaseSensitive(run, task_run_keys[i]);
@@ -253,7 +276,7 @@ static int check_label_set(const finetune_job *job)
 {
     const tp_tsv_task *train = job->tasks[0];
     int64_t minimum = job->kind == TP_TASK_CLASSIFICATION ? 2 : 1;
-    if (job->kind != TP_TASK_REGRESSION && job->kind != TP_TASK_TEXT2TEXT && train->num_labels < minimum)
+    if (job->kind != TP_TASK_REGRESSION && !is_generating(job->kind) && train->num_labels < minimum)
         return tp_fail("%s: only %lld label(s): %s needs at least %lld", train->path, (long long)train->num_labels,
                        tp_task_kind_name(job->kind), (long long)minimum);
     for (int i = 0; i < 3; i++)
@@ -266,6 +289,11 @@ static int check_label_set(const finetune_job *job)
 static int read_split(finetune_job *job, int i, const char *path, const tp_tsv_options *options)
 {
     int skip = 0;
+    if (job->kind == TP_TASK_SPEECH2TEXT) {
+        if (job->images) return tp_fail("%s: key 'task': speech2text needs a speech model, not an image model",
+                                        tp_config_name(job->run));
+        return tp_task_read_speech(path, job->model_config, 0, &job->tasks[i], &job->splits[i]);
+    }
     if (!job->images) return (job->tasks[i] = tp_tsv_read(path, options)) ? 0 : -1;
     if (job->kind != TP_TASK_CLASSIFICATION)
         return tp_fail("%s: key 'task': an image model (data_processor vit) does classification only",
@@ -297,7 +325,7 @@ static int read_tasks(finetune_job *job)
     if (job->kind == TP_TASK_TAGGING) options.label_names = (const char *const *)job->tasks[0]->label_names;
     for (int i = 1; i < 3; i++)
         if (paths[i] && read_split(job, i, paths[i], &options) < 0) return -1;
-    job->labels_num = job->kind == TP_TASK_REGRESSION ? 0 : job->tasks[0]->num_labels;
+    job->labels_num = job->kind == TP_TASK_REGRESSION ? 0 : job->tasks[0]->num_labels; /* speech2text: 0 */
     return check_label_set(job);
 }
 
@@ -340,9 +368,10 @@ static int read_run(finetune_job *job, tp_train_options *options, int64_t *threa
         tp_config_int(job->run, "seq_length", 128, 2, 1 << 20, &job->seq_length) < 0 ||
         tp_config_int(job->run, "threads", 0, 0, 4096, threads) < 0)
         return -1;
-    if (job->kind == TP_TASK_TEXT2TEXT &&
-        (tp_config_int(job->run, "tgt_seq_length", 32, 1, 1 << 20, &job->tgt_seq_length) < 0 ||
-         tp_config_int(job->run, "num_beams", 1, 1, 1024, &job->num_beams) < 0))
+    if (is_generating(job->kind) &&
+        tp_task_read_search(job->run, NULL, job->kind, &job->tgt_seq_length, &job->search) < 0)
+        return -1;
+    if (job->kind == TP_TASK_SPEECH2TEXT && tp_config_string(job->run, "word_delimiter", NULL, &job->word_delimiter) < 0)
         return -1;
     int64_t global_batch = job->batch_size * job->ranks;
     job->steps_per_epoch = (job->tasks[0]->count + global_batch - 1) / global_batch;
@@ -382,7 +411,18 @@ static int encode_split(finetune_job *job, int i)
     if (job->kind == TP_TASK_TEXT2TEXT)
         return tp_encode_text2text(job->tokenizer, job->tasks[i], job->seq_length, job->tgt_seq_length,
                                    &job->splits[i]);
+    if (job->kind == TP_TASK_SPEECH2TEXT)
+        return tp_encode_speech_targets(job->tokenizer, job->word_delimiter, job->tgt_seq_length, &job->splits[i]);
     tp_encode_split(job->tokenizer, job->tasks[i], job->seq_length, job->labels_num, &job->splits[i]);
+    return 0;
+}
+
+/* speech2text reads audio into the model's first embedding. */
+static int check_speech_model(const finetune_job *job)
+{
+    if (job->model.embedding_count < 1 || strcmp(job->model.embedding_types[0]->name, "speech"))
+        return tp_fail("%s: key 'task': speech2text needs a model whose embedding starts with speech (models/s2t/)",
+                       tp_config_name(job->run));
     return 0;
 }
 
@@ -399,14 +439,17 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
     if (tp_model_build(&job->model, job->model_config, job->tokenizer ? job->tokenizer->vocab_size : 0) < 0) return -1;
     if (job->images) job->seq_length = job->splits[0].seq_length; /* the class token and the patches */
     if (tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0) return -1;
-    if (job->seq_length > job->model.hp.max_seq_length)
+    if (job->kind == TP_TASK_SPEECH2TEXT) {
+        if (check_speech_model(job) < 0) return -1;
+        job->seq_length = job->splits[0].seq_length; /* subsampled frames: sinusoidal positions, any length */
+    } else if (job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", tp_config_name(job->run),
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
     /* Generation feeds the start id and up to tgt_seq_length generated ids but the last. */
     if (job->tgt_seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'tgt_seq_length': %lld exceeds the model's max_seq_length %lld",
                        tp_config_name(job->run), (long long)job->tgt_seq_length, (long long)job->model.hp.max_seq_length);
-    if (job->kind == TP_TASK_TEXT2TEXT && !job->model.decoder_type)
+    if (is_generating(job->kind) && !job->model.decoder_type)
         return tp_fail("%s: key 'task': text2text needs an encoder-decoder model (a decoder and the lm target: T5, "
                        "BART)", tp_config_name(job->run));
     if (threads > 0) omp_set_num_threads((int)threads);
@@ -458,8 +501,11 @@ static int check_epoch_state(const finetune_job *job, const double *values)
                        "the checkpoint is at step %lld (another batch_size or training set?)", dir,
                        epochs, (long long)job->steps_per_epoch, epochs * (double)job->steps_per_epoch,
                        (long long)job->trainer.step);
-    if (!(best == NO_SCORE || (best >= -1 && best <= 1)))
-        return tp_fail("%s/trainer_state.json: key 'data.best_dev': %.17g is no score (from -1 to 1)", dir, best);
+    /* Scores run from -1 to 1; speech2text's, minus the WER, from 0 down. */
+    double lowest = job->kind == TP_TASK_SPEECH2TEXT ? -1e9 : -1, highest = job->kind == TP_TASK_SPEECH2TEXT ? 0 : 1;
+    if (!(best == NO_SCORE || (best >= lowest && best <= highest)))
+        return tp_fail("%s/trainer_state.json: key 'data.best_dev': %.17g is no score (from %g to %g)", dir, best,
+                       lowest, highest);
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "core/finetune_task.h"
 #include "core/hf.h"
 #include "core/model.h"
+#include "core/preprocess_clip.h"
 #include "core/run_tokenizer.h"
 #include "core/safetensors.h"
 #include "core/tsv.h"
@@ -40,6 +41,17 @@ static const char usage[] =
     "(label<TAB>path lines), an MNIST-style IDX images file or a pre-decoded image file of\n"
     "tp-preprocess --data_processor vit, read as tp-finetune reads them (no tokenizer; key\n"
     "skip_bad_images as there); --dump then holds no input_ids / seg (docs/media.md).\n"
+    "Zero-shot classification: with candidates_path (one candidate text per line) and a CLIP model\n"
+    "(target clr: a tp-pretrain output_dir or checkpoint directory, model + pretrained_model_path, or a\n"
+    "Hugging Face CLIPModel directory), test_path is a text<TAB>path list or a pre-decoded file of\n"
+    "tp-preprocess --data_processor clip; each image's highest-scoring candidate by the clr logits is\n"
+    "written (column `text`, with --output_logits / --output_prob over the candidates), the accuracy\n"
+    "over the images whose own text is a candidate goes to stderr; seq_length defaults to the model's\n"
+    "max_seq_length, the tokenizer comes from the run's keys (docs/media.md).\n"
+    "Speech: for a speech2text checkpoint (tp-finetune's task speech2text, docs/media.md), test_path\n"
+    "is a speech list -- `path` lines, or `text<TAB>path` lines whose transcripts are then scored by\n"
+    "word error rate -- decoded greedily (num_beams 1) or by beam search; prediction_path gets one\n"
+    "transcript per line.\n"
     "\n"
     "The model, from one of:\n"
     "  checkpoint               a tp-finetune output_dir (its best/ weights), its best/, or a checkpoint\n"
@@ -52,8 +64,8 @@ static const char usage[] =
     "  hf_model_dir             a Hugging Face BERT, RoBERTa or ALBERT directory: a classifier, or a bare\n"
     "                           encoder (no head, no `task`: only dump, of the hidden states)\n"
     "With model or hf_model_dir, the task comes from these keys (default):\n"
-    "  task                     classification, multi_label, regression, tagging or text2text\n"
-    "                           (classification)\n"
+    "  task                     classification, multi_label, regression, tagging, text2text or\n"
+    "                           speech2text (classification)\n"
     "  labels_path              the label names, one per line (class i on line i+1)\n"
     "  labels_num               instead of labels_path: N labels named 0..N-1 (the model config's\n"
     "                           labels_num, e.g. a Hugging Face classifier's)\n"
@@ -63,12 +75,15 @@ static const char usage[] =
     "\n"
     "Inputs and outputs:\n"
     "  test_path                the TSV file (a label column is optional)\n"
+    "  candidates_path          zero-shot classification by a CLIP model: the candidate texts (see above)\n"
     "  inputs_path              instead of test_path: token ids, a safetensors file with int32\n"
     "                           input_ids and seg [N, seq] (seg 1 = text_a, 2 = text_b, 0 = padding;\n"
     "                           what --dump writes)\n"
-    "  prediction_path          the predictions TSV (none); text2text: the generated text of each line\n"
-    "  tgt_seq_length, num_beams\n"
-    "                           text2text: generated tokens at most and beams (the checkpoint's)\n"
+    "  prediction_path          the predictions TSV (none); text2text, speech2text: the generated text\n"
+    "                           of each line\n"
+    "  tgt_seq_length, num_beams, length_penalty, early_stopping, word_delimiter\n"
+    "                           text2text, speech2text: generated tokens at most, beams, beam scoring\n"
+    "                           and stopping, the token for a space (the checkpoint's; tp-finetune --help)\n"
     "  output_logits, output_prob  add the columns (--output_logits / --output_prob; not for tagging,\n"
     "                           prob not for regression) (false)\n"
     "  dump                     a safetensors file (fp32) with input_ids, seg, hidden (the encoder's\n"
@@ -102,7 +117,9 @@ typedef struct infer_job {
     tp_tokenizer *tokenizer;
     tp_task_kind kind;
     int64_t labels_num, batch_size, seq_length;
-    int64_t tgt_seq_length, num_beams; /* text2text */
+    int64_t tgt_seq_length;         /* text2text, speech2text */
+    tp_seq2seq_options search;      /* their generation's num_beams, length_penalty, early_stopping */
+    const char *word_delimiter;     /* speech2text */
     char **label_names;             /* [labels_num] */
     const char *test_path, *inputs_path, *prediction_path, *dump_path;
     int output_logits, output_prob;
@@ -116,6 +133,14 @@ typedef struct infer_job {
     tp_batch batch;
     tp_task_predictions predictions;
     dump_buffers dump;
+    /* zero-shot classification (a CLIP model and candidates_path): the images, the candidate texts
+     * (as ids and as written), each image's best candidate and its logits against all of them */
+    int zero_shot;
+    tp_image_set zs_images;
+    tp_id_lists zs_candidates;
+    char **zs_texts;
+    int64_t *zs_best;
+    float *zs_logits;
 } infer_job;
 
 /* ---- the task: from the checkpoint's task.json or from the run's keys -------------------------- */
@@ -147,19 +172,13 @@ static int read_labels_file(infer_job *job, const char *path)
     int64_t count = 0, capacity = 16, line = 0;
     char **names = tp_xmalloc((size_t)capacity * sizeof *names);
     int rc = 0;
-    for (char *cursor = text; *cursor && rc == 0;) {
-        char *end = strchr(cursor, '\n'), *next = end ? end + 1 : cursor + strlen(cursor);
-        if (end) *end = 0;
-        size_t length = strlen(cursor);
-        if (length && cursor[length - 1] == '\r') cursor[--length] = 0;
-        line++;
-        if (!length) {
+    for (char *cursor = text, *name; rc == 0 && (name = tp_next_line(&cursor, &line));) {
+        if (!*name) {
             rc = tp_fail("%s: line %lld: empty label name", path, (long long)line);
         } else {
             if (count == capacity) names = tp_xrealloc(names, (size_t)(capacity *= 2) * sizeof *names);
-            names[count++] = cursor;
+            names[count++] = name;
         }
-        cursor = next;
     }
     if (rc == 0 && count == 0) rc = tp_fail("%s: no label names", path);
     if (rc == 0) names_from_strings(job, (const char *const *)names, count);
@@ -167,6 +186,8 @@ static int read_labels_file(infer_job *job, const char *path)
     free(text);
     return rc;
 }
+
+static int is_generating(tp_task_kind kind) { return kind == TP_TASK_TEXT2TEXT || kind == TP_TASK_SPEECH2TEXT; }
 
 static int task_from_run(infer_job *job)
 {
@@ -187,7 +208,7 @@ static int task_from_run(infer_job *job)
     job->kind = (tp_task_kind)kind;
     if (labels_path && labels_num)
         return tp_fail("%s: key 'labels_num': give either labels_path or labels_num", tp_config_name(job->run));
-    if (job->kind == TP_TASK_REGRESSION || job->kind == TP_TASK_TEXT2TEXT) {
+    if (job->kind == TP_TASK_REGRESSION || is_generating(job->kind)) {
         if (labels_path || labels_num)
             return tp_fail("%s: key '%s': %s has no labels", tp_config_name(job->run),
                            labels_path ? "labels_path" : "labels_num", tp_task_kind_name(job->kind));
@@ -220,7 +241,7 @@ static int task_from_file(infer_job *job)
         return tp_fail("%s: key 'task': missing", tp_config_name(job->task_file));
     job->kind = (tp_task_kind)kind;
     int64_t model_labels = 0;
-    if (kind != TP_TASK_REGRESSION && kind != TP_TASK_TEXT2TEXT &&
+    if (kind != TP_TASK_REGRESSION && !is_generating(job->kind) &&
         (tp_config_int(job->model_config, "labels_num", 0, 0, INT32_MAX, &model_labels) < 0 || model_labels != count))
         return tp_fail("%s: key 'labels': %d names, but the model's head has %lld labels", tp_config_name(job->task_file),
                        count, (long long)model_labels);
@@ -360,9 +381,12 @@ static int read_outputs(infer_job *job)
                        job->output_logits ? "output_logits" : "output_prob");
     if (job->kind == TP_TASK_REGRESSION && job->output_prob)
         return tp_fail("%s: key 'output_prob': regression has no probabilities", name);
-    if (job->kind == TP_TASK_TEXT2TEXT && (job->output_logits || job->output_prob || job->inputs_path))
-        return tp_fail("%s: key '%s': not available for text2text (it reads test_path and writes the generated texts)",
-                       name, job->output_logits ? "output_logits" : job->output_prob ? "output_prob" : "inputs_path");
+    if (is_generating(job->kind) && (job->output_logits || job->output_prob || job->inputs_path ||
+                                     (job->kind == TP_TASK_SPEECH2TEXT && job->dump_path)))
+        return tp_fail("%s: key '%s': not available for %s (it reads test_path and writes the generated texts)", name,
+                       job->output_logits ? "output_logits" : job->output_prob ? "output_prob"
+                                                            : job->inputs_path ? "inputs_path" : "dump",
+                       tp_task_kind_name(job->kind));
     return 0;
 }
 
@@ -374,13 +398,14 @@ static int read_run(infer_job *job, int64_t *threads)
         tp_config_int(job->run, "seq_length", stored_length, 2, 1 << 20, &job->seq_length) < 0 ||
         tp_config_int(job->run, "threads", 0, 0, 4096, threads) < 0)
         return -1;
-    if (job->kind == TP_TASK_TEXT2TEXT) { /* defaults: the checkpoint's */
-        int64_t stored_tgt = 32, stored_beams = 1;
-        if (job->task_file && (tp_config_int(job->task_file, "tgt_seq_length", 32, 1, 1 << 20, &stored_tgt) < 0 ||
-                               tp_config_int(job->task_file, "num_beams", 1, 1, 1024, &stored_beams) < 0))
-            return -1;
-        if (tp_config_int(job->run, "tgt_seq_length", stored_tgt, 1, 1 << 20, &job->tgt_seq_length) < 0 ||
-            tp_config_int(job->run, "num_beams", stored_beams, 1, 1024, &job->num_beams) < 0)
+    /* defaults: the checkpoint's */
+    if (is_generating(job->kind) &&
+        tp_task_read_search(job->run, job->task_file, job->kind, &job->tgt_seq_length, &job->search) < 0)
+        return -1;
+    if (job->kind == TP_TASK_SPEECH2TEXT) {
+        const char *stored = NULL;
+        if ((job->task_file && tp_config_string(job->task_file, "word_delimiter", NULL, &stored) < 0) ||
+            tp_config_string(job->run, "word_delimiter", stored, &job->word_delimiter) < 0)
             return -1;
     }
     return read_outputs(job);
@@ -414,6 +439,21 @@ static int read_images(infer_job *job)
         fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", job->test_path,
                 (long long)job->split.images->skipped);
     job->seq_length = job->split.seq_length; /* the class token and the patches */
+    return 0;
+}
+
+/* A speech list at the model's features, its transcripts (when it has them) as the decoder rows. */
+static int read_speech(infer_job *job)
+{
+    if (job->inputs_path)
+        return tp_fail("%s: key 'inputs_path': token ids; a speech model reads test_path", tp_config_name(job->run));
+    if (job->model.embedding_count < 1 || strcmp(job->model.embedding_types[0]->name, "speech"))
+        return tp_fail("%s: key 'task': speech2text needs a model whose embedding starts with speech",
+                       tp_config_name(job->run));
+    if (tp_task_read_speech(job->test_path, job->model_config, 1, &job->tsv, &job->split) < 0 ||
+        tp_encode_speech_targets(job->tokenizer, job->word_delimiter, job->tgt_seq_length, &job->split) < 0)
+        return -1;
+    job->seq_length = job->split.seq_length; /* subsampled frames: sinusoidal positions, any length */
     return 0;
 }
 
@@ -466,9 +506,89 @@ static int read_inputs(infer_job *job)
 
 static int check_seq_length(const infer_job *job)
 {
-    if (job->seq_length > job->model.hp.max_seq_length)
+    if (job->kind != TP_TASK_SPEECH2TEXT && job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", tp_config_name(job->run),
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
+    return 0;
+}
+
+/* ---- zero-shot classification: a CLIP model, candidate texts ------------------------------------ */
+
+/* A CLIP model's weights: a tp-pretrain output_dir or checkpoint directory (no task.json), a tp
+ * config + weights, or a Hugging Face CLIPModel directory. */
+static int open_clip_model(infer_job *job, model_source *source, const tp_cli *cli)
+{
+    if (read_source(job, source) < 0) return -1;
+    char pretrained[4200]; /* tp-pretrain's output_dir keeps them in checkpoints/ */
+    snprintf(pretrained, sizeof pretrained, "%s/checkpoints", source->checkpoint ? source->checkpoint : "");
+    if (source->checkpoint) {
+        if ((find_weights(pretrained, source->weights, sizeof source->weights) < 0 &&
+             find_weights(source->checkpoint, source->weights, sizeof source->weights) < 0) ||
+            !(job->model_config = stored_model_config(source->weights)))
+            return -1;
+    } else {
+        job->model_config = source->hf_dir ? tp_hf_config(source->hf_dir) : tp_config_load(source->model_path);
+        if (!job->model_config) return -1;
+    }
+    if (tp_cli_apply(cli, NULL, job->model_config) < 0 || open_tokenizer(job, source) < 0) return -1;
+    int clr = 0;
+    if (job->tokenizer && tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
+    for (int i = 0; job->tokenizer && i < job->model.target_count; i++)
+        clr |= !strcmp(tp_model_target_name(&job->model, i), "clr");
+    if (!clr)
+        return tp_fail("%s: key 'candidates_path': zero-shot classification needs a CLIP model (target clr); %s "
+                       "has none", tp_config_name(job->run), tp_config_name(job->model_config));
+    return 0;
+}
+
+/* The images (a text<TAB>path list or a clip pre-decoded file) and the candidates, as ids. */
+static int read_zero_shot_inputs(infer_job *job, tp_image_set_options *options)
+{
+    const char *name = tp_config_name(job->run), *candidates_path = NULL;
+    if (tp_config_string(job->run, "test_path", NULL, &job->test_path) < 0 ||
+        tp_config_string(job->run, "candidates_path", NULL, &candidates_path) < 0 ||
+        tp_config_bool(job->run, "skip_bad_images", 0, &options->skip_bad_images) < 0)
+        return -1;
+    if (!job->test_path)
+        return tp_fail("%s: key 'test_path': missing (the images: text<TAB>path lines or a pre-decoded file of "
+                       "tp-preprocess --data_processor clip)", name);
+    tp_image_set *images = &job->zs_images;
+    if (tp_image_set_read(job->test_path, options, images) < 0 ||
+        (images->captions && tp_clip_tokenize_set(images, job->tokenizer, job->seq_length) < 0) ||
+        tp_clip_read_texts(candidates_path, job->tokenizer, job->seq_length, &job->zs_candidates, &job->zs_texts) < 0)
+        return -1;
+    if (images->vocab_size != job->tokenizer->vocab_size)
+        return tp_fail("%s: made with a vocabulary of %lld tokens, but %s has %lld", job->test_path,
+                       (long long)images->vocab_size, job->tokenizer->source_path,
+                       (long long)job->tokenizer->vocab_size);
+    if (images->skipped)
+        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", job->test_path,
+                (long long)images->skipped);
+    return 0;
+}
+
+static int zero_shot_setup(infer_job *job, const tp_cli *cli)
+{
+    model_source source = {0};
+    tp_image_set_options options = {0};
+    const tp_backend *backend = NULL;
+    int64_t threads = 0;
+    job->zero_shot = 1;
+    if (open_clip_model(job, &source, cli) < 0 || tp_clip_image_options(job->model_config, &options) < 0 ||
+        tp_config_string(job->run, "prediction_path", NULL, &job->prediction_path) < 0 ||
+        tp_config_bool(job->run, "output_logits", 0, &job->output_logits) < 0 ||
+        tp_config_bool(job->run, "output_prob", 0, &job->output_prob) < 0 ||
+        tp_config_int(job->run, "seq_length", job->model.hp.max_seq_length, 2, job->model.hp.max_seq_length,
+                      &job->seq_length) < 0 ||
+        tp_config_int(job->run, "threads", 0, 0, 4096, &threads) < 0 || !(backend = tp_device_from_config(job->run)) ||
+        read_zero_shot_inputs(job, &options) < 0 || tp_config_check_unused(job->model_config) < 0 ||
+        tp_config_check_unused(job->run) < 0)
+        return -1;
+    if (threads > 0) omp_set_num_threads((int)threads);
+    tp_model_allocate(&job->model, backend, 7);
+    if (load_weights(job, &source) < 0) return -1;
+    tp_ctx_init(&job->ctx, backend, (size_t)64 << 20);
+    job->ctx_ready = 1;
     return 0;
 }
 
@@ -481,12 +601,16 @@ static int setup(infer_job *job, const tp_cli *cli)
     if (!job->run || tp_cli_apply(cli, job->run, NULL) < 0) return -1;
     if (tp_cli_flag(cli, FLAG_OUTPUT_LOGITS)) tp_config_set(job->run, "output_logits", "true");
     if (tp_cli_flag(cli, FLAG_OUTPUT_PROB)) tp_config_set(job->run, "output_prob", "true");
+    if (tp_config_has(job->run, "candidates_path")) return zero_shot_setup(job, cli);
     if (open_model(job, &source) < 0 || tp_cli_apply(cli, NULL, job->model_config) < 0 ||
         open_tokenizer(job, &source) < 0 || read_run(job, &threads) < 0 || !(backend = tp_device_from_config(job->run)))
         return -1;
     if (tp_model_build(&job->model, job->model_config, job->tokenizer ? job->tokenizer->vocab_size : 0) < 0)
         return -1;
-    int read = job->images ? read_images(job) : job->inputs_path ? read_inputs(job) : read_tsv(job);
+    int read = job->images                          ? read_images(job)
+               : job->kind == TP_TASK_SPEECH2TEXT ? read_speech(job)
+               : job->inputs_path                 ? read_inputs(job)
+                                                  : read_tsv(job);
     if (read < 0 || tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0 ||
         check_seq_length(job) < 0)
         return -1;
@@ -594,7 +718,8 @@ static void write_label(FILE *out, const infer_job *job, int64_t i)
         for (int64_t w = job->split.first_word[i]; w < job->split.first_word[i + 1]; w++)
             if (p->ids[w] >= 0) fprintf(out, "%s%s", separator, job->label_names[p->ids[w]]), separator = " ";
         break;
-    case TP_TASK_TEXT2TEXT: fputs(p->texts[i], out); break;
+    case TP_TASK_TEXT2TEXT:
+    case TP_TASK_SPEECH2TEXT: fputs(p->texts[i], out); break;
     }
 }
 
@@ -627,15 +752,68 @@ static int report_scores(infer_job *job)
     return 0;
 }
 
+/* Each image's best candidate (and its logits and softmax over the candidates). */
+static int write_zero_shot(const infer_job *job)
+{
+    tp_atomic_file file;
+    if (tp_atomic_open(&file, job->prediction_path) < 0) return -1;
+    int64_t candidates = job->zs_candidates.count;
+    fprintf(file.fp, "text%s%s\n", job->output_logits ? "\tlogits" : "", job->output_prob ? "\tprob" : "");
+    for (int64_t i = 0; i < job->zs_images.count; i++) {
+        const float *logits = job->zs_logits + i * candidates;
+        fputs(job->zs_texts[job->zs_best[i]], file.fp);
+        if (job->output_logits) fputc('\t', file.fp), write_values(file.fp, logits, candidates);
+        if (job->output_prob)
+            fputc('\t', file.fp), write_probabilities(file.fp, TP_TASK_CLASSIFICATION, logits, candidates);
+        fputc('\n', file.fp);
+    }
+    return tp_atomic_commit(&file);
+}
+
+/* The accuracy over the images whose own text is one of the candidates. */
+static void report_zero_shot(const infer_job *job)
+{
+    const tp_id_lists *texts = &job->zs_images.texts;
+    int64_t scored = 0, correct = 0;
+    for (int64_t i = 0; i < texts->count; i++) {
+        int64_t truth = tp_id_lists_find(&job->zs_candidates, texts->ids + texts->offsets[i],
+                                         texts->offsets[i + 1] - texts->offsets[i]);
+        scored += truth >= 0;
+        correct += truth >= 0 && truth == job->zs_best[i];
+    }
+    if (scored)
+        fprintf(stderr, "%s | zero-shot accuracy %.4f (%lld of %lld images; %lld without their text among the "
+                "candidates)\n", job->test_path, (double)correct / (double)scored, (long long)correct,
+                (long long)scored, (long long)(texts->count - scored));
+}
+
+static int run_zero_shot(infer_job *job)
+{
+    int64_t count = job->zs_images.count;
+    job->zs_best = tp_xmalloc((size_t)count * sizeof *job->zs_best);
+    job->zs_logits = tp_xmalloc((size_t)(count * job->zs_candidates.count) * sizeof *job->zs_logits);
+    int32_t pad_id = job->tokenizer->pad_id >= 0 ? job->tokenizer->pad_id : job->tokenizer->eos_id;
+    if (tp_clip_zero_shot(&job->model, &job->ctx, &job->zs_images, &job->zs_candidates, job->seq_length, pad_id,
+                          job->zs_best, job->zs_logits) < 0 ||
+        (job->prediction_path && write_zero_shot(job) < 0))
+        return -1;
+    report_zero_shot(job);
+    fprintf(stderr, "tp-infer: %lld images against %lld candidate texts on device %s%s%s\n", (long long)count,
+            (long long)job->zs_candidates.count, job->ctx.backend->name,
+            job->prediction_path ? "; predictions in " : "", job->prediction_path ? job->prediction_path : "");
+    return 0;
+}
+
 static int run(infer_job *job, const tp_cli *cli)
 {
     if (setup(job, cli) < 0) return -1;
+    if (job->zero_shot) return run_zero_shot(job);
     tp_task_observer observer = {dump_batch, job};
     if (tp_task_predict_observed(&job->model, &job->ctx, &job->split, &job->batch, job->batch_size,
                                  job->dump_path ? &observer : NULL, &job->predictions) < 0)
         return -1;
-    if (job->kind == TP_TASK_TEXT2TEXT &&
-        tp_task_generate(&job->model, &job->ctx, job->tokenizer, &job->split, job->num_beams, &job->predictions) < 0)
+    if (is_generating(job->kind) &&
+        tp_task_generate(&job->model, &job->ctx, job->tokenizer, &job->split, &job->search, &job->predictions) < 0)
         return -1;
     if (job->dump_path && write_dump(job) < 0) return -1;
     if (job->prediction_path && write_predictions(job) < 0) return -1;
@@ -662,6 +840,12 @@ static void cleanup(infer_job *job)
     if (job->model_config) tp_config_free(job->model_config);
     if (job->task_file) tp_config_free(job->task_file);
     if (job->run) tp_config_free(job->run);
+    tp_image_set_free(&job->zs_images);
+    tp_id_lists_free(&job->zs_candidates);
+    for (int64_t i = 0; job->zs_texts && job->zs_texts[i]; i++) free(job->zs_texts[i]);
+    free(job->zs_texts);
+    free(job->zs_best);
+    free(job->zs_logits);
 }
 
 int main(int argc, char **argv)

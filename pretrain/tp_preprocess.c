@@ -2,6 +2,7 @@
  * Options follow TencentPretrain's preprocess.py; see --help and docs/data.md. */
 #include "core/error.h"
 #include "core/preprocess.h"
+#include "core/preprocess_clip.h"
 #include "core/preprocess_seq2seq.h"
 #include "core/preprocess_vit.h"
 
@@ -67,17 +68,22 @@ static const option_spec options[] = {
     {"tokenizer_json_path", OPT_PATH, &args.tokenizer_json_path, NULL, 0, 0,
      "hf: a Hugging Face tokenizer.json (WordPiece, byte-level BPE or Unigram model). Required for hf."},
     {"dataset_path", OPT_PATH, &args.dataset_path, NULL, 0, 0, "Output dataset. Default: dataset.tpd."},
-    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|t5|bart|mt|prefixlm", 0, 0,
+    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|clip|t5|bart|mt|prefixlm", 0, 0,
      "bert: NSP pairs [CLS] A [SEP] B [SEP] per document; mlm: lines cut into seq_length pieces; lm (GPT-2): "
      "lines cut into windows of seq_length + 1 tokens, the inputs and their next tokens (with a bpe tokenizer "
      "<|endoftext|> frames each line; no masks, dup_factor 1); vit: the corpus is an image list (label<TAB>path "
      "lines) or an MNIST-style IDX images file, decoded and resized once into a pre-decoded image file that "
-     "tp-finetune and tp-infer read in place of the list (no tokenizer; --config_path); t5: mlm pieces whose "
+     "tp-finetune and tp-infer read in place of the list (no tokenizer; --config_path); clip: the corpus is "
+     "TencentPretrain's text<TAB>path lines (image-text pairs), the images decoded and processed as "
+     "CLIPImageProcessor for the model's vision stream and the texts tokenized as [CLS] text [SEP] (at most "
+     "seq_length tokens), into a pre-decoded file that tp-pretrain trains a CLIP model on (--config_path); t5: "
+     "mlm pieces whose "
      "masked spans become sentinels <extra_id_N> (needs <extra_id_0>...); bart: documents' sentence chunks, "
      "permuted and text-infilled with [MASK]; mt: source<TAB>target lines for an encoder-decoder; prefixlm: "
      "source<TAB>target lines as one sequence for a decoder-only model, loss on the target (docs/data.md). "
      "Default: bert."},
-    {"processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|t5|bart|mt|prefixlm", 0, 0, "Same as --data_processor."},
+    {"processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|clip|t5|bart|mt|prefixlm", 0, 0,
+     "Same as --data_processor."},
     {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert|bpe|gpt2|sentencepiece|char|space|hf", 0, 0,
      "bert: BERT's basic tokenizer + WordPiece; bpe (= gpt2): GPT-2's byte-level BPE; sentencepiece: a "
      "SentencePiece model; char / space: TencentPretrain's character / space-separated tokens; hf: a Hugging Face "
@@ -86,7 +92,7 @@ static const option_spec options[] = {
      "Lower-case and strip accents before WordPiece (1/0 accepted). Default: true."},
     {"seq_length", OPT_INT, &args.seq_length, NULL, 1, 65535,
      "Instance length including [CLS]/[SEP] (bert: at least 5, mlm: at least 2; lm: the model's input length, "
-     "at most 65534). Default: 128."},
+     "at most 65534; clip: the longest text, texts are cut to it). Default: 128."},
     {"dup_factor", OPT_INT, &args.dup_factor, NULL, 1, 1e9,
      "Build the instances this many times with other random choices; 1 with --dynamic_masking. Default: 5."},
     {"short_seq_prob", OPT_REAL, &args.short_seq_prob, NULL, 0, 1,
@@ -95,10 +101,10 @@ static const option_spec options[] = {
      "mlm, lm: pack the lines of a buffer into full pieces across line ends (RoBERTa's FULL-SENTENCES; lm: one "
      "contiguous token stream). Default: off, each line is cut on its own."},
     {"config_path", OPT_PATH, &args.config_path, NULL, 0, 0,
-     "vit: the model config whose image_height, image_width and channels_num the images are decoded and resized "
-     "to (docs/media.md). Required for vit."},
+     "vit, clip: the model config whose image_height, image_width and channels_num (clip: its stream_1's) the "
+     "images are decoded and resized to (docs/media.md). Required for vit and clip."},
     {"skip_bad_images", OPT_FLAG, &args.skip_bad_images, NULL, 0, 0,
-     "vit: leave out (and count) images that cannot be read or decoded. Default: off, the first one fails."},
+     "vit, clip: leave out (and count) images that cannot be read or decoded. Default: off, the first one fails."},
     {"tgt_seq_length", OPT_INT, &args.tgt_seq_length, NULL, 1, 65534,
      "mt: the target's (decoder's) length; [CLS] target [SEP] is cut to tgt_seq_length + 1 tokens. Default: 128."},
     {"span_masking", OPT_FLAG, &args.span_masking, NULL, 0, 0,
@@ -143,7 +149,7 @@ static void print_help(void)
     printf("Usage: %s --corpus_path CORPUS --vocab_path VOCAB [--dataset_path OUT] [options]\n"
            "       %s --corpus_path CORPUS --tokenizer hf --tokenizer_json_path tokenizer.json [options]\n\n"
            "Turns a text corpus into a binary dataset (docs/data.md) with TencentPretrain's\n"
-           "bert, mlm, lm, t5, bart, mt or prefixlm data processor (vit: a pre-decoded image file).\n"
+           "bert, mlm, lm, t5, bart, mt or prefixlm data processor (vit, clip: a pre-decoded image file).\n"
            "The output is written atomically and is the same for any thread count. Progress goes\n"
            "to stderr.\n\n"
            "Options:\n",
@@ -319,27 +325,67 @@ static int check_special_tokens(const tp_tokenizer_options *tokenizer)
     return first_missing ? 1 : 0;
 }
 
-/* --data_processor vit: the images decoded at the model's size, written as a pre-decoded file. */
+static tp_tokenizer_options tokenizer_options(void)
+{
+    return (tp_tokenizer_options){.kind = args.tokenizer,
+                                  .vocab_path = args.vocab_path,
+                                  .do_lower_case = args.do_lower_case,
+                                  .merges_path = args.merges_path,
+                                  .spm_model_path = args.spm_model_path,
+                                  .tokenizer_json_path = args.tokenizer_json_path};
+}
+
+/* clip: the set's texts as token ids; NULL tokenizer: vit, nothing to do. */
+static int tokenize_texts(tp_image_set *set, const tp_tokenizer_options *options)
+{
+    tp_tokenizer *tok = tp_tokenizer_create(options);
+    int status = tok ? tp_clip_tokenize_set(set, tok, args.seq_length) : -1;
+    if (tok) tp_tokenizer_free(tok);
+    return status;
+}
+
+static void report_images(const tp_image_set *set, double seconds)
+{
+    fprintf(stderr, "%s: wrote %s: %" PRId64 " %s of %" PRId64 " x %" PRId64 " x %" PRId64, program, args.dataset_path,
+            set->count, set->texts.count ? "image-text pairs" : "images", set->channels, set->height, set->width);
+    if (set->texts.count)
+        fprintf(stderr, ", %" PRId64 " text tokens (the longest text %" PRId64 ")", set->texts.token_count,
+                set->texts.longest);
+    else
+        fprintf(stderr, ", %" PRId64 " classes", set->num_labels);
+    fprintf(stderr, " (%" PRId64 " skipped) in %.2f s\n", set->skipped, seconds);
+}
+
+/* --data_processor vit or clip: the images decoded at the model's size (clip: with their texts' token
+ * ids), written as a pre-decoded file. */
 static int preprocess_images(void)
 {
-    if (!args.config_path) return usage_error("--data_processor vit needs --config_path (the model config)");
+    int clip = strcmp(args.processor, "clip") == 0;
+    if (!args.config_path)
+        return usage_error("--data_processor %s needs --config_path (the model config)", args.processor);
+    if (clip) {
+        int usage = check_tokenizer_paths();
+        if (usage) return usage;
+    }
     if (args.processes_num) omp_set_num_threads((int)args.processes_num);
     double start = now_seconds();
     tp_image_set_options options = {.skip_bad_images = args.skip_bad_images};
+    tp_tokenizer_options tokenizer = tokenizer_options();
     tp_image_set set = {0};
     int64_t patch = 0;
     tp_config *config = tp_config_load(args.config_path);
-    int status = config && tp_image_set_geometry(config, &options, &patch) == 0 &&
-                         tp_image_set_read(args.corpus_path, &options, &set) == 0 &&
+    int geometry = !config                ? -1
+                   : clip                 ? tp_clip_image_options(config, &options)
+                                          : tp_image_set_geometry(config, &options, &patch);
+    int status = geometry == 0 && tp_image_set_read(args.corpus_path, &options, &set) == 0 &&
+                         (!clip || tokenize_texts(&set, &tokenizer) == 0) &&
                          tp_image_set_write(&set, args.dataset_path) == 0
                      ? 0
                      : 1;
     if (status)
         fprintf(stderr, "%s: error: %s\n", program, tp_last_error());
     else
-        fprintf(stderr, "%s: wrote %s: %" PRId64 " images of %" PRId64 " x %" PRId64 " x %" PRId64 ", %" PRId64
-                " classes (%" PRId64 " skipped) in %.2f s\n", program, args.dataset_path, set.count, set.channels,
-                set.height, set.width, set.num_labels, set.skipped, now_seconds() - start);
+        report_images(&set, now_seconds() - start);
     tp_image_set_free(&set);
     if (config) tp_config_free(config);
     return status;
@@ -354,15 +400,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!args.corpus_path) return usage_error("--corpus_path is required");
-    if (strcmp(args.processor, "vit") == 0) return preprocess_images();
+    if (strcmp(args.processor, "vit") == 0 || strcmp(args.processor, "clip") == 0) return preprocess_images();
     status = check_tokenizer_paths();
     if (status) return status;
-    tp_tokenizer_options tokenizer = {.kind = args.tokenizer,
-                                      .vocab_path = args.vocab_path,
-                                      .do_lower_case = args.do_lower_case,
-                                      .merges_path = args.merges_path,
-                                      .spm_model_path = args.spm_model_path,
-                                      .tokenizer_json_path = args.tokenizer_json_path};
+    tp_tokenizer_options tokenizer = tokenizer_options();
     int lm = strcmp(args.processor, "lm") == 0; /* needs only a start and an end token: tp_preprocess checks */
     int seq2seq = tp_seq2seq_processor_kind(args.processor) != 0; /* tp_preprocess checks their own tokens */
     status = lm || seq2seq ? 0 : check_special_tokens(&tokenizer);

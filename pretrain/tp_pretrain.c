@@ -12,6 +12,7 @@
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/model.h"
+#include "core/preprocess_clip.h"
 #include "core/run_tokenizer.h"
 #include "core/trainer.h"
 #include "tokenizers/tokenizer.h"
@@ -32,12 +33,14 @@ static const char usage[] =
     "Run-config keys (default):\n"
     "  model                    model config, TencentPretrain format (required), e.g. models/bert/tiny_config.json\n"
     TP_RUN_TOKENIZER_HELP
-    "  dataset_path             dataset written by tp-preprocess (required)\n"
+    "  dataset_path             dataset written by tp-preprocess (required); a CLIP model (target clr) trains on\n"
+    "                           the image-text pairs of tp-preprocess --data_processor clip (one rank)\n"
     "  output_dir               checkpoints and metrics go here (required)\n"
     "  metrics_path             JSON Lines metrics (<output_dir>/metrics.jsonl)\n"
     "  batch_size               sequences per micro-batch and rank (32); global batch =\n"
     "                           batch_size x ranks x accumulation_steps\n"
-    "  seq_length               tokens per sequence, <= the dataset's and the model's max_seq_length (128)\n"
+    "  seq_length               tokens per sequence, <= the dataset's and the model's max_seq_length (128);\n"
+    "                           image-text pairs: the texts' padded length, >= the dataset's longest text\n"
     "  total_steps              optimizer steps (100)\n"
     "  accumulation_steps       micro-batches per optimizer step (1)\n"
     "  learning_rate            peak learning rate (1e-4)\n"
@@ -74,17 +77,54 @@ typedef struct pretrain_job {
     tp_tokenizer *tokenizer;
     tp_dataset *dataset;
     tp_loader *loader;
+    /* or image-text pairs (a pre-decoded file of the clip processor) and their loader */
+    int image_text;
+    tp_image_set pairs;
+    tp_clip_loader *pairs_loader;
     tp_model model;
     tp_trainer trainer;
     int64_t batch_size, seq_length;
     char *model_config_json;
 } pretrain_job;
 
+/* ---- the data: a tp-preprocess dataset or image-text pairs -------------------------------------- */
+
+static const tp_batch *next_batch(pretrain_job *job)
+{
+    return job->image_text ? tp_clip_loader_next(job->pairs_loader) : tp_loader_next(job->loader);
+}
+
+static int64_t instance_count(const pretrain_job *job)
+{
+    return job->image_text ? job->pairs.count : tp_dataset_count(job->dataset);
+}
+
+static void data_position(const pretrain_job *job, int64_t *epoch, int64_t *cursor)
+{
+    if (job->image_text)
+        tp_clip_loader_position(job->pairs_loader, epoch, cursor);
+    else
+        tp_loader_position(job->loader, epoch, cursor);
+}
+
+static int data_seek(pretrain_job *job, int64_t epoch, int64_t cursor)
+{
+    return job->image_text ? tp_clip_loader_seek(job->pairs_loader, epoch, cursor)
+                           : tp_loader_seek(job->loader, epoch, cursor);
+}
+
 static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
 {
-    pretrain_job *job = user;
-    const tp_batch *batch = tp_loader_next(job->loader);
+    const tp_batch *batch = next_batch(user);
     return batch ? tp_trainer_model_step(trainer, batch, metrics) : -1;
+}
+
+static int check_vocabulary(const pretrain_job *job, const char *dataset_path, int64_t dataset_vocab)
+{
+    if (dataset_vocab != job->tokenizer->vocab_size)
+        return tp_fail("%s: made with a vocabulary of %lld tokens, but %s has %lld", dataset_path,
+                       (long long)dataset_vocab, job->tokenizer->source_path, (long long)job->tokenizer->vocab_size);
+    return 0;
 }
 
 static int open_inputs(pretrain_job *job)
@@ -97,12 +137,33 @@ static int open_inputs(pretrain_job *job)
     if (!model_path) return tp_fail("%s: key 'model': missing (the model config to train)", tp_config_name(run));
     if (!dataset_path) return tp_fail("%s: key 'dataset_path': missing", tp_config_name(run));
     if (!(job->tokenizer = tp_run_tokenizer(run, NULL))) return -1;
-    if (!(job->dataset = tp_dataset_open(dataset_path))) return -1;
-    if (tp_dataset_vocab_size(job->dataset) != job->tokenizer->vocab_size)
-        return tp_fail("%s: made with a vocabulary of %lld tokens, but %s has %lld", dataset_path,
-                       (long long)tp_dataset_vocab_size(job->dataset), job->tokenizer->source_path,
-                       (long long)job->tokenizer->vocab_size);
+    if ((job->image_text = tp_image_set_is_predecoded(dataset_path)) < 0) return -1;
+    if (!job->image_text && (!(job->dataset = tp_dataset_open(dataset_path)) ||
+                             check_vocabulary(job, dataset_path, tp_dataset_vocab_size(job->dataset)) < 0))
+        return -1;
     if (!(job->model_config = tp_config_load(model_path))) return -1;
+    return 0;
+}
+
+/* Image-text pairs at the built model's input size (their file names the processor that made them). */
+static int read_pairs(pretrain_job *job)
+{
+    const char *dataset_path = NULL;
+    tp_image_set_options options = {0};
+    if (tp_config_string(job->run, "dataset_path", NULL, &dataset_path) < 0) return -1;
+    if (job->trainer.world_size > 1)
+        return tp_fail("%s: image-text pairs train on one rank (the clr target contrasts each rank's own batch; "
+                       "the all-gather of the features over the ranks is not built)", dataset_path);
+    if (tp_clip_image_options(job->model_config, &options) < 0 ||
+        tp_image_set_read(dataset_path, &options, &job->pairs) < 0)
+        return -1;
+    return check_vocabulary(job, dataset_path, job->pairs.vocab_size);
+}
+
+static int has_target(const tp_model *model, const char *name)
+{
+    for (int i = 0; i < model->target_count; i++)
+        if (!strcmp(tp_model_target_name(model, i), name)) return 1;
     return 0;
 }
 
@@ -112,6 +173,15 @@ static int check_shapes(pretrain_job *job)
     if (job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", run_name,
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
+    const char *dataset_path = NULL;
+    if (tp_config_string(job->run, "dataset_path", NULL, &dataset_path) < 0) return -1;
+    if (has_target(&job->model, "clr") != job->image_text)
+        return job->image_text ? tp_fail("%s: holds images (tp-preprocess --data_processor vit or clip): tp-pretrain "
+                                         "trains only a CLIP model (target clr) on them", dataset_path)
+                               : tp_fail("%s: target 'clr' trains on image-text pairs (a dataset of tp-preprocess "
+                                         "--data_processor clip), not on %s", tp_config_name(job->model_config),
+                                         dataset_path);
+    if (job->image_text) return 0; /* the pairs' loader checks its texts against seq_length */
     int kind = tp_dataset_kind(job->dataset), lm_dataset = kind == TP_DATASET_LM; /* windows of seq_length + 1 */
     if (job->seq_length > tp_dataset_seq_length(job->dataset) - lm_dataset)
         return tp_fail("%s: key 'seq_length': %lld exceeds the dataset's sequence length %lld", run_name,
@@ -144,6 +214,13 @@ static int check_shapes(pretrain_job *job)
 
 static int create_loader(pretrain_job *job, double mask_prob)
 {
+    int32_t pad_id = job->tokenizer->pad_id >= 0 ? job->tokenizer->pad_id : job->tokenizer->eos_id;
+    if (job->image_text) {
+        tp_clip_loader_options pairs = {job->batch_size, job->seq_length, job->trainer.options.seed, 1, pad_id};
+        if (read_pairs(job) < 0) return -1;
+        job->pairs_loader = tp_clip_loader_create(&job->pairs, &pairs);
+        return job->pairs_loader ? 0 : -1;
+    }
     tp_loader_options options = {
         .batch_size = job->batch_size,
         .seq_length = job->seq_length,
@@ -151,11 +228,10 @@ static int create_loader(pretrain_job *job, double mask_prob)
         .rank = job->trainer.rank,
         .world_size = job->trainer.world_size,
         .shuffle = 1,
-        .masking = {mask_prob, job->tokenizer->mask_id, job->tokenizer->pad_id, job->tokenizer->cls_id,
-                    job->tokenizer->sep_id, job->tokenizer->vocab_size},
+        /* lm datasets pad with [PAD] or, without one (GPT-2), <|endoftext|> as TencentPretrain's GPT-2 does */
+        .masking = {mask_prob, job->tokenizer->mask_id, pad_id, job->tokenizer->cls_id, job->tokenizer->sep_id,
+                    job->tokenizer->vocab_size},
     };
-    /* lm datasets pad with [PAD] or, without one (GPT-2), <|endoftext|> as TencentPretrain's GPT-2 does */
-    if (options.masking.pad_id < 0) options.masking.pad_id = job->tokenizer->eos_id;
     job->loader = tp_loader_create(job->dataset, &options);
     return job->loader ? 0 : -1;
 }
@@ -166,7 +242,7 @@ static const char *const position_keys[] = {"epoch", "cursor", NULL};
 static int save(pretrain_job *job)
 {
     int64_t epoch, cursor;
-    tp_loader_position(job->loader, &epoch, &cursor);
+    data_position(job, &epoch, &cursor);
     double values[2] = {(double)epoch, (double)cursor};
     tp_caller_state position = {position_keys, values};
     int status = tp_trainer_save(&job->trainer, &position);
@@ -179,13 +255,13 @@ static int save(pretrain_job *job)
  * edited by hand, and converting a double outside int64's range is undefined. */
 static int seek_to(pretrain_job *job, double epoch, double cursor)
 {
-    int64_t count = tp_dataset_count(job->dataset);
+    int64_t count = instance_count(job);
     if (!(epoch >= 0 && epoch <= 9007199254740992.0 && epoch == floor(epoch) && cursor >= 0 && cursor < (double)count &&
           cursor == floor(cursor)))
         return tp_fail("%s: the newest checkpoint's data position (epoch %g, cursor %g) is not one of this dataset "
                        "(epoch >= 0, cursor in [0, %lld))",
                        job->trainer.checkpoint_root, epoch, cursor, (long long)count);
-    return tp_loader_seek(job->loader, (int64_t)epoch, (int64_t)cursor);
+    return data_seek(job, (int64_t)epoch, (int64_t)cursor);
 }
 
 static int resume_or_start(pretrain_job *job, int resume)
@@ -267,6 +343,8 @@ static void cleanup(pretrain_job *job)
     tp_trainer_free(&job->trainer);
     tp_model_free(&job->model);
     if (job->loader) tp_loader_free(job->loader);
+    tp_clip_loader_free(job->pairs_loader);
+    tp_image_set_free(&job->pairs);
     if (job->dataset) tp_dataset_close(job->dataset);
     if (job->tokenizer) tp_tokenizer_free(job->tokenizer);
     if (job->model_config) tp_config_free(job->model_config);

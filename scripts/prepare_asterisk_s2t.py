@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes data/s2t/asterisk/{train,dev}.tsv and vocab.txt: the Asterisk core prompts (Debian's
 asterisk-core-sounds-en-wav, 8 kHz WAV, one speaker; transcripts in asterisk-core-sounds-en's
-core-sounds-en.txt.gz) as TencentPretrain's s2t lists (`text<TAB>path`) for tp-s2t.
+core-sounds-en.txt.gz) as TencentPretrain's s2t lists (`text<TAB>path`) for tp-finetune's
+speech2text task (configs/s2t_asterisk.json).
 
     apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en
     /usr/bin/python3 scripts/prepare_asterisk_s2t.py [--out data/s2t/asterisk]

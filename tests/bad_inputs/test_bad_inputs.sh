@@ -161,6 +161,18 @@ pp "vit: pre-decoded file cut in its header" 1 "cut.tpimg: pre-decoded image fil
 printf 'label\tpath\ncat\tx.png\n' >images.tsv
 pp "vit: image list with a bad label" 1 "images.tsv: line 2: label 'cat' is not a class id (0, 1, ...)" \
     --corpus_path images.tsv --data_processor vit --config_path "$vit_config"
+clip_config="$repo/models/clip/tiny_config.json"
+pp "clip: no --config_path" 2 "--data_processor clip needs --config_path (the model config) (see --help)" \
+    --corpus_path corpus.txt --vocab_path vocab.txt --data_processor clip
+printf 'text\tpath\na cat %s\n' "$repo/tests/fixtures/media/gray.jpg" >tabless.tsv
+pp "clip: a line without a tab" 1 "tabless.tsv: line 2: expected 2 tab-separated columns (text, path)" \
+    --corpus_path tabless.tsv --vocab_path vocab.txt --data_processor clip --config_path "$clip_config"
+printf 'text\tpath\na cat\t%s\nthe mat\tnowhere.png\n' "$repo/tests/fixtures/media/gray.jpg" >pairs.tsv
+pp "clip: a missing image" 1 "pairs.tsv: line 3: nowhere.png: No such file or directory" \
+    --corpus_path pairs.tsv --vocab_path vocab.txt --data_processor clip --config_path "$clip_config"
+pp "clip: a model config without a vision stream" 1 \
+    "$vit_config: key 'stream_1': missing or not an object (a two-stream model needs stream_0 and stream_1)" \
+    --corpus_path pairs.tsv --vocab_path vocab.txt --data_processor clip --config_path "$vit_config"
 pp "vocab: without [MASK]" 1 "vocab_without_mask.txt: the vocabulary lacks [MASK] (needed by the bert processor)" \
     --corpus_path corpus.txt --vocab_path vocab_without_mask.txt
 : >empty_vocab.txt
@@ -193,7 +205,7 @@ pp "sentencepiece: not a model" 1 "garbage.model: not a SentencePiece model: <an
     --spm_model_path garbage.model
 pp "output: directory missing" 1 "nowhere/data.tpd: No such file or directory" --corpus_path corpus.txt \
     --vocab_path vocab.txt --dataset_path nowhere/data.tpd
-pp "option: unknown processor" 2 "--processor: 'gpt' is not one of bert|mlm|lm|vit|t5|bart|mt|prefixlm (see --help)" --corpus_path corpus.txt \
+pp "option: unknown processor" 2 "--processor: 'gpt' is not one of bert|mlm|lm|vit|clip|t5|bart|mt|prefixlm (see --help)" --corpus_path corpus.txt \
     --vocab_path vocab.txt --processor gpt
 pp "option: seq_length not a number" 2 "--seq_length: 'abc' is not an integer (see --help)" --corpus_path corpus.txt \
     --vocab_path vocab.txt --seq_length abc
@@ -327,6 +339,15 @@ printf 'the cat sat\ta dog\nthe mat\tcat\n' >pairs.txt
 pt "dataset: seq2seq for an encoder-only model" 1 \
     "model.json: the dataset (t5, bart or mt processor) needs an encoder-decoder model ('decoder' and 'tgt_embedding')" \
     run.json --dataset_path mt.tpd
+printf 'text\tpath\na cat\t%s\n' "$repo/tests/fixtures/media/gray.jpg" >pairs.tsv
+"$build/tp-preprocess" --corpus_path pairs.tsv --vocab_path vocab.txt --dataset_path pairs.tpimg --data_processor clip \
+    --config_path "$repo/models/clip/tiny_config.json" 2>/dev/null || fail "tp-preprocess --data_processor clip failed"
+pt "dataset: image-text pairs for a text model" 1 \
+    "pairs.tpimg: holds images (tp-preprocess --data_processor vit or clip): tp-pretrain trains only a CLIP model (target clr) on them" \
+    run.json --dataset_path pairs.tpimg
+pt "model: a CLIP model on token sequences" 1 \
+    "$repo/models/clip/tiny_config.json: target 'clr' trains on image-text pairs (a dataset of tp-preprocess --data_processor clip), not on data.tpd" \
+    run.json --model "$repo/models/clip/tiny_config.json"
 # -- output --
 echo "a file" >file
 pt "output: output_dir is a file" 1 "file: Not a directory" run.json --output_dir file/run
@@ -381,7 +402,7 @@ pt "checkpoint: data position beyond the dataset" 1 \
 # ==== tp-finetune =================================================================================
 ft() { expect "tp-finetune: $1" "$2" "tp-finetune: error: $3" tp-finetune --config finetune.json "${@:4}"; }
 ft "task: unknown" 1 \
-    "finetune.json: key 'task': unknown value 'classify' (expected one of: classification, multi_label, regression, tagging, text2text)" \
+    "finetune.json: key 'task': unknown value 'classify' (expected one of: classification, multi_label, regression, tagging, text2text, speech2text)" \
     --task classify
 ft "model: both hf_model_dir and model" 1 \
     "finetune.json: key 'hf_model_dir': give either hf_model_dir or model (+ pretrained_model_path)" --model model.json
@@ -470,6 +491,10 @@ ti "test_path: label outside the model's set" 1 "bad.tsv: line 2: label '7' is n
 printf 'label\ttext_a\n1\tw5\n2\tw6\tw7\n' >bad.tsv
 ti "test_path: wrong column count" 1 "bad.tsv: line 3: expected 2 columns (label, text_a), found 3" --checkpoint finetuned \
     --test_path bad.tsv
+printf 'a cat\nthe mat\n' >candidates.txt
+ti "zero-shot: a model without the clr target" 1 \
+    "command line: key 'candidates_path': zero-shot classification needs a CLIP model (target clr); pretrained/checkpoints/step-00000002/model.safetensors has none" \
+    --checkpoint pretrained --test_path pairs.tsv --candidates_path candidates.txt --vocab_path vocab.txt
 ids_header() { # SHAPE_IDS DTYPE_IDS SHAPE_SEG: a safetensors header of input_ids and seg (4 bytes per element)
     local ids_bytes=$(($(echo "$1" | tr ',' '*'))) seg_bytes=$(($(echo "$3" | tr ',' '*')))
     echo "{\"input_ids\":{\"dtype\":\"$2\",\"shape\":[$1],\"data_offsets\":[0,$((4 * ids_bytes))]},\"seg\":{\"dtype\":\"I32\",\"shape\":[$3],\"data_offsets\":[$((4 * ids_bytes)),$((4 * ids_bytes + 4 * seg_bytes))]}}"

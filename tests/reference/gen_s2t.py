@@ -20,6 +20,11 @@ expected.safetensors (float32; ids and masks are exact):
   logits [2, 5, 40]             model(input_features, attention_mask, decoder_input_ids).logits
   small_parameters [2]          Speech2TextForConditionalGeneration(s2t-small config).num_parameters()
                                 with only_trainable False (the sinusoid tables included) and True
+
+generate.safetensors (float32 holding ids): model.generate(input_features=one utterance alone, its
+real frames only, max_new_tokens=MAX_NEW, and each search of SEARCHES) for utterance u (0: all 23
+frames, 1: its 17 real frames): "u<u>.<search name>" = the generated sequence, the decoder start id
+first (transformers' output as returned).
 """
 import os
 
@@ -33,6 +38,18 @@ from safetensors.torch import save_file  # noqa: E402
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 OUT = os.path.join(REPO_ROOT, "tests", "fixtures", "s2t")
 VOCAB = 40
+MAX_NEW = 12
+# name: generate() keyword arguments
+# (the random model repeats one id: no_repeat_ngram_size 2 makes the searches choose among others)
+SEARCHES = {
+    "greedy": {"num_beams": 1},
+    "beams4": {"num_beams": 4},
+    "greedy_ngram2": {"num_beams": 1, "no_repeat_ngram_size": 2},
+    "beams4_ngram2": {"num_beams": 4, "no_repeat_ngram_size": 2},
+    "beams3_lp0.5_early_ngram2": {"num_beams": 3, "length_penalty": 0.5, "early_stopping": True,
+                                  "no_repeat_ngram_size": 2},
+    "beams5_lp2_ngram2": {"num_beams": 5, "length_penalty": 2.0, "no_repeat_ngram_size": 2},
+}
 
 
 def perturb(model):
@@ -97,6 +114,17 @@ def main():
                "logits": logits.float().contiguous(),
                "small_parameters": torch.tensor([float(n) for n in counts])},
               os.path.join(OUT, "expected.safetensors"))
+    generated = {}
+    for u, frames in ((0, 23), (1, 17)):
+        for name, search in SEARCHES.items():
+            with torch.no_grad():
+                # synced_gpus given: transformers would otherwise import torch.distributed.fsdp, which
+                # Debian's torch 1.13 cannot import under Python 3.11
+                ids = model.generate(input_features=features[u : u + 1, :frames], max_new_tokens=MAX_NEW,
+                                     do_sample=False, synced_gpus=False, **search)
+            generated["u%d.%s" % (u, name)] = ids[0].float().contiguous()
+            print("utterance %d, %s: %s" % (u, name, ids[0].tolist()))
+    save_file(generated, os.path.join(OUT, "generate.safetensors"))
     print("s2t-small parameters (all, trainable):", counts)
 
 

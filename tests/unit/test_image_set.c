@@ -165,8 +165,8 @@ static void check_predecoded(void)
     CHECK(fails_with(tp_scratch_write("cut.tpimg", expected, 203), &gray, "cut.tpimg: the file has 203 bytes"));
     unsigned char bad[256];
     memcpy(bad, expected, size);
-    bad[8] = 2;
-    CHECK(fails_with(tp_scratch_write("version.tpimg", bad, size), &gray, "version 2 at byte 8 is not supported"));
+    bad[8] = 3;
+    CHECK(fails_with(tp_scratch_write("version.tpimg", bad, size), &gray, "version 3 at byte 8 is not supported"));
     memcpy(bad, expected, size);
     put_u64(bad, 24, 4);
     CHECK(fails_with(tp_scratch_write("channels.tpimg", bad, size), &gray, "channels 4 at byte 24 is outside [1, 3]"));

@@ -2,10 +2,11 @@
  * torchaudio 0.13.1's Kaldi fbank, 80 bins, utterance CMVN): tests/fixtures/media/s2t/, written by
  * tests/reference/make_s2t_features_fixture.py (a synthetic 8 kHz WAV and its features).  Every
  * feature within 5e-4 (measured: 2.4e-5);
- * the list's errors name the list and line, bad speech keys the key; the subsampled lengths are transformers'
+ * the list's errors name the list and line, bad speech keys the key; run_speech2text.py's header
+ * (either column order) and lists without transcripts are read; the subsampled lengths are transformers'
  * _get_feat_extract_output_lengths.  And the whole path learns: a tiny speech-to-text model trained
  * on the fixture's batch (tp_s2t_fill_batch, 80 AdamW steps) cuts its loss tenfold and then decodes
- * the transcript greedily (tp_s2t_greedy) word for word (WER 0). */
+ * the transcript greedily (tp_s2t_encode + core/generate_seq2seq.h) word for word (WER 0). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/generate_seq2seq.h"
 #include "core/metrics.h"
 #include "core/model.h"
 #include "core/optim.h"
@@ -26,7 +28,7 @@
 static void check_features(void)
 {
     tp_s2t_set set;
-    int status = tp_s2t_read(DIR "/list.tsv", 80, &set);
+    int status = tp_s2t_read(DIR "/list.tsv", 80, 0, &set);
     CHECK_MSG(status == 0, "%s", tp_last_error());
     tp_st_file *file = tp_st_open(DIR "/features.safetensors");
     CHECK_MSG(file != NULL, "%s (run tests/reference/make_s2t_features_fixture.py)", tp_last_error());
@@ -50,7 +52,8 @@ static void expect_error(const char *name, const char *contents, const char *mes
 {
     tp_s2t_set set;
     const char *path = tp_scratch_write(name, contents, strlen(contents));
-    CHECK_MSG(tp_s2t_read(path, 80, &set) < 0, "%s: accepted", name);
+    int allow_no_text = strstr(name, "no_text") != NULL;
+    CHECK_MSG(tp_s2t_read(path, 80, allow_no_text, &set) < 0, "%s: accepted", name);
     CHECK_MSG(strstr(tp_last_error(), message) != NULL, "%s: '%s' lacks '%s'", name, tp_last_error(), message);
 }
 
@@ -58,7 +61,12 @@ static void check_errors(void)
 {
     expect_error("no_tab.tsv", "fine\t" DIR "/glide.wav\nno tab here\n", "no_tab.tsv: line 2: no tab");
     expect_error("empty_text.tsv", "\n\t" DIR "/glide.wav\n", "empty_text.tsv: line 2: empty transcript");
-    expect_error("missing.tsv", "text\t" DIR "/absent.wav\n", "absent.wav");
+    expect_error("missing.tsv", "text\t" DIR "/absent.wav\n", "missing.tsv: line 1: " DIR "/absent.wav");
+    expect_error("corrupt.tsv", "fine\t" DIR "/glide.wav\nbad\t" DIR "/list.tsv\n", "corrupt.tsv: line 2: " DIR "/list.tsv");
+    expect_error("fields.tsv", "a\tb\t" DIR "/glide.wav\n", "fields.tsv: line 1: 3 tab-separated fields");
+    expect_error("header.tsv", "text\twav_path\n" DIR "/glide.wav\n", "header.tsv: line 2: 1 tab-separated fields");
+    expect_error("mixed_no_text.tsv", DIR "/glide.wav\nfine\t" DIR "/glide.wav\n",
+                 "mixed_no_text.tsv: line 2: a transcript, unlike the lines before");
     expect_error("empty.tsv", "\n\n", "empty.tsv: no utterances");
     /* 100 samples: less than one 200-sample frame at 8 kHz */
     unsigned char wav[44 + 200] = "RIFF";
@@ -69,6 +77,29 @@ static void check_errors(void)
     char list[512];
     snprintf(list, sizeof list, "short\t%s\n", short_wav);
     expect_error("short.tsv", list, "shorter than one 25 ms frame");
+}
+
+/* The list formats: run_speech2text.py's header in either order, `path` lines for transcription. */
+static void check_formats(void)
+{
+    static const char *const lists[][2] = {
+        {"header.tsv", "text\twav_path\na gliding vowel\t" DIR "/glide.wav\n"},
+        {"swapped.tsv", "wav_path\ttext\n" DIR "/glide.wav\ta gliding vowel\r\n"},
+        {"paths.tsv", DIR "/glide.wav\n\n" DIR "/glide.wav\n"},
+        {"path_header.tsv", "wav_path\n" DIR "/glide.wav\n"}};
+    for (int l = 0; l < 4; l++) {
+        tp_s2t_set set;
+        const char *path = tp_scratch_write(lists[l][0], lists[l][1], strlen(lists[l][1]));
+        int has_text = l < 2;
+        CHECK_MSG(tp_s2t_read(path, 80, !has_text, &set) == 0, "%s: %s", lists[l][0], tp_last_error());
+        CHECK_MSG(set.count == (l == 2 ? 2 : 1) && set.has_text == has_text && set.items[0].frames == 48 &&
+                      (has_text ? !strcmp(set.items[0].text, "a gliding vowel") : set.items[0].text == NULL),
+                  "%s: %lld utterances", lists[l][0], (long long)set.count);
+        tp_s2t_set_free(&set);
+    }
+    tp_s2t_set set;
+    const char *path = tp_scratch_write("needs_text.tsv", lists[2][1], strlen(lists[2][1]));
+    CHECK(tp_s2t_read(path, 80, 0, &set) < 0 && strstr(tp_last_error(), "needs_text.tsv: line 1: no tab"));
 }
 
 /* Characters as ids: 0 padding, 1 start, 2 end, 3 space, 4 + letter. */
@@ -119,19 +150,24 @@ static void decode(const int32_t *ids, int64_t n, char *text)
 static void check_learning(void)
 {
     tp_s2t_set set;
-    if (tp_s2t_read(DIR "/list.tsv", 80, &set) < 0) return; /* reported by check_features */
+    if (tp_s2t_read(DIR "/list.tsv", 80, 0, &set) < 0) return; /* reported by check_features */
     tp_config *config = tp_config_parse("tiny s2t", tiny_config);
     tp_model model;
     CHECK_MSG(config && tp_model_build(&model, config, VOCAB) == 0 && tp_config_check_unused(config) == 0, "%s",
               tp_last_error());
     tp_model_allocate(&model, &tp_cpu_backend, 7);
-    int32_t ids[64];
-    const int32_t *targets[2] = {ids, ids};
-    const int64_t indices[2] = {0, 0}, kernels[2] = {5, 5};
-    int64_t length = encode(set.items[0].text, ids), lengths[2] = {length, length};
+    int32_t ids[64], tgt_src[40], tags[40]; /* one decoder row, padded */
+    const int64_t indices[2] = {0, 0};
+    const tp_s2t_geometry geometry = {80, {5, 5}, 2};
+    int64_t length = encode(set.items[0].text, ids);
+    for (int64_t t = 0; t < 40; t++) {
+        tgt_src[t] = t < length - 1 ? ids[t] : 0;
+        tags[t] = t < length - 1 ? ids[t + 1] : -1;
+    }
     tp_batch batch;
-    tp_s2t_fill_batch(&set, indices, 2, targets, lengths, kernels, 2, 0, &batch);
-    CHECK(batch.seq_length == 12 && batch.tgt_seq_length == length - 1 && batch.tags[0] == ids[1]);
+    tp_s2t_fill_batch(&set, indices, 2, tgt_src, tags, 40, &geometry, &batch);
+    CHECK(batch.seq_length == 12 && batch.tgt_seq_length == length - 1 && batch.tags[0] == ids[1] &&
+          batch.tgt_src[length - 1 + 0] == ids[0] && batch.real_tokens == 24);
     float *moments = tp_xcalloc((size_t)(2 * model.params.total), sizeof *moments);
     tp_ctx ctx;
     tp_ctx_init(&ctx, &tp_cpu_backend, 1 << 20);
@@ -139,8 +175,15 @@ static void check_learning(void)
     for (int64_t step = 2; step <= 80; step++) last = train_step(&model, &ctx, &batch, moments, step);
     int32_t generated[32];
     char decoded[33];
-    int64_t n = tp_s2t_greedy(&model, &ctx, &set, 0, kernels, 2, 1, 2, 32, generated);
-    CHECK(n >= 0);
+    tp_seq2seq_options options = tp_seq2seq_default_options();
+    options.max_new_tokens = 32, options.decoder_start_id = 1, options.eos_id = 2, options.pad_id = 0;
+    tp_seq2seq_decoder *decoder = tp_seq2seq_decoder_create(&model, 1);
+    tp_tensor *memory = tp_s2t_encode(&model, &ctx, &set, 0, &geometry);
+    int64_t n = 0;
+    CHECK_MSG(decoder && memory && tp_seq2seq_generate(decoder, memory, NULL, &options, generated, &n) == 0, "%s",
+              tp_last_error());
+    if (n > 0 && generated[n - 1] == 2) n--; /* the eos */
+    tp_seq2seq_decoder_free(decoder);
     decode(generated, n > 0 ? n : 0, decoded);
     tp_wer_counts wer = {0, 0};
     tp_wer_add(&wer, set.items[0].text, decoded);
@@ -186,6 +229,7 @@ int main(void)
     check_features();
     check_errors();
     check_config_errors();
+    check_formats();
     check_learning();
     const int64_t kernels[2] = {5, 5};
     /* transformers: for each layer, length = (length - 1) // 2 + 1 */

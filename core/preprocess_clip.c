@@ -1,0 +1,328 @@
+/* The `clip` data processor, image-text batches and zero-shot classification: see preprocess_clip.h. */
+#include "preprocess_clip.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "model.h"
+#include "modules/layers/streams.h"
+#include "tokenizers/vocab.h"
+
+int tp_clip_image_options(tp_config *model_config, tp_image_set_options *options)
+{
+    tp_config *vision = tp_stream_config(model_config, 1);
+    if (!vision) return -1;
+    int64_t patch = 0;
+    int status = tp_image_set_geometry(vision, options, &patch);
+    tp_config_free(vision);
+    options->processor = TP_IMAGE_SET_CLIP;
+    return status;
+}
+
+/* ---- texts ----------------------------------------------------------------------------------- */
+
+int tp_clip_encode_text(const tp_tokenizer *tok, const char *text, int64_t seq_length, tp_ids *out)
+{
+    int32_t start = tok->cls_id >= 0 ? tok->cls_id : tok->bos_id, end = tok->sep_id >= 0 ? tok->sep_id : tok->eos_id;
+    if (start < 0 || end < 0)
+        return tp_fail("%s: the vocabulary has neither %s (needed by the clip processor)", tok->source_path,
+                       start < 0 ? "[CLS] nor a start token" : "[SEP] nor an end token");
+    tp_ids_push(out, start);
+    int64_t first = out->count;
+    if (tp_tokenizer_encode(tok, text, strlen(text), out) < 0) return -1;
+    if (out->count - first > seq_length - 2) out->count = first + seq_length - 2;
+    tp_ids_push(out, end);
+    return 0;
+}
+
+/* Joins per-text ids into lists (each freed). */
+static void join_ids(tp_ids *each, int64_t count, tp_id_lists *out)
+{
+    out->count = count;
+    out->offsets = tp_xmalloc((size_t)(count + 1) * sizeof *out->offsets);
+    out->offsets[0] = 0;
+    for (int64_t i = 0; i < count; i++) out->offsets[i + 1] = out->offsets[i] + each[i].count;
+    out->token_count = out->offsets[count];
+    out->ids = tp_xmalloc((size_t)(out->token_count > 0 ? out->token_count : 1) * sizeof *out->ids);
+    out->longest = 0;
+    for (int64_t i = 0; i < count; i++) {
+        memcpy(out->ids + out->offsets[i], each[i].ids, (size_t)each[i].count * sizeof *out->ids);
+        if (each[i].count > out->longest) out->longest = each[i].count;
+        tp_ids_free(&each[i]);
+    }
+}
+
+/* texts[i] encoded into out in parallel; the first failure (by index) is the error, for a text that
+ * is not UTF-8 naming path and lines[i]. */
+static int encode_texts(const tp_tokenizer *tok, char *const *texts, int64_t count, int64_t seq_length,
+                        const char *path, const int64_t *lines, tp_id_lists *out)
+{
+    for (int64_t i = 0; i < count; i++) {
+        int64_t bad = tp_utf8_invalid_offset(texts[i], strlen(texts[i]));
+        if (bad >= 0)
+            return tp_fail("%s: line %" PRId64 ": invalid UTF-8 at byte %" PRId64 " of the text", path, lines[i],
+                           bad + 1);
+    }
+    tp_ids *each = tp_xcalloc((size_t)count, sizeof *each);
+    char **messages = tp_xcalloc((size_t)count, sizeof *messages);
+#pragma omp parallel for schedule(dynamic, 64)
+    for (int64_t i = 0; i < count; i++)
+        if (tp_clip_encode_text(tok, texts[i], seq_length, &each[i]) < 0)
+            messages[i] = tp_xstrdup(tp_last_error()); /* per-thread: carry it out */
+    int status = 0;
+    for (int64_t i = 0; i < count; i++) {
+        if (messages[i] && status == 0) status = tp_fail("%s", messages[i]);
+        free(messages[i]);
+    }
+    free(messages);
+    if (status == 0) {
+        join_ids(each, count, out);
+    } else {
+        for (int64_t i = 0; i < count; i++) tp_ids_free(&each[i]);
+    }
+    free(each);
+    return status;
+}
+
+int tp_clip_tokenize_set(tp_image_set *set, const tp_tokenizer *tok, int64_t seq_length)
+{
+    if (!set->captions) return tp_fail("%s: no texts to tokenize (not a text<TAB>path list)", set->path);
+    if (seq_length < 2)
+        return tp_fail("%s: seq_length %" PRId64 " leaves no room for [CLS] and [SEP]", set->path, seq_length);
+    tp_id_lists_free(&set->texts);
+    set->vocab_size = tok->vocab_size;
+    return encode_texts(tok, set->captions, set->count, seq_length, set->path, set->lines, &set->texts);
+}
+
+/* The non-empty lines of text, split in place, and their line numbers. */
+static int split_lines(const char *path, char *text, char ***lines, int64_t **numbers, int64_t *count)
+{
+    int64_t capacity = 16, line = 0;
+    *count = 0;
+    *lines = tp_xmalloc((size_t)capacity * sizeof **lines);
+    *numbers = tp_xmalloc((size_t)capacity * sizeof **numbers);
+    for (char *cursor = text, *start; (start = tp_next_line(&cursor, &line));) {
+        if (!*start) continue;
+        if (*count == capacity) {
+            capacity *= 2;
+            *lines = tp_xrealloc(*lines, (size_t)capacity * sizeof **lines);
+            *numbers = tp_xrealloc(*numbers, (size_t)capacity * sizeof **numbers);
+        }
+        (*numbers)[*count] = line;
+        (*lines)[(*count)++] = start;
+    }
+    if (*count < 2) return tp_fail("%s: %" PRId64 " texts; zero-shot classification needs at least 2", path, *count);
+    return 0;
+}
+
+int tp_clip_read_texts(const char *path, const tp_tokenizer *tok, int64_t seq_length, tp_id_lists *out,
+                       char ***lines)
+{
+    memset(out, 0, sizeof *out);
+    char *text = tp_read_file(path, NULL), **found = NULL;
+    if (!text) return -1;
+    int64_t count = 0, *numbers = NULL;
+    int status = split_lines(path, text, &found, &numbers, &count);
+    if (status == 0) status = encode_texts(tok, found, count, seq_length, path, numbers, out);
+    if (status == 0 && lines) {
+        *lines = tp_xcalloc((size_t)count + 1, sizeof **lines);
+        for (int64_t i = 0; i < count; i++) (*lines)[i] = tp_xstrdup(found[i]);
+    }
+    free(numbers);
+    free(found);
+    free(text);
+    return status;
+}
+
+int64_t tp_id_lists_find(const tp_id_lists *lists, const int32_t *ids, int64_t length)
+{
+    for (int64_t i = 0; i < lists->count; i++)
+        if (lists->offsets[i + 1] - lists->offsets[i] == length &&
+            !memcmp(lists->ids + lists->offsets[i], ids, (size_t)length * sizeof *ids))
+            return i;
+    return -1;
+}
+
+/* ---- batches --------------------------------------------------------------------------------- */
+
+struct tp_clip_loader {
+    const tp_image_set *set;
+    tp_clip_loader_options options;
+    int64_t epoch, cursor;  /* the next batch's position */
+    int64_t *order;         /* the permutation of order_epoch */
+    int64_t order_epoch;
+    int64_t *row_instance;  /* [batch_size] */
+    tp_batch batch;
+};
+
+tp_clip_loader *tp_clip_loader_create(const tp_image_set *set, const tp_clip_loader_options *options)
+{
+    if (set->texts.count != set->count) {
+        tp_fail("%s: no texts (image-text pairs come from tp-preprocess --data_processor clip)", set->path);
+        return NULL;
+    }
+    if (set->texts.longest > options->seq_length) {
+        tp_fail("%s: its texts reach %" PRId64 " tokens, more than seq_length %" PRId64
+                " (tp-preprocess --seq_length cuts them)", set->path, set->texts.longest, options->seq_length);
+        return NULL;
+    }
+    if (options->batch_size < 1) {
+        tp_fail("loader: batch_size %" PRId64 " must be at least 1", options->batch_size);
+        return NULL;
+    }
+    tp_clip_loader *loader = tp_xcalloc(1, sizeof *loader);
+    loader->set = set;
+    loader->options = *options;
+    int64_t rows = options->batch_size, cells = rows * options->seq_length;
+    loader->order = tp_xmalloc((size_t)set->count * sizeof *loader->order);
+    loader->row_instance = tp_xmalloc((size_t)rows * sizeof *loader->row_instance);
+    tp_batch *batch = &loader->batch;
+    batch->batch_size = rows;
+    batch->seq_length = options->seq_length;
+    batch->src = tp_xmalloc((size_t)cells * sizeof *batch->src);
+    batch->seg = tp_xmalloc((size_t)cells * sizeof *batch->seg);
+    batch->pixel_width = set->channels * set->height * set->width;
+    batch->pixels = tp_xmalloc((size_t)(rows * batch->pixel_width) * sizeof *batch->pixels);
+    loader->order_epoch = 0;
+    tp_data_order(options->seed, 0, options->shuffle, loader->order, set->count);
+    return loader;
+}
+
+void tp_clip_loader_free(tp_clip_loader *loader)
+{
+    if (!loader) return;
+    free(loader->order);
+    free(loader->row_instance);
+    free(loader->batch.src);
+    free(loader->batch.seg);
+    free(loader->batch.pixels);
+    free(loader);
+}
+
+/* Text `index` of texts as row `row` of src / seg (seq_length wide), pad_id and seg 0 after it. */
+static void fill_text(const tp_id_lists *texts, int64_t index, int64_t row, int32_t pad_id, tp_batch *batch)
+{
+    int64_t seq = batch->seq_length, length = texts->offsets[index + 1] - texts->offsets[index];
+    const int32_t *ids = texts->ids + texts->offsets[index];
+    for (int64_t s = 0; s < seq; s++) {
+        batch->src[row * seq + s] = s < length ? ids[s] : pad_id;
+        batch->seg[row * seq + s] = s < length;
+    }
+}
+
+const tp_batch *tp_clip_loader_next(tp_clip_loader *loader)
+{
+    const tp_image_set *set = loader->set;
+    tp_batch *batch = &loader->batch;
+    int64_t rows = batch->batch_size, count = set->count;
+    for (int64_t row = 0; row < rows; row++) { /* sequential: an epoch may end inside the batch */
+        int64_t position = loader->cursor + row, epoch = loader->epoch + position / count;
+        if (epoch != loader->order_epoch) {
+            loader->order_epoch = epoch;
+            tp_data_order(loader->options.seed, epoch, loader->options.shuffle, loader->order, count);
+        }
+        loader->row_instance[row] = loader->order[position % count];
+    }
+    loader->cursor += rows;
+    loader->epoch += loader->cursor / count;
+    loader->cursor %= count;
+    int64_t real_tokens = 0;
+#pragma omp parallel for schedule(static) reduction(+ : real_tokens)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t index = loader->row_instance[row];
+        fill_text(&set->texts, index, row, loader->options.pad_id, batch);
+        tp_image_set_normalize(set, index, batch->pixels + row * batch->pixel_width);
+        real_tokens += set->texts.offsets[index + 1] - set->texts.offsets[index];
+    }
+    batch->real_tokens = real_tokens;
+    return batch;
+}
+
+void tp_clip_loader_position(const tp_clip_loader *loader, int64_t *epoch, int64_t *cursor)
+{
+    *epoch = loader->epoch;
+    *cursor = loader->cursor;
+}
+
+int tp_clip_loader_seek(tp_clip_loader *loader, int64_t epoch, int64_t cursor)
+{
+    if (epoch < 0 || cursor < 0 || cursor >= loader->set->count)
+        return tp_fail("loader: position (epoch %" PRId64 ", cursor %" PRId64
+                       ") outside epoch >= 0, cursor in [0, %" PRId64 ")", epoch, cursor, loader->set->count);
+    loader->epoch = epoch;
+    loader->cursor = cursor;
+    return 0;
+}
+
+/* ---- zero-shot classification ---------------------------------------------------------------- */
+
+static int find_clr(const tp_model *model)
+{
+    for (int i = 0; i < model->target_count; i++)
+        if (!strcmp(tp_model_target_name(model, i), "clr")) return i;
+    return tp_fail("the model has no clr target (zero-shot classification needs a CLIP model)");
+}
+
+/* One batch: the candidates beside images [first, first + rows) (the last one repeated to fill the
+ * batch); best and logits of those rows. */
+static int score_images(tp_model *model, tp_ctx *ctx, int target, const tp_image_set *images, tp_batch *batch,
+                        int64_t first, int64_t rows, int64_t *best, float *logits, float *scores)
+{
+    int64_t candidates = batch->batch_size;
+    for (int64_t r = 0; r < candidates; r++)
+        tp_image_set_normalize(images, first + (r < rows ? r : rows - 1), batch->pixels + r * batch->pixel_width);
+    tp_model_batch model_batch = tp_model_batch_upload(ctx, batch);
+    tp_model_output output;
+    ctx->record = 0;
+    ctx->training = 0;
+    int status = tp_model_forward(model, ctx, &model_batch, &output);
+    const tp_tensor *result = status == 0 ? output.results[target].logits : NULL;
+    if (status == 0 && (tp_rows(result) != candidates || tp_cols(result) != candidates))
+        status = tp_fail("the clr target's logits are not [%" PRId64 " x %" PRId64 "]", candidates, candidates);
+    if (status == 0) ctx->backend->download(scores, result->data, (size_t)(candidates * candidates) * sizeof *scores);
+    tp_ctx_reset(ctx);
+    /* scores[t][r]: text t against image r (logits_per_text) */
+    for (int64_t r = 0; status == 0 && r < rows; r++) {
+        int64_t top = 0;
+        for (int64_t t = 0; t < candidates; t++) {
+            if (scores[t * candidates + r] > scores[top * candidates + r]) top = t;
+            if (logits) logits[(first + r) * candidates + t] = scores[t * candidates + r];
+        }
+        best[first + r] = top;
+    }
+    return status;
+}
+
+int tp_clip_zero_shot(tp_model *model, tp_ctx *ctx, const tp_image_set *images, const tp_id_lists *candidates,
+                      int64_t seq_length, int32_t pad_id, int64_t *best, float *logits)
+{
+    int target = find_clr(model);
+    if (target < 0) return -1;
+    if (candidates->longest > seq_length)
+        return tp_fail("a candidate text has %" PRId64 " tokens, more than seq_length %" PRId64, candidates->longest,
+                       seq_length);
+    int64_t count = candidates->count;
+    tp_batch batch = {.batch_size = count, .seq_length = seq_length};
+    batch.src = tp_xmalloc((size_t)(count * seq_length) * sizeof *batch.src);
+    batch.seg = tp_xmalloc((size_t)(count * seq_length) * sizeof *batch.seg);
+    batch.pixel_width = images->channels * images->height * images->width;
+    batch.pixels = tp_xmalloc((size_t)(count * batch.pixel_width) * sizeof *batch.pixels);
+    for (int64_t t = 0; t < count; t++) {
+        fill_text(candidates, t, t, pad_id, &batch);
+        batch.real_tokens += candidates->offsets[t + 1] - candidates->offsets[t];
+    }
+    float *scores = tp_xmalloc((size_t)(count * count) * sizeof *scores);
+    int status = 0;
+    for (int64_t first = 0; first < images->count && status == 0; first += count) {
+        int64_t rows = images->count - first < count ? images->count - first : count;
+        status = score_images(model, ctx, target, images, &batch, first, rows, best, logits, scores);
+    }
+    free(scores);
+    free(batch.src);
+    free(batch.seg);
+    free(batch.pixels);
+    return status;
+}

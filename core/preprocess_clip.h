@@ -1,0 +1,76 @@
+/* The `clip` data processor: image-text pairs for contrastive pre-training (TencentPretrain's
+ * ClipDataset / ClipDataloader), their training batches, and zero-shot classification.
+ *
+ * Input: TencentPretrain's clip corpus, one `text<TAB>path` line per image (a first line naming the
+ * columns `text` and `path` is a header), read by core/preprocess_vit.h with the clip processor:
+ * each image decoded and processed as CLIPImageProcessor does for the model's size, each text kept.
+ * Texts become [CLS] ids [SEP] with the ids cut to seq_length - 2 (TencentPretrain's
+ * FileWithTextDataset); a tokenizer without [CLS] / [SEP] (GPT-2's BPE, CLIP's own) frames them with
+ * its start and end tokens (<|startoftext|> ... <|endoftext|>), so that the text tower's `last`
+ * pooling reads the end token, as Hugging Face's CLIP does.  `tp-preprocess --data_processor clip`
+ * writes the pixels and the ids as one pre-decoded file (version 2 of preprocess_vit.h's layout),
+ * which tp-pretrain trains on.
+ *
+ * Batches (tp_clip_loader): the texts as token ids (src, seg 1 on each text's ids, pad_id and seg 0
+ * after them, seq_length the run's) and the images (pixels, CLIP's normalization) of the same
+ * instances, in the order tp_loader uses for every other dataset (core/dataset.h: the epoch's
+ * permutation of (seed, TP_STREAM_DATA_ORDER, epoch), full batches running across epochs, the
+ * position (epoch, cursor) all a checkpoint needs).  One rank: the clr target contrasts the texts
+ * and images of its own batch (TencentPretrain all-gathers the features over the ranks first; tp
+ * does not yet). */
+#ifndef TP_PREPROCESS_CLIP_H
+#define TP_PREPROCESS_CLIP_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/dataset.h"
+#include "core/preprocess_vit.h"
+#include "tokenizers/tokenizer.h"
+
+struct tp_model;
+struct tp_ctx;
+
+/* The options a CLIP model config's vision stream (stream_1 over the top-level keys: image_height,
+ * image_width, channels_num) asks of the clip processor. */
+int tp_clip_image_options(tp_config *model_config, tp_image_set_options *options);
+
+/* [CLS] ids [SEP] of text (the ids cut to seq_length - 2) appended to out; -1 + tp_fail naming the
+ * tokenizer's file when it has neither [CLS] nor a start token (or neither [SEP] nor an end token). */
+int tp_clip_encode_text(const tp_tokenizer *tok, const char *text, int64_t seq_length, tp_ids *out);
+/* The set's captions (a clip list's) as token ids into set->texts, set->vocab_size the tokenizer's. */
+int tp_clip_tokenize_set(tp_image_set *set, const tp_tokenizer *tok, int64_t seq_length);
+/* Zero-shot candidates: each non-empty line of path a text (kept in *lines, NULL-terminated, when
+ * lines is not NULL), encoded as above.  -1 + tp_fail naming the file (and line) when it is
+ * missing, has fewer than 2 texts, or a line is not UTF-8. */
+int tp_clip_read_texts(const char *path, const tp_tokenizer *tok, int64_t seq_length, tp_id_lists *out,
+                       char ***lines);
+/* The index of the first list of lists equal to ids[0..length), or -1. */
+int64_t tp_id_lists_find(const tp_id_lists *lists, const int32_t *ids, int64_t length);
+
+typedef struct tp_clip_loader_options {
+    int64_t batch_size;
+    int64_t seq_length; /* the texts' padded length: at least the set's longest text */
+    uint64_t seed;
+    int shuffle;        /* 1: permute per epoch; 0: file order */
+    int32_t pad_id;
+} tp_clip_loader_options;
+
+typedef struct tp_clip_loader tp_clip_loader;
+/* NULL + tp_fail when the set has no texts or a text longer than seq_length. */
+tp_clip_loader *tp_clip_loader_create(const tp_image_set *set, const tp_clip_loader_options *options);
+void tp_clip_loader_free(tp_clip_loader *loader);
+/* The next batch (loader-owned, valid until the next call). */
+const tp_batch *tp_clip_loader_next(tp_clip_loader *loader);
+void tp_clip_loader_position(const tp_clip_loader *loader, int64_t *epoch, int64_t *cursor);
+int tp_clip_loader_seek(tp_clip_loader *loader, int64_t epoch, int64_t cursor);
+
+/* Zero-shot classification by a model with the clr target (no tape): every image of `images` against
+ * every candidate text, scored by the target's logits (exp(logit_scale) times the cosine of the
+ * projected features, Hugging Face's logits_per_image); best[i] is image i's highest-scoring candidate
+ * (the first among ties), and logits, when not NULL, holds [images->count x candidates->count] scores.
+ * The images run candidates->count at a time beside the candidates as one batch of the model. */
+int tp_clip_zero_shot(struct tp_model *model, struct tp_ctx *ctx, const tp_image_set *images,
+                      const tp_id_lists *candidates, int64_t seq_length, int32_t pad_id, int64_t *best, float *logits);
+
+#endif

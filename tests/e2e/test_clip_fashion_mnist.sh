@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# CLIP pre-trained from scratch on real image-text pairs: the first 400 Fashion-MNIST training images
+# captioned "a photo of a <class name>" (scripts/fashion_mnist_pairs.py), made a pre-decoded file by
+# tp-preprocess --data_processor clip, and models/clip/fashion_mnist_config.json trained by
+# tp-pretrain for 300 steps of 32 pairs (seconds).  Checked:
+#   - the contrastive loss (ln(32) = 3.47 for features that tell nothing apart; the first 10 steps'
+#     mean is 4.0 at seed 7) falls below 2.6 and by at least 1 (seeds 7, 8, 9: 4.01 -> 1.77,
+#     3.85 -> 1.97, 4.22 -> 2.22);
+#   - zero-shot classification by tp-infer of the first 200 test images, each against the 10 class
+#     captions, scores at least 30% (chance: 10%; seeds 7, 8, 9 give 51, 51.5, 48.5%), the same from the
+#     pre-decoded file as from the text<TAB>path list of PNG files, one prediction per image;
+#   - a run resumed from its step-250 checkpoint logs the uninterrupted run's losses and ends with its
+#     weights, bit for bit.
+# Under TP_TEST_QUICK the same programs run 20 steps on 64 pairs, without the thresholds.
+source "$(dirname "$0")/common.sh"
+fashion="$repo/data/media/fashion-mnist"
+[ -f "$fashion/train-images-idx3-ubyte.gz" ] || fail "data missing: run scripts/fetch_data.sh"
+
+train=400 test=200 steps=300 save=250
+[ "$quick" = 1 ] && train=64 test=32 steps=20 save=15
+config="$repo/models/clip/fashion_mnist_config.json"
+
+/usr/bin/python3 "$repo/scripts/cut_fashion_mnist.py" "$fashion" "$work" "$train" "$test"
+/usr/bin/python3 "$repo/scripts/fashion_mnist_pairs.py" "$work" "$work/pairs" >/dev/null
+tokenizer=(--tokenizer space --vocab_path "$work/pairs/vocab.txt")
+for split in train t10k; do
+    "$build/tp-preprocess" --data_processor clip --corpus_path "$work/pairs/$split.tsv" --config_path "$config" \
+        "${tokenizer[@]}" --seq_length 16 --dataset_path "$work/$split.tpimg" 2>"$work/pre.log" ||
+        { cat "$work/pre.log" >&2; fail "tp-preprocess --data_processor clip failed"; }
+done
+grep -q "wrote $work/t10k.tpimg: $test image-text pairs of 3 x 28 x 28" "$work/pre.log" ||
+    { cat "$work/pre.log" >&2; fail "tp-preprocess did not report the pairs"; }
+
+cat >"$work/run.json" <<JSON
+{
+  "model": "$config",
+  "tokenizer": "space",
+  "vocab_path": "$work/pairs/vocab.txt",
+  "dataset_path": "$work/train.tpimg",
+  "batch_size": 32,
+  "seq_length": 16,
+  "total_steps": $steps,
+  "learning_rate": 1e-3,
+  "report_steps": 10,
+  "save_checkpoint_steps": $save,
+  "threads": 1
+}
+JSON
+pretrain() { "$build/tp-pretrain" --config "$work/run.json" "$@"; }
+pretrain --output_dir "$work/run" 2>"$work/log" || { cat "$work/log" >&2; fail "tp-pretrain failed"; }
+clr_loss() { sed -E 's/.*"clr_loss":([0-9.]+).*/\1/'; }
+first=$(head -1 "$work/run/metrics.jsonl" | clr_loss)
+last=$(tail -1 "$work/run/metrics.jsonl" | clr_loss)
+echo "CLIP on $train Fashion-MNIST pairs, $steps steps of 32: contrastive loss $first -> $last"
+if [ "$quick" != 1 ]; then
+    awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 2.6 && b < a - 1) }' ||
+        fail "the contrastive loss did not fall below 2.6 (ln(32) = 3.47): $first -> $last"
+fi
+
+# Resumed from the first checkpoint: the same losses and weights.
+cp -r "$work/run" "$work/resumed"
+find "$work/resumed/checkpoints" -mindepth 1 -maxdepth 1 -name 'step-*' ! -name "step-$(printf %08d "$save")" \
+    -exec rm -r {} +
+pretrain --output_dir "$work/resumed" --resume 2>"$work/resume.log" || { cat "$work/resume.log" >&2; fail "resume failed"; }
+grep -q "resumed from step $save" "$work/resume.log" || fail "did not resume from step $save: $(head -3 "$work/resume.log")"
+[ "$(losses "$work/run/metrics.jsonl")" = "$(losses "$work/resumed/metrics.jsonl")" ] ||
+    fail "the resumed run's losses differ from the uninterrupted run's"
+final="checkpoints/step-$(printf %08d "$steps")/model.safetensors"
+cmp -s "$work/run/$final" "$work/resumed/$final" || fail "the resumed run's final weights differ"
+echo "resumed from step $save: the same losses and final weights"
+
+# Zero-shot classification of the test images against the 10 class captions.
+infer() {
+    "$build/tp-infer" --checkpoint "$work/run" --test_path "$1" --candidates_path "$work/pairs/classes.txt" \
+        "${tokenizer[@]}" --prediction_path "$2" --output_prob --threads 1
+}
+infer "$work/t10k.tpimg" "$work/pre.tsv" 2>"$work/infer.log" || { cat "$work/infer.log" >&2; fail "tp-infer failed"; }
+infer "$work/pairs/t10k.tsv" "$work/list.tsv" 2>"$work/list.log" || { cat "$work/list.log" >&2; fail "tp-infer on the list failed"; }
+cmp -s "$work/pre.tsv" "$work/list.tsv" || fail "zero-shot predictions from the list and the pre-decoded file differ"
+[ "$(wc -l <"$work/pre.tsv")" = $((test + 1)) ] || fail "$work/pre.tsv: not one line per test image"
+accuracy=$(grep -oE 'zero-shot accuracy [0-9.]+' "$work/infer.log" | grep -oE '[0-9.]+$')
+[ -n "$accuracy" ] || { cat "$work/infer.log" >&2; fail "tp-infer reported no zero-shot accuracy"; }
+echo "zero-shot accuracy on $test test images (10 class captions): $accuracy"
+if [ "$quick" != 1 ]; then
+    awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.30) }' || fail "zero-shot accuracy $accuracy is below 0.30"
+fi

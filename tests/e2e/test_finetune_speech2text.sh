@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# tp-finetune's speech2text task and tp-infer on its checkpoint, end to end (docs/media.md):
+#   - four synthetic 8 kHz utterances (seeded harmonic glides and noise bursts of different
+#     pitches and lengths, written here with Python's wave module) with distinct transcripts, a
+#     character vocabulary with "|" for the space; a 32-wide speech-to-text model (random init)
+#     trained on them until it overfits; the dev evaluation (the same list) reaches WER 0 and the
+#     best weights are kept;
+#   - tp-infer on the best weights decodes the four utterances exactly with num_beams 1 (greedy) and
+#     4 (beam search): WER 0, one transcript per line, as in the list;
+#   - a list of `path` lines (no transcripts) is transcribed without scores;
+#   - bad inputs: a missing and a corrupt audio file, each named with the list's line; exit 1.
+# TP_TEST_QUICK=1 (sanitizer runs): a few epochs, no WER threshold.
+# Usage: tests/e2e/test_finetune_speech2text.sh BUILD_DIR
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+/usr/bin/python3 - "$work" <<'PY' || fail "writing the utterances"
+import math, random, sys, wave
+work = sys.argv[1]
+rate = 8000
+# (transcript, [(pitch Hz or 0 for noise, seconds), ...])
+utterances = [("one", [(140, 0.30)]), ("two three", [(220, 0.20), (0, 0.10), (330, 0.25)]),
+              ("four", [(0, 0.15), (110, 0.25)]), ("five six", [(300, 0.15), (160, 0.15), (0, 0.20)])]
+rng = random.Random(3)
+with open(work + "/list.tsv", "w") as listing:
+    for n, (text, parts) in enumerate(utterances):
+        samples = []
+        for pitch, seconds in parts:
+            count = int(seconds * rate)
+            for i in range(count):
+                window = math.sin(math.pi * i / count)
+                if pitch:
+                    phase = 2 * math.pi * pitch * i / rate
+                    value = sum(math.sin(k * phase) / k for k in range(1, 8)) * 0.3
+                else:
+                    value = rng.uniform(-0.5, 0.5)
+                samples.append(int(32767 * 0.8 * window * value) + rng.randint(-30, 30))
+        path = "%s/u%d.wav" % (work, n)
+        with wave.open(path, "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(rate)
+            f.writeframes(b"".join(max(-32768, min(32767, s)).to_bytes(2, "little", signed=True) for s in samples))
+        listing.write("%s\t%s\n" % (text, path))
+PY
+printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n|\n' >"$work/vocab.txt"
+printf '%s\n' e f i n o r h s t u v w x >>"$work/vocab.txt"
+cat >"$work/model.json" <<'JSON'
+{ "emb_size": 32, "hidden_size": 32, "feedforward_size": 64, "heads_num": 4, "layers_num": 2,
+  "decoder_layers_num": 1, "max_seq_length": 32, "dropout": 0.0, "hidden_act": "relu",
+  "embedding": ["speech", "fairseq_sinusoidalpos"], "tgt_embedding": ["word", "fairseq_sinusoidalpos"],
+  "position_offset": 2, "scale_embedding": true, "remove_embedding_layernorm": true,
+  "encoder": "transformer", "decoder": "transformer", "mask": "fully_visible",
+  "layernorm_positioning": "pre", "layernorm": "normal_torch", "layernorm_eps": 1e-5,
+  "target": ["lm"], "tie_weights": true, "conv_layers_num": 2, "conv_channels": 32,
+  "audio_feature_size": 40, "conv_kernel_sizes": [5, 5] }
+JSON
+epochs=100
+[ "$quick" = 1 ] && epochs=3
+cat >"$work/run.json" <<JSON
+{ "task": "speech2text", "model": "$work/model.json", "tokenizer": "char", "vocab_path": "$work/vocab.txt",
+  "word_delimiter": "|", "train_path": "$work/list.tsv", "dev_path": "$work/list.tsv",
+  "epochs_num": $epochs, "batch_size": 4, "tgt_seq_length": 16, "learning_rate": 1e-2, "warmup": 0.05,
+  "correct_bias": true, "report_steps": 1000, "seed": 7, "threads": 1 }
+JSON
+
+# ---- learning ----
+"$build/tp-finetune" --config "$work/run.json" --output_dir "$work/out" 2>"$work/out.log" ||
+    fail "training: $(tail -3 "$work/out.log")"
+best=$(grep '"split":"dev"' "$work/out/metrics.jsonl" | sed -E 's/.*"wer":([-0-9.e]+).*/\1/' | sort -g | head -1)
+echo "speech2text: best dev WER $best after $epochs epochs; last: $(grep '"split":"dev"' "$work/out/metrics.jsonl" | tail -1)"
+grep -Eq '"task":[[:space:]]*"speech2text"' "$work/out/best/task.json" || fail "best/task.json: $(cat "$work/out/best/task.json")"
+[ "$quick" = 1 ] || [ "$best" = 0 ] || fail "dev WER $best, not 0: $(tail -3 "$work/out.log")"
+
+# ---- tp-infer: greedy and beam search decode the training utterances ----
+for beams in 1 4; do
+    "$build/tp-infer" --checkpoint "$work/out" --test_path "$work/list.tsv" --num_beams $beams \
+        --prediction_path "$work/pred$beams.tsv" --threads 1 2>"$work/infer$beams.log" ||
+        fail "tp-infer num_beams $beams: $(tail -3 "$work/infer$beams.log")"
+    grep -q "WER" "$work/infer$beams.log" || fail "tp-infer num_beams $beams printed no WER"
+    [ "$(wc -l <"$work/pred$beams.tsv")" = 5 ] || fail "num_beams $beams: $(wc -l <"$work/pred$beams.tsv") lines"
+    if [ "$quick" != 1 ]; then
+        grep -q "WER 0.0000 (0 errors" "$work/infer$beams.log" || fail "num_beams $beams: $(cat "$work/infer$beams.log")"
+        diff <(tail -n +2 "$work/pred$beams.tsv") <(cut -f1 "$work/list.tsv") >/dev/null ||
+            fail "num_beams $beams transcripts: $(tail -n +2 "$work/pred$beams.tsv" | tr '\n' '/')"
+    fi
+done
+
+# ---- a list to transcribe: paths only, no scores ----
+cut -f2 "$work/list.tsv" >"$work/paths.tsv"
+"$build/tp-infer" --checkpoint "$work/out/best" --test_path "$work/paths.tsv" --prediction_path "$work/paths.out" \
+    --threads 1 2>"$work/paths.log" || fail "transcribing paths: $(tail -3 "$work/paths.log")"
+[ "$(wc -l <"$work/paths.out")" = 5 ] && ! grep -q WER "$work/paths.log" || fail "paths: $(cat "$work/paths.log")"
+[ "$quick" = 1 ] || cmp -s "$work/paths.out" "$work/pred1.tsv" || fail "paths transcribed differently"
+
+# ---- bad inputs: the audio file named with its line ----
+printf 'one\t%s\ntwo\t%s\n' "$work/u0.wav" "$work/absent.wav" >"$work/missing.tsv"
+printf 'one\t%s\ntwo\t%s\n' "$work/u0.wav" "$work/vocab.txt" >"$work/corrupt.tsv"
+for bad in missing corrupt; do
+    status=0
+    "$build/tp-infer" --checkpoint "$work/out" --test_path "$work/$bad.tsv" --prediction_path "$work/bad.out" \
+        2>"$work/bad.log" || status=$?
+    [ $status = 1 ] || fail "$bad audio: exit $status"
+    grep -q "error: $work/$bad.tsv: line 2: " "$work/bad.log" || fail "$bad audio: $(cat "$work/bad.log")"
+    [ ! -e "$work/bad.out" ] || fail "$bad audio: predictions written"
+done
+echo "test_finetune_speech2text: OK"
