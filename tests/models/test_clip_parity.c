@@ -169,24 +169,14 @@ static void check_configs(const tp_st_file *expected)
 int main(void)
 {
     tp_scratch_init("clip_parity");
-    tp_config *config = tp_hf_config(DIR);
+    tp_config *config = NULL;
     tp_model model;
-    memset(&model, 0, sizeof model);
-    int64_t vocab = 0;
-    int built = config && tp_config_int(config, "vocab_size", 0, 1, 1 << 30, &vocab) == 0 &&
-                tp_model_build(&model, config, vocab) == 0 && tp_config_check_unused(config) == 0;
-    CHECK_MSG(built, "%s", tp_last_error());
-    tp_st_file *expected = tp_st_open(DIR "/expected.safetensors");
-    CHECK_MSG(expected != NULL, "%s (written by " GENERATOR ")", tp_last_error());
-    if (built && expected) {
-        tp_model_allocate(&model, &tp_cpu_backend, 1);
-        CHECK_MSG(tp_hf_load(DIR, &model, NULL) == 0, "%s", tp_last_error());
-        check_outputs(&model, expected);
-    }
+    tp_st_file *expected = tp_fixture_open_model(DIR, "test_clip_parity", &config, &model);
+    check_outputs(&model, expected);
     check_conversion();
-    if (expected) check_configs(expected);
-    if (expected) tp_st_close(expected);
-    if (built) tp_model_free(&model);
+    check_configs(expected);
+    tp_st_close(expected);
+    tp_model_free(&model);
     tp_config_free(config);
     return tp_test_finish("test_clip_parity");
 }

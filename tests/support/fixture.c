@@ -49,7 +49,7 @@ int tp_fixture_hf_model(const char *dir, tp_config **config, tp_model *model)
 {
     int64_t vocab_size = 0;
     *config = tp_hf_config(dir);
-    if (!*config || tp_config_int(*config, "vocab_size", 0, 1, INT32_MAX, &vocab_size) < 0 ||
+    if (!*config || tp_config_int(*config, "vocab_size", 0, 0, INT32_MAX, &vocab_size) < 0 ||
         tp_model_build(model, *config, vocab_size) < 0 || tp_config_check_unused(*config) < 0)
         return -1;
     tp_model_allocate(model, &tp_cpu_backend, 3);

@@ -18,7 +18,7 @@ float *tp_fixture_floats(const tp_st_file *file, const char *generator, const ch
 int32_t *tp_fixture_ids(const tp_st_file *file, const char *generator, const char *name, int64_t *n);
 
 /* A Hugging Face fixture directory as a tp model on the CPU: config.json converted (every key used),
- * the model built with its vocab_size, the weights loaded.  -1 with tp's error message otherwise;
+ * the model built with its vocab_size (0 when it has none: image models), the weights loaded.  -1 with tp's error message otherwise;
  * *config is the caller's to free either way. */
 int tp_fixture_hf_model(const char *dir, tp_config **config, tp_model *model);
 /* tp_fixture_hf_model, and the directory's expected.safetensors opened; when either fails, the
