@@ -5,6 +5,7 @@
 #include "fileio.h"
 #include "rng.h"
 
+#include <ctype.h>
 #include <float.h>
 #include <math.h>
 #include <sndfile.h>
@@ -58,12 +59,15 @@ static int check_wav_data_chunk(const char *path, const uint8_t *data, size_t si
     if (size < 12 || memcmp(data, "RIFF", 4) != 0 || memcmp(data + 8, "WAVE", 4) != 0) return 0;
     for (size_t offset = 12; offset + 8 <= size;) {
         uint64_t chunk = read_le32(data + offset + 4);
-        if (memcmp(data + offset, "data", 4) == 0) {
-            if (offset + 8 + chunk > size)
-                return tp_fail("%s: WAV data chunk at byte %zu promises %llu bytes, the file ends at byte %zu", path,
-                               offset, (unsigned long long)chunk, size);
-            return 0;
+        /* Every chunk up to the samples must fit: libsndfile would read a data chunk that runs past
+         * the end as a shorter file, and spins for minutes on an oversized LIST chunk (fuzz_wav). */
+        if (offset + 8 + chunk > size) {
+            char id[5] = {0};
+            for (int i = 0; i < 4; i++) id[i] = isprint(data[offset + i]) ? (char)data[offset + i] : '?';
+            return tp_fail("%s: WAV %s chunk at byte %zu promises %llu bytes, the file ends at byte %zu", path, id,
+                           offset, (unsigned long long)chunk, size);
         }
+        if (memcmp(data + offset, "data", 4) == 0) return 0;
         offset += 8 + chunk + (chunk & 1);
     }
     return 0; /* no data chunk: libsndfile says so */

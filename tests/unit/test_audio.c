@@ -341,6 +341,14 @@ static void test_bad_audio(void)
     snprintf(expected, sizeof expected, "%s: WAV data chunk at byte 36 promises %zu bytes, the file ends at byte %zu",
              tp_scratch_path("half.wav"), size - 44, size / 2);
     CHECK(read_audio_bytes("half.wav", wav, size / 2) == -1 && strcmp(tp_last_error(), expected) == 0);
+    /* fuzz_wav's hang: a LIST chunk claiming 4 GiB before the samples (libsndfile spun on it). */
+    char list[48];
+    memcpy(list, wav, 36);
+    memcpy(list + 36, "LIST\xff\xff\xff\xff", 8);
+    memset(list + 44, 0xff, 4);
+    snprintf(expected, sizeof expected, "%s: WAV LIST chunk at byte 36 promises 4294967295 bytes, the file ends at byte 48",
+             tp_scratch_path("list.wav"));
+    CHECK(read_audio_bytes("list.wav", list, sizeof list) == -1 && strcmp(tp_last_error(), expected) == 0);
     memcpy(wav + 8, "AVI ", 4); /* a RIFF file that is not a WAVE */
     CHECK(failed_naming(read_audio_bytes("avi.wav", wav, size), tp_scratch_path("avi.wav")));
     free(wav);
