@@ -67,13 +67,6 @@ static const struct {
     {"encoder.transformer.%d.layer_norm_2.bias", "encoder.layer.%d.layernorm_after.bias"},
 };
 
-static void check_close(const char *what, const float *actual, const float *expected, long n)
-{
-    double err = tp_max_normalised_error(actual, expected, n);
-    CHECK_MSG(err <= TOLERANCE, "%s: normalised error %.3g", what, err);
-    fprintf(stderr, "  %-44s normalised error %.2g\n", what, err);
-}
-
 /* Copies the fixture tensor `name` (numel values) into tp's parameter tp_name; 0 when either is missing. */
 static int load_param(tp_params *params, const char *tp_name, const tp_st_file *fixture, const char *name)
 {
@@ -138,11 +131,12 @@ static void check_beit_run(tp_model *model, const tp_st_file *fixture, const uin
     tp_ctx_init(&ctx, &tp_cpu_backend, 1 << 20);
     char what[128];
     snprintf(what, sizeof what, "BEiT %s", embeddings_name);
-    check_close(what, embedded(model, &ctx, &batch)->data, embeddings, 2 * IMAGE_ROWS * HIDDEN);
+    tp_check_normalised(what, embedded(model, &ctx, &batch)->data, embeddings, 2 * IMAGE_ROWS * HIDDEN,
+                        TOLERANCE);
     tp_model_output out;
     CHECK(tp_model_forward(model, &ctx, &batch, &out) == 0);
     snprintf(what, sizeof what, "BEiT %s", hidden_name);
-    check_close(what, out.hidden->data, hidden, 2 * IMAGE_ROWS * HIDDEN);
+    tp_check_normalised(what, out.hidden->data, hidden, 2 * IMAGE_ROWS * HIDDEN, TOLERANCE);
     tp_ctx_free(&ctx);
     free(pixels), free(embeddings), free(hidden);
 }
@@ -313,12 +307,13 @@ static void check_vilt(const tp_st_file *fixture)
     tp_ctx ctx;
     tp_ctx_init(&ctx, &tp_cpu_backend, 1 << 20);
     tp_tensor *alone = m.types[0]->forward(m.selves[0], &ctx, &m.batch);
-    check_close("ViLT word_patch (text + class + patches)", alone->data, word_patch, 2 * VILT_SEQ * HIDDEN);
+    tp_check_normalised("ViLT word_patch (text + class + patches)", alone->data, word_patch, 2 * VILT_SEQ * HIDDEN,
+                        TOLERANCE);
     tp_tensor *sum = modules_forward(&ctx, NULL, &m);
     for (int b = 0; b < 2; b++) {
         int64_t offset = (b * VILT_SEQ + TEXT) * HIDDEN;
-        check_close(b ? "ViLT embeddings' image rows, image 1" : "ViLT embeddings' image rows, image 0",
-                    sum->data + offset, joint + offset, IMAGE_ROWS * HIDDEN);
+        tp_check_normalised(b ? "ViLT embeddings' image rows, image 1" : "ViLT embeddings' image rows, image 0",
+                            sum->data + offset, joint + offset, IMAGE_ROWS * HIDDEN, TOLERANCE);
     }
     tp_ctx_free(&ctx);
     free(word_patch), free(joint), free(pixels);

@@ -42,13 +42,6 @@ static const struct {
     {"vision_model.post_layernorm.weight", "encoder.encoder_1.layer_norm.weight"},
 };
 
-static void check_close(const char *what, const float *actual, const float *expected, long n)
-{
-    double err = tp_max_normalised_error(actual, expected, n);
-    CHECK_MSG(err <= TOLERANCE, "%s: normalised error %.3g", what, err);
-    fprintf(stderr, "  %-58s normalised error %.2g\n", what, err);
-}
-
 /* The fixture's texts and images as one host batch (the caller frees src and seg). */
 static tp_batch fixture_batch(const tp_st_file *expected)
 {
@@ -74,7 +67,8 @@ static void check_gradients(tp_model *model, const tp_st_file *expected)
         float *reference = tp_fixture_floats(expected, GENERATOR, name, &n);
         CHECK_MSG(param && tp_param_logical_numel(param) == n, "%s: no parameter of %lld values", gradients[i].tp,
                   (long long)n);
-        if (param && tp_param_logical_numel(param) == n) check_close(name, param->tensor.grad, reference, (long)n);
+        if (param && tp_param_logical_numel(param) == n)
+            tp_check_normalised(name, param->tensor.grad, reference, (long)n, TOLERANCE);
         free(reference);
     }
 }
@@ -92,8 +86,8 @@ static void check_outputs(tp_model *model, const tp_st_file *expected)
     tp_model_output out;
     CHECK_MSG(tp_model_forward(model, &ctx, &model_batch, &out) == 0, "%s", tp_last_error());
     CHECK(out.results[0].classes == batch.batch_size && tp_numel(out.results[0].logits) == logits->numel);
-    check_close("logits_per_text", out.results[0].logits->data, logits->data, (long)logits->numel);
-    check_close("loss", out.loss->data, loss, 1);
+    tp_check_normalised("logits_per_text", out.results[0].logits->data, logits->data, (long)logits->numel, TOLERANCE);
+    tp_check_normalised("loss", out.loss->data, loss, 1, TOLERANCE);
     tp_backward(&ctx, out.loss);
     check_gradients(model, expected);
     tp_ctx_free(&ctx);

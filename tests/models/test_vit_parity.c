@@ -22,13 +22,6 @@
 #define GENERATOR "tests/reference/gen_vit_fixture.py"
 #define TOLERANCE 1e-4
 
-static void check_close(const char *what, const float *actual, const float *expected, long n)
-{
-    double err = tp_max_normalised_error(actual, expected, n);
-    CHECK_MSG(err <= TOLERANCE, "%s: normalised error %.3g", what, err);
-    fprintf(stderr, "  %-20s normalised error %.2g\n", what, err);
-}
-
 static void check_outputs(tp_model *model, const tp_st_file *expected)
 {
     const tp_st_tensor *pixels = tp_fixture_tensor(expected, GENERATOR, "pixel_values");
@@ -45,8 +38,8 @@ static void check_outputs(tp_model *model, const tp_st_file *expected)
     tp_model_output out;
     CHECK(tp_model_forward(model, &ctx, &model_batch, &out) == 0);
     CHECK(out.results[0].classes == logits->shape[1] && tp_cols(out.results[0].logits) == logits->shape[1]);
-    check_close("logits", out.results[0].logits->data, logits->data, (long)logits->numel);
-    check_close("final hidden states", out.hidden->data, hidden->data, (long)hidden->numel);
+    tp_check_normalised("logits", out.results[0].logits->data, logits->data, (long)logits->numel, TOLERANCE);
+    tp_check_normalised("final hidden states", out.hidden->data, hidden->data, (long)hidden->numel, TOLERANCE);
     tp_ctx_free(&ctx);
     free(seg);
 }

@@ -22,6 +22,13 @@ double tp_max_normalised_error(const float *actual, const float *expected, long 
     return worst / scale;
 }
 
+void tp_check_normalised(const char *what, const float *actual, const float *expected, long n, double tolerance)
+{
+    double err = tp_max_normalised_error(actual, expected, n);
+    CHECK_MSG(err <= tolerance, "%s: normalised error %.3g", what, err);
+    fprintf(stderr, "  %-58s normalised error %.2g\n", what, err);
+}
+
 int tp_test_finish(const char *name)
 {
     printf("%s: %d passed, %d failed\n", name, tp_test_passed, tp_test_failed);

@@ -33,6 +33,8 @@ extern int tp_test_passed, tp_test_failed;
 int tp_close(double actual, double expected, double tol, double floor);
 /* Max over i of |a_i - b_i| / max(max_j |b_j|, tiny): error normalised by the reference's scale. */
 double tp_max_normalised_error(const float *actual, const float *expected, long n);
+/* CHECK that tp_max_normalised_error(actual, expected, n) <= tolerance, printing it after `what`. */
+void tp_check_normalised(const char *what, const float *actual, const float *expected, long n, double tolerance);
 int tp_test_finish(const char *name);
 
 #endif
