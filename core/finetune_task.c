@@ -369,6 +369,14 @@ static char *delimited(const char *text, const char *delimiter)
     return out;
 }
 
+int tp_task_check_speech_model(const tp_model *model, const char *config_name, const char *key)
+{
+    if (model->embedding_count < 1 || strcmp(model->embedding_types[0]->name, "speech"))
+        return tp_fail("%s: key '%s': speech-to-text needs a model whose embedding starts with speech (models/s2t/)",
+                       config_name, key);
+    return 0;
+}
+
 int tp_encode_speech_targets(const tp_tokenizer *tok, const char *word_delimiter, int64_t tgt_seq_length,
                              tp_encoded_split *split)
 {
@@ -695,22 +703,19 @@ static tp_tensor *encode_row(tp_model *model, tp_ctx *ctx, const tp_encoded_spli
 int tp_task_generate(tp_model *model, tp_ctx *ctx, const tp_tokenizer *tok, const tp_encoded_split *split,
                      const tp_seq2seq_options *search, tp_task_predictions *out)
 {
-    tp_seq2seq_options options = tp_seq2seq_default_options();
+    tp_seq2seq_options options = *search;
     tp_text2text_ids special;
     if (tp_text2text_ids_of(tok, &special) < 0) return -1;
     if (split->speech) special.delimiter_id = split->word_delimiter_id;
-    int64_t num_beams = search->num_beams;
-    options.num_beams = num_beams;
-    options.length_penalty = search->length_penalty;
-    options.early_stopping = search->early_stopping;
     options.max_new_tokens = split->tgt_seq_length;
-    options.decoder_start_id = special.start_id;
-    options.eos_id = special.eos_id;
-    options.pad_id = special.pad_id;
-    tp_seq2seq_decoder *decoder = tp_seq2seq_decoder_create(model, num_beams);
+    if (options.decoder_start_id < 0) options.decoder_start_id = special.start_id;
+    if (options.eos_id < 0) options.eos_id = special.eos_id;
+    if (options.pad_id < 0) options.pad_id = special.pad_id;
+    tp_seq2seq_decoder *decoder = tp_seq2seq_decoder_create(model, options.num_beams);
     if (!decoder) return -1;
     int32_t *generated = tp_xmalloc((size_t)options.max_new_tokens * sizeof *generated);
     out->texts = tp_xcalloc((size_t)(split->count ? split->count : 1), sizeof *out->texts);
+    out->count = split->count;
     int rc = 0;
     for (int64_t i = 0; i < split->count && rc == 0; i++) {
         int64_t count = 0;

@@ -113,6 +113,9 @@ int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_l
  * `path` lines.  gold: a task with the path and count (has_labels: the list has transcripts). */
 int tp_task_read_speech(const char *path, tp_config *model_config, int allow_no_text, tp_tsv_task **gold,
                         tp_encoded_split *split);
+/* -1 + "<config_name>: key '<key>': ... needs a model whose embedding starts with speech" unless the
+ * model reads audio (its first embedding is speech). */
+int tp_task_check_speech_model(const tp_model *model, const char *config_name, const char *key);
 /* The split's decoder rows from its transcripts (start [CLS] ... eos [SEP] as tp_text2text_ids_of
  * picks them; a list without transcripts gets rows of the start id alone); with word_delimiter
  * (a token of the vocabulary, e.g. "|" for the char tokenizer, whose vocabulary has no space)
@@ -167,8 +170,10 @@ void tp_task_predictions_free(tp_task_predictions *predictions);
 /* Text2text and speech2text: generates (core/generate_seq2seq.h: greedy, or beam search with
  * search's num_beams, length_penalty and early_stopping; at most tgt_seq_length ids, the eos
  * included) for every row of the split from its encoder output (the source tokens', or the
- * utterance's through the speech embedding) and detokenizes it into out->texts (set up by a
- * predict call).  Every rank generates all rows. */
+ * utterance's through the speech embedding) and detokenizes it into out->texts (out->count the
+ * split's rows; a predict call may have filled the rest).  search's other options (e.g.
+ * no_repeat_ngram_size, sampling) apply as set; its ids, when < 0, are the tokenizer's [CLS],
+ * [SEP] and [PAD] (tp_text2text_ids_of).  Every rank generates all rows. */
 int tp_task_generate(tp_model *model, tp_ctx *ctx, const tp_tokenizer *tok, const tp_encoded_split *split,
                      const tp_seq2seq_options *search, tp_task_predictions *out);
 

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "model.h"
+#include "rng.h"
 
 /* The features of one audio file, times 2^15 as Kaldi expects 16-bit sample values. */
 static int utterance_features(const char *list_path, int64_t line, const char *path, int64_t mel_bins,
@@ -208,6 +209,35 @@ void tp_s2t_batch_free(tp_batch *batch)
     free(batch->tgt_src);
     free(batch->tags);
     memset(batch, 0, sizeof *batch);
+}
+
+int tp_s2t_read_specaugment(tp_config *run, tp_specaugment_options *out, int *enabled)
+{
+    int64_t freq_masks, freq_width, time_masks, time_width;
+    memset(out, 0, sizeof *out);
+    if (!(*enabled = tp_config_has(run, "specaugment"))) return 0;
+    if (tp_config_int(run, "specaugment.freq_masks", 2, 0, 64, &freq_masks) < 0 ||
+        tp_config_int(run, "specaugment.freq_width", 27, 1, 1 << 16, &freq_width) < 0 ||
+        tp_config_int(run, "specaugment.time_masks", 2, 0, 64, &time_masks) < 0 ||
+        tp_config_int(run, "specaugment.time_width", 100, 1, 1 << 20, &time_width) < 0 ||
+        tp_config_double(run, "specaugment.time_fraction", 1.0, 0.0, 1.0, &out->time_fraction) < 0 ||
+        tp_config_bool(run, "specaugment.mask_with_mean", 0, &out->mask_with_mean) < 0)
+        return -1;
+    out->freq_masks = (int)freq_masks, out->freq_width = (int)freq_width;
+    out->time_masks = (int)time_masks, out->time_width = (int)time_width;
+    return 0;
+}
+
+void tp_s2t_augment_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, uint64_t seed, int64_t epoch,
+                          const tp_specaugment_options *options, tp_batch *batch)
+{
+    int64_t dim = batch->audio_feature_size, stride = batch->audio_frames * dim;
+    for (int64_t r = 0; r < rows; r++) {
+        uint64_t index = (uint64_t)(epoch * set->count + indices[r]);
+        /* The options were checked by tp_s2t_read_specaugment: this cannot fail. */
+        tp_specaugment(batch->audio + r * stride, set->items[indices[r]].frames, dim, options, seed,
+                       TP_STREAM_SPECAUGMENT, index);
+    }
 }
 
 tp_tensor *tp_s2t_encode(tp_model *model, tp_ctx *ctx, const tp_s2t_set *set, int64_t index,

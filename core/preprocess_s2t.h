@@ -63,6 +63,19 @@ void tp_s2t_fill_batch(const tp_s2t_set *set, const int64_t *indices, int64_t ro
                        const int32_t *tags, int64_t width, const tp_s2t_geometry *geometry, tp_batch *batch);
 void tp_s2t_batch_free(tp_batch *batch);
 
+/* SpecAugment for training batches (core/audio.h's tp_specaugment), from the run config's object
+ * `specaugment`: freq_masks (2) bands of width < freq_width (27), time_masks (2) spans of width <
+ * min(time_width (100), time_fraction (1.0) x the utterance's frames), masked with 0 (the CMVN
+ * mean) or mask_with_mean (false) -- SpecAugment's LB policy without time warping.  *enabled is 0
+ * when the key is absent. */
+struct tp_specaugment_options;
+int tp_s2t_read_specaugment(tp_config *run, struct tp_specaugment_options *out, int *enabled);
+/* Masks the real frames of each row of a batch from tp_s2t_fill_batch; row r's masks are drawn
+ * from (seed, TP_STREAM_SPECAUGMENT, epoch * set->count + indices[r]): an example's masks differ
+ * from epoch to epoch and a resumed run draws the same ones. */
+void tp_s2t_augment_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, uint64_t seed, int64_t epoch,
+                          const struct tp_specaugment_options *options, tp_batch *batch);
+
 /* The model's speech embedding and encoder on utterance `index` of set alone (inference: no
  * tape) -> memory [subsampled frames, hidden] in ctx (reset first), for core/generate_seq2seq.h's
  * decoder; NULL + error when the model fails. */

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/audio.h"
 #include "core/checkpoint.h"
 #include "core/cli.h"
 #include "core/config.h"
@@ -23,6 +24,7 @@
 #include "core/finetune_task.h"
 #include "core/hf.h"
 #include "core/model.h"
+#include "core/preprocess_s2t.h"
 #include "core/run_tokenizer.h"
 #include "core/rng.h"
 #include "core/trainer.h"
@@ -104,6 +106,10 @@ static const char usage[] =
     "                           (false: transformers' heuristic) (docs/generation.md)\n"
     "  word_delimiter           speech2text: a token that stands for each space of a transcript (e.g.\n"
     "                           \"|\" with the char tokenizer, whose vocabulary has no space) (none)\n"
+    "  specaugment              speech2text: SpecAugment masks on the training features, an object\n"
+    "                           {freq_masks (2), freq_width (27), time_masks (2), time_width (100),\n"
+    "                           time_fraction (1.0), mask_with_mean (false)}; drawn from (seed, epoch,\n"
+    "                           example) (none: no masking; docs/media.md)\n"
     "  crf                      tagging: true = a linear-chain CRF over the words' first pieces (loss\n"
     "                           its NLL, prediction its Viterbi path; docs/finetune.md) (false)\n"
     "  epochs_num               epochs (3)\n"
@@ -149,9 +155,11 @@ typedef struct finetune_job {
     int64_t tgt_seq_length;    /* text2text, speech2text */
     tp_seq2seq_options search; /* their generation's num_beams, length_penalty, early_stopping */
     const char *word_delimiter; /* speech2text */
+    int augment;                /* speech2text: SpecAugment on the training batches */
+    tp_specaugment_options specaugment;
     int rank, ranks;           /* data-parallel: batch_size rows per rank, rank 0 writes (docs/distributed.md) */
     /* The training batch being assembled: the epoch's order and the next position in it. */
-    int64_t *order, cursor;
+    int64_t *order, cursor, epoch;
     tp_batch batch;
     double epoch_loss; /* sum of the epoch's step losses so far */
     int64_t epoch_steps;
@@ -170,6 +178,7 @@ static void epoch_order(finetune_job *job, int64_t epoch)
     tp_rng rng = tp_rng_make(job->trainer.options.seed, TP_STREAM_DATA_ORDER, (uint64_t)epoch << 32);
     tp_rng_shuffle_i64(&rng, job->order, count);
     job->cursor = 0;
+    job->epoch = epoch;
 }
 
 /* One global batch of ranks * batch_size rows of the epoch's order; rank r trains on its rows
@@ -183,6 +192,9 @@ static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
     int64_t mine = rows - first < job->batch_size ? rows - first : job->batch_size;
     const int64_t *indices = mine > 0 ? job->order + job->cursor + first : job->order; /* stand-in: any row */
     const tp_batch *batch = tp_task_fill_batch(&job->batch, &job->splits[0], indices, mine > 0 ? mine : 1);
+    if (job->augment && mine > 0)
+        tp_s2t_augment_batch(job->splits[0].speech, indices, mine, job->trainer.options.seed, job->epoch,
+                             &job->specaugment, &job->batch);
     job->cursor += rows;
     if ((mine > 0 ? tp_trainer_model_step(trainer, batch, metrics) : tp_trainer_stand_in_step(trainer, batch, metrics)) < 0)
         return -1;
@@ -371,7 +383,9 @@ static int read_run(finetune_job *job, tp_train_options *options, int64_t *threa
     if (is_generating(job->kind) &&
         tp_task_read_search(job->run, NULL, job->kind, &job->tgt_seq_length, &job->search) < 0)
         return -1;
-    if (job->kind == TP_TASK_SPEECH2TEXT && tp_config_string(job->run, "word_delimiter", NULL, &job->word_delimiter) < 0)
+    if (job->kind == TP_TASK_SPEECH2TEXT &&
+        (tp_config_string(job->run, "word_delimiter", NULL, &job->word_delimiter) < 0 ||
+         tp_s2t_read_specaugment(job->run, &job->specaugment, &job->augment) < 0))
         return -1;
     int64_t global_batch = job->batch_size * job->ranks;
     job->steps_per_epoch = (job->tasks[0]->count + global_batch - 1) / global_batch;
@@ -417,15 +431,6 @@ static int encode_split(finetune_job *job, int i)
     return 0;
 }
 
-/* speech2text reads audio into the model's first embedding. */
-static int check_speech_model(const finetune_job *job)
-{
-    if (job->model.embedding_count < 1 || strcmp(job->model.embedding_types[0]->name, "speech"))
-        return tp_fail("%s: key 'task': speech2text needs a model whose embedding starts with speech (models/s2t/)",
-                       tp_config_name(job->run));
-    return 0;
-}
-
 static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options)
 {
     const char *hf_dir = NULL, *pretrained = NULL;
@@ -440,7 +445,7 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
     if (job->images) job->seq_length = job->splits[0].seq_length; /* the class token and the patches */
     if (tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0) return -1;
     if (job->kind == TP_TASK_SPEECH2TEXT) {
-        if (check_speech_model(job) < 0) return -1;
+        if (tp_task_check_speech_model(&job->model, tp_config_name(job->run), "task") < 0) return -1;
         job->seq_length = job->splits[0].seq_length; /* subsampled frames: sinusoidal positions, any length */
     } else if (job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", tp_config_name(job->run),

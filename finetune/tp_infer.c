@@ -447,10 +447,8 @@ static int read_speech(infer_job *job)
 {
     if (job->inputs_path)
         return tp_fail("%s: key 'inputs_path': token ids; a speech model reads test_path", tp_config_name(job->run));
-    if (job->model.embedding_count < 1 || strcmp(job->model.embedding_types[0]->name, "speech"))
-        return tp_fail("%s: key 'task': speech2text needs a model whose embedding starts with speech",
-                       tp_config_name(job->run));
-    if (tp_task_read_speech(job->test_path, job->model_config, 1, &job->tsv, &job->split) < 0 ||
+    if (tp_task_check_speech_model(&job->model, tp_config_name(job->run), "task") < 0 ||
+        tp_task_read_speech(job->test_path, job->model_config, 1, &job->tsv, &job->split) < 0 ||
         tp_encode_speech_targets(job->tokenizer, job->word_delimiter, job->tgt_seq_length, &job->split) < 0)
         return -1;
     job->seq_length = job->split.seq_length; /* subsampled frames: sinusoidal positions, any length */

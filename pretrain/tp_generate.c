@@ -15,6 +15,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/finetune_task.h"
 #include "core/generate.h"
 #include "core/generate_seq2seq.h"
 #include "core/hf.h"
@@ -78,6 +79,15 @@ static const char usage[] =
     "  new_tokens, kv_cache, output_ids, repetition_penalty, do_sample...: as above (sampling only with\n"
     "                           num_beams 1; kv_cache false re-runs encoder and decoder for every token)\n"
     "\n"
+    "Speech-to-text keys (a model whose embedding starts with speech, models/s2t/; docs/media.md):\n"
+    "  audio_file               instead of prompt: a speech list, `path` lines or `text<TAB>path` lines\n"
+    "                           (audio in any format libsndfile reads); one transcript per utterance\n"
+    "                           is written, and with transcripts the word error rate goes to stderr\n"
+    "  word_delimiter           the token written as a space (e.g. \"|\" with the char tokenizer) (none)\n"
+    "  decoder_start_id, eos_id, pad_id\n"
+    "                           default to the tokenizer's [CLS], [SEP] and [PAD] (tp-finetune's targets)\n"
+    "  new_tokens, num_beams, length_penalty, ...: as above (kv_cache true, text output only)\n"
+    "\n"
     "Evaluation keys:\n"
     "  eval_dataset             an lm dataset (tp-preprocess --data_processor lm): prints the mean\n"
     "                           next-token loss and perplexity over its windows, in file order\n"
@@ -106,6 +116,7 @@ typedef struct generate_job {
     tp_loader *loader;
     const char *hf_dir;
     tp_seq2seq_decoder *seq2seq;
+    const char *audio_path; /* speech-to-text: the speech list */
 } generate_job;
 
 /* ---- the model ------------------------------------------------------------------------ */
@@ -127,13 +138,15 @@ static int open_model(generate_job *job, const char **hf_dir, const char **weigh
     return job->model_config ? 0 : -1;
 }
 
-/* The vocabulary size of tp weights: the word embedding's rows. */
+/* The vocabulary size of tp weights: the word embedding's rows (the target's for a speech model,
+ * whose source embedding reads audio). */
 static int weights_vocab_size(const char *path, int64_t *vocab_size)
 {
-    static const char word[] = "embedding.word.embedding.weight";
+    static const char word[] = "embedding.word.embedding.weight", target[] = "tgt_embedding.word.embedding.weight";
     tp_st_file *file = tp_st_open(path);
     if (!file) return -1;
     const tp_st_tensor *tensor = tp_st_find(file, word);
+    if (!tensor) tensor = tp_st_find(file, target);
     int status = tensor && tensor->ndim == 2 ? 0 : tp_fail("%s: tensor '%s' is missing", path, word);
     if (status == 0) *vocab_size = tensor->shape[0];
     tp_st_close(file);
@@ -343,7 +356,7 @@ static int read_seq2seq_options(generate_job *job, tp_seq2seq_options *o)
         tp_config_int(run, "forced_bos_id", bos_forced, -1, vocab, &bos_forced) < 0 ||
         tp_config_int(run, "forced_eos_id", eos_forced, -1, vocab, &eos_forced) < 0)
         return -1;
-    if (start < 0 || eos < 0)
+    if (!job->audio_path && (start < 0 || eos < 0)) /* speech: the tokenizer's ids (tp_task_generate) */
         return tp_fail("%s: key '%s': missing (an encoder-decoder model needs decoder_start_id and eos_id)", name,
                        start < 0 ? "decoder_start_id" : "eos_id");
     o->decoder_start_id = (int32_t)start;
@@ -427,24 +440,78 @@ static int read_sources(generate_job *job, const tp_seq2seq_options *o, sources 
     return status;
 }
 
+/* Speech-to-text: audio_file's utterances through the speech encoder and the decoder, as tp-infer
+ * decodes them (core/finetune_task.h), one transcript per line. */
+static int generate_speech(generate_job *job, const tp_seq2seq_options *o, const char *word_delimiter, FILE *out,
+                           int64_t *utterances)
+{
+    tp_tsv_task *gold = NULL;
+    tp_encoded_split split = {0};
+    tp_task_predictions predictions = {0};
+    tp_task_scores scores = {0};
+    int status = -1;
+    if (tp_task_read_speech(job->audio_path, job->model_config, 1, &gold, &split) < 0 ||
+        tp_encode_speech_targets(job->tokenizer, word_delimiter, o->max_new_tokens, &split) < 0 ||
+        tp_task_generate(&job->model, &job->ctx, job->tokenizer, &split, o, &predictions) < 0)
+        goto done;
+    for (int64_t i = 0; i < split.count; i++) fprintf(out, "%s\n", predictions.texts[i]);
+    *utterances = split.count;
+    if (split.has_labels) {
+        if (tp_task_score(&split, gold, NULL, &predictions, &scores) < 0) goto done;
+        fprintf(stderr, "%s | exact match %.4f | WER %.4f (%lld errors / %lld reference words)\n", job->audio_path,
+                scores.exact_match, scores.wer, (long long)scores.wer_counts.errors,
+                (long long)scores.wer_counts.reference_words);
+    }
+    status = 0;
+done:
+    tp_task_scores_free(&scores);
+    tp_task_predictions_free(&predictions);
+    tp_encoded_split_free(&split);
+    if (gold) tp_tsv_free(gold);
+    return status;
+}
+
+/* Speech keys: audio_file needs a speech model, the key/value caches and text output. */
+static int read_speech_keys(generate_job *job, int kv_cache, int output_ids, const char **word_delimiter)
+{
+    const char *name = tp_config_name(job->run);
+    if (tp_config_string(job->run, "audio_file", NULL, &job->audio_path) < 0 ||
+        tp_config_string(job->run, "word_delimiter", NULL, word_delimiter) < 0)
+        return -1;
+    if (!job->audio_path) return *word_delimiter ? tp_fail("%s: key 'word_delimiter': goes with audio_file", name) : 0;
+    if (tp_task_check_speech_model(&job->model, name, "audio_file") < 0) return -1;
+    if (!kv_cache) return tp_fail("%s: key 'kv_cache': speech is decoded with the caches only (true)", name);
+    if (output_ids) return tp_fail("%s: key 'output_ids': speech is written as text only", name);
+    return 0;
+}
+
 static int generate_seq2seq(generate_job *job)
 {
     tp_seq2seq_options o;
     sources src = {0};
     tp_atomic_file file = {0};
     int kv_cache = 1, output_ids = 0, status = -1;
-    const char *kind = "bert", *output_path = NULL;
-    if (read_seq2seq_options(job, &o) < 0 || tp_config_bool(job->run, "kv_cache", 1, &kv_cache) < 0 ||
+    const char *kind = "bert", *output_path = NULL, *word_delimiter = NULL;
+    if (tp_config_bool(job->run, "kv_cache", 1, &kv_cache) < 0 ||
         tp_config_bool(job->run, "output_ids", 0, &output_ids) < 0 ||
+        read_speech_keys(job, kv_cache, output_ids, &word_delimiter) < 0 || read_seq2seq_options(job, &o) < 0 ||
         tp_config_string(job->run, "tokenizer", "bert", &kind) < 0 ||
         tp_config_string(job->run, "output_path", NULL, &output_path) < 0)
         return -1;
     int need_tokenizer = !output_ids || !tp_config_has(job->run, "prompt_ids");
     if (need_tokenizer && !(job->tokenizer = tp_run_tokenizer(job->run, NULL))) return -1;
-    if (read_sources(job, &o, &src) < 0 || tp_config_check_unused(job->run) < 0) goto done;
-    if (kv_cache && !(job->seq2seq = tp_seq2seq_decoder_create(&job->model, o.num_beams))) goto done;
+    if ((!job->audio_path && read_sources(job, &o, &src) < 0) || tp_config_check_unused(job->run) < 0) goto done;
     if (output_path && tp_atomic_open(&file, output_path) < 0) goto done;
     FILE *out = output_path ? file.fp : stdout;
+    if (job->audio_path) {
+        int64_t utterances = 0;
+        double start = now_seconds();
+        if (generate_speech(job, &o, word_delimiter, out, &utterances) < 0) goto done;
+        fprintf(stderr, "tp-generate: %lld utterances in %.3f s (%lld beam%s)\n", (long long)utterances,
+                now_seconds() - start, (long long)o.num_beams, o.num_beams > 1 ? "s" : "");
+        goto commit;
+    }
+    if (kv_cache && !(job->seq2seq = tp_seq2seq_decoder_create(&job->model, o.num_beams))) goto done;
     const int32_t special[3] = {o.decoder_start_id, o.eos_id, o.pad_id};
     job->generated = tp_xmalloc((size_t)o.max_new_tokens * sizeof *job->generated);
     int64_t total = 0;
@@ -462,11 +529,12 @@ static int generate_seq2seq(generate_job *job)
         total += count;
     }
     double seconds = now_seconds() - start;
-    if (output_path && tp_atomic_commit(&file) < 0) goto done;
-    file.fp = NULL;
     fprintf(stderr, "tp-generate: %lld sources, %lld tokens in %.3f s (%.1f tokens/s, %lld beam%s, %s)\n",
             (long long)src.count, (long long)total, seconds, (double)total / seconds, (long long)o.num_beams,
             o.num_beams > 1 ? "s" : "", kv_cache ? "key/value caches" : "full recomputation");
+commit:
+    if (output_path && tp_atomic_commit(&file) < 0) goto done;
+    file.fp = NULL;
     status = 0;
 done:
     if (file.fp) tp_atomic_abort(&file);

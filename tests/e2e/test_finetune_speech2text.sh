@@ -7,6 +7,7 @@
 #     best weights are kept;
 #   - tp-infer on the best weights decodes the four utterances exactly with num_beams 1 (greedy) and
 #     4 (beam search): WER 0, one transcript per line, as in the list;
+#   - tp-generate (audio_file) on the model config and weights writes tp-infer's 4-beam transcripts;
 #   - a list of `path` lines (no transcripts) is transcribed without scores;
 #   - bad inputs: a missing and a corrupt audio file, each named with the list's line; exit 1.
 # TP_TEST_QUICK=1 (sanitizer runs): a few epochs, no WER threshold.
@@ -84,6 +85,22 @@ for beams in 1 4; do
             fail "num_beams $beams transcripts: $(tail -n +2 "$work/pred$beams.tsv" | tr '\n' '/')"
     fi
 done
+
+# ---- tp-generate decodes the same utterances from the model config and weights ----
+weights="$work/out/best/$(cat "$work/out/best/latest")/model.safetensors"
+"$build/tp-generate" --model "$work/model.json" --pretrained_model_path "$weights" \
+    --tokenizer char --vocab_path "$work/vocab.txt" --word_delimiter "|" --audio_file "$work/list.tsv" \
+    --num_beams 4 --new_tokens 16 --output_path "$work/generated.txt" --threads 1 2>"$work/generate.log" ||
+    fail "tp-generate: $(tail -3 "$work/generate.log")"
+grep -q "WER" "$work/generate.log" || fail "tp-generate printed no WER: $(cat "$work/generate.log")"
+diff "$work/generated.txt" <(tail -n +2 "$work/pred4.tsv") >/dev/null ||
+    fail "tp-generate and tp-infer differ: $(tr '\n' '/' <"$work/generated.txt")"
+status=0
+"$build/tp-generate" --model "$work/model.json" --pretrained_model_path "$weights" \
+    --tokenizer char --vocab_path "$work/vocab.txt" --audio_file "$work/list.tsv" --kv_cache false \
+    2>"$work/generate.log" || status=$?
+[ $status = 1 ] && grep -q "key 'kv_cache': speech is decoded with the caches only" "$work/generate.log" ||
+    fail "tp-generate kv_cache false with audio: exit $status, $(cat "$work/generate.log")"
 
 # ---- a list to transcribe: paths only, no scores ----
 cut -f2 "$work/list.tsv" >"$work/paths.tsv"

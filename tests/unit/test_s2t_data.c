@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/audio.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/generate_seq2seq.h"
@@ -19,6 +20,7 @@
 #include "core/model.h"
 #include "core/optim.h"
 #include "core/preprocess_s2t.h"
+#include "core/rng.h"
 #include "core/safetensors.h"
 #include "support/check.h"
 #include "support/scratch.h"
@@ -222,6 +224,65 @@ static void check_config_errors(void)
     }
 }
 
+/* Three utterances of 30, 17 and 9 frames in one batch: each row's masks are tp_specaugment's on
+ * that utterance alone at index epoch * count + example, the padding after it stays zero, and the
+ * next epoch draws other masks.  The run key's defaults and bounds. */
+static void check_specaugment(void)
+{
+    enum { DIM = 40, COUNT = 3 };
+    const int64_t frames[COUNT] = {30, 17, 9}, indices[COUNT] = {2, 0, 1};
+    tp_s2t_utterance items[COUNT];
+    tp_s2t_set set = {.count = COUNT, .feature_size = DIM, .items = items};
+    for (int u = 0; u < COUNT; u++) {
+        items[u] = (tp_s2t_utterance){.frames = frames[u], .features = tp_xmalloc((size_t)(frames[u] * DIM) * sizeof(float))};
+        for (int64_t i = 0; i < frames[u] * DIM; i++) items[u].features[i] = 1.0f + (float)(i % 7) + (float)u;
+    }
+    tp_config *run = tp_config_parse("run", "{\"specaugment\": {\"freq_width\": 8, \"time_width\": 6}}");
+    tp_specaugment_options options;
+    int enabled = 0;
+    CHECK_MSG(run && tp_s2t_read_specaugment(run, &options, &enabled) == 0 && tp_config_check_unused(run) == 0, "%s",
+              tp_last_error());
+    CHECK(enabled && options.freq_masks == 2 && options.freq_width == 8 && options.time_masks == 2 &&
+          options.time_width == 6 && options.time_fraction == 1.0 && !options.mask_with_mean);
+    const tp_s2t_geometry geometry = {DIM, {5, 5}, 2};
+    float *first_epoch = tp_xmalloc((size_t)(COUNT * 30 * DIM) * sizeof(float));
+    for (int64_t epoch = 0; epoch < 2; epoch++) {
+        tp_batch batch;
+        const int32_t tgt_src[COUNT] = {0, 0, 0}; /* one decoder column each, no labels */
+        tp_s2t_fill_batch(&set, indices, COUNT, tgt_src, NULL, 1, &geometry, &batch);
+        tp_s2t_augment_batch(&set, indices, COUNT, 7, epoch, &options, &batch);
+        int64_t masked = 0, differing = 0;
+        for (int r = 0; r < COUNT; r++) {
+            const tp_s2t_utterance *u = &items[indices[r]];
+            float want[30 * DIM];
+            memcpy(want, u->features, (size_t)(u->frames * DIM) * sizeof(float));
+            tp_specaugment(want, u->frames, DIM, &options, 7, TP_STREAM_SPECAUGMENT,
+                           (uint64_t)(epoch * COUNT + indices[r]));
+            const float *row = batch.audio + r * 30 * DIM;
+            CHECK_MSG(memcmp(row, want, (size_t)(u->frames * DIM) * sizeof(float)) == 0, "row %d epoch %lld", r,
+                      (long long)epoch);
+            for (int64_t i = 0; i < u->frames * DIM; i++) masked += row[i] == 0.0f;
+            for (int64_t i = u->frames * DIM; i < 30 * DIM; i++) CHECK(row[i] == 0.0f);
+        }
+        if (epoch == 0) memcpy(first_epoch, batch.audio, (size_t)(COUNT * 30 * DIM) * sizeof(float));
+        else
+            for (int64_t i = 0; i < COUNT * 30 * DIM; i++) differing += first_epoch[i] != batch.audio[i];
+        CHECK_MSG(masked > 0, "epoch %lld masked nothing", (long long)epoch);
+        CHECK_MSG(epoch == 0 || differing > 0, "epoch 1 drew epoch 0's masks");
+        tp_s2t_batch_free(&batch);
+    }
+    tp_config_free(run);
+    run = tp_config_parse("run", "{\"specaugment\": {\"time_fraction\": 1.5}}");
+    CHECK(run && tp_s2t_read_specaugment(run, &options, &enabled) < 0 &&
+          strstr(tp_last_error(), "'specaugment.time_fraction'") != NULL);
+    tp_config_free(run);
+    run = tp_config_parse("run", "{}");
+    CHECK(run && tp_s2t_read_specaugment(run, &options, &enabled) == 0 && !enabled);
+    tp_config_free(run);
+    free(first_epoch);
+    for (int u = 0; u < COUNT; u++) free(items[u].features);
+}
+
 int main(void)
 {
     tp_scratch_init("s2t_data");
@@ -231,6 +292,7 @@ int main(void)
     check_config_errors();
     check_formats();
     check_learning();
+    check_specaugment();
     const int64_t kernels[2] = {5, 5};
     /* transformers: for each layer, length = (length - 1) // 2 + 1 */
     CHECK(tp_s2t_subsampled_frames(23, kernels, 2) == 6 && tp_s2t_subsampled_frames(48, kernels, 2) == 12);
