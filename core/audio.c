@@ -318,7 +318,7 @@ int tp_fbank(const float *samples, int64_t count, const tp_fbank_options *option
 
 /* ---- normalisation and augmentation ---- */
 
-void tp_cmvn(float *features, int64_t frames, int64_t dim, int normalize_variance)
+void tp_cmvn(float *features, int64_t frames, int64_t dim, int subtract_mean, int normalize_variance)
 {
     if (frames <= 0) return;
     for (int64_t j = 0; j < dim; j++) {
@@ -330,7 +330,8 @@ void tp_cmvn(float *features, int64_t frames, int64_t dim, int normalize_varianc
         }
         double mean = sum / (double)frames;
         double scale = normalize_variance ? 1.0 / sqrt(fmax(squares / (double)frames - mean * mean, 1e-10)) : 1.0;
-        for (int64_t f = 0; f < frames; f++) features[f * dim + j] = (float)((features[f * dim + j] - mean) * scale);
+        double shift = subtract_mean ? mean : 0.0;
+        for (int64_t f = 0; f < frames; f++) features[f * dim + j] = (float)((features[f * dim + j] - shift) * scale);
     }
 }
 

@@ -53,10 +53,11 @@ int64_t tp_fbank_dim(const tp_fbank_options *options);
  * frame shorter than 2 samples, low_freq >= high_freq, ...). */
 int tp_fbank(const float *samples, int64_t count, const tp_fbank_options *options, float *features);
 
-/* Utterance CMVN (fairseq's UtteranceCMVN, TencentPretrain's utterance_cmvn): per column, subtract
- * the mean over frames; with normalize_variance also divide by sqrt(max(var, 1e-10)),
- * var = mean of squares - mean^2.  In place, in double. */
-void tp_cmvn(float *features, int64_t frames, int64_t dim, int normalize_variance);
+/* Utterance CMVN (fairseq's UtteranceCMVN, TencentPretrain's utterance_cmvn): per column, with
+ * subtract_mean subtract the mean over frames; with normalize_variance divide by
+ * sqrt(max(var, 1e-10)), var = mean of squares - mean^2 (of the column as given).  In place, in
+ * double. */
+void tp_cmvn(float *features, int64_t frames, int64_t dim, int subtract_mean, int normalize_variance);
 
 /* SpecAugment's masking as fairseq's SpecAugmentTransform does it (no time warping): freq_masks
  * times a band of width f in [0, freq_width) starting at f0 in [0, dim - f); then time_masks times

@@ -338,7 +338,7 @@ int tp_task_read_speech(const char *path, tp_config *model_config, int allow_no_
     memset(split, 0, sizeof *split);
     tp_s2t_set *set = tp_xcalloc(1, sizeof *set);
     if (tp_s2t_geometry_of(model_config, &split->geometry) < 0 ||
-        tp_s2t_read(path, split->geometry.mel_bins, allow_no_text, set) < 0) {
+        tp_s2t_read(path, &split->geometry, allow_no_text, set) < 0) {
         free(set);
         return -1;
     }

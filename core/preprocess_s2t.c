@@ -12,9 +12,10 @@
 #include "rng.h"
 
 /* The features of one audio file, times 2^15 as Kaldi expects 16-bit sample values. */
-static int utterance_features(const char *list_path, int64_t line, const char *path, int64_t mel_bins,
+static int utterance_features(const char *list_path, int64_t line, const char *path, const tp_s2t_geometry *geometry,
                               tp_s2t_utterance *out)
 {
+    int64_t mel_bins = geometry->mel_bins;
     tp_audio audio;
     if (tp_audio_read(path, &audio) < 0) {
         char why[512];
@@ -33,7 +34,7 @@ static int utterance_features(const char *list_path, int64_t line, const char *p
         out->features = tp_xmalloc((size_t)(out->frames * mel_bins) * sizeof *out->features);
         status = tp_fbank(audio.samples, audio.count, &options, out->features);
         if (status == 0) {
-            tp_cmvn(out->features, out->frames, mel_bins, 1);
+            if (geometry->cmvn) tp_cmvn(out->features, out->frames, mel_bins, geometry->cmvn_means, geometry->cmvn_vars);
         } else {
             char why[512];
             snprintf(why, sizeof why, "%s", tp_last_error());
@@ -79,7 +80,8 @@ static int read_header(char *line, list_columns *columns)
 }
 
 /* One line (terminated in place) into the next item. */
-static int read_line(const char *list_path, int64_t line, char *text, const list_columns *header, int64_t mel_bins,
+static int read_line(const char *list_path, int64_t line, char *text, const list_columns *header,
+                     const tp_s2t_geometry *geometry,
                      int allow_no_text, tp_s2t_set *set)
 {
     char *fields[3];
@@ -101,16 +103,16 @@ static int read_line(const char *list_path, int64_t line, char *text, const list
     set->has_text = transcript != NULL;
     tp_s2t_utterance *item = &set->items[set->count];
     memset(item, 0, sizeof *item);
-    if (utterance_features(list_path, line, fields[columns.path], mel_bins, item) < 0) return -1;
+    if (utterance_features(list_path, line, fields[columns.path], geometry, item) < 0) return -1;
     item->text = transcript ? tp_xstrdup(transcript) : NULL;
     set->count++;
     return 0;
 }
 
-int tp_s2t_read(const char *list_path, int64_t mel_bins, int allow_no_text, tp_s2t_set *set)
+int tp_s2t_read(const char *list_path, const tp_s2t_geometry *geometry, int allow_no_text, tp_s2t_set *set)
 {
     memset(set, 0, sizeof *set);
-    set->feature_size = mel_bins;
+    set->feature_size = geometry->mel_bins;
     char *contents = tp_read_file(list_path, NULL);
     if (!contents) return -1;
     int64_t lines = 1;
@@ -130,7 +132,7 @@ int tp_s2t_read(const char *list_path, int64_t mel_bins, int allow_no_text, tp_s
             free(copy);
         }
         if (cursor[0] && !(line == 1 && header_seen))
-            status = read_line(list_path, line, cursor, header_seen ? &header : NULL, mel_bins, allow_no_text, set);
+            status = read_line(list_path, line, cursor, header_seen ? &header : NULL, geometry, allow_no_text, set);
         cursor = next;
     }
     free(contents);
@@ -149,6 +151,69 @@ void tp_s2t_set_free(tp_s2t_set *set)
     memset(set, 0, sizeof *set);
 }
 
+/* audio_preprocess: which of utterance CMVN's steps run (TencentPretrain's names; all by default). */
+static int read_audio_preprocess(tp_config *config, tp_s2t_geometry *out)
+{
+    static const char *const names[] = {"ceptral_normalize", "normalize_means", "normalize_vars"};
+    const char *const *steps = NULL;
+    int count = 0;
+    out->cmvn = out->cmvn_means = out->cmvn_vars = 1;
+    if (!tp_config_has(config, "audio_preprocess")) return 0;
+    if (tp_config_strings(config, "audio_preprocess", &steps, &count) < 0) return -1;
+    out->cmvn = out->cmvn_means = out->cmvn_vars = 0;
+    for (int i = 0; i < count; i++) {
+        int *flags[] = {&out->cmvn, &out->cmvn_means, &out->cmvn_vars}, known = 0;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(steps[i], names[k])) *flags[k] = known = 1;
+        if (!known)
+            return tp_fail("%s: key 'audio_preprocess': unknown step \"%s\" (ceptral_normalize, normalize_means, "
+                           "normalize_vars)", tp_config_name(config), steps[i]);
+    }
+    return 0;
+}
+
+/* A required integer key of the specaugment object. */
+static int specaugment_int(tp_config *config, const char *name, int64_t max, int *out)
+{
+    char key[64];
+    int64_t value = 0;
+    snprintf(key, sizeof key, "specaugment.%s", name);
+    if (!tp_config_has(config, key)) return tp_fail("%s: key '%s': missing", tp_config_name(config), key);
+    if (tp_config_int(config, key, 0, 0, max, &value) < 0) return -1;
+    *out = (int)value;
+    return 0;
+}
+
+static int read_specaugment(tp_config *config, tp_specaugment_options *o, int *enabled)
+{
+    const char *file = tp_config_name(config);
+    int64_t warp = 0, wrap = 0;
+    double mask_value = 0;
+    memset(o, 0, sizeof *o);
+    if (!(*enabled = tp_config_has(config, "specaugment"))) return 0;
+    if (specaugment_int(config, "freq_mask_N", 64, &o->freq_masks) < 0 ||
+        specaugment_int(config, "freq_mask_F", 1 << 16, &o->freq_width) < 0 ||
+        specaugment_int(config, "time_mask_N", 64, &o->time_masks) < 0 ||
+        specaugment_int(config, "time_mask_T", 1 << 20, &o->time_width) < 0)
+        return -1;
+    if (!tp_config_has(config, "specaugment.time_mask_p"))
+        return tp_fail("%s: key 'specaugment.time_mask_p': missing", file);
+    if (tp_config_double(config, "specaugment.time_mask_p", 1.0, 0.0, 1.0, &o->time_fraction) < 0 ||
+        tp_config_double(config, "specaugment.mask_value", 0.0, -1e30, 1e30, &mask_value) < 0 ||
+        tp_config_int(config, "specaugment.time_warp_W", 0, 0, 0, &warp) < 0 ||
+        tp_config_int(config, "specaugment.time_wrap_W", 0, 0, 0, &wrap) < 0) /* fairseq's spelling */
+        return -1;
+    o->mask_with_mean = !tp_config_has(config, "specaugment.mask_value");
+    o->mask_value = (float)mask_value;
+    if (o->freq_masks > 0 && o->freq_width < 1)
+        return tp_fail("%s: key 'specaugment.freq_mask_F': 0, but freq_mask_N %d masks need a width >= 1", file,
+                       o->freq_masks);
+    if (o->time_masks > 0 && o->time_width < 1)
+        return tp_fail("%s: key 'specaugment.time_mask_T': 0, but time_mask_N %d masks need a width >= 1", file,
+                       o->time_masks);
+    return 0;
+}
+
 int tp_s2t_geometry_of(tp_config *model_config, tp_s2t_geometry *out)
 {
     int64_t layers = 0;
@@ -156,7 +221,8 @@ int tp_s2t_geometry_of(tp_config *model_config, tp_s2t_geometry *out)
     memset(out, 0, sizeof *out);
     if (tp_config_int(model_config, "audio_feature_size", 80, 1, 1 << 16, &out->mel_bins) < 0 ||
         tp_config_int(model_config, "conv_layers_num", 2, 1, TP_S2T_MAX_CONV, &layers) < 0 ||
-        tp_config_ints(model_config, "conv_kernel_sizes", 1, 1023, out->kernels, TP_S2T_MAX_CONV, &count) < 0)
+        tp_config_ints(model_config, "conv_kernel_sizes", 1, 1023, out->kernels, TP_S2T_MAX_CONV, &count) < 0 ||
+        read_audio_preprocess(model_config, out) < 0 || read_specaugment(model_config, &out->specaugment, &out->augment) < 0)
         return -1;
     for (; count == 0 && out->layers < layers; out->layers++) out->kernels[out->layers] = 5;
     if (count) out->layers = count; /* the embedding refuses a count other than conv_layers_num */
@@ -211,31 +277,14 @@ void tp_s2t_batch_free(tp_batch *batch)
     memset(batch, 0, sizeof *batch);
 }
 
-int tp_s2t_read_specaugment(tp_config *run, tp_specaugment_options *out, int *enabled)
-{
-    int64_t freq_masks, freq_width, time_masks, time_width;
-    memset(out, 0, sizeof *out);
-    if (!(*enabled = tp_config_has(run, "specaugment"))) return 0;
-    if (tp_config_int(run, "specaugment.freq_masks", 2, 0, 64, &freq_masks) < 0 ||
-        tp_config_int(run, "specaugment.freq_width", 27, 1, 1 << 16, &freq_width) < 0 ||
-        tp_config_int(run, "specaugment.time_masks", 2, 0, 64, &time_masks) < 0 ||
-        tp_config_int(run, "specaugment.time_width", 100, 1, 1 << 20, &time_width) < 0 ||
-        tp_config_double(run, "specaugment.time_fraction", 1.0, 0.0, 1.0, &out->time_fraction) < 0 ||
-        tp_config_bool(run, "specaugment.mask_with_mean", 0, &out->mask_with_mean) < 0)
-        return -1;
-    out->freq_masks = (int)freq_masks, out->freq_width = (int)freq_width;
-    out->time_masks = (int)time_masks, out->time_width = (int)time_width;
-    return 0;
-}
-
 void tp_s2t_augment_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, uint64_t seed, int64_t epoch,
-                          const tp_specaugment_options *options, tp_batch *batch)
+                          const tp_s2t_geometry *geometry, tp_batch *batch)
 {
     int64_t dim = batch->audio_feature_size, stride = batch->audio_frames * dim;
-    for (int64_t r = 0; r < rows; r++) {
+    for (int64_t r = 0; geometry->augment && r < rows; r++) {
         uint64_t index = (uint64_t)(epoch * set->count + indices[r]);
-        /* The options were checked by tp_s2t_read_specaugment: this cannot fail. */
-        tp_specaugment(batch->audio + r * stride, set->items[indices[r]].frames, dim, options, seed,
+        /* The options were checked by tp_s2t_geometry_of: this cannot fail. */
+        tp_specaugment(batch->audio + r * stride, set->items[indices[r]].frames, dim, &geometry->specaugment, seed,
                        TP_STREAM_SPECAUGMENT, index);
     }
 }

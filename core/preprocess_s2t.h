@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "audio.h"
 #include "config.h"
 
 typedef struct tp_s2t_utterance {
@@ -24,21 +25,33 @@ typedef struct tp_s2t_set {
     tp_s2t_utterance *items;
 } tp_s2t_set;
 
-/* What the speech embedding of a model config reads (modules/embeddings/speech.c, the same
- * defaults): audio_feature_size filter banks (80) and the convolutions' kernels
- * (conv_kernel_sizes, else conv_layers_num kernels of 5). */
+/* What a speech model config says about its input (TencentPretrain's keys):
+ *   - what the speech embedding reads (modules/embeddings/speech.c, the same defaults):
+ *     audio_feature_size filter banks (80) and the convolutions' kernels (conv_kernel_sizes, else
+ *     conv_layers_num kernels of 5);
+ *   - audio_preprocess: a list of "ceptral_normalize" (utterance CMVN at all), "normalize_means",
+ *     "normalize_vars" (TencentPretrain's spelling and default: all three);
+ *   - specaugment (absent: no masking), an object of TencentPretrain's / fairseq's keys, all
+ *     required: freq_mask_N bands of width < freq_mask_F bins, time_mask_N runs of width <
+ *     min(time_mask_T, time_mask_p x frames) frames; optional mask_value (absent: the utterance's
+ *     mean) and time_warp_W (or fairseq's spelling time_wrap_W), which must be 0: tp does not
+ *     warp.  Applied to training batches only (tp_s2t_augment_batch). */
 #define TP_S2T_MAX_CONV 8
 typedef struct tp_s2t_geometry {
     int64_t mel_bins, kernels[TP_S2T_MAX_CONV];
     int layers;
+    int cmvn, cmvn_means, cmvn_vars;
+    int augment;
+    tp_specaugment_options specaugment;
 } tp_s2t_geometry;
 int tp_s2t_geometry_of(tp_config *model_config, tp_s2t_geometry *out);
 
-/* Reads every line of list_path (empty lines skipped) with mel_bins filter banks per frame;
+/* Reads every line of list_path (empty lines skipped) as geometry says: its mel_bins filter banks
+ * per frame, normalised as its audio_preprocess says;
  * allow_no_text: `path` lines without a transcript are accepted (all or none).  -1 + one message
  * naming the list and line (no tab, an empty transcript, a line with a transcript among lines
  * without, audio shorter than one frame, the audio file's own error). */
-int tp_s2t_read(const char *list_path, int64_t mel_bins, int allow_no_text, tp_s2t_set *set);
+int tp_s2t_read(const char *list_path, const tp_s2t_geometry *geometry, int allow_no_text, tp_s2t_set *set);
 void tp_s2t_set_free(tp_s2t_set *set);
 
 /* Frames left after the speech embedding's convolutions (stride 2, padding kernel / 2).  Inline:
@@ -63,18 +76,12 @@ void tp_s2t_fill_batch(const tp_s2t_set *set, const int64_t *indices, int64_t ro
                        const int32_t *tags, int64_t width, const tp_s2t_geometry *geometry, tp_batch *batch);
 void tp_s2t_batch_free(tp_batch *batch);
 
-/* SpecAugment for training batches (core/audio.h's tp_specaugment), from the run config's object
- * `specaugment`: freq_masks (2) bands of width < freq_width (27), time_masks (2) spans of width <
- * min(time_width (100), time_fraction (1.0) x the utterance's frames), masked with 0 (the CMVN
- * mean) or mask_with_mean (false) -- SpecAugment's LB policy without time warping.  *enabled is 0
- * when the key is absent. */
-struct tp_specaugment_options;
-int tp_s2t_read_specaugment(tp_config *run, struct tp_specaugment_options *out, int *enabled);
-/* Masks the real frames of each row of a batch from tp_s2t_fill_batch; row r's masks are drawn
- * from (seed, TP_STREAM_SPECAUGMENT, epoch * set->count + indices[r]): an example's masks differ
- * from epoch to epoch and a resumed run draws the same ones. */
+/* SpecAugment (geometry->specaugment) on the real frames of each row of a batch from
+ * tp_s2t_fill_batch; row r's masks are drawn from (seed, TP_STREAM_SPECAUGMENT, epoch *
+ * set->count + indices[r]): an example's masks differ from epoch to epoch and a resumed run
+ * draws the same ones.  Nothing when geometry->augment is 0. */
 void tp_s2t_augment_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, uint64_t seed, int64_t epoch,
-                          const struct tp_specaugment_options *options, tp_batch *batch);
+                          const tp_s2t_geometry *geometry, tp_batch *batch);
 
 /* The model's speech embedding and encoder on utterance `index` of set alone (inference: no
  * tape) -> memory [subsampled frames, hidden] in ctx (reset first), for core/generate_seq2seq.h's

@@ -12,7 +12,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "core/audio.h"
 #include "core/checkpoint.h"
 #include "core/cli.h"
 #include "core/config.h"
@@ -24,7 +23,6 @@
 #include "core/finetune_task.h"
 #include "core/hf.h"
 #include "core/model.h"
-#include "core/preprocess_s2t.h"
 #include "core/run_tokenizer.h"
 #include "core/rng.h"
 #include "core/trainer.h"
@@ -106,10 +104,9 @@ static const char usage[] =
     "                           (false: transformers' heuristic) (docs/generation.md)\n"
     "  word_delimiter           speech2text: a token that stands for each space of a transcript (e.g.\n"
     "                           \"|\" with the char tokenizer, whose vocabulary has no space) (none)\n"
-    "  specaugment              speech2text: SpecAugment masks on the training features, an object\n"
-    "                           {freq_masks (2), freq_width (27), time_masks (2), time_width (100),\n"
-    "                           time_fraction (1.0), mask_with_mean (false)}; drawn from (seed, epoch,\n"
-    "                           example) (none: no masking; docs/media.md)\n"
+    "                           (speech2text: the model config's TencentPretrain keys audio_preprocess\n"
+    "                           and specaugment set the features' CMVN and the training batches'\n"
+    "                           SpecAugment masks, drawn from (seed, epoch, example); docs/media.md)\n"
     "  crf                      tagging: true = a linear-chain CRF over the words' first pieces (loss\n"
     "                           its NLL, prediction its Viterbi path; docs/finetune.md) (false)\n"
     "  epochs_num               epochs (3)\n"
@@ -155,8 +152,6 @@ typedef struct finetune_job {
     int64_t tgt_seq_length;    /* text2text, speech2text */
     tp_seq2seq_options search; /* their generation's num_beams, length_penalty, early_stopping */
     const char *word_delimiter; /* speech2text */
-    int augment;                /* speech2text: SpecAugment on the training batches */
-    tp_specaugment_options specaugment;
     int rank, ranks;           /* data-parallel: batch_size rows per rank, rank 0 writes (docs/distributed.md) */
     /* The training batch being assembled: the epoch's order and the next position in it. */
     int64_t *order, cursor, epoch;
@@ -192,9 +187,9 @@ static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
     int64_t mine = rows - first < job->batch_size ? rows - first : job->batch_size;
     const int64_t *indices = mine > 0 ? job->order + job->cursor + first : job->order; /* stand-in: any row */
     const tp_batch *batch = tp_task_fill_batch(&job->batch, &job->splits[0], indices, mine > 0 ? mine : 1);
-    if (job->augment && mine > 0)
+    if (job->splits[0].speech && mine > 0) /* the model config's specaugment, if any */
         tp_s2t_augment_batch(job->splits[0].speech, indices, mine, job->trainer.options.seed, job->epoch,
-                             &job->specaugment, &job->batch);
+                             &job->splits[0].geometry, &job->batch);
     job->cursor += rows;
     if ((mine > 0 ? tp_trainer_model_step(trainer, batch, metrics) : tp_trainer_stand_in_step(trainer, batch, metrics)) < 0)
         return -1;
@@ -383,9 +378,7 @@ static int read_run(finetune_job *job, tp_train_options *options, int64_t *threa
     if (is_generating(job->kind) &&
         tp_task_read_search(job->run, NULL, job->kind, &job->tgt_seq_length, &job->search) < 0)
         return -1;
-    if (job->kind == TP_TASK_SPEECH2TEXT &&
-        (tp_config_string(job->run, "word_delimiter", NULL, &job->word_delimiter) < 0 ||
-         tp_s2t_read_specaugment(job->run, &job->specaugment, &job->augment) < 0))
+    if (job->kind == TP_TASK_SPEECH2TEXT && tp_config_string(job->run, "word_delimiter", NULL, &job->word_delimiter) < 0)
         return -1;
     int64_t global_batch = job->batch_size * job->ranks;
     job->steps_per_epoch = (job->tasks[0]->count + global_batch - 1) / global_batch;

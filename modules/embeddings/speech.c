@@ -41,6 +41,10 @@ static int read_keys(tp_build *build, int64_t *layers_num, int64_t *features, in
         tp_config_ints(build->config, "conv_kernel_sizes", 1, 1023, kernels, SPEECH_MAX_CONV_LAYERS, &kernel_count) < 0)
         return -1;
     tp_config_ignore(build->config, "max_audio_frames"); /* TencentPretrain's sinusoid table size: tp computes rows */
+    /* The data-side keys (audio_preprocess, specaugment) are checked wherever the model is built,
+     * so that every program accepts a config with them and refuses a wrong one. */
+    tp_s2t_geometry data_keys;
+    if (tp_s2t_geometry_of(build->config, &data_keys) < 0) return -1;
     if (kernel_count == 0)
         for (; kernel_count < *layers_num; kernel_count++) kernels[kernel_count] = 5;
     if (kernel_count != *layers_num)

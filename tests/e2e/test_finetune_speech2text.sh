@@ -7,6 +7,8 @@
 #     best weights are kept;
 #   - tp-infer on the best weights decodes the four utterances exactly with num_beams 1 (greedy) and
 #     4 (beam search): WER 0, one transcript per line, as in the list;
+#   - SpecAugment from the model config (TencentPretrain's keys) changes the training losses, the
+#     same in two runs, and tp-infer accepts the checkpoint's config;
 #   - tp-generate (audio_file) on the model config and weights writes tp-infer's 4-beam transcripts;
 #   - a list of `path` lines (no transcripts) is transcribed without scores;
 #   - bad inputs: a missing and a corrupt audio file, each named with the list's line; exit 1.
@@ -71,6 +73,23 @@ best=$(grep '"split":"dev"' "$work/out/metrics.jsonl" | sed -E 's/.*"wer":([-0-9
 echo "speech2text: best dev WER $best after $epochs epochs; last: $(grep '"split":"dev"' "$work/out/metrics.jsonl" | tail -1)"
 grep -Eq '"task":[[:space:]]*"speech2text"' "$work/out/best/task.json" || fail "best/task.json: $(cat "$work/out/best/task.json")"
 [ "$quick" = 1 ] || [ "$best" = 0 ] || fail "dev WER $best, not 0: $(tail -3 "$work/out.log")"
+
+# ---- SpecAugment (the model config's TencentPretrain keys): other training losses, reproducibly ----
+sed 's/"audio_feature_size": 40,/"audio_feature_size": 40, "specaugment": {"freq_mask_F": 8, "freq_mask_N": 2, "time_mask_N": 2, "time_mask_T": 10, "time_mask_p": 0.3, "time_wrap_W": 0},/' \
+    "$work/model.json" >"$work/augmented.json"
+grep -q specaugment "$work/augmented.json" || fail "no specaugment in the model config"
+train_losses() { grep '"split":"dev"' "$1/metrics.jsonl" | sed -E 's/.*"train_loss":([-0-9.e]+).*/\1/'; }
+for run in plain augmented1 augmented2; do
+    model="$work/augmented.json"
+    [ $run = plain ] && model="$work/model.json"
+    "$build/tp-finetune" --config "$work/run.json" --model "$model" --epochs_num 2 --output_dir "$work/$run" \
+        2>"$work/$run.log" || fail "$run: $(tail -3 "$work/$run.log")"
+done
+[ "$(train_losses "$work/augmented1")" = "$(train_losses "$work/augmented2")" ] ||
+    fail "SpecAugment runs differ: $(train_losses "$work/augmented1" | tr '\n' ' ') / $(train_losses "$work/augmented2" | tr '\n' ' ')"
+[ "$(train_losses "$work/plain")" != "$(train_losses "$work/augmented1")" ] || fail "SpecAugment changed no loss"
+"$build/tp-infer" --checkpoint "$work/augmented1" --test_path "$work/list.tsv" --prediction_path "$work/aug.tsv" \
+    --threads 1 2>"$work/aug.log" || fail "tp-infer on a config with specaugment: $(tail -3 "$work/aug.log")"
 
 # ---- tp-infer: greedy and beam search decode the training utterances ----
 for beams in 1 4; do

@@ -238,10 +238,10 @@ static void test_cmvn(const tp_st_file *file)
     int64_t frames = input->shape[0], dim = input->shape[1];
     float *x = tp_xmalloc(sizeof(float) * (size_t)input->numel);
     memcpy(x, input->data, sizeof(float) * (size_t)input->numel);
-    tp_cmvn(x, frames, dim, 0);
+    tp_cmvn(x, frames, dim, 1, 0);
     double means_error = max_abs_difference(x, fixture(file, "means_only")->data, input->numel);
     memcpy(x, input->data, sizeof(float) * (size_t)input->numel);
-    tp_cmvn(x, frames, dim, 1);
+    tp_cmvn(x, frames, dim, 1, 1);
     double full_error = max_abs_difference(x, fixture(file, "normalised")->data, input->numel);
     /* Both are float32 roundings of the same double computation: at most an ulp or two apart. */
     CHECK_MSG(means_error <= 2e-6 && full_error <= 2e-6, "CMVN: max error %.3g (means), %.3g (variance)", means_error,

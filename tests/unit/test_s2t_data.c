@@ -27,10 +27,24 @@
 
 #define DIR "tests/fixtures/media/s2t"
 
+/* The default features (80 filter banks, CMVN with means and variances), as a model config
+ * without the keys gives them. */
+static tp_s2t_geometry default_geometry(void)
+{
+    tp_s2t_geometry geometry;
+    tp_config *config = tp_config_parse("defaults", "{}");
+    CHECK(config && tp_s2t_geometry_of(config, &geometry) == 0 && geometry.mel_bins == 80 && geometry.cmvn &&
+          geometry.cmvn_means && geometry.cmvn_vars && !geometry.augment);
+    tp_config_free(config);
+    return geometry;
+}
+
+static tp_s2t_geometry defaults; /* default_geometry(), set by main */
+
 static void check_features(void)
 {
     tp_s2t_set set;
-    int status = tp_s2t_read(DIR "/list.tsv", 80, 0, &set);
+    int status = tp_s2t_read(DIR "/list.tsv", &defaults, 0, &set);
     CHECK_MSG(status == 0, "%s", tp_last_error());
     tp_st_file *file = tp_st_open(DIR "/features.safetensors");
     CHECK_MSG(file != NULL, "%s (run tests/reference/make_s2t_features_fixture.py)", tp_last_error());
@@ -55,7 +69,7 @@ static void expect_error(const char *name, const char *contents, const char *mes
     tp_s2t_set set;
     const char *path = tp_scratch_write(name, contents, strlen(contents));
     int allow_no_text = strstr(name, "no_text") != NULL;
-    CHECK_MSG(tp_s2t_read(path, 80, allow_no_text, &set) < 0, "%s: accepted", name);
+    CHECK_MSG(tp_s2t_read(path, &defaults, allow_no_text, &set) < 0, "%s: accepted", name);
     CHECK_MSG(strstr(tp_last_error(), message) != NULL, "%s: '%s' lacks '%s'", name, tp_last_error(), message);
 }
 
@@ -93,7 +107,7 @@ static void check_formats(void)
         tp_s2t_set set;
         const char *path = tp_scratch_write(lists[l][0], lists[l][1], strlen(lists[l][1]));
         int has_text = l < 2;
-        CHECK_MSG(tp_s2t_read(path, 80, !has_text, &set) == 0, "%s: %s", lists[l][0], tp_last_error());
+        CHECK_MSG(tp_s2t_read(path, &defaults, !has_text, &set) == 0, "%s: %s", lists[l][0], tp_last_error());
         CHECK_MSG(set.count == (l == 2 ? 2 : 1) && set.has_text == has_text && set.items[0].frames == 48 &&
                       (has_text ? !strcmp(set.items[0].text, "a gliding vowel") : set.items[0].text == NULL),
                   "%s: %lld utterances", lists[l][0], (long long)set.count);
@@ -101,7 +115,7 @@ static void check_formats(void)
     }
     tp_s2t_set set;
     const char *path = tp_scratch_write("needs_text.tsv", lists[2][1], strlen(lists[2][1]));
-    CHECK(tp_s2t_read(path, 80, 0, &set) < 0 && strstr(tp_last_error(), "needs_text.tsv: line 1: no tab"));
+    CHECK(tp_s2t_read(path, &defaults, 0, &set) < 0 && strstr(tp_last_error(), "needs_text.tsv: line 1: no tab"));
 }
 
 /* Characters as ids: 0 padding, 1 start, 2 end, 3 space, 4 + letter. */
@@ -152,7 +166,7 @@ static void decode(const int32_t *ids, int64_t n, char *text)
 static void check_learning(void)
 {
     tp_s2t_set set;
-    if (tp_s2t_read(DIR "/list.tsv", 80, 0, &set) < 0) return; /* reported by check_features */
+    if (tp_s2t_read(DIR "/list.tsv", &defaults, 0, &set) < 0) return; /* reported by check_features */
     tp_config *config = tp_config_parse("tiny s2t", tiny_config);
     tp_model model;
     CHECK_MSG(config && tp_model_build(&model, config, VOCAB) == 0 && tp_config_check_unused(config) == 0, "%s",
@@ -160,7 +174,7 @@ static void check_learning(void)
     tp_model_allocate(&model, &tp_cpu_backend, 7);
     int32_t ids[64], tgt_src[40], tags[40]; /* one decoder row, padded */
     const int64_t indices[2] = {0, 0};
-    const tp_s2t_geometry geometry = {80, {5, 5}, 2};
+    const tp_s2t_geometry geometry = defaults; /* 80 filter banks, two kernels of 5 */
     int64_t length = encode(set.items[0].text, ids);
     for (int64_t t = 0; t < 40; t++) {
         tgt_src[t] = t < length - 1 ? ids[t] : 0;
@@ -224,9 +238,80 @@ static void check_config_errors(void)
     }
 }
 
+/* A model config's data-side keys: geometry_of's result, or its error containing `message`. */
+static int geometry_of(const char *json, tp_s2t_geometry *geometry, const char *message)
+{
+    tp_config *config = tp_config_parse("model", json);
+    int status = config ? tp_s2t_geometry_of(config, geometry) : -1;
+    if (status == 0) status = tp_config_check_unused(config);
+    if (message) CHECK_MSG(status < 0 && strstr(tp_last_error(), message), "%s: '%s'", json, status < 0 ? tp_last_error() : "accepted");
+    else CHECK_MSG(status == 0, "%s: %s", json, tp_last_error());
+    tp_config_free(config);
+    return status;
+}
+
+/* TencentPretrain's specaugment and audio_preprocess keys: read, defaults, refusals. */
+static void check_data_keys(void)
+{
+    tp_s2t_geometry g;
+    if (geometry_of("{\"specaugment\": {\"freq_mask_F\": 27, \"freq_mask_N\": 2, \"time_mask_N\": 2, "
+                    "\"time_mask_T\": 100, \"time_mask_p\": 0.5, \"time_wrap_W\": 0}, "
+                    "\"audio_preprocess\": [\"ceptral_normalize\", \"normalize_means\"]}", &g, NULL) == 0)
+        CHECK(g.augment && g.specaugment.freq_masks == 2 && g.specaugment.freq_width == 27 &&
+              g.specaugment.time_masks == 2 && g.specaugment.time_width == 100 && g.specaugment.time_fraction == 0.5 &&
+              g.specaugment.mask_with_mean && g.cmvn && g.cmvn_means && !g.cmvn_vars);
+    if (geometry_of("{\"specaugment\": {\"freq_mask_F\": 0, \"freq_mask_N\": 0, \"time_mask_N\": 1, "
+                    "\"time_mask_T\": 4, \"time_mask_p\": 1, \"mask_value\": -2.5}, \"audio_preprocess\": []}", &g,
+                    NULL) == 0)
+        CHECK(!g.specaugment.mask_with_mean && g.specaugment.mask_value == -2.5f && !g.cmvn);
+    static const char *const bad[][2] = {
+        {"{\"specaugment\": {\"freq_mask_F\": 27, \"freq_mask_N\": 2, \"time_mask_N\": 2, \"time_mask_T\": 100}}",
+         "'specaugment.time_mask_p': missing"},
+        {"{\"specaugment\": {\"freq_mask_F\": 27, \"freq_mask_N\": 2, \"time_mask_N\": 2, \"time_mask_T\": 100, "
+         "\"time_mask_p\": 1.5}}", "'specaugment.time_mask_p'"},
+        {"{\"specaugment\": {\"freq_mask_F\": 27, \"freq_mask_N\": 2, \"time_mask_N\": 2, \"time_mask_T\": 100, "
+         "\"time_mask_p\": 1, \"time_warp_W\": 5}}", "'specaugment.time_warp_W'"},
+        {"{\"specaugment\": {\"freq_mask_F\": 0, \"freq_mask_N\": 2, \"time_mask_N\": 2, \"time_mask_T\": 100, "
+         "\"time_mask_p\": 1}}", "'specaugment.freq_mask_F': 0, but freq_mask_N 2"},
+        {"{\"specaugment\": {\"freq_mask_F\": 27, \"freq_mask_N\": 2, \"time_mask_N\": 2, \"time_mask_T\": 100, "
+         "\"time_mask_p\": 1, \"freq_mask_n\": 1}}", "'specaugment.freq_mask_n'"},
+        {"{\"specaugment\": true}", "'specaugment.freq_mask_N'"},
+        {"{\"audio_preprocess\": [\"normalise_means\"]}", "unknown step \"normalise_means\""}};
+    for (size_t c = 0; c < sizeof bad / sizeof *bad; c++) geometry_of(bad[c][0], &g, bad[c][1]);
+}
+
+/* audio_preprocess on the fixture's utterance: no CMVN keeps the filter banks (not centred), means
+ * only centres each column without scaling it, both give unit variances. */
+static void check_audio_preprocess(void)
+{
+    static const char *const configs[3] = {"{\"audio_preprocess\": []}",
+                                           "{\"audio_preprocess\": [\"ceptral_normalize\", \"normalize_means\"]}",
+                                           "{}"};
+    double largest_mean[3] = {0}, smallest_var[3] = {1e30, 1e30, 1e30}, largest_var[3] = {0};
+    for (int c = 0; c < 3; c++) {
+        tp_s2t_geometry g;
+        tp_s2t_set set;
+        if (geometry_of(configs[c], &g, NULL) < 0 || tp_s2t_read(DIR "/list.tsv", &g, 0, &set) < 0) continue;
+        const tp_s2t_utterance *u = &set.items[0];
+        for (int64_t j = 0; j < 80; j++) {
+            double sum = 0, squares = 0;
+            for (int64_t f = 0; f < u->frames; f++) sum += u->features[f * 80 + j], squares += (double)u->features[f * 80 + j] * u->features[f * 80 + j];
+            double mean = sum / (double)u->frames, var = squares / (double)u->frames - mean * mean;
+            largest_mean[c] = fmax(largest_mean[c], fabs(mean));
+            smallest_var[c] = fmin(smallest_var[c], var), largest_var[c] = fmax(largest_var[c], var);
+        }
+        tp_s2t_set_free(&set);
+    }
+    CHECK_MSG(largest_mean[0] > 1.0, "no CMVN: column means up to %g", largest_mean[0]);
+    CHECK_MSG(largest_mean[1] < 1e-4 && largest_var[1] > 1.5, "means only: |mean| <= %g, variances up to %g",
+              largest_mean[1], largest_var[1]);
+    CHECK_MSG(largest_mean[2] < 1e-4 && fabs(smallest_var[2] - 1) < 1e-3 && fabs(largest_var[2] - 1) < 1e-3,
+              "CMVN: |mean| <= %g, variances %g..%g", largest_mean[2], smallest_var[2], largest_var[2]);
+}
+
 /* Three utterances of 30, 17 and 9 frames in one batch: each row's masks are tp_specaugment's on
  * that utterance alone at index epoch * count + example, the padding after it stays zero, and the
- * next epoch draws other masks.  The run key's defaults and bounds. */
+ * next epoch draws other masks. */
 static void check_specaugment(void)
 {
     enum { DIM = 40, COUNT = 3 };
@@ -237,26 +322,23 @@ static void check_specaugment(void)
         items[u] = (tp_s2t_utterance){.frames = frames[u], .features = tp_xmalloc((size_t)(frames[u] * DIM) * sizeof(float))};
         for (int64_t i = 0; i < frames[u] * DIM; i++) items[u].features[i] = 1.0f + (float)(i % 7) + (float)u;
     }
-    tp_config *run = tp_config_parse("run", "{\"specaugment\": {\"freq_width\": 8, \"time_width\": 6}}");
-    tp_specaugment_options options;
-    int enabled = 0;
-    CHECK_MSG(run && tp_s2t_read_specaugment(run, &options, &enabled) == 0 && tp_config_check_unused(run) == 0, "%s",
-              tp_last_error());
-    CHECK(enabled && options.freq_masks == 2 && options.freq_width == 8 && options.time_masks == 2 &&
-          options.time_width == 6 && options.time_fraction == 1.0 && !options.mask_with_mean);
-    const tp_s2t_geometry geometry = {DIM, {5, 5}, 2};
+    tp_s2t_geometry geometry;
+    if (geometry_of("{\"audio_feature_size\": 40, \"specaugment\": {\"freq_mask_F\": 8, \"freq_mask_N\": 2, "
+                    "\"time_mask_N\": 2, \"time_mask_T\": 6, \"time_mask_p\": 1.0, \"mask_value\": 0}}",
+                    &geometry, NULL) < 0)
+        return;
     float *first_epoch = tp_xmalloc((size_t)(COUNT * 30 * DIM) * sizeof(float));
     for (int64_t epoch = 0; epoch < 2; epoch++) {
         tp_batch batch;
         const int32_t tgt_src[COUNT] = {0, 0, 0}; /* one decoder column each, no labels */
         tp_s2t_fill_batch(&set, indices, COUNT, tgt_src, NULL, 1, &geometry, &batch);
-        tp_s2t_augment_batch(&set, indices, COUNT, 7, epoch, &options, &batch);
+        tp_s2t_augment_batch(&set, indices, COUNT, 7, epoch, &geometry, &batch);
         int64_t masked = 0, differing = 0;
         for (int r = 0; r < COUNT; r++) {
             const tp_s2t_utterance *u = &items[indices[r]];
             float want[30 * DIM];
             memcpy(want, u->features, (size_t)(u->frames * DIM) * sizeof(float));
-            tp_specaugment(want, u->frames, DIM, &options, 7, TP_STREAM_SPECAUGMENT,
+            tp_specaugment(want, u->frames, DIM, &geometry.specaugment, 7, TP_STREAM_SPECAUGMENT,
                            (uint64_t)(epoch * COUNT + indices[r]));
             const float *row = batch.audio + r * 30 * DIM;
             CHECK_MSG(memcmp(row, want, (size_t)(u->frames * DIM) * sizeof(float)) == 0, "row %d epoch %lld", r,
@@ -271,14 +353,6 @@ static void check_specaugment(void)
         CHECK_MSG(epoch == 0 || differing > 0, "epoch 1 drew epoch 0's masks");
         tp_s2t_batch_free(&batch);
     }
-    tp_config_free(run);
-    run = tp_config_parse("run", "{\"specaugment\": {\"time_fraction\": 1.5}}");
-    CHECK(run && tp_s2t_read_specaugment(run, &options, &enabled) < 0 &&
-          strstr(tp_last_error(), "'specaugment.time_fraction'") != NULL);
-    tp_config_free(run);
-    run = tp_config_parse("run", "{}");
-    CHECK(run && tp_s2t_read_specaugment(run, &options, &enabled) == 0 && !enabled);
-    tp_config_free(run);
     free(first_epoch);
     for (int u = 0; u < COUNT; u++) free(items[u].features);
 }
@@ -287,11 +361,14 @@ int main(void)
 {
     tp_scratch_init("s2t_data");
     omp_set_num_threads(1); /* tensors of a few thousand values: threads only add waiting on a busy machine */
+    defaults = default_geometry();
     check_features();
     check_errors();
     check_config_errors();
     check_formats();
     check_learning();
+    check_data_keys();
+    check_audio_preprocess();
     check_specaugment();
     const int64_t kernels[2] = {5, 5};
     /* transformers: for each layer, length = (length - 1) // 2 + 1 */
