@@ -475,6 +475,30 @@ ft "checkpoint: resumed with another batch_size" 1 \
 resume_finetuned best_dev 7
 ft "checkpoint: best_dev no score" 1 "$ft_state: key 'data.best_dev': 7 is no score (from -1 to 1)" --resume
 
+# -- speech2text: the speech list and the model config's data keys --
+printf 'a gliding vowel\t%s\n' "$repo/tests/fixtures/media/s2t/glide.wav" >speech.tsv
+printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n|\n' >chars.txt && printf '%s\n' a d e g i l n o v w >>chars.txt
+cat >speech_model.json <<'JSON'
+{ "emb_size": 16, "hidden_size": 16, "feedforward_size": 32, "heads_num": 2, "layers_num": 1,
+  "decoder_layers_num": 1, "max_seq_length": 32, "embedding": ["speech", "fairseq_sinusoidalpos"],
+  "tgt_embedding": ["word", "fairseq_sinusoidalpos"], "encoder": "transformer", "decoder": "transformer",
+  "mask": "fully_visible", "target": ["lm"], "conv_channels": 16,
+  "specaugment": {"freq_mask_N": 2, "freq_mask_F": 27, "time_mask_N": 2, "time_mask_T": 40} }
+JSON
+cat >speech.json <<'JSON'
+{ "task": "speech2text", "model": "speech_model.json", "tokenizer": "char", "vocab_path": "chars.txt",
+  "word_delimiter": "|", "train_path": "speech.tsv", "dev_path": "speech.tsv", "output_dir": "out", "threads": 1 }
+JSON
+expect "tp-finetune: speech2text: specaugment without time_mask_p" 1 \
+    "tp-finetune: error: speech_model.json: key 'specaugment.time_mask_p': missing" tp-finetune --config speech.json
+expect "tp-finetune: speech2text: a text model" 1 \
+    "tp-finetune: error: speech.json: key 'task': speech-to-text needs a model whose embedding starts with speech (models/s2t/)" \
+    tp-finetune --config speech.json --model model.json --tokenizer bert --vocab_path vocab.txt --word_delimiter w5
+printf 'a gliding vowel\t%s\n' "$repo/tests/fixtures/media/s2t/absent.wav" >speech_missing.tsv
+expect "tp-finetune: speech2text: a missing audio file" 1 \
+    "tp-finetune: error: speech_missing.tsv: line 1: $repo/tests/fixtures/media/s2t/absent.wav: No such file or directory" \
+    tp-finetune --config speech.json --train_path speech_missing.tsv --model.specaugment.time_mask_p 1
+
 # ==== tp-infer ====================================================================================
 ti() { expect "tp-infer: $1" "$2" "tp-infer: error: $3" tp-infer --prediction_path out "${@:4}"; }
 ti "checkpoint: missing" 1 "nowhere: no checkpoint (model.safetensors, best/latest or latest)" --checkpoint nowhere \
