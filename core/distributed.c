@@ -405,6 +405,12 @@ static int open_nccl(tp_comm *comm)
 #endif
 }
 
+int tp_comm_use_memory(tp_comm *comm, const tp_backend *memory)
+{
+    int nccl = uses_nccl(comm, memory);
+    return nccl < 0 ? -1 : nccl ? open_nccl(comm) : 0;
+}
+
 tp_grad_sync *tp_grad_sync_create(tp_comm *comm, const tp_backend *memory, float *grad, int64_t count,
                                   int64_t bucket_bytes)
 {
@@ -412,8 +418,8 @@ tp_grad_sync *tp_grad_sync_create(tp_comm *comm, const tp_backend *memory, float
         tp_fail("gradient buckets of %lld bytes: at least 4 needed", (long long)bucket_bytes);
         return NULL;
     }
+    if (tp_comm_use_memory(comm, memory) < 0) return NULL;
     int nccl = uses_nccl(comm, memory);
-    if (nccl < 0 || (nccl && open_nccl(comm) < 0)) return NULL;
     tp_grad_sync *sync = tp_xcalloc(1, sizeof *sync);
     sync->comm = comm;
     sync->grad = grad;

@@ -71,6 +71,10 @@ int tp_comm_gather(tp_comm *comm, const float *shard, float *full, int64_t count
  * tp_grad_sync_finish returns. */
 typedef struct tp_grad_sync tp_grad_sync;
 
+/* Lets the collectives move `memory`: opens NCCL when it is device memory on more than one rank
+ * (or with TP_NCCL=1); nothing for host memory.  Needed before the shard collectives above (ZeRO-1)
+ * or tp_all_gather_rows run on device memory.  -1 + message when this build cannot move it. */
+int tp_comm_use_memory(tp_comm *comm, const tp_backend *memory);
 /* 1 when training must synchronise gradients: more than one rank, or device memory with TP_NCCL=1. */
 int tp_grad_sync_needed(const tp_comm *comm, const tp_backend *memory);
 /* NULL + message when memory is not one this build can move (see above). */

@@ -114,10 +114,12 @@ static void build_shard(tp_trainer *t)
     }
 }
 
-/* The bucketed all-reduce, when there is something to reduce and ZeRO-1 does not replace it. */
+/* The bucketed all-reduce, when there is something to reduce and ZeRO-1 does not replace it.
+ * Either way the collectives must be able to move the parameters' memory (NCCL for a GPU). */
 static int create_grad_sync(tp_trainer *t)
 {
     const tp_params *params = &t->model->params;
+    if (tp_comm_use_memory(t->comm, params->backend) < 0) return -1;
     if (t->sharded || !tp_grad_sync_needed(t->comm, params->backend)) return 0;
     t->grad_sync = tp_grad_sync_create(t->comm, params->backend, params->grad, params->total,
                                        t->options.dist_bucket_bytes);
