@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "distributed.h"
 #include "error.h"
 #include "rng.h"
 
@@ -751,5 +752,29 @@ tp_tensor *tp_scale_exp(tp_ctx *ctx, tp_tensor *x, tp_tensor *s)
     tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
     ctx->backend->scale_exp_forward(y->data, x->data, s->data, tp_numel(x));
     record(ctx, scale_exp_backward, y, x, s, NULL, NULL, 0);
+    return y;
+}
+
+typedef struct {
+    int64_t offset; /* this rank's first float in the output */
+    float grad_scale;
+} all_gather_rows_saved;
+
+static void all_gather_rows_backward(tp_ctx *ctx, tp_node *node)
+{
+    all_gather_rows_saved *saved = node->saved;
+    tp_tensor *x = node->in[0];
+    ctx->backend->axpy(tp_grad_of(ctx, x), saved->grad_scale, node->out->grad + saved->offset, tp_numel(x));
+}
+
+tp_tensor *tp_all_gather_rows(tp_ctx *ctx, tp_tensor *x, tp_comm *comm, float grad_scale, const char *what)
+{
+    int64_t ranks = tp_comm_size(comm), offset = tp_comm_rank(comm) * tp_numel(x);
+    tp_tensor *y = tp_empty_2d(ctx, ranks * tp_rows(x), tp_cols(x));
+    ctx->backend->copy(y->data + offset, x->data, tp_numel(x));
+    /* tp_comm_all_gather's shards are ceil(count / ranks) floats: exactly each rank's rows here */
+    if (tp_comm_all_gather(comm, y->data, tp_numel(y), what) < 0) return NULL;
+    RECORD_STATE(ctx, all_gather_rows_backward, y, x, NULL, NULL, all_gather_rows_saved, .offset = offset,
+                 .grad_scale = grad_scale);
     return y;
 }

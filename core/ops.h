@@ -140,6 +140,14 @@ tp_tensor *tp_scale(tp_ctx *ctx, tp_tensor *x, float scale);
 tp_tensor *tp_l2_normalize(tp_ctx *ctx, tp_tensor *x);
 /* CLIP: exp(s) * x for a one-element s (the learned logit_scale), differentiable in both. */
 tp_tensor *tp_scale_exp(tp_ctx *ctx, tp_tensor *x, tp_tensor *s);
+/* Data-parallel all-gather of rows (core/distributed.h): every rank's x [rows, cols] (the same shape
+ * on every rank) -> [ranks * rows, cols], rank r's x at rows [r * rows, (r + 1) * rows), in the
+ * backend's memory (host memory moves over MPI, device memory over NCCL).  The other ranks' rows are
+ * constants here; backward adds grad_scale times this rank's rows of the output's gradient to x's
+ * (OpenCLIP's gather_with_grad with the sum over the ranks of that gradient left to the caller: see
+ * modules/targets/clr.c).  A world of one copies x.  NULL + tp_fail when the collective fails. */
+struct tp_comm;
+tp_tensor *tp_all_gather_rows(tp_ctx *ctx, tp_tensor *x, struct tp_comm *comm, float grad_scale, const char *what);
 
 /* Linear-chain CRF negative log-likelihood log Z - score(gold path), averaged over the sequences
  * with at least one scored position -> [1] (pytorch-crf's -CRF(emissions, tags, reduction="mean")

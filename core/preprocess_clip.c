@@ -173,6 +173,15 @@ tp_clip_loader *tp_clip_loader_create(const tp_image_set *set, const tp_clip_loa
         tp_fail("loader: batch_size %" PRId64 " must be at least 1", options->batch_size);
         return NULL;
     }
+    if (options->world_size < 1 || options->rank < 0 || options->rank >= options->world_size) {
+        tp_fail("loader: rank %d outside [0, world_size %d)", options->rank, options->world_size);
+        return NULL;
+    }
+    if (set->count < options->world_size) {
+        tp_fail("%s: %" PRId64 " image-text pairs are fewer than world_size %d", set->path, set->count,
+                options->world_size);
+        return NULL;
+    }
     tp_clip_loader *loader = tp_xcalloc(1, sizeof *loader);
     loader->set = set;
     loader->options = *options;
@@ -217,16 +226,16 @@ const tp_batch *tp_clip_loader_next(tp_clip_loader *loader)
 {
     const tp_image_set *set = loader->set;
     tp_batch *batch = &loader->batch;
-    int64_t rows = batch->batch_size, count = set->count;
+    int64_t rows = batch->batch_size, count = set->count, first = loader->options.rank * rows;
     for (int64_t row = 0; row < rows; row++) { /* sequential: an epoch may end inside the batch */
-        int64_t position = loader->cursor + row, epoch = loader->epoch + position / count;
+        int64_t position = loader->cursor + first + row, epoch = loader->epoch + position / count;
         if (epoch != loader->order_epoch) {
             loader->order_epoch = epoch;
             tp_data_order(loader->options.seed, epoch, loader->options.shuffle, loader->order, count);
         }
         loader->row_instance[row] = loader->order[position % count];
     }
-    loader->cursor += rows;
+    loader->cursor += rows * loader->options.world_size;
     loader->epoch += loader->cursor / count;
     loader->cursor %= count;
     int64_t real_tokens = 0;

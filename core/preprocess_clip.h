@@ -15,9 +15,9 @@
  * after them, seq_length the run's) and the images (pixels, CLIP's normalization) of the same
  * instances, in the order tp_loader uses for every other dataset (core/dataset.h: the epoch's
  * permutation of (seed, TP_STREAM_DATA_ORDER, epoch), full batches running across epochs, the
- * position (epoch, cursor) all a checkpoint needs).  One rank: the clr target contrasts the texts
- * and images of its own batch (TencentPretrain all-gathers the features over the ranks first; tp
- * does not yet). */
+ * position (epoch, cursor) all a checkpoint needs), rank r of world_size taking positions
+ * [r * batch_size, (r + 1) * batch_size) of each global batch.  Data-parallel training gathers the
+ * ranks' features (modules/targets/clr.c), so that the clr target contrasts the whole global batch. */
 #ifndef TP_PREPROCESS_CLIP_H
 #define TP_PREPROCESS_CLIP_H
 
@@ -54,10 +54,12 @@ typedef struct tp_clip_loader_options {
     uint64_t seed;
     int shuffle;        /* 1: permute per epoch; 0: file order */
     int32_t pad_id;
+    int rank, world_size; /* this rank's rows of global batches of batch_size * world_size */
 } tp_clip_loader_options;
 
 typedef struct tp_clip_loader tp_clip_loader;
-/* NULL + tp_fail when the set has no texts or a text longer than seq_length. */
+/* NULL + tp_fail when the set has no texts, a text longer than seq_length, or fewer pairs than
+ * world_size. */
 tp_clip_loader *tp_clip_loader_create(const tp_image_set *set, const tp_clip_loader_options *options);
 void tp_clip_loader_free(tp_clip_loader *loader);
 /* The next batch (loader-owned, valid until the next call). */

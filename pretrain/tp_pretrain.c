@@ -34,7 +34,7 @@ static const char usage[] =
     "  model                    model config, TencentPretrain format (required), e.g. models/bert/tiny_config.json\n"
     TP_RUN_TOKENIZER_HELP
     "  dataset_path             dataset written by tp-preprocess (required); a CLIP model (target clr) trains on\n"
-    "                           the image-text pairs of tp-preprocess --data_processor clip (one rank)\n"
+    "                           the image-text pairs of tp-preprocess --data_processor clip\n"
     "  output_dir               checkpoints and metrics go here (required)\n"
     "  metrics_path             JSON Lines metrics (<output_dir>/metrics.jsonl)\n"
     "  batch_size               sequences per micro-batch and rank (32); global batch =\n"
@@ -151,9 +151,6 @@ static int read_pairs(pretrain_job *job)
     const char *dataset_path = NULL;
     tp_image_set_options options = {0};
     if (tp_config_string(job->run, "dataset_path", NULL, &dataset_path) < 0) return -1;
-    if (job->trainer.world_size > 1)
-        return tp_fail("%s: image-text pairs train on one rank (the clr target contrasts each rank's own batch; "
-                       "the all-gather of the features over the ranks is not built)", dataset_path);
     if (tp_clip_image_options(job->model_config, &options) < 0 ||
         tp_image_set_read(dataset_path, &options, &job->pairs) < 0)
         return -1;
@@ -216,7 +213,8 @@ static int create_loader(pretrain_job *job, double mask_prob)
 {
     int32_t pad_id = job->tokenizer->pad_id >= 0 ? job->tokenizer->pad_id : job->tokenizer->eos_id;
     if (job->image_text) {
-        tp_clip_loader_options pairs = {job->batch_size, job->seq_length, job->trainer.options.seed, 1, pad_id};
+        tp_clip_loader_options pairs = {job->batch_size, job->seq_length, job->trainer.options.seed, 1, pad_id,
+                                        job->trainer.rank, job->trainer.world_size};
         if (read_pairs(job) < 0) return -1;
         job->pairs_loader = tp_clip_loader_create(&job->pairs, &pairs);
         return job->pairs_loader ? 0 : -1;

@@ -6,12 +6,15 @@
  *   logits_1 = exp(logit_scale) f_1 f_0^T            (logits_per_image)
  *   loss = (CE(logits_0, arange B) + CE(logits_1, arange B)) / 2
  * The result's logits are logits_0; correct counts the texts whose own image scores highest.
+ * Data-parallel training contrasts the global batch, as one rank with every rank's rows would: see
+ * global_features.
  * Parameters: target.clr.logit_scale [1] (initialised log(1 / 0.07)) and
  * target.clr.encoder_<i>_projection [feature_size, hidden_size_i] -- TencentPretrain's names, but
  * stored as a linear weight (Hugging Face's text_projection / visual_projection layout), the
  * transpose of TencentPretrain's [hidden_size_i, feature_size]. */
 #include <stdio.h>
 
+#include "core/distributed.h"
 #include "modules/layers/layers.h"
 #include "modules/layers/streams.h"
 
@@ -63,14 +66,39 @@ static tp_tensor *features(const clr_target *clr, tp_ctx *ctx, int s, tp_tensor 
     return tp_l2_normalize(ctx, pooled);
 }
 
+/* Training on N > 1 ranks (each with its own B rows of the global batch, core/preprocess_clip.h):
+ * every rank's features [B, feature_size] are gathered into the global batch's [N * B, feature_size],
+ * over which every rank computes the same loss L as one rank with batch N * B.  The factor N in the
+ * gather's backward: the trainer weights each rank's loss by its share of the counts (every rank
+ * counts the N * B rows: 1 / N) and sums the ranks' gradients, and rank r's backward reaches the
+ * parameters only through its own rows G_r (the other rows are constants on it), so with the gather's
+ * backward scaled by s the summed gradient is
+ *   sum_r (1 / N) * s * dL/dG_r * dG_r/dtheta,
+ * the full dL/dtheta = sum_r dL/dG_r * dG_r/dtheta exactly when s = N.  (OpenCLIP's gather_with_grad
+ * all-reduces the gathered gradient in backward; the ranks' dL/dG are equal, so that sum is N times
+ * this rank's own, had here without a collective inside backward.)  logit_scale comes after the
+ * gather: every rank has the full dL/dlogit_scale, and the 1 / N weights sum it back to once.  The
+ * counts and correct summed over the ranks are N times the global batch's (its accuracy unchanged).
+ * Evaluation (tp_clip_zero_shot) scores each rank's own batch. */
+static tp_tensor *global_features(tp_ctx *ctx, tp_tensor *features, const char *what)
+{
+    tp_comm *comm = tp_comm_current();
+    if (!ctx->training || !comm || tp_comm_size(comm) == 1) return features;
+    return tp_all_gather_rows(ctx, features, comm, (float)tp_comm_size(comm), what);
+}
+
 /* hidden is stream 0's output; the batch holds both (tp_model_forward). */
 static int clr_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_model_batch *batch, tp_target_result *out)
 {
     const clr_target *clr = self;
     (void)hidden;
-    int64_t batch_size = batch->batch_size;
-    tp_tensor *text = features(clr, ctx, 0, batch->stream_hidden[0], batch);
-    tp_tensor *image = features(clr, ctx, 1, batch->stream_hidden[1], batch);
+    tp_tensor *text = global_features(ctx, features(clr, ctx, 0, batch->stream_hidden[0], batch),
+                                       "all-gather of the clr target's text features");
+    if (!text) return -1;
+    tp_tensor *image = global_features(ctx, features(clr, ctx, 1, batch->stream_hidden[1], batch),
+                                       "all-gather of the clr target's image features");
+    if (!image) return -1;
+    int64_t batch_size = tp_rows(text); /* the global batch's */
     int32_t *diagonal = tp_arena_alloc(&ctx->host_arena, (size_t)batch_size * sizeof *diagonal);
     for (int64_t b = 0; b < batch_size; b++) diagonal[b] = (int32_t)b;
     const int32_t *targets = tp_ids_upload(ctx, diagonal, batch_size);

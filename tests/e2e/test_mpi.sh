@@ -13,18 +13,7 @@
 #   (d) resuming that run with 1 rank is refused with a message naming both world sizes.
 # Skipped when mpirun is missing or tp-pretrain was built without MPI.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-# (Not `ldd | grep -q`: grep's early exit can end ldd by SIGPIPE, which pipefail takes for "no MPI".)
-if ! command -v mpirun >/dev/null || [[ $(ldd "$build/tp-pretrain") != *libmpi* ]]; then
-    echo "test_mpi.sh: skipped (no mpirun, or tp-pretrain built without MPI)"
-    exit 0
-fi
-python=/usr/bin/python3
-compare() { "$python" "$repo/tests/e2e/mpi_compare.py" "$@"; }
-losses_2() { losses "$1" | sed -E 's/,"wait_seconds":[^,}]*//'; }
-mpirun_flags=(--oversubscribe --bind-to none -np 2)
-[ "$(id -u)" -ne 0 ] || mpirun_flags+=(--allow-run-as-root)
-# OpenMPI's own allocations outlive MPI_Finalize: leak checks of a sanitizer build would report them.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+source "$repo/tests/e2e/mpi_common.sh" tp-pretrain
 
 make_dataset 20 32
 cat >"$work/run.json" <<JSON

@@ -25,17 +25,7 @@
 # other kinds differ in their heads and inputs, not in the data-parallel code).
 # Skipped when mpirun is missing or tp-finetune was built without MPI.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-# (Not `ldd | grep -q`: grep's early exit can end ldd by SIGPIPE, which pipefail takes for "no MPI".)
-if ! command -v mpirun >/dev/null || [[ $(ldd "$build/tp-finetune") != *libmpi* ]]; then
-    echo "test_mpi_finetune.sh: skipped (no mpirun, or tp-finetune built without MPI)"
-    exit 0
-fi
-python=/usr/bin/python3
-compare() { "$python" "$repo/tests/e2e/mpi_compare.py" "$@" >/dev/null; }
-mpirun_flags=(--oversubscribe --bind-to none -np 2)
-[ "$(id -u)" -ne 0 ] || mpirun_flags+=(--allow-run-as-root)
-# OpenMPI's own allocations outlive MPI_Finalize: leak checks of a sanitizer build would report them.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+source "$repo/tests/e2e/mpi_common.sh" tp-finetune
 build=$(cd "$build" && pwd)
 cd "$work"
 

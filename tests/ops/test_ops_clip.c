@@ -3,9 +3,14 @@
  * references and central finite differences, and the whole symmetric loss built from them,
  *   logits = exp(s) * normalize(a) normalize(b)^T,  loss = (CE(logits, arange) + CE(logits^T, arange)) / 2,
  * with its value against a double reference and its gradients in a, b and s against finite
- * differences. */
+ * differences; the same loss with a and b through tp_all_gather_rows on a world of one (the
+ * data-parallel clr target's gather: a copy whose backward adds grad_scale times the output's
+ * gradient) gives the same value and passes the finite differences with grad_scale 1, and its
+ * gradients in a and b with grad_scale 3 are 3 times those. */
 #include <math.h>
+#include <string.h>
 
+#include "core/distributed.h"
 #include "core/ops.h"
 #include "support/check.h"
 #include "support/gradcheck.h"
@@ -42,6 +47,28 @@ static tp_tensor *clr_loss_fn(tp_ctx *ctx, tp_tensor *const *in, void *user)
     tp_tensor *per_b = tp_cross_entropy(ctx, tp_scale_exp(ctx, tp_linear(ctx, b, a, NULL), in[2]), targets, ROWS, NULL,
                                         NULL);
     return tp_scale(ctx, tp_add(ctx, per_a, per_b), 0.5f);
+}
+
+/* clr_loss_fn with a and b gathered over a world of one, backward scaled by *(float *)user. */
+static tp_tensor *gathered_loss_fn(tp_ctx *ctx, tp_tensor *const *in, void *user)
+{
+    tp_comm *comm = tp_comm_open(0);
+    float grad_scale = *(const float *)user;
+    tp_tensor *gathered[3] = {tp_all_gather_rows(ctx, in[0], comm, grad_scale, "a"),
+                              tp_all_gather_rows(ctx, in[1], comm, grad_scale, "b"), in[2]};
+    return clr_loss_fn(ctx, gathered, NULL);
+}
+
+/* The tape gradients of gathered_loss_fn in a and b (ROWS * COLS each) with grad_scale. */
+static void gathered_gradients(tp_ctx *ctx, tp_tensor *const *inputs, float grad_scale, float *grads)
+{
+    tp_ctx_reset(ctx);
+    ctx->record = 1;
+    tp_backward(ctx, gathered_loss_fn(ctx, inputs, &grad_scale));
+    memcpy(grads, inputs[0]->grad, sizeof(float) * ROWS * COLS);
+    memcpy(grads + ROWS * COLS, inputs[1]->grad, sizeof(float) * ROWS * COLS);
+    for (int i = 0; i < 3; i++) inputs[i]->grad = NULL; /* the arena's */
+    ctx->record = 0;
 }
 
 static void normalized_reference(const float *x, double *out)
@@ -104,6 +131,19 @@ int main(void)
     CHECK(tp_forward_ok(loss->data, &expected_loss, 1, "clr loss"));
     r = tp_gradcheck(&ctx, clr_loss_fn, NULL, loss_inputs, 3, &fd_options);
     CHECK(tp_gradcheck_ok(&r, TP_GRADIENT_TOLERANCE, "clr loss (a, b, logit_scale)"));
+
+    float unscaled = 1.0f;
+    tp_ctx_reset(&ctx);
+    loss = gathered_loss_fn(&ctx, loss_inputs, &unscaled);
+    CHECK(tp_forward_ok(loss->data, &expected_loss, 1, "clr loss of gathered features"));
+    r = tp_gradcheck(&ctx, gathered_loss_fn, &unscaled, loss_inputs, 3, &fd_options);
+    CHECK(tp_gradcheck_ok(&r, TP_GRADIENT_TOLERANCE, "clr loss of gathered features (a, b, logit_scale)"));
+    float grads[2 * ROWS * COLS], scaled_grads[2 * ROWS * COLS];
+    gathered_gradients(&ctx, loss_inputs, 1.0f, grads);
+    gathered_gradients(&ctx, loss_inputs, 3.0f, scaled_grads);
+    int tripled = 1;
+    for (int i = 0; i < 2 * ROWS * COLS; i++) tripled &= scaled_grads[i] == 3.0f * grads[i];
+    CHECK_MSG(tripled, "tp_all_gather_rows with grad_scale 3: the gradients are not 3 times grad_scale 1's");
 
     tp_test_tensor_free(backend, a), tp_test_tensor_free(backend, b), tp_test_tensor_free(backend, s);
     tp_ctx_free(&ctx);

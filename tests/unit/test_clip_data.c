@@ -7,7 +7,8 @@
  *    with a token id beyond its vocabulary, a text offset out of order, an unknown version, or read
  *    for a vit model;
  *  - the loader visits every pair once per epoch in tp_loader's order, lays out src / seg / pixels,
- *    and seeking to a saved position gives the same next batch;
+ *    and seeking to a saved position gives the same next batch; ranks 0 and 1 of 2 get the halves of
+ *    one rank's batches of twice the size;
  *  - bad lists: a line without a tab, an empty text, a text that is not UTF-8, a missing image (named
  *    with its line), or skipped and counted with skip_bad_images; an IDX file is refused; candidate
  *    texts: fewer than two, or not UTF-8 (named with the line). */
@@ -138,7 +139,8 @@ static void check_loader(const char *predecoded)
 {
     tp_image_set set;
     CHECK_MSG(tp_image_set_read(predecoded, &clip_options, &set) == 0, "%s", tp_last_error());
-    tp_clip_loader_options options = {.batch_size = 2, .seq_length = 16, .seed = 5, .shuffle = 1, .pad_id = 0};
+    tp_clip_loader_options options = {.batch_size = 2, .seq_length = 16, .seed = 5, .shuffle = 1, .pad_id = 0,
+                                      .world_size = 1};
     tp_clip_loader *loader = tp_clip_loader_create(&set, &options), *again = NULL;
     CHECK_MSG(loader != NULL, "%s", tp_last_error());
     int64_t order[2][3], seen = 0, epoch = 0, cursor = 0;
@@ -167,6 +169,46 @@ static void check_loader(const char *predecoded)
     CHECK(tp_clip_loader_create(&set, &options) == NULL && strstr(tp_last_error(), "more than seq_length 4"));
     tp_clip_loader_free(again);
     tp_clip_loader_free(loader);
+    tp_image_set_free(&set);
+}
+
+/* Ranks 0 and 1 of 2 with batches of 1 get the rows of one rank's batches of 2, across epochs, at the
+ * same positions; a rank outside the world and a world larger than the set are refused. */
+static void check_loader_ranks(const char *predecoded)
+{
+    tp_image_set set;
+    CHECK_MSG(tp_image_set_read(predecoded, &clip_options, &set) == 0, "%s", tp_last_error());
+    tp_clip_loader_options one = {.batch_size = 2, .seq_length = 16, .seed = 5, .shuffle = 1, .world_size = 1};
+    tp_clip_loader_options shard = one;
+    shard.batch_size = 1;
+    shard.world_size = 2;
+    tp_clip_loader *whole = tp_clip_loader_create(&set, &one), *ranks[2];
+    for (int r = 0; r < 2; r++) {
+        shard.rank = r;
+        ranks[r] = tp_clip_loader_create(&set, &shard);
+        CHECK_MSG(ranks[r] != NULL, "%s", tp_last_error());
+    }
+    for (int step = 0; whole && ranks[0] && ranks[1] && step < 4; step++) {
+        const tp_batch *batch = tp_clip_loader_next(whole);
+        for (int r = 0; r < 2; r++) {
+            const tp_batch *rows = tp_clip_loader_next(ranks[r]);
+            CHECK(!memcmp(rows->src, batch->src + r * 16, 16 * sizeof *rows->src));
+            CHECK(!memcmp(rows->pixels, batch->pixels + r * batch->pixel_width,
+                          (size_t)batch->pixel_width * sizeof *rows->pixels));
+            int64_t epoch[2], cursor[2];
+            tp_clip_loader_position(whole, &epoch[0], &cursor[0]);
+            tp_clip_loader_position(ranks[r], &epoch[1], &cursor[1]);
+            CHECK(epoch[0] == epoch[1] && cursor[0] == cursor[1]);
+        }
+    }
+    shard.rank = 2;
+    CHECK(tp_clip_loader_create(&set, &shard) == NULL && strstr(tp_last_error(), "rank 2 outside [0, world_size 2)"));
+    shard.rank = 0;
+    shard.world_size = 4;
+    CHECK(tp_clip_loader_create(&set, &shard) == NULL &&
+          strstr(tp_last_error(), "3 image-text pairs are fewer than world_size 4"));
+    for (int r = 0; r < 2; r++) tp_clip_loader_free(ranks[r]);
+    tp_clip_loader_free(whole);
     tp_image_set_free(&set);
 }
 
@@ -216,6 +258,7 @@ int main(void)
         check_reference(expected, tok, predecoded);
         check_broken(predecoded);
         check_loader(predecoded);
+        check_loader_ranks(predecoded);
     }
     if (tok) check_bad_lists(tok);
     if (expected) tp_st_close(expected);
