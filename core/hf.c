@@ -15,6 +15,7 @@
 #include "hf_gpt2.h"
 #include "hf_seq2seq.h"
 #include "hf_vit.h"
+#include "hf_beit.h"
 #include "hf_clip.h"
 #include "safetensors.h"
 
@@ -325,7 +326,7 @@ static int hf_model_family(const char *path, const cJSON *root, hf_family *out)
             *out = (hf_family)i;
             return 0;
         }
-    return tp_fail("%s: key 'model_type': '%s' is not supported (supported: bert, roberta, albert, gpt2, vit, clip, t5, bart)", path,
+    return tp_fail("%s: key 'model_type': '%s' is not supported (supported: bert, roberta, albert, gpt2, vit, beit, clip, t5, bart)", path,
                    cJSON_IsString(item) ? item->valuestring : "?");
 }
 
@@ -535,6 +536,7 @@ tp_config *tp_hf_config(const char *dir)
     tp_config *config = NULL;
     int parsed = tp_hf_seq2seq_is(root) ? tp_hf_seq2seq_config(path, root, tp) == 0
                  : tp_hf_vit_is(root)    ? tp_hf_vit_config(path, root, tp) == 0
+                 : tp_hf_beit_is(root)   ? tp_hf_beit_config(path, root, tp) == 0
                  : tp_hf_clip_is(root)   ? tp_hf_clip_config(path, root, tp) == 0
                  : tp_hf_gpt2_is(root) ? tp_hf_gpt2_config(path, root, tp) == 0
                                    : hf_model_family(path, root, &family) == 0 && read_common(path, root, family, tp) == 0 &&
@@ -606,7 +608,8 @@ static int bert_droppable(const void *self, const char *hf_name)
 
 static tp_hf_names bert_names(const hf_map *map)
 {
-    return (tp_hf_names){families[map->family].model_type, map, bert_name, bert_layout, bert_read, bert_droppable};
+    return (tp_hf_names){.model_type = families[map->family].model_type, .self = map, .name = bert_name,
+                         .layout = bert_layout, .read = bert_read, .droppable = bert_droppable};
 }
 
 /* The Hugging Face tensor's shape for param (ndim) and the offset of its values in tp's. */
@@ -661,6 +664,22 @@ static int check_file_used(const tp_st_file *file, const tp_hf_names *names, cha
     return 0;
 }
 
+const char *tp_hf_pair_find(const tp_hf_name_pair *pairs, size_t count, const char *tp_name)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!strcmp(tp_name, pairs[i].tp)) return pairs[i].hf;
+    return NULL;
+}
+
+const char *tp_hf_pair_find_part(const tp_hf_name_pair *pairs, size_t count, const char *part, const char **leaf)
+{
+    *leaf = strrchr(part, '.');
+    for (size_t i = 0; *leaf && i < count; i++)
+        if (strlen(pairs[i].tp) == (size_t)(*leaf - part) && !strncmp(part, pairs[i].tp, (size_t)(*leaf - part)))
+            return pairs[i].hf;
+    return NULL;
+}
+
 /* The tensor of tp parameter tp_name in either spelling; found names it (the usual spelling if absent).
  * -1 when the parameter has no Hugging Face name at all. */
 static int find_hf(const tp_st_file *file, const tp_hf_names *names, const char *tp_name, char *found, size_t cap,
@@ -691,6 +710,8 @@ int tp_hf_load_names(const char *path, tp_model *model, const char *skip_prefix,
         if (find_hf(file, names, param->name, found, sizeof found, &tensor) < 0)
             status = tp_fail("%s: tp parameter '%s' has no Hugging Face counterpart in a %s model", path, param->name,
                              names->model_type);
+        else if (!tensor && names->optional && names->optional(names->self, param->name))
+            params->backend->zero(param->tensor.data, tp_numel(&param->tensor));
         else if (!tensor)
             status = tp_fail("%s: tensor '%s' is missing", path, found);
         else if ((status = load_param(file, found, names, params, param)) == 0)
@@ -717,6 +738,10 @@ static int load_weights(const char *dir, tp_model *model, const char *skip_prefi
     }
     if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_load(path, model, skip_prefix, report);
     if (tp_hf_vit_model(model)) return tp_hf_vit_load(path, model, skip_prefix, report);
+    if (tp_hf_beit_model(model)) {
+        tp_hf_names names = tp_hf_beit_names(model);
+        return tp_hf_load_names(path, model, skip_prefix, &names, report);
+    }
     if (tp_hf_seq2seq_model(model)) {
         tp_hf_names names = tp_hf_seq2seq_names(model);
         return tp_hf_load_names(path, model, skip_prefix, &names, report);
@@ -996,7 +1021,8 @@ static int weights_vocab_size(const char *weights_path, int64_t *vocab_size)
     const tp_st_tensor *tensor = tp_st_find(file, word);
     if (!tensor) tensor = tp_st_find(file, "tgt_embedding.word.embedding.weight"); /* speech-to-text: the decoder's */
     if (!tensor) tensor = tp_st_find(file, "embedding.dual.embedding_0.word.embedding.weight"); /* CLIP: the text stream's */
-    int images = !tensor && tp_st_find(file, "embedding.patch.cls_emb"); /* ViT: no vocabulary */
+    int images = !tensor && (tp_st_find(file, "embedding.patch.cls_emb") || /* ViT, BEiT: no vocabulary */
+                             tp_st_find(file, "embedding.masked_patch.cls_emb"));
     int status = images || (tensor && tensor->ndim == 2) ? 0 : tp_fail("%s: tensor '%s' is missing", weights_path, word);
     *vocab_size = tensor && status == 0 ? tensor->shape[0] : 0;
     tp_st_close(file);
@@ -1010,6 +1036,9 @@ static int resolve_architecture(const tp_model *model, tp_config *config, const 
     if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_architecture(model, config, architecture);
     if (tp_hf_seq2seq_model(model)) return tp_hf_seq2seq_architecture(model, config, architecture);
     if (tp_hf_vit_model(model)) return tp_hf_vit_architecture(model, config, architecture);
+    if (tp_hf_beit_model(model))
+        return tp_fail("%s: key 'embedding': writing BEiT (masked_patch) back to Hugging Face is not supported",
+                       tp_config_name(config));
     hf_map map = model_map(model);
     int heads = model_heads(model);
     if (!(*architecture = architecture_of(&map, heads))) {

@@ -1,6 +1,6 @@
 /* Hugging Face model directories (config.json + model.safetensors) of the BERT, RoBERTa and
- * ALBERT families, and GPT-2 (core/hf_gpt2.h), ViT (core/hf_vit.h), T5 / BART / Pegasus
- * (core/hf_seq2seq.h), read into tp's model config and parameter names (TencentPretrain's), and
+ * ALBERT families, and GPT-2 (core/hf_gpt2.h), ViT (core/hf_vit.h), BEiT (core/hf_beit.h),
+ * T5 / BART / Pegasus (core/hf_seq2seq.h), read into tp's model config and parameter names (TencentPretrain's), and
  * written back.  docs/convert.md has the whole picture; in short:
  *
  * Families: the Hugging Face backbone prefix is "bert.", "roberta." or "albert." when the model
@@ -120,7 +120,20 @@ typedef struct tp_hf_names {
                 float *host);
     /* A tensor of the file that the model may leave unused (buffers, tied copies, other heads). */
     int (*droppable)(const void *self, const char *hf_name);
+    /* NULL, or: 1 for a tp parameter that the family's files may lack, loaded as zeros then (BEiT's
+     * key bias, which the softmax cancels; its mask token in models that have none). */
+    int (*optional)(const void *self, const char *tp_name);
 } tp_hf_names;
+
+/* Name tables of the family files: tp's name (or its part) and Hugging Face's. */
+typedef struct tp_hf_name_pair {
+    const char *tp, *hf;
+} tp_hf_name_pair;
+/* The Hugging Face name paired with tp_name exactly; NULL when none is. */
+const char *tp_hf_pair_find(const tp_hf_name_pair *pairs, size_t count, const char *tp_name);
+/* A layer's parameter "<part>.<leaf>" (e.g. "self_attn.final_linear.weight"): the Hugging Face part
+ * paired with <part>, with *leaf pointing at ".<leaf>"; NULL when none is. */
+const char *tp_hf_pair_find_part(const tp_hf_name_pair *pairs, size_t count, const char *part, const char **leaf);
 
 /* Loads the safetensors file at path into the model (parameters named skip_prefix... are left).
  * With a report, every tensor of the file must be used or droppable (the dropped ones are listed);

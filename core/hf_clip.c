@@ -145,17 +145,13 @@ int tp_hf_clip_model(const tp_model *model)
     return model->stream_count == 2 && model->embedding_count == 1 && !strcmp(model->embedding_types[0]->name, "dual");
 }
 
-static const struct {
-    const char *tp, *hf;
-} layer_parts[] = {
+static const tp_hf_name_pair layer_parts[] = {
     {"self_attn.linear_layers.0", "self_attn.q_proj"}, {"self_attn.linear_layers.1", "self_attn.k_proj"},
     {"self_attn.linear_layers.2", "self_attn.v_proj"}, {"self_attn.final_linear", "self_attn.out_proj"},
     {"layer_norm_1", "layer_norm1"},                   {"feed_forward.linear_1", "mlp.fc1"},
     {"feed_forward.linear_2", "mlp.fc2"},              {"layer_norm_2", "layer_norm2"},
 };
-static const struct {
-    const char *tp, *hf;
-} whole_names[] = {
+static const tp_hf_name_pair whole_names[] = {
     {"embedding.dual.embedding_0.word.embedding.weight", "text_model.embeddings.token_embedding.weight"},
     {"embedding.dual.embedding_0.pos.embedding.weight", "text_model.embeddings.position_embedding.weight"},
     {"embedding.dual.embedding_1.patch.cls_emb", "vision_model.embeddings.class_embedding"},
@@ -177,17 +173,15 @@ static int names_name(const void *self, const char *tp, int form, char *out, siz
     static const char *const towers[] = {"text_model", "vision_model"};
     (void)self;
     if (form) return 0; /* one spelling */
-    for (size_t i = 0; i < sizeof whole_names / sizeof whole_names[0]; i++)
-        if (!strcmp(tp, whole_names[i].tp)) return snprintf(out, cap, "%s", whole_names[i].hf) > 0;
+    const char *whole = tp_hf_pair_find(whole_names, sizeof whole_names / sizeof whole_names[0], tp), *leaf = NULL;
+    if (whole) return snprintf(out, cap, "%s", whole) > 0;
     int stream = 0, layer = 0, consumed = 0;
     if (sscanf(tp, "encoder.encoder_%d.transformer.%d.%n", &stream, &layer, &consumed) != 2 || !consumed ||
         stream < 0 || stream > 1)
         return 0;
-    const char *part = tp + consumed, *leaf = strrchr(part, '.');
-    for (size_t i = 0; leaf && i < sizeof layer_parts / sizeof layer_parts[0]; i++)
-        if (strlen(layer_parts[i].tp) == (size_t)(leaf - part) && !strncmp(part, layer_parts[i].tp, (size_t)(leaf - part)))
-            return snprintf(out, cap, "%s.encoder.layers.%d.%s%s", towers[stream], layer, layer_parts[i].hf, leaf) > 0;
-    return 0;
+    size_t parts = sizeof layer_parts / sizeof layer_parts[0];
+    const char *part = tp_hf_pair_find_part(layer_parts, parts, tp + consumed, &leaf);
+    return part && snprintf(out, cap, "%s.encoder.layers.%d.%s%s", towers[stream], layer, part, leaf) > 0;
 }
 
 /* The class embedding is stored [E] and logit_scale as a 0-dimensional tensor. */

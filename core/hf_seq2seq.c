@@ -98,8 +98,8 @@ static int seq2seq_droppable(const void *self, const char *hf_name)
 
 tp_hf_names tp_hf_seq2seq_names(const tp_model *model)
 {
-    return (tp_hf_names){family_of_model(model)->model_type, model, seq2seq_name, seq2seq_layout, NULL,
-                         seq2seq_droppable};
+    return (tp_hf_names){.model_type = family_of_model(model)->model_type, .self = model, .name = seq2seq_name,
+                         .layout = seq2seq_layout, .droppable = seq2seq_droppable};
 }
 
 /* ---- tp -> Hugging Face -------------------------------------------------------------- */

@@ -20,9 +20,7 @@ int tp_hf_vit_is(const cJSON *root)
     return cJSON_IsString(type) && !strcmp(type->valuestring, "vit");
 }
 
-/* An integer key with ViTConfig's default (save_pretrained leaves out keys at their default). */
-/* The classifier's labels: id2label's size, else num_labels (2 by default). */
-static int add_classifier(const char *path, const cJSON *root, cJSON *tp)
+int tp_hf_vit_classifier_config(const char *path, const cJSON *root, cJSON *tp)
 {
     const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(root, "id2label");
     int64_t labels = 2;
@@ -41,12 +39,11 @@ static int add_classifier(const char *path, const cJSON *root, cJSON *tp)
     return 0;
 }
 
-int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp)
+int tp_hf_vit_backbone_config(const char *path, const cJSON *root, cJSON *tp)
 {
     int64_t hidden, layers, heads, inner, image, patch, channels;
     double eps, dropout;
-    int classifier = 0;
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act"), *qkv_bias;
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     const char *tp_act = tp_hf_activation_to_tp(cJSON_IsString(act) ? act->valuestring : act ? "" : "gelu");
     if (tp_hf_json_range(path, root, "hidden_size", 768, 1, 1 << 16, &hidden) < 0 ||
         tp_hf_json_range(path, root, "num_hidden_layers", 12, 1, 1024, &layers) < 0 ||
@@ -56,14 +53,10 @@ int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp)
         tp_hf_json_range(path, root, "patch_size", 16, 1, 1 << 16, &patch) < 0 ||
         tp_hf_json_range(path, root, "num_channels", 3, 1, 1024, &channels) < 0 ||
         tp_hf_json_number(path, root, "layer_norm_eps", 1e-12, &eps) < 0 ||
-        tp_hf_json_number(path, root, "hidden_dropout_prob", 0.0, &dropout) < 0 ||
-        tp_hf_headed_architecture(path, root, "ViTModel", "ViTForImageClassification", &classifier) < 0)
+        tp_hf_json_number(path, root, "hidden_dropout_prob", 0.0, &dropout) < 0)
         return -1;
     if (!tp_act) return tp_fail("%s: key 'hidden_act': not supported (supported: gelu, gelu_new, relu, silu, quick_gelu)", path);
-    if ((qkv_bias = cJSON_GetObjectItemCaseSensitive(root, "qkv_bias")) && !cJSON_IsTrue(qkv_bias))
-        return tp_fail("%s: key 'qkv_bias': only true is supported", path);
     if (patch > image) return tp_fail("%s: key 'patch_size': %lld is larger than image_size", path, (long long)patch);
-    static const char *const embedding[] = {"patch", "pos"};
     cJSON_AddNumberToObject(tp, "emb_size", (double)hidden);
     cJSON_AddNumberToObject(tp, "hidden_size", (double)hidden);
     cJSON_AddNumberToObject(tp, "feedforward_size", (double)inner);
@@ -73,7 +66,6 @@ int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp)
     cJSON_AddNumberToObject(tp, "dropout", dropout);
     cJSON_AddStringToObject(tp, "hidden_act", tp_act);
     cJSON_AddStringToObject(tp, "data_processor", "vit");
-    cJSON_AddItemToObject(tp, "embedding", cJSON_CreateStringArray(embedding, 2));
     cJSON_AddBoolToObject(tp, "remove_embedding_layernorm", 1);
     cJSON_AddStringToObject(tp, "encoder", "transformer");
     cJSON_AddStringToObject(tp, "mask", "fully_visible");
@@ -84,7 +76,20 @@ int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp)
     cJSON_AddNumberToObject(tp, "image_width", (double)image);
     cJSON_AddNumberToObject(tp, "patch_size", (double)patch);
     cJSON_AddNumberToObject(tp, "channels_num", (double)channels);
-    return classifier ? add_classifier(path, root, tp) : 0;
+    return 0;
+}
+
+int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp)
+{
+    static const char *const embedding[] = {"patch", "pos"};
+    const cJSON *qkv_bias = cJSON_GetObjectItemCaseSensitive(root, "qkv_bias");
+    int classifier = 0;
+    if (tp_hf_headed_architecture(path, root, "ViTModel", "ViTForImageClassification", &classifier) < 0 ||
+        tp_hf_vit_backbone_config(path, root, tp) < 0)
+        return -1;
+    if (qkv_bias && !cJSON_IsTrue(qkv_bias)) return tp_fail("%s: key 'qkv_bias': only true is supported", path);
+    cJSON_AddItemToObject(tp, "embedding", cJSON_CreateStringArray(embedding, 2));
+    return classifier ? tp_hf_vit_classifier_config(path, root, tp) : 0;
 }
 
 /* ---- names ------------------------------------------------------------------------------------ */
@@ -94,17 +99,13 @@ int tp_hf_vit_model(const tp_model *model)
     return tp_params_find(&model->params, "embedding.patch.cls_emb") != NULL;
 }
 
-static const struct {
-    const char *tp, *hf;
-} layer_parts[] = {
+static const tp_hf_name_pair layer_parts[] = {
     {"self_attn.linear_layers.0", "attention.attention.query"}, {"self_attn.linear_layers.1", "attention.attention.key"},
     {"self_attn.linear_layers.2", "attention.attention.value"}, {"self_attn.final_linear", "attention.output.dense"},
     {"layer_norm_1", "layernorm_before"},                       {"feed_forward.linear_1", "intermediate.dense"},
     {"feed_forward.linear_2", "output.dense"},                  {"layer_norm_2", "layernorm_after"},
 };
-static const struct {
-    const char *tp, *hf;
-} whole_names[] = {
+static const tp_hf_name_pair whole_names[] = {
     {"embedding.patch.cls_emb", "embeddings.cls_token"},
     {"embedding.patch.projection.weight", "embeddings.patch_embeddings.projection.weight"},
     {"embedding.patch.projection.bias", "embeddings.patch_embeddings.projection.bias"},
@@ -117,15 +118,19 @@ static const struct {
 static int hf_name_of(const char *tp, const char *prefix, char *out, size_t cap)
 {
     if (!strncmp(tp, "target.cls.linear_2.", 20)) return snprintf(out, cap, "classifier.%s", tp + 20) > 0;
-    for (size_t i = 0; i < sizeof whole_names / sizeof whole_names[0]; i++)
-        if (!strcmp(tp, whole_names[i].tp)) return snprintf(out, cap, "%s%s", prefix, whole_names[i].hf) > 0;
+    const char *whole = tp_hf_pair_find(whole_names, sizeof whole_names / sizeof whole_names[0], tp);
+    if (whole) return snprintf(out, cap, "%s%s", prefix, whole) > 0;
+    return tp_hf_vit_layer_name(tp, prefix, out, cap);
+}
+
+int tp_hf_vit_layer_name(const char *tp, const char *prefix, char *out, size_t cap)
+{
     int layer = 0, consumed = 0;
+    const char *leaf = NULL;
     if (sscanf(tp, "encoder.transformer.%d.%n", &layer, &consumed) != 1 || !consumed) return 0;
-    const char *part = tp + consumed, *leaf = strrchr(part, '.');
-    for (size_t i = 0; leaf && i < sizeof layer_parts / sizeof layer_parts[0]; i++)
-        if (strlen(layer_parts[i].tp) == (size_t)(leaf - part) && !strncmp(part, layer_parts[i].tp, (size_t)(leaf - part)))
-            return snprintf(out, cap, "%sencoder.layer.%d.%s%s", prefix, layer, layer_parts[i].hf, leaf) > 0;
-    return 0;
+    size_t parts = sizeof layer_parts / sizeof layer_parts[0];
+    const char *part = tp_hf_pair_find_part(layer_parts, parts, tp + consumed, &leaf);
+    return part && snprintf(out, cap, "%sencoder.layer.%d.%s%s", prefix, layer, part, leaf) > 0;
 }
 
 /* ---- names and layouts for hf.c's loading and writing loops ------------------------------------- */

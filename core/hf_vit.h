@@ -33,6 +33,15 @@ int tp_hf_vit_is(const cJSON *root);
 /* Adds the tp model config's keys for the ViT config.json `root` (read from path) to tp; -1 +
  * error naming the file and key. */
 int tp_hf_vit_config(const char *path, const cJSON *root, cJSON *tp);
+/* For BEiT (core/hf_beit.c), which shares ViT's layout: the keys of ViTConfig / BeitConfig that both
+ * read (sizes, activation, image geometry, layer norms, dropout) as tp's pre-LN image transformer, all
+ * but `embedding` and the head; the cls head (pooling first, no pooler) of id2label's or num_labels'
+ * classes.  -1 + error naming the file and key. */
+int tp_hf_vit_backbone_config(const char *path, const cJSON *root, cJSON *tp);
+int tp_hf_vit_classifier_config(const char *path, const cJSON *root, cJSON *tp);
+/* The Hugging Face name of tp's "encoder.transformer.{i}.<part>.<leaf>" (the layer parts above, after
+ * prefix, the backbone's: "vit.", "beit." or ""); 0 when the part is not one of them. */
+int tp_hf_vit_layer_name(const char *tp, const char *prefix, char *out, size_t cap);
 /* A tp model in ViT's layout: it has a patch embedding. */
 int tp_hf_vit_model(const tp_model *model);
 /* Loads the safetensors file at path into the model; parameters named skip_prefix... are left.

@@ -28,11 +28,12 @@ void tp_params_free(tp_params *params)
     memset(params, 0, sizeof *params);
 }
 
-/* TencentPretrain's no-decay list: biases and every layer-norm gain (gamma, or weight of torch norms). */
+/* TencentPretrain's no-decay list: biases and every layer-norm gain (gamma, or weight of torch norms); also
+ * BEiT's relative position bias tables (BEiT's fine-tuning skips their decay; its layer scales are gamma_1/2). */
 static int is_no_decay(const char *name)
 {
     static const char *const patterns[] = {"bias", "gamma", "beta", "layer_norm.weight", "layer_norm_1.weight",
-                                           "layer_norm_2.weight", NULL};
+                                           "layer_norm_2.weight", "relative_position_bias_table", NULL};
     for (int i = 0; patterns[i]; i++)
         if (strstr(name, patterns[i])) return 1;
     return 0;
@@ -86,6 +87,13 @@ tp_tensor *tp_param_new(tp_params *params, const char *name, int ndim, const int
     return tp_param_new_padded(params, name, ndim, shape, init, 1);
 }
 
+tp_tensor *tp_param_new_constant(tp_params *params, const char *name, int ndim, const int64_t *shape, float value)
+{
+    tp_tensor *tensor = tp_param_new(params, name, ndim, shape, TP_INIT_CONSTANT);
+    tp_params_find(params, name)->init_value = value;
+    return tensor;
+}
+
 tp_param *tp_params_find(const tp_params *params, const char *name)
 {
     if (!params->index_capacity) return NULL;
@@ -124,6 +132,7 @@ void tp_params_initialize(tp_params *params, uint64_t seed)
             values[j] = param->init == TP_INIT_ONES    ? 1.0f
                         : param->init == TP_INIT_ZEROS ? 0.0f
                         : param->init == TP_INIT_CLIP_LOGIT_SCALE ? logf(1.0f / 0.07f)
+                        : param->init == TP_INIT_CONSTANT ? param->init_value
                                                        : INIT_STD * tp_normal(seed, stream, (uint64_t)j);
         params->backend->upload(param->tensor.data, values, (size_t)tp_numel(&param->tensor) * sizeof *values);
         free(values);

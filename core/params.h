@@ -20,6 +20,7 @@ typedef enum tp_init_kind {
     TP_INIT_ONES,   /* layer-norm gains */
     TP_INIT_ZEROS,  /* layer-norm biases */
     TP_INIT_CLIP_LOGIT_SCALE, /* log(1 / 0.07): CLIP's learned temperature (TencentPretrain's, Hugging Face's) */
+    TP_INIT_CONSTANT,         /* the parameter's init_value (BEiT's layer scale) */
 } tp_init_kind;
 
 typedef struct tp_param {
@@ -28,6 +29,7 @@ typedef struct tp_param {
     int64_t logical_rows; /* shape[0] as saved and loaded */
     int64_t offset;       /* into the flat buffers, in floats */
     tp_init_kind init;
+    float init_value;     /* TP_INIT_CONSTANT's value */
     int no_decay;         /* TencentPretrain: biases and layer-norm gains get no weight decay */
 } tp_param;
 
@@ -49,6 +51,8 @@ tp_tensor *tp_param_new(tp_params *params, const char *name, int ndim, const int
 /* As tp_param_new, with shape[0] rounded up to a multiple of row_multiple in storage. */
 tp_tensor *tp_param_new_padded(tp_params *params, const char *name, int ndim, const int64_t *shape,
                                tp_init_kind init, int64_t row_multiple);
+/* A parameter whose every element starts at value (TP_INIT_CONSTANT). */
+tp_tensor *tp_param_new_constant(tp_params *params, const char *name, int ndim, const int64_t *shape, float value);
 tp_param *tp_params_find(const tp_params *params, const char *name);
 /* Lays out and allocates the flat buffers (zeroed). */
 void tp_params_allocate(tp_params *params, const tp_backend *backend);

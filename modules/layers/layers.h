@@ -86,23 +86,34 @@ tp_tensor *tp_feed_forward_forward(tp_ctx *ctx, const tp_feed_forward *ff, tp_te
  * -> linear_1 -> tanh -> linear_2 with `outputs` columns.  Mean, max and last use the real tokens
  * only; TencentPretrain weights segment-B tokens twice in "mean" and indexes "last" by the
  * sequence's segment sum, which is wrong for sentence pairs -- tp does not copy that. */
-typedef enum tp_pooling { TP_POOLING_FIRST, TP_POOLING_MEAN, TP_POOLING_MAX, TP_POOLING_LAST } tp_pooling;
-/* The config's `pooling` (first, mean, max or last; default first); -1 + tp_fail naming the key. */
+/* patch_mean (tp extension; BEiT's use_mean_pooling): the mean of every row but each sequence's first --
+ * an image's patches without its class token; image batches only (it counts every other row as real). */
+typedef enum tp_pooling {
+    TP_POOLING_FIRST,
+    TP_POOLING_MEAN,
+    TP_POOLING_MAX,
+    TP_POOLING_LAST,
+    TP_POOLING_PATCH_MEAN,
+} tp_pooling;
+/* The config's `pooling` (first, mean, max, last or patch_mean; default first); -1 + tp_fail naming the key. */
 int tp_pooling_read(tp_config *config, tp_pooling *out);
 /* hidden [batch*seq, cols] pooled per sequence -> [batch, cols]. */
 tp_tensor *tp_pooling_forward(tp_ctx *ctx, tp_pooling pooling, tp_tensor *hidden, const tp_model_batch *batch);
 
 typedef struct tp_pooled_head {
     tp_linear_layer linear_1, linear_2;
+    tp_norm_layer layer_norm; /* with pooled_layernorm */
     tp_pooling pooling;
     int pooler; /* linear_1 -> tanh before linear_2 (tp key `pooler`, default true) */
+    int pooled_layernorm; /* a torch layer norm right after the pooling (tp key, default false) */
     int64_t outputs;
 } tp_pooled_head;
 
-/* Reads the config's `pooling` (default first) and `pooler` (default true; false: pooling ->
- * linear_2 alone, Hugging Face's ViTForImageClassification head); declares "<prefix>.linear_1"
- * [hidden, hidden] (with the pooler) and "<prefix>.linear_2" [outputs, hidden].  -1 + tp_fail on
- * a bad config. */
+/* Reads the config's `pooling` (default first), `pooler` (default true; false: pooling ->
+ * linear_2 alone, Hugging Face's ViTForImageClassification head) and `pooled_layernorm` (default
+ * false; true: a torch layer norm "<prefix>.layer_norm" (layernorm_eps) on the pooled rows,
+ * Hugging Face BEiT's mean-pooling head); declares "<prefix>.linear_1" [hidden, hidden] (with the
+ * pooler) and "<prefix>.linear_2" [outputs, hidden].  -1 + tp_fail on a bad config. */
 int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefix, int64_t outputs);
 /* [batch, outputs] */
 tp_tensor *tp_pooled_head_forward(tp_ctx *ctx, const tp_pooled_head *head, tp_tensor *hidden,

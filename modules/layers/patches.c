@@ -3,21 +3,27 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The image geometry keys; -1 + tp_fail when the image has no patch or the sequence does not fit. */
-static int read_geometry(tp_build *build, tp_patch_projection *pe, int64_t other_rows, int *with_bias)
+int tp_patch_geometry_read(tp_config *config, tp_patch_projection *pe)
 {
-    const char *file = tp_config_name(build->config);
-    if (tp_config_int(build->config, "image_height", 256, 1, 1 << 16, &pe->height) < 0 ||
-        tp_config_int(build->config, "image_width", 256, 1, 1 << 16, &pe->width) < 0 ||
-        tp_config_int(build->config, "patch_size", 16, 1, 1 << 16, &pe->patch) < 0 ||
-        tp_config_int(build->config, "channels_num", 3, 1, 1024, &pe->channels) < 0 ||
-        tp_config_bool(build->config, "patch_bias", 1, with_bias) < 0)
+    if (tp_config_int(config, "image_height", 256, 1, 1 << 16, &pe->height) < 0 ||
+        tp_config_int(config, "image_width", 256, 1, 1 << 16, &pe->width) < 0 ||
+        tp_config_int(config, "patch_size", 16, 1, 1 << 16, &pe->patch) < 0 ||
+        tp_config_int(config, "channels_num", 3, 1, 1024, &pe->channels) < 0)
         return -1;
     pe->grid_rows = pe->height / pe->patch;
     pe->grid_cols = pe->width / pe->patch;
     if (pe->grid_rows == 0 || pe->grid_cols == 0)
-        return tp_fail("%s: key 'patch_size': %lld is larger than the %lld x %lld image", file, (long long)pe->patch,
-                       (long long)pe->height, (long long)pe->width);
+        return tp_fail("%s: key 'patch_size': %lld is larger than the %lld x %lld image", tp_config_name(config),
+                       (long long)pe->patch, (long long)pe->height, (long long)pe->width);
+    return 0;
+}
+
+/* The image geometry keys; -1 + tp_fail when the image has no patch or the sequence does not fit. */
+static int read_geometry(tp_build *build, tp_patch_projection *pe, int64_t other_rows, int *with_bias)
+{
+    const char *file = tp_config_name(build->config);
+    if (tp_patch_geometry_read(build->config, pe) < 0 || tp_config_bool(build->config, "patch_bias", 1, with_bias) < 0)
+        return -1;
     int64_t patches = pe->grid_rows * pe->grid_cols;
     if (other_rows + patches + 1 > build->hp->max_seq_length) {
         if (other_rows)

@@ -27,6 +27,9 @@ typedef struct tp_patch_projection {
     tp_tensor *class_token, *weight, *bias; /* bias NULL with patch_bias false */
 } tp_patch_projection;
 
+/* Reads image_height, image_width, patch_size and channels_num into pe and sets its grid; -1 +
+ * tp_fail naming the config when a patch does not fit the image. */
+int tp_patch_geometry_read(tp_config *config, tp_patch_projection *pe);
 /* Reads the keys and declares the parameters under prefix; the sequences hold other_rows rows
  * besides the image's patches + class token, and max_seq_length must cover them all (the pos
  * embedding looks every row up).  -1 + tp_fail naming the config and key. */

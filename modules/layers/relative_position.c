@@ -1,6 +1,7 @@
 #include "relative_position.h"
 
 #include <math.h>
+#include <string.h>
 
 void tp_relative_position_init(tp_relative_position *rp, tp_build *build, const char *prefix, int bidirectional)
 {
@@ -11,6 +12,30 @@ void tp_relative_position_init(tp_relative_position *rp, tp_build *build, const 
     rp->buckets = shape[0];
     rp->max_distance = build->hp->relative_attention_max_distance;
     rp->bidirectional = bidirectional;
+    rp->layout = TP_RELATIVE_BUCKETS;
+}
+
+void tp_relative_position_init_grid(tp_relative_position *rp, tp_build *build, const char *prefix, int64_t grid_rows,
+                                    int64_t grid_cols)
+{
+    char name[TP_NAME_MAX];
+    int64_t shape[2] = {(2 * grid_rows - 1) * (2 * grid_cols - 1) + 3, build->hp->heads_num};
+    tp_name(name, prefix, "relative_position_bias_table");
+    memset(rp, 0, sizeof *rp);
+    rp->table = tp_param_new(build->params, name, 2, shape, TP_INIT_ZEROS);
+    rp->layout = TP_RELATIVE_GRID;
+    rp->grid_rows = grid_rows;
+    rp->grid_cols = grid_cols;
+}
+
+int32_t tp_relative_position_grid_index(int64_t query, int64_t key, int64_t grid_rows, int64_t grid_cols)
+{
+    int64_t offsets = (2 * grid_rows - 1) * (2 * grid_cols - 1);
+    if (query == 0) return (int32_t)(key == 0 ? offsets + 2 : offsets);
+    if (key == 0) return (int32_t)(offsets + 1);
+    int64_t rows = (query - 1) / grid_cols - (key - 1) / grid_cols;
+    int64_t cols = (query - 1) % grid_cols - (key - 1) % grid_cols;
+    return (int32_t)((rows + grid_rows - 1) * (2 * grid_cols - 1) + cols + grid_cols - 1);
 }
 
 int32_t tp_relative_position_bucket(int64_t distance, int bidirectional, int64_t buckets, int64_t max_distance)
@@ -45,6 +70,9 @@ tp_tensor *tp_relative_position_forward_from(tp_ctx *ctx, const tp_relative_posi
     for (int64_t i = 0; i < seq; i++)
         for (int64_t j = 0; j < kv_seq; j++)
             ids[i * kv_seq + j] =
-                tp_relative_position_bucket(j - (first_query + i), rp->bidirectional, rp->buckets, rp->max_distance);
+                rp->layout == TP_RELATIVE_GRID
+                    ? tp_relative_position_grid_index(first_query + i, j, rp->grid_rows, rp->grid_cols)
+                    : tp_relative_position_bucket(j - (first_query + i), rp->bidirectional, rp->buckets,
+                                                  rp->max_distance);
     return tp_embedding(ctx, rp->table, tp_ids_upload(ctx, ids, pairs), pairs);
 }
