@@ -34,7 +34,9 @@ int tp_task_configure_head(tp_task_kind kind, int64_t labels_num, tp_config *run
     tp_config_ignore(model_config, "target");
     /* A converted Hugging Face classifier brings its own head's keys: the task's head decides. */
     tp_config_ignore(model_config, "labels_num");
-    tp_config_ignore(model_config, "pooling");
+    /* Its pooling (e.g. BEiT's patch_mean) is the default of the run's. */
+    const char *model_pooling = "first", *pooling = NULL;
+    if (tp_config_string(model_config, "pooling", "first", &model_pooling) < 0) return -1;
     if (tp_config_set(model_config, "target", text) < 0) return -1;
     if (kind == TP_TASK_TEXT2TEXT || kind == TP_TASK_SPEECH2TEXT) return 0; /* the lm target predicts the vocabulary */
     if (kind != TP_TASK_REGRESSION) {
@@ -42,8 +44,7 @@ int tp_task_configure_head(tp_task_kind kind, int64_t labels_num, tp_config *run
         if (tp_config_set(model_config, "labels_num", text) < 0) return -1;
     }
     if (kind == TP_TASK_TAGGING) return 0;
-    const char *pooling = NULL;
-    if (tp_config_string(run, "pooling", "first", &pooling) < 0) return -1;
+    if (tp_config_string(run, "pooling", model_pooling, &pooling) < 0) return -1;
     return tp_config_set(model_config, "pooling", pooling);
 }
 

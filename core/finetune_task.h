@@ -34,7 +34,8 @@ const char *tp_task_target_name(tp_task_kind kind);
  * generating kinds. */
 int64_t tp_task_outputs(tp_task_kind kind, int64_t labels_num);
 /* Points the model config's `target` at the kind's head, with labels_num (and the run config's
- * `pooling` for the sequence-level kinds, read here so that tagging refuses it as unused). */
+ * `pooling` for the sequence-level kinds, by default the model config's own, else first; read here
+ * so that tagging refuses it as unused). */
 int tp_task_configure_head(tp_task_kind kind, int64_t labels_num, tp_config *run, tp_config *model_config);
 
 /* A TSV file tokenized and padded. */

@@ -69,7 +69,8 @@ static const char usage[] =
     "  labels_path              the label names, one per line (class i on line i+1)\n"
     "  labels_num               instead of labels_path: N labels named 0..N-1 (the model config's\n"
     "                           labels_num, e.g. a Hugging Face classifier's)\n"
-    "  pooling                  sequence-level kinds: first, mean, max or last (first)\n"
+    "  pooling                  sequence-level kinds: first, mean, max, last, or patch_mean (an image's\n"
+    "                           patches without the class token) (the model config's, else first)\n"
     TP_RUN_TOKENIZER_HELP
     "                           (default: the checkpoint's; a model directory's own vocab files)\n"
     "\n"
