@@ -7,8 +7,9 @@ set -euo pipefail
 # packages whose text becomes the pre-training corpus and the labelled fortunes.
 packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev clang
           libopenmpi-dev openmpi-bin python3-pip python3.11-doc fortunes)
-# Media (core/image.c, core/audio.c; docs/media.md): JPEG, PNG, gzip (IDX files), WAV/FLAC.
-packages+=(libturbojpeg0-dev libpng-dev zlib1g-dev libsndfile1-dev)
+# Media (core/image.c, core/audio.c; docs/media.md): JPEG, PNG, gzip (IDX files), WAV/FLAC; the
+# tests' helper scripts write PNG files (python3-pil) and compare data-parallel runs (python3-numpy).
+packages+=(libturbojpeg0-dev libpng-dev zlib1g-dev libsndfile1-dev python3-pil python3-numpy)
 # Tokenizers: libsentencepiece (the sentencepiece kind) and spm_train/spm_encode (its tests).
 packages+=(libsentencepiece-dev sentencepiece)
 missing=()
