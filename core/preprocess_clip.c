@@ -8,6 +8,8 @@
 #include "error.h"
 #include "fileio.h"
 #include "model.h"
+#include "rng.h"
+#include "modules/layers/patches.h"
 #include "modules/layers/streams.h"
 #include "tokenizers/vocab.h"
 
@@ -20,6 +22,18 @@ int tp_clip_image_options(tp_config *model_config, tp_image_set_options *options
     tp_config_free(vision);
     options->processor = TP_IMAGE_SET_CLIP;
     return status;
+}
+
+int tp_vilt_image_options(tp_config *model_config, tp_image_set_options *options, int64_t *image_rows)
+{
+    tp_patch_projection geometry;
+    if (tp_patch_geometry_read(model_config, &geometry) < 0) return -1;
+    options->channels = geometry.channels;
+    options->height = geometry.height;
+    options->width = geometry.width;
+    options->processor = TP_IMAGE_SET_VILT;
+    *image_rows = tp_patch_image_rows(&geometry);
+    return 0;
 }
 
 /* ---- texts ----------------------------------------------------------------------------------- */
@@ -148,51 +162,67 @@ int64_t tp_id_lists_find(const tp_id_lists *lists, const int32_t *ids, int64_t l
 
 /* ---- batches --------------------------------------------------------------------------------- */
 
-struct tp_clip_loader {
+struct tp_image_text_loader {
     const tp_image_set *set;
-    tp_clip_loader_options options;
+    tp_image_text_loader_options options;
     int64_t epoch, cursor;  /* the next batch's position */
     int64_t *order;         /* the permutation of order_epoch */
     int64_t order_epoch;
-    int64_t *row_instance;  /* [batch_size] */
+    int64_t *row_instance, *row_epoch;  /* [batch_size] */
+    int64_t *row_masks;                 /* [batch_size] masked positions per row (vilt) */
+    int32_t *row_positions, *row_labels; /* [batch_size * seq_length] each row's masks before compaction */
     tp_batch batch;
 };
 
-tp_clip_loader *tp_clip_loader_create(const tp_image_set *set, const tp_clip_loader_options *options)
+static int check_loader_options(const tp_image_set *set, const tp_image_text_loader_options *options)
 {
-    if (set->texts.count != set->count) {
-        tp_fail("%s: no texts (image-text pairs come from tp-preprocess --data_processor clip)", set->path);
-        return NULL;
-    }
-    if (set->texts.longest > options->seq_length) {
-        tp_fail("%s: its texts reach %" PRId64 " tokens, more than seq_length %" PRId64
-                " (tp-preprocess --seq_length cuts them)", set->path, set->texts.longest, options->seq_length);
-        return NULL;
-    }
-    if (options->batch_size < 1) {
-        tp_fail("loader: batch_size %" PRId64 " must be at least 1", options->batch_size);
-        return NULL;
-    }
-    if (options->world_size < 1 || options->rank < 0 || options->rank >= options->world_size) {
-        tp_fail("loader: rank %d outside [0, world_size %d)", options->rank, options->world_size);
-        return NULL;
-    }
-    if (set->count < options->world_size) {
-        tp_fail("%s: %" PRId64 " image-text pairs are fewer than world_size %d", set->path, set->count,
-                options->world_size);
-        return NULL;
-    }
-    tp_clip_loader *loader = tp_xcalloc(1, sizeof *loader);
+    if (set->texts.count != set->count)
+        return tp_fail("%s: no texts (image-text pairs come from tp-preprocess --data_processor clip or vilt)",
+                       set->path);
+    if (set->texts.longest > options->seq_length)
+        return tp_fail("%s: its texts reach %" PRId64 " tokens, more than seq_length %" PRId64
+                       " (tp-preprocess --seq_length cuts them)", set->path, set->texts.longest, options->seq_length);
+    if (options->batch_size < 1)
+        return tp_fail("loader: batch_size %" PRId64 " must be at least 1", options->batch_size);
+    if (options->world_size < 1 || options->rank < 0 || options->rank >= options->world_size)
+        return tp_fail("loader: rank %d outside [0, world_size %d)", options->rank, options->world_size);
+    if (set->count < options->world_size)
+        return tp_fail("%s: %" PRId64 " image-text pairs are fewer than world_size %d", set->path, set->count,
+                       options->world_size);
+    if (options->image_rows < 0) return tp_fail("loader: image_rows %" PRId64 " is negative", options->image_rows);
+    if (options->masking.mask_prob != 0 && tp_masking_options_check(&options->masking) < 0) return -1;
+    if (!(options->mismatch_prob >= 0 && options->mismatch_prob <= 1))
+        return tp_fail("loader: mismatch_prob %g outside [0, 1]", options->mismatch_prob);
+    if (options->mismatch_prob > 0 && set->count < 2)
+        return tp_fail("%s: one image-text pair: mismatched pairs need at least 2", set->path);
+    return 0;
+}
+
+tp_image_text_loader *tp_image_text_loader_create(const tp_image_set *set,
+                                                  const tp_image_text_loader_options *options)
+{
+    if (check_loader_options(set, options) < 0) return NULL;
+    tp_image_text_loader *loader = tp_xcalloc(1, sizeof *loader);
     loader->set = set;
     loader->options = *options;
-    int64_t rows = options->batch_size, cells = rows * options->seq_length;
+    int64_t rows = options->batch_size, text_cells = rows * options->seq_length;
+    int64_t cells = rows * (options->seq_length + options->image_rows);
     loader->order = tp_xmalloc((size_t)set->count * sizeof *loader->order);
     loader->row_instance = tp_xmalloc((size_t)rows * sizeof *loader->row_instance);
+    loader->row_epoch = tp_xmalloc((size_t)rows * sizeof *loader->row_epoch);
+    loader->row_masks = tp_xcalloc((size_t)rows, sizeof *loader->row_masks);
+    loader->row_positions = tp_xmalloc((size_t)text_cells * sizeof *loader->row_positions);
+    loader->row_labels = tp_xmalloc((size_t)text_cells * sizeof *loader->row_labels);
     tp_batch *batch = &loader->batch;
     batch->batch_size = rows;
-    batch->seq_length = options->seq_length;
+    batch->seq_length = options->seq_length + options->image_rows;
     batch->src = tp_xmalloc((size_t)cells * sizeof *batch->src);
     batch->seg = tp_xmalloc((size_t)cells * sizeof *batch->seg);
+    if (options->masking.mask_prob > 0) {
+        batch->mlm_positions = tp_xmalloc((size_t)text_cells * sizeof *batch->mlm_positions);
+        batch->mlm_labels = tp_xmalloc((size_t)text_cells * sizeof *batch->mlm_labels);
+    }
+    batch->sp_labels = tp_xcalloc((size_t)rows, sizeof *batch->sp_labels);
     batch->pixel_width = set->channels * set->height * set->width;
     batch->pixels = tp_xmalloc((size_t)(rows * batch->pixel_width) * sizeof *batch->pixels);
     loader->order_epoch = 0;
@@ -200,13 +230,20 @@ tp_clip_loader *tp_clip_loader_create(const tp_image_set *set, const tp_clip_loa
     return loader;
 }
 
-void tp_clip_loader_free(tp_clip_loader *loader)
+void tp_image_text_loader_free(tp_image_text_loader *loader)
 {
     if (!loader) return;
     free(loader->order);
     free(loader->row_instance);
+    free(loader->row_epoch);
+    free(loader->row_masks);
+    free(loader->row_positions);
+    free(loader->row_labels);
     free(loader->batch.src);
     free(loader->batch.seg);
+    free(loader->batch.mlm_positions);
+    free(loader->batch.mlm_labels);
+    free(loader->batch.sp_labels);
     free(loader->batch.pixels);
     free(loader);
 }
@@ -222,7 +259,65 @@ static void fill_text(const tp_id_lists *texts, int64_t index, int64_t row, int3
     }
 }
 
-const tp_batch *tp_clip_loader_next(tp_clip_loader *loader)
+/* The generator of a pair's draws in one epoch (each pair's own, as tp_loader's masking). */
+static tp_rng pair_rng(const tp_image_text_loader *loader, int stream, int64_t row)
+{
+    uint64_t draw = (uint64_t)loader->row_epoch[row] * (uint64_t)loader->set->count +
+                    (uint64_t)loader->row_instance[row];
+    return tp_rng_make(tp_hash3(loader->options.seed, (uint64_t)stream, draw), (uint64_t)stream, 0);
+}
+
+/* The instance whose image goes with row's text: its own, or with probability mismatch_prob another
+ * pair's, drawn uniformly from the others (sp_labels: 1 own, 0 another). */
+static int64_t row_image(tp_image_text_loader *loader, int64_t row)
+{
+    int64_t own = loader->row_instance[row];
+    loader->batch.sp_labels[row] = 1;
+    if (loader->options.mismatch_prob == 0) return own;
+    tp_rng rng = pair_rng(loader, TP_STREAM_IMAGE_MISMATCH, row);
+    if (tp_rng_uniform(&rng) >= loader->options.mismatch_prob) return own;
+    loader->batch.sp_labels[row] = 0;
+    int64_t other = (int64_t)tp_rng_below(&rng, (uint64_t)loader->set->count - 1);
+    return other < own ? other : other + 1;
+}
+
+/* Row `row`: its text (masked when the loader masks), the image rows after it, its image. */
+static void fill_row(tp_image_text_loader *loader, int64_t row)
+{
+    const tp_image_set *set = loader->set;
+    const tp_image_text_loader_options *o = &loader->options;
+    tp_batch *batch = &loader->batch;
+    int64_t index = loader->row_instance[row], seq = batch->seq_length;
+    int64_t length = set->texts.offsets[index + 1] - set->texts.offsets[index];
+    fill_text(&set->texts, index, row, o->pad_id, batch);
+    for (int64_t s = o->seq_length; s < seq; s++) { /* the image's rows: segment 2, the padding id */
+        batch->src[row * seq + s] = o->pad_id;
+        batch->seg[row * seq + s] = 2;
+    }
+    if (o->masking.mask_prob > 0) {
+        tp_rng rng = pair_rng(loader, TP_STREAM_MASKING, row);
+        loader->row_masks[row] = tp_mask_sequence(batch->src + row * seq, length, &o->masking, &rng,
+                                                  loader->row_positions + row * o->seq_length,
+                                                  loader->row_labels + row * o->seq_length);
+    }
+    tp_image_set_normalize(set, row_image(loader, row), batch->pixels + row * batch->pixel_width);
+}
+
+/* The rows' masks as the batch's flat positions, ascending. */
+static void compact_masks(tp_image_text_loader *loader)
+{
+    tp_batch *batch = &loader->batch;
+    int64_t text_seq = loader->options.seq_length;
+    batch->mlm_count = 0;
+    for (int64_t row = 0; row < batch->batch_size; row++)
+        for (int64_t k = 0; k < loader->row_masks[row]; k++) {
+            batch->mlm_positions[batch->mlm_count] = (int32_t)(row * batch->seq_length +
+                                                               loader->row_positions[row * text_seq + k]);
+            batch->mlm_labels[batch->mlm_count++] = loader->row_labels[row * text_seq + k];
+        }
+}
+
+const tp_batch *tp_image_text_loader_next(tp_image_text_loader *loader)
 {
     const tp_image_set *set = loader->set;
     tp_batch *batch = &loader->batch;
@@ -234,6 +329,7 @@ const tp_batch *tp_clip_loader_next(tp_clip_loader *loader)
             tp_data_order(loader->options.seed, epoch, loader->options.shuffle, loader->order, count);
         }
         loader->row_instance[row] = loader->order[position % count];
+        loader->row_epoch[row] = epoch;
     }
     loader->cursor += rows * loader->options.world_size;
     loader->epoch += loader->cursor / count;
@@ -242,21 +338,21 @@ const tp_batch *tp_clip_loader_next(tp_clip_loader *loader)
 #pragma omp parallel for schedule(static) reduction(+ : real_tokens)
     for (int64_t row = 0; row < rows; row++) {
         int64_t index = loader->row_instance[row];
-        fill_text(&set->texts, index, row, loader->options.pad_id, batch);
-        tp_image_set_normalize(set, index, batch->pixels + row * batch->pixel_width);
-        real_tokens += set->texts.offsets[index + 1] - set->texts.offsets[index];
+        fill_row(loader, row);
+        real_tokens += set->texts.offsets[index + 1] - set->texts.offsets[index] + loader->options.image_rows;
     }
+    if (loader->options.masking.mask_prob > 0) compact_masks(loader);
     batch->real_tokens = real_tokens;
     return batch;
 }
 
-void tp_clip_loader_position(const tp_clip_loader *loader, int64_t *epoch, int64_t *cursor)
+void tp_image_text_loader_position(const tp_image_text_loader *loader, int64_t *epoch, int64_t *cursor)
 {
     *epoch = loader->epoch;
     *cursor = loader->cursor;
 }
 
-int tp_clip_loader_seek(tp_clip_loader *loader, int64_t epoch, int64_t cursor)
+int tp_image_text_loader_seek(tp_image_text_loader *loader, int64_t epoch, int64_t cursor)
 {
     if (epoch < 0 || cursor < 0 || cursor >= loader->set->count)
         return tp_fail("loader: position (epoch %" PRId64 ", cursor %" PRId64

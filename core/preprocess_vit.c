@@ -1,4 +1,4 @@
-/* The `vit` and `clip` data processors' images: see preprocess_vit.h. */
+/* The `vit`, `clip` and `vilt` data processors' images: see preprocess_vit.h. */
 #include "preprocess_vit.h"
 
 #include <errno.h>
@@ -93,7 +93,7 @@ static int parse_list(const char *path, char *text, const tp_image_set_options *
                       int64_t *count)
 {
     int64_t capacity = 256, line = 0;
-    int name_column = 0, captions = options->processor == TP_IMAGE_SET_CLIP;
+    int name_column = 0, captions = tp_image_set_has_texts(options->processor);
     const char *name = captions ? "text" : "label";
     *count = 0;
     *entries = tp_xmalloc((size_t)capacity * sizeof **entries);
@@ -166,7 +166,7 @@ static int read_list(tp_image_set *set, const tp_image_set_options *options)
         set->pixels = tp_xmalloc((size_t)(count * set->height * set->width * set->channels));
         set->labels = tp_xmalloc((size_t)count * sizeof *set->labels);
         set->lines = tp_xmalloc((size_t)count * sizeof *set->lines);
-        if (set->processor == TP_IMAGE_SET_CLIP) set->captions = tp_xcalloc((size_t)count, sizeof *set->captions);
+        if (tp_image_set_has_texts(set->processor)) set->captions = tp_xcalloc((size_t)count, sizeof *set->captions);
         uint8_t *ok = tp_xcalloc((size_t)count, 1);
         char **messages = tp_xcalloc((size_t)count, sizeof *messages);
         decode_entries(set, entries, ok, messages);
@@ -293,7 +293,7 @@ static int write_section(tp_atomic_file *file, uint64_t at, const void *data, ui
 
 int tp_image_set_write(const tp_image_set *set, const char *path)
 {
-    int texts = set->processor == TP_IMAGE_SET_CLIP;
+    int texts = tp_image_set_has_texts(set->processor);
     if (texts && set->texts.count != set->count)
         return tp_fail("%s: the image-text pairs' texts are not tokenized", path);
     uint64_t image_bytes = (uint64_t)(set->channels * set->height * set->width);
@@ -307,7 +307,7 @@ int tp_image_set_write(const tp_image_set *set, const char *path)
                                 .labels_pos = HEADER_BYTES};
     memcpy(header.magic, predecoded_magic, sizeof header.magic);
     if (texts) {
-        header.processor = TP_IMAGE_SET_CLIP;
+        header.processor = (uint32_t)set->processor;
         header.text_seq_length = (uint32_t)set->texts.longest;
         header.vocab_size = (uint64_t)set->vocab_size;
         header.token_count = (uint64_t)set->texts.token_count;
@@ -343,7 +343,7 @@ static int check_field(const char *path, const char *name, size_t offset, uint64
 static int check_text_fields(const char *path, const predecoded_header *h, const predecoded_header *expected,
                              uint64_t real_size)
 {
-    return CHECK_FIELD(processor, "processor", TP_IMAGE_SET_CLIP, TP_IMAGE_SET_CLIP) < 0 ||
+    return CHECK_FIELD(processor, "processor", TP_IMAGE_SET_CLIP, TP_IMAGE_SET_VILT) < 0 ||
                    CHECK_FIELD(text_seq_length, "text_seq_length", 1, MAX_TEXT_LENGTH) < 0 ||
                    CHECK_FIELD(vocab_size, "vocab_size", 1, INT32_MAX) < 0 ||
                    CHECK_FIELD(token_count, "token_count", h->count, real_size) < 0 ||
@@ -359,11 +359,12 @@ static int check_text_fields(const char *path, const predecoded_header *h, const
 static int check_model(const char *path, const predecoded_header *h, const tp_image_set_options *options)
 {
     static const char *const kinds[] = {"labelled images of the vit processor",
-                                        "image-text pairs of the clip processor"};
-    int processor = h->version == VERSION_TEXTS ? TP_IMAGE_SET_CLIP : TP_IMAGE_SET_VIT;
+                                        "image-text pairs of the clip processor",
+                                        "image-text pairs of the vilt processor"};
+    int processor = h->version == VERSION_TEXTS ? (int)h->processor : TP_IMAGE_SET_VIT;
     if (processor != options->processor)
         return tp_fail("%s: holds %s; this model reads %s (run tp-preprocess with --data_processor %s)", path,
-                       kinds[processor], kinds[options->processor], options->processor ? "clip" : "vit");
+                       kinds[processor], kinds[options->processor], tp_image_set_processor_name(options->processor));
     if ((int64_t)h->channels != options->channels || (int64_t)h->height != options->height ||
         (int64_t)h->width != options->width)
         return tp_fail("%s: images of %" PRIu64 " x %" PRIu64 " x %" PRIu64 " (channels x height x width), the model "
@@ -539,8 +540,9 @@ int tp_image_set_read(const char *path, const tp_image_set_options *options, tp_
     out->width = options->width;
     enum source_kind kind = SOURCE_LIST;
     int status = source_kind(path, &kind);
-    if (status == 0 && kind == SOURCE_IDX && options->processor == TP_IMAGE_SET_CLIP)
-        status = tp_fail("%s: an IDX file holds labelled images; the clip processor reads text<TAB>path lines", path);
+    if (status == 0 && kind == SOURCE_IDX && tp_image_set_has_texts(options->processor))
+        status = tp_fail("%s: an IDX file holds labelled images; the %s processor reads text<TAB>path lines", path,
+                         tp_image_set_processor_name(options->processor));
     if (status == 0)
         status = kind == SOURCE_PREDECODED ? read_predecoded_file(out, options)
                  : kind == SOURCE_IDX      ? read_idx_pair(out, options)
@@ -584,4 +586,12 @@ void tp_image_set_normalize(const tp_image_set *set, int64_t index, float *chw)
     }
     for (int64_t i = 0; i < plane; i++)
         chw[i] = ((float)(pixels[i] * (1.0 / 255.0)) - processor->mean[0]) / processor->std[0];
+}
+
+int tp_image_set_has_texts(int processor) { return processor != TP_IMAGE_SET_VIT; }
+
+const char *tp_image_set_processor_name(int processor)
+{
+    static const char *const names[] = {"vit", "clip", "vilt"};
+    return names[processor];
 }

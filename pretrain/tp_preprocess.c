@@ -68,7 +68,7 @@ static const option_spec options[] = {
     {"tokenizer_json_path", OPT_PATH, &args.tokenizer_json_path, NULL, 0, 0,
      "hf: a Hugging Face tokenizer.json (WordPiece, byte-level BPE or Unigram model). Required for hf."},
     {"dataset_path", OPT_PATH, &args.dataset_path, NULL, 0, 0, "Output dataset. Default: dataset.tpd."},
-    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|clip|t5|bart|mt|prefixlm", 0, 0,
+    {"data_processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|clip|vilt|t5|bart|mt|prefixlm", 0, 0,
      "bert: NSP pairs [CLS] A [SEP] B [SEP] per document; mlm: lines cut into seq_length pieces; lm (GPT-2): "
      "lines cut into windows of seq_length + 1 tokens, the inputs and their next tokens (with a bpe tokenizer "
      "<|endoftext|> frames each line; no masks, dup_factor 1); vit: the corpus is an image list (label<TAB>path "
@@ -76,13 +76,15 @@ static const option_spec options[] = {
      "tp-finetune and tp-infer read in place of the list (no tokenizer; --config_path); clip: the corpus is "
      "TencentPretrain's text<TAB>path lines (image-text pairs), the images decoded and processed as "
      "CLIPImageProcessor for the model's vision stream and the texts tokenized as [CLS] text [SEP] (at most "
-     "seq_length tokens), into a pre-decoded file that tp-pretrain trains a CLIP model on (--config_path); t5: "
+     "seq_length tokens), into a pre-decoded file that tp-pretrain trains a CLIP model on (--config_path); vilt: "
+     "the same pairs with the images processed as vit's for the model's size, for tp-pretrain's ViLT (masked "
+     "texts, half the images swapped for another pair's: docs/media.md); t5: "
      "mlm pieces whose "
      "masked spans become sentinels <extra_id_N> (needs <extra_id_0>...); bart: documents' sentence chunks, "
      "permuted and text-infilled with [MASK]; mt: source<TAB>target lines for an encoder-decoder; prefixlm: "
      "source<TAB>target lines as one sequence for a decoder-only model, loss on the target (docs/data.md). "
      "Default: bert."},
-    {"processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|clip|t5|bart|mt|prefixlm", 0, 0,
+    {"processor", OPT_CHOICE, &args.processor, "bert|mlm|lm|vit|clip|vilt|t5|bart|mt|prefixlm", 0, 0,
      "Same as --data_processor."},
     {"tokenizer", OPT_CHOICE, &args.tokenizer, "bert|bpe|gpt2|sentencepiece|char|space|hf", 0, 0,
      "bert: BERT's basic tokenizer + WordPiece; bpe (= gpt2): GPT-2's byte-level BPE; sentencepiece: a "
@@ -92,7 +94,7 @@ static const option_spec options[] = {
      "Lower-case and strip accents before WordPiece (1/0 accepted). Default: true."},
     {"seq_length", OPT_INT, &args.seq_length, NULL, 1, 65535,
      "Instance length including [CLS]/[SEP] (bert: at least 5, mlm: at least 2; lm: the model's input length, "
-     "at most 65534; clip: the longest text, texts are cut to it). Default: 128."},
+     "at most 65534; clip, vilt: the longest text, texts are cut to it). Default: 128."},
     {"dup_factor", OPT_INT, &args.dup_factor, NULL, 1, 1e9,
      "Build the instances this many times with other random choices; 1 with --dynamic_masking. Default: 5."},
     {"short_seq_prob", OPT_REAL, &args.short_seq_prob, NULL, 0, 1,
@@ -101,10 +103,10 @@ static const option_spec options[] = {
      "mlm, lm: pack the lines of a buffer into full pieces across line ends (RoBERTa's FULL-SENTENCES; lm: one "
      "contiguous token stream). Default: off, each line is cut on its own."},
     {"config_path", OPT_PATH, &args.config_path, NULL, 0, 0,
-     "vit, clip: the model config whose image_height, image_width and channels_num (clip: its stream_1's) the "
-     "images are decoded and resized to (docs/media.md). Required for vit and clip."},
+     "vit, clip, vilt: the model config whose image_height, image_width and channels_num (clip: its stream_1's) "
+     "the images are decoded and resized to (docs/media.md). Required for vit, clip and vilt."},
     {"skip_bad_images", OPT_FLAG, &args.skip_bad_images, NULL, 0, 0,
-     "vit, clip: leave out (and count) images that cannot be read or decoded. Default: off, the first one fails."},
+     "vit, clip, vilt: leave out (and count) images that cannot be read or decoded. Default: off, the first one fails."},
     {"tgt_seq_length", OPT_INT, &args.tgt_seq_length, NULL, 1, 65534,
      "mt: the target's (decoder's) length; [CLS] target [SEP] is cut to tgt_seq_length + 1 tokens. Default: 128."},
     {"span_masking", OPT_FLAG, &args.span_masking, NULL, 0, 0,
@@ -149,7 +151,7 @@ static void print_help(void)
     printf("Usage: %s --corpus_path CORPUS --vocab_path VOCAB [--dataset_path OUT] [options]\n"
            "       %s --corpus_path CORPUS --tokenizer hf --tokenizer_json_path tokenizer.json [options]\n\n"
            "Turns a text corpus into a binary dataset (docs/data.md) with TencentPretrain's\n"
-           "bert, mlm, lm, t5, bart, mt or prefixlm data processor (vit, clip: a pre-decoded image file).\n"
+           "bert, mlm, lm, t5, bart, mt or prefixlm data processor (vit, clip, vilt: a pre-decoded image file).\n"
            "The output is written atomically and is the same for any thread count. Progress goes\n"
            "to stderr.\n\n"
            "Options:\n",
@@ -335,7 +337,7 @@ static tp_tokenizer_options tokenizer_options(void)
                                   .tokenizer_json_path = args.tokenizer_json_path};
 }
 
-/* clip: the set's texts as token ids; NULL tokenizer: vit, nothing to do. */
+/* clip, vilt: the set's texts as token ids. */
 static int tokenize_texts(tp_image_set *set, const tp_tokenizer_options *options)
 {
     tp_tokenizer *tok = tp_tokenizer_create(options);
@@ -356,14 +358,14 @@ static void report_images(const tp_image_set *set, double seconds)
     fprintf(stderr, " (%" PRId64 " skipped) in %.2f s\n", set->skipped, seconds);
 }
 
-/* --data_processor vit or clip: the images decoded at the model's size (clip: with their texts' token
- * ids), written as a pre-decoded file. */
+/* --data_processor vit, clip or vilt: the images decoded at the model's size (clip, vilt: with their
+ * texts' token ids), written as a pre-decoded file. */
 static int preprocess_images(void)
 {
-    int clip = strcmp(args.processor, "clip") == 0;
+    int clip = strcmp(args.processor, "clip") == 0, vilt = strcmp(args.processor, "vilt") == 0, texts = clip || vilt;
     if (!args.config_path)
         return usage_error("--data_processor %s needs --config_path (the model config)", args.processor);
-    if (clip) {
+    if (texts) {
         int usage = check_tokenizer_paths();
         if (usage) return usage;
     }
@@ -372,13 +374,14 @@ static int preprocess_images(void)
     tp_image_set_options options = {.skip_bad_images = args.skip_bad_images};
     tp_tokenizer_options tokenizer = tokenizer_options();
     tp_image_set set = {0};
-    int64_t patch = 0;
+    int64_t patch = 0, image_rows = 0;
     tp_config *config = tp_config_load(args.config_path);
     int geometry = !config                ? -1
                    : clip                 ? tp_clip_image_options(config, &options)
+                   : vilt                 ? tp_vilt_image_options(config, &options, &image_rows)
                                           : tp_image_set_geometry(config, &options, &patch);
     int status = geometry == 0 && tp_image_set_read(args.corpus_path, &options, &set) == 0 &&
-                         (!clip || tokenize_texts(&set, &tokenizer) == 0) &&
+                         (!texts || tokenize_texts(&set, &tokenizer) == 0) &&
                          tp_image_set_write(&set, args.dataset_path) == 0
                      ? 0
                      : 1;
@@ -400,7 +403,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!args.corpus_path) return usage_error("--corpus_path is required");
-    if (strcmp(args.processor, "vit") == 0 || strcmp(args.processor, "clip") == 0) return preprocess_images();
+    if (!strcmp(args.processor, "vit") || !strcmp(args.processor, "clip") || !strcmp(args.processor, "vilt"))
+        return preprocess_images();
     status = check_tokenizer_paths();
     if (status) return status;
     tp_tokenizer_options tokenizer = tokenizer_options();

@@ -34,13 +34,16 @@ static const char usage[] =
     "  model                    model config, TencentPretrain format (required), e.g. models/bert/tiny_config.json\n"
     TP_RUN_TOKENIZER_HELP
     "  dataset_path             dataset written by tp-preprocess (required); a CLIP model (target clr) trains on\n"
-    "                           the image-text pairs of tp-preprocess --data_processor clip\n"
+    "                           the image-text pairs of tp-preprocess --data_processor clip, a ViLT model\n"
+    "                           (embedding word_patch, targets mlm and sp) on those of --data_processor vilt\n"
+    "                           (masked texts; with sp, half the texts get another pair's image)\n"
     "  output_dir               checkpoints and metrics go here (required)\n"
     "  metrics_path             JSON Lines metrics (<output_dir>/metrics.jsonl)\n"
     "  batch_size               sequences per micro-batch and rank (32); global batch =\n"
     "                           batch_size x ranks x accumulation_steps\n"
     "  seq_length               tokens per sequence, <= the dataset's and the model's max_seq_length (128);\n"
     "                           image-text pairs: the texts' padded length, >= the dataset's longest text\n"
+    "                           (ViLT: the image's rows follow, within the model's max_seq_length)\n"
     "  total_steps              optimizer steps (100)\n"
     "  accumulation_steps       micro-batches per optimizer step (1)\n"
     "  learning_rate            peak learning rate (1e-4)\n"
@@ -77,10 +80,11 @@ typedef struct pretrain_job {
     tp_tokenizer *tokenizer;
     tp_dataset *dataset;
     tp_loader *loader;
-    /* or image-text pairs (a pre-decoded file of the clip processor) and their loader */
-    int image_text;
+    /* or image-text pairs (a pre-decoded file of the clip or vilt processor) and their loader */
+    int image_text, vilt;
+    int64_t image_rows; /* ViLT: the image's rows after the text */
     tp_image_set pairs;
-    tp_clip_loader *pairs_loader;
+    tp_image_text_loader *pairs_loader;
     tp_model model;
     tp_trainer trainer;
     int64_t batch_size, seq_length;
@@ -91,7 +95,7 @@ typedef struct pretrain_job {
 
 static const tp_batch *next_batch(pretrain_job *job)
 {
-    return job->image_text ? tp_clip_loader_next(job->pairs_loader) : tp_loader_next(job->loader);
+    return job->image_text ? tp_image_text_loader_next(job->pairs_loader) : tp_loader_next(job->loader);
 }
 
 static int64_t instance_count(const pretrain_job *job)
@@ -102,14 +106,14 @@ static int64_t instance_count(const pretrain_job *job)
 static void data_position(const pretrain_job *job, int64_t *epoch, int64_t *cursor)
 {
     if (job->image_text)
-        tp_clip_loader_position(job->pairs_loader, epoch, cursor);
+        tp_image_text_loader_position(job->pairs_loader, epoch, cursor);
     else
         tp_loader_position(job->loader, epoch, cursor);
 }
 
 static int data_seek(pretrain_job *job, int64_t epoch, int64_t cursor)
 {
-    return job->image_text ? tp_clip_loader_seek(job->pairs_loader, epoch, cursor)
+    return job->image_text ? tp_image_text_loader_seek(job->pairs_loader, epoch, cursor)
                            : tp_loader_seek(job->loader, epoch, cursor);
 }
 
@@ -151,9 +155,9 @@ static int read_pairs(pretrain_job *job)
     const char *dataset_path = NULL;
     tp_image_set_options options = {0};
     if (tp_config_string(job->run, "dataset_path", NULL, &dataset_path) < 0) return -1;
-    if (tp_clip_image_options(job->model_config, &options) < 0 ||
-        tp_image_set_read(dataset_path, &options, &job->pairs) < 0)
-        return -1;
+    int geometry = job->vilt ? tp_vilt_image_options(job->model_config, &options, &job->image_rows)
+                             : tp_clip_image_options(job->model_config, &options);
+    if (geometry < 0 || tp_image_set_read(dataset_path, &options, &job->pairs) < 0) return -1;
     return check_vocabulary(job, dataset_path, job->pairs.vocab_size);
 }
 
@@ -164,21 +168,61 @@ static int has_target(const tp_model *model, const char *name)
     return 0;
 }
 
+static int has_embedding(const tp_model *model, const char *name)
+{
+    for (int i = 0; i < model->embedding_count; i++)
+        if (!strcmp(model->embedding_types[i]->name, name)) return 1;
+    return 0;
+}
+
+/* ViLT: its targets are mlm and sp, and the text and image rows fit max_seq_length. */
+static int check_vilt(pretrain_job *job)
+{
+    const char *model_name = tp_config_name(job->model_config);
+    for (int i = 0; i < job->model.target_count; i++) {
+        const char *target = tp_model_target_name(&job->model, i);
+        if (strcmp(target, "mlm") && strcmp(target, "sp"))
+            return tp_fail("%s: target '%s': a ViLT model (embedding word_patch) trains on image-text pairs with "
+                           "the mlm and sp targets", model_name, target);
+    }
+    if (job->model.target_count == 0)
+        return tp_fail("%s: key 'target': missing (ViLT pre-trains with [\"mlm\", \"sp\"])", model_name);
+    tp_image_set_options options = {0};
+    if (tp_vilt_image_options(job->model_config, &options, &job->image_rows) < 0) return -1;
+    if (job->seq_length + job->image_rows > job->model.hp.max_seq_length)
+        return tp_fail("%s: key 'seq_length': %lld text rows + the image's %lld rows exceed the model's "
+                       "max_seq_length %lld", tp_config_name(job->run), (long long)job->seq_length,
+                       (long long)job->image_rows, (long long)job->model.hp.max_seq_length);
+    return 0;
+}
+
+/* Image-text pairs train a CLIP model (target clr) or a ViLT model (embedding word_patch). */
+static int check_image_text(pretrain_job *job, const char *dataset_path)
+{
+    int clip = has_target(&job->model, "clr");
+    job->vilt = job->image_text && !clip && has_embedding(&job->model, "word_patch");
+    if (job->vilt) return check_vilt(job);
+    if (clip == job->image_text) return 0;
+    return job->image_text ? tp_fail("%s: holds images (tp-preprocess --data_processor vit, clip or vilt): "
+                                     "tp-pretrain trains a CLIP model (target clr) or a ViLT model (embedding "
+                                     "word_patch) on image-text pairs", dataset_path)
+                           : tp_fail("%s: target 'clr' trains on image-text pairs (a dataset of tp-preprocess "
+                                     "--data_processor clip), not on %s", tp_config_name(job->model_config),
+                                     dataset_path);
+}
+
 static int check_shapes(pretrain_job *job)
 {
     const char *run_name = tp_config_name(job->run);
+    const char *dataset_path = NULL;
+    if (tp_config_string(job->run, "dataset_path", NULL, &dataset_path) < 0) return -1;
+    if (check_image_text(job, dataset_path) < 0) return -1;
     if (job->seq_length > job->model.hp.max_seq_length)
         return tp_fail("%s: key 'seq_length': %lld exceeds the model's max_seq_length %lld", run_name,
                        (long long)job->seq_length, (long long)job->model.hp.max_seq_length);
-    const char *dataset_path = NULL;
-    if (tp_config_string(job->run, "dataset_path", NULL, &dataset_path) < 0) return -1;
-    if (has_target(&job->model, "clr") != job->image_text)
-        return job->image_text ? tp_fail("%s: holds images (tp-preprocess --data_processor vit or clip): tp-pretrain "
-                                         "trains only a CLIP model (target clr) on them", dataset_path)
-                               : tp_fail("%s: target 'clr' trains on image-text pairs (a dataset of tp-preprocess "
-                                         "--data_processor clip), not on %s", tp_config_name(job->model_config),
-                                         dataset_path);
-    if (job->image_text) return 0; /* the pairs' loader checks its texts against seq_length */
+    /* read before the run's output exists (the file's processor and geometry must be the model's); the
+     * pairs' loader checks their texts against seq_length */
+    if (job->image_text) return read_pairs(job);
     int kind = tp_dataset_kind(job->dataset), lm_dataset = kind == TP_DATASET_LM; /* windows of seq_length + 1 */
     if (job->seq_length > tp_dataset_seq_length(job->dataset) - lm_dataset)
         return tp_fail("%s: key 'seq_length': %lld exceeds the dataset's sequence length %lld", run_name,
@@ -213,10 +257,22 @@ static int create_loader(pretrain_job *job, double mask_prob)
 {
     int32_t pad_id = job->tokenizer->pad_id >= 0 ? job->tokenizer->pad_id : job->tokenizer->eos_id;
     if (job->image_text) {
-        tp_clip_loader_options pairs = {job->batch_size, job->seq_length, job->trainer.options.seed, 1, pad_id,
-                                        job->trainer.rank, job->trainer.world_size};
-        if (read_pairs(job) < 0) return -1;
-        job->pairs_loader = tp_clip_loader_create(&job->pairs, &pairs);
+        tp_image_text_loader_options pairs = {.batch_size = job->batch_size,
+                                              .seq_length = job->seq_length,
+                                              .seed = job->trainer.options.seed,
+                                              .shuffle = 1,
+                                              .pad_id = pad_id,
+                                              .rank = job->trainer.rank,
+                                              .world_size = job->trainer.world_size};
+        if (job->vilt) {
+            pairs.image_rows = job->image_rows;
+            if (has_target(&job->model, "mlm"))
+                pairs.masking = (tp_masking_options){mask_prob, job->tokenizer->mask_id, pad_id, job->tokenizer->cls_id,
+                                                     job->tokenizer->sep_id, job->tokenizer->vocab_size};
+            /* TencentPretrain's image-text matching: half the texts get another pair's image */
+            if (has_target(&job->model, "sp")) pairs.mismatch_prob = 0.5;
+        }
+        job->pairs_loader = tp_image_text_loader_create(&job->pairs, &pairs);
         return job->pairs_loader ? 0 : -1;
     }
     tp_loader_options options = {
@@ -341,7 +397,7 @@ static void cleanup(pretrain_job *job)
     tp_trainer_free(&job->trainer);
     tp_model_free(&job->model);
     if (job->loader) tp_loader_free(job->loader);
-    tp_clip_loader_free(job->pairs_loader);
+    tp_image_text_loader_free(job->pairs_loader);
     tp_image_set_free(&job->pairs);
     if (job->dataset) tp_dataset_close(job->dataset);
     if (job->tokenizer) tp_tokenizer_free(job->tokenizer);

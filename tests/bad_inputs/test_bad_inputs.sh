@@ -205,7 +205,7 @@ pp "sentencepiece: not a model" 1 "garbage.model: not a SentencePiece model: <an
     --spm_model_path garbage.model
 pp "output: directory missing" 1 "nowhere/data.tpd: No such file or directory" --corpus_path corpus.txt \
     --vocab_path vocab.txt --dataset_path nowhere/data.tpd
-pp "option: unknown processor" 2 "--processor: 'gpt' is not one of bert|mlm|lm|vit|clip|t5|bart|mt|prefixlm (see --help)" --corpus_path corpus.txt \
+pp "option: unknown processor" 2 "--processor: 'gpt' is not one of bert|mlm|lm|vit|clip|vilt|t5|bart|mt|prefixlm (see --help)" --corpus_path corpus.txt \
     --vocab_path vocab.txt --processor gpt
 pp "option: seq_length not a number" 2 "--seq_length: 'abc' is not an integer (see --help)" --corpus_path corpus.txt \
     --vocab_path vocab.txt --seq_length abc
@@ -343,11 +343,26 @@ printf 'text\tpath\na cat\t%s\n' "$repo/tests/fixtures/media/gray.jpg" >pairs.ts
 "$build/tp-preprocess" --corpus_path pairs.tsv --vocab_path vocab.txt --dataset_path pairs.tpimg --data_processor clip \
     --config_path "$repo/models/clip/tiny_config.json" 2>/dev/null || fail "tp-preprocess --data_processor clip failed"
 pt "dataset: image-text pairs for a text model" 1 \
-    "pairs.tpimg: holds images (tp-preprocess --data_processor vit or clip): tp-pretrain trains only a CLIP model (target clr) on them" \
+    "pairs.tpimg: holds images (tp-preprocess --data_processor vit, clip or vilt): tp-pretrain trains a CLIP model (target clr) or a ViLT model (embedding word_patch) on image-text pairs" \
     run.json --dataset_path pairs.tpimg
 pt "model: a CLIP model on token sequences" 1 \
     "$repo/models/clip/tiny_config.json: target 'clr' trains on image-text pairs (a dataset of tp-preprocess --data_processor clip), not on data.tpd" \
     run.json --model "$repo/models/clip/tiny_config.json"
+vilt_config="$repo/models/vilt/fashion_mnist_config.json"
+pt "dataset: CLIP's pairs for a ViLT model" 1 \
+    "pairs.tpimg: holds image-text pairs of the clip processor; this model reads image-text pairs of the vilt processor (run tp-preprocess with --data_processor vilt)" \
+    run.json --dataset_path pairs.tpimg --model "$vilt_config" --seq_length 8
+"$build/tp-preprocess" --corpus_path pairs.tsv --vocab_path vocab.txt --dataset_path vilt.tpimg --data_processor vilt \
+    --config_path "$vilt_config" 2>/dev/null || fail "tp-preprocess --data_processor vilt failed"
+pt "dataset: ViLT's pairs for a CLIP model" 1 \
+    "vilt.tpimg: holds image-text pairs of the vilt processor; this model reads image-text pairs of the clip processor (run tp-preprocess with --data_processor clip)" \
+    run.json --dataset_path vilt.tpimg --model "$repo/models/clip/tiny_config.json"
+pt "model: ViLT's text and image rows beyond max_seq_length" 1 \
+    "run.json: key 'seq_length': 16 text rows + the image's 17 rows exceed the model's max_seq_length 32" \
+    run.json --dataset_path vilt.tpimg --model "$vilt_config" --seq_length 16
+pt "model: a ViLT model with a target other than mlm and sp" 1 \
+    "$vilt_config: target 'cls': a ViLT model (embedding word_patch) trains on image-text pairs with the mlm and sp targets" \
+    run.json --dataset_path vilt.tpimg --model "$vilt_config" --model.target '["mlm", "cls"]' --model.labels_num 2
 # -- output --
 echo "a file" >file
 pt "output: output_dir is a file" 1 "file: Not a directory" run.json --output_dir file/run

@@ -3,9 +3,9 @@
  * succeeds hands out dimensions that do not multiply to the value count, and when a failure's
  * message does not start with the file's path.  An input that starts with the magic of the vit
  * processor's pre-decoded image files ("TPIMAGES", core/preprocess_vit.h) is also read as one, for
- * 1 x 2 x 3 labelled images (vit) and 3 x 2 x 3 image-text pairs (clip): a read that succeeds must
- * hand out labels below its class count, whole pixel buffers and (clip) texts inside the token ids
- * and below the vocabulary.
+ * 1 x 2 x 3 labelled images (vit) and 3 x 2 x 3 image-text pairs (clip, vilt): a read that succeeds
+ * must hand out labels below its class count, whole pixel buffers and (clip, vilt) texts inside the
+ * token ids and below the vocabulary.
  *
  *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I. core/image.c core/preprocess_vit.c \
  *         core/config.c core/fileio.c core/error.c tests/fuzz/fuzz_idx.c -lturbojpeg -lpng16 -lz -lcjson \
@@ -31,8 +31,8 @@ static void read_predecoded_as(const char *path, const tp_image_set_options *opt
     for (int64_t i = 0; i < set.count; i++) fuzz_check(set.labels[i] >= 0 && set.labels[i] < set.num_labels);
     volatile uint8_t last = set.pixels[set.count * 6 * options->channels - 1]; /* ASan: the buffer is whole */
     (void)last;
-    const tp_id_lists *texts = &set.texts; /* clip: every text within the ids and the vocabulary */
-    fuzz_check(options->processor != TP_IMAGE_SET_CLIP || texts->count == set.count);
+    const tp_id_lists *texts = &set.texts; /* clip, vilt: every text within the ids and the vocabulary */
+    fuzz_check(!tp_image_set_has_texts(options->processor) || texts->count == set.count);
     for (int64_t i = 0; i < texts->count; i++) {
         fuzz_check(texts->offsets[i] < texts->offsets[i + 1] && texts->offsets[i + 1] <= texts->token_count);
         for (int64_t t = texts->offsets[i]; t < texts->offsets[i + 1]; t++)
@@ -41,14 +41,17 @@ static void read_predecoded_as(const char *path, const tp_image_set_options *opt
     tp_image_set_free(&set);
 }
 
-/* As labelled 1 x 2 x 3 images (vit) and as image-text pairs of 3 x 2 x 3 images (clip). */
+/* As labelled 1 x 2 x 3 images (vit) and as image-text pairs of 3 x 2 x 3 images (clip, vilt). */
 static void read_predecoded(const char *path, const uint8_t *data, size_t size)
 {
     if (size < 8 || memcmp(data, "TPIMAGES", 8)) return;
     tp_image_set_options vit = {.channels = 1, .height = 2, .width = 3};
     tp_image_set_options clip = {.channels = 3, .height = 2, .width = 3, .processor = TP_IMAGE_SET_CLIP};
     read_predecoded_as(path, &vit);
+    tp_image_set_options vilt = clip;
+    vilt.processor = TP_IMAGE_SET_VILT;
     read_predecoded_as(path, &clip);
+    read_predecoded_as(path, &vilt);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -139,9 +139,9 @@ static void check_loader(const char *predecoded)
 {
     tp_image_set set;
     CHECK_MSG(tp_image_set_read(predecoded, &clip_options, &set) == 0, "%s", tp_last_error());
-    tp_clip_loader_options options = {.batch_size = 2, .seq_length = 16, .seed = 5, .shuffle = 1, .pad_id = 0,
-                                      .world_size = 1};
-    tp_clip_loader *loader = tp_clip_loader_create(&set, &options), *again = NULL;
+    tp_image_text_loader_options options = {.batch_size = 2, .seq_length = 16, .seed = 5, .shuffle = 1, .pad_id = 0,
+                                            .world_size = 1};
+    tp_image_text_loader *loader = tp_image_text_loader_create(&set, &options), *again = NULL;
     CHECK_MSG(loader != NULL, "%s", tp_last_error());
     int64_t order[2][3], seen = 0, epoch = 0, cursor = 0;
     tp_data_order(5, 0, 1, order[0], 3);
@@ -149,7 +149,7 @@ static void check_loader(const char *predecoded)
     float chw[3 * 12 * 16];
     int32_t saved[32];
     for (int step = 0; loader && step < 3; step++) {
-        const tp_batch *batch = tp_clip_loader_next(loader);
+        const tp_batch *batch = tp_image_text_loader_next(loader);
         for (int r = 0; r < 2; r++, seen++) {
             int64_t index = order[seen / 3][seen % 3], length = set.texts.offsets[index + 1] - set.texts.offsets[index];
             const int32_t *src = batch->src + r * 16, *seg = batch->seg + r * 16;
@@ -158,17 +158,17 @@ static void check_loader(const char *predecoded)
             tp_image_set_normalize(&set, index, chw);
             CHECK(!memcmp(chw, batch->pixels + r * batch->pixel_width, sizeof chw));
         }
-        if (step == 0) tp_clip_loader_position(loader, &epoch, &cursor);
+        if (step == 0) tp_image_text_loader_position(loader, &epoch, &cursor);
         if (step == 1) memcpy(saved, batch->src, sizeof saved);
     }
     CHECK(epoch == 0 && cursor == 2);
-    again = tp_clip_loader_create(&set, &options);
-    CHECK(again && tp_clip_loader_seek(again, epoch, cursor) == 0 &&
-          !memcmp(tp_clip_loader_next(again)->src, saved, sizeof saved));
+    again = tp_image_text_loader_create(&set, &options);
+    CHECK(again && tp_image_text_loader_seek(again, epoch, cursor) == 0 &&
+          !memcmp(tp_image_text_loader_next(again)->src, saved, sizeof saved));
     options.seq_length = 4;
-    CHECK(tp_clip_loader_create(&set, &options) == NULL && strstr(tp_last_error(), "more than seq_length 4"));
-    tp_clip_loader_free(again);
-    tp_clip_loader_free(loader);
+    CHECK(tp_image_text_loader_create(&set, &options) == NULL && strstr(tp_last_error(), "more than seq_length 4"));
+    tp_image_text_loader_free(again);
+    tp_image_text_loader_free(loader);
     tp_image_set_free(&set);
 }
 
@@ -178,37 +178,37 @@ static void check_loader_ranks(const char *predecoded)
 {
     tp_image_set set;
     CHECK_MSG(tp_image_set_read(predecoded, &clip_options, &set) == 0, "%s", tp_last_error());
-    tp_clip_loader_options one = {.batch_size = 2, .seq_length = 16, .seed = 5, .shuffle = 1, .world_size = 1};
-    tp_clip_loader_options shard = one;
+    tp_image_text_loader_options one = {.batch_size = 2, .seq_length = 16, .seed = 5, .shuffle = 1, .world_size = 1};
+    tp_image_text_loader_options shard = one;
     shard.batch_size = 1;
     shard.world_size = 2;
-    tp_clip_loader *whole = tp_clip_loader_create(&set, &one), *ranks[2];
+    tp_image_text_loader *whole = tp_image_text_loader_create(&set, &one), *ranks[2];
     for (int r = 0; r < 2; r++) {
         shard.rank = r;
-        ranks[r] = tp_clip_loader_create(&set, &shard);
+        ranks[r] = tp_image_text_loader_create(&set, &shard);
         CHECK_MSG(ranks[r] != NULL, "%s", tp_last_error());
     }
     for (int step = 0; whole && ranks[0] && ranks[1] && step < 4; step++) {
-        const tp_batch *batch = tp_clip_loader_next(whole);
+        const tp_batch *batch = tp_image_text_loader_next(whole);
         for (int r = 0; r < 2; r++) {
-            const tp_batch *rows = tp_clip_loader_next(ranks[r]);
+            const tp_batch *rows = tp_image_text_loader_next(ranks[r]);
             CHECK(!memcmp(rows->src, batch->src + r * 16, 16 * sizeof *rows->src));
             CHECK(!memcmp(rows->pixels, batch->pixels + r * batch->pixel_width,
                           (size_t)batch->pixel_width * sizeof *rows->pixels));
             int64_t epoch[2], cursor[2];
-            tp_clip_loader_position(whole, &epoch[0], &cursor[0]);
-            tp_clip_loader_position(ranks[r], &epoch[1], &cursor[1]);
+            tp_image_text_loader_position(whole, &epoch[0], &cursor[0]);
+            tp_image_text_loader_position(ranks[r], &epoch[1], &cursor[1]);
             CHECK(epoch[0] == epoch[1] && cursor[0] == cursor[1]);
         }
     }
     shard.rank = 2;
-    CHECK(tp_clip_loader_create(&set, &shard) == NULL && strstr(tp_last_error(), "rank 2 outside [0, world_size 2)"));
+    CHECK(tp_image_text_loader_create(&set, &shard) == NULL && strstr(tp_last_error(), "rank 2 outside [0, world_size 2)"));
     shard.rank = 0;
     shard.world_size = 4;
-    CHECK(tp_clip_loader_create(&set, &shard) == NULL &&
+    CHECK(tp_image_text_loader_create(&set, &shard) == NULL &&
           strstr(tp_last_error(), "3 image-text pairs are fewer than world_size 4"));
-    for (int r = 0; r < 2; r++) tp_clip_loader_free(ranks[r]);
-    tp_clip_loader_free(whole);
+    for (int r = 0; r < 2; r++) tp_image_text_loader_free(ranks[r]);
+    tp_image_text_loader_free(whole);
     tp_image_set_free(&set);
 }
 
