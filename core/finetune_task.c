@@ -7,6 +7,7 @@
 #include "core/bleu.h"
 #include "core/error.h"
 #include "core/generate_seq2seq.h"
+#include "core/rng.h"
 
 const char *const tp_task_kind_keys[] = {"classification", "multi_label", "regression", "tagging", "text2text", "speech2text", NULL};
 
@@ -327,6 +328,7 @@ int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_l
     split->labels = tp_xmalloc((size_t)set->count * sizeof *split->labels);
     memcpy(split->labels, set->labels, (size_t)set->count * sizeof *split->labels);
     split->images = set;
+    split->augment = options.augment;
     *gold = image_gold(set);
     return 0;
 }
@@ -490,6 +492,19 @@ const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *spli
         for (int64_t s = 0; s < seq; s++) batch->real_tokens += split->seg[i * seq + s] != 0;
     }
     return batch;
+}
+
+void tp_task_augment_batch(tp_batch *batch, const tp_encoded_split *split, const int64_t *indices, int64_t rows,
+                           uint64_t seed, int64_t epoch)
+{
+    if (split->speech) tp_s2t_augment_batch(split->speech, indices, rows, seed, epoch, &split->geometry, batch);
+    if (!split->images || !tp_image_augment_active(&split->augment)) return;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        uint64_t draw = (uint64_t)epoch * (uint64_t)split->count + (uint64_t)indices[r];
+        tp_rng rng = tp_rng_make(tp_hash3(seed, TP_STREAM_IMAGE_AUGMENT, draw), TP_STREAM_IMAGE_AUGMENT, 0);
+        tp_image_set_augment(split->images, indices[r], &split->augment, &rng, batch->pixels + r * batch->pixel_width);
+    }
 }
 
 /* ---- predictions ---------------------------------------------------------------------------- */

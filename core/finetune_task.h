@@ -59,6 +59,7 @@ typedef struct tp_encoded_split {
     /* Image classification (tp_task_read_images): the pre-decoded images; src is NULL, and every
      * row (the class token and the patches) is real (seg 1). */
     tp_image_set *images;
+    tp_image_augment augment; /* the model config's image_preprocess (tp_task_augment_batch) */
     /* Speech-to-text (tp_task_read_speech, tp_encode_speech_targets): the utterances' features and
      * transcripts, read at the model's geometry; src is NULL, seq_length the longest utterance's
      * subsampled frames, tgt_src / tags as text2text's (decoder rows of tgt_seq_length, tags -1
@@ -138,6 +139,11 @@ void tp_task_batch_free(tp_batch *batch);
 /* Rows indices[0..rows) of the split into the batch (with their labels when the split has them). */
 const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *split, const int64_t *indices,
                                    int64_t rows);
+/* Training batches only, after tp_task_fill_batch: the model config's augmentation of the same rows --
+ * SpecAugment for speech (tp_s2t_augment_batch), image_preprocess's crops and flips for images (row
+ * r's draws from (seed, TP_STREAM_IMAGE_AUGMENT, epoch * count + indices[r])); nothing otherwise. */
+void tp_task_augment_batch(tp_batch *batch, const tp_encoded_split *split, const int64_t *indices, int64_t rows,
+                           uint64_t seed, int64_t epoch);
 
 /* What the model predicts for a split. */
 typedef struct tp_task_predictions {

@@ -27,7 +27,9 @@ int tp_clip_image_options(tp_config *model_config, tp_image_set_options *options
 int tp_vilt_image_options(tp_config *model_config, tp_image_set_options *options, int64_t *image_rows)
 {
     tp_patch_projection geometry;
-    if (tp_patch_geometry_read(model_config, &geometry) < 0) return -1;
+    if (tp_patch_geometry_read(model_config, &geometry) < 0 ||
+        tp_image_augment_read(model_config, &options->augment) < 0)
+        return -1;
     options->channels = geometry.channels;
     options->height = geometry.height;
     options->width = geometry.width;
@@ -300,7 +302,14 @@ static void fill_row(tp_image_text_loader *loader, int64_t row)
                                                   loader->row_positions + row * o->seq_length,
                                                   loader->row_labels + row * o->seq_length);
     }
-    tp_image_set_normalize(set, row_image(loader, row), batch->pixels + row * batch->pixel_width);
+    float *chw = batch->pixels + row * batch->pixel_width;
+    int64_t image = row_image(loader, row);
+    if (tp_image_augment_active(&o->augment)) {
+        tp_rng rng = pair_rng(loader, TP_STREAM_IMAGE_AUGMENT, row);
+        tp_image_set_augment(set, image, &o->augment, &rng, chw);
+    } else {
+        tp_image_set_normalize(set, image, chw);
+    }
 }
 
 /* The rows' masks as the batch's flat positions, ascending. */

@@ -70,6 +70,8 @@ typedef struct tp_image_text_loader_options {
     int shuffle;        /* 1: permute per epoch; 0: file order */
     int32_t pad_id;
     int rank, world_size; /* this rank's rows of global batches of batch_size * world_size */
+    tp_image_augment augment; /* image_preprocess: each row's image cropped / flipped with the draws of
+                               * (seed, TP_STREAM_IMAGE_AUGMENT, epoch * count + instance) */
     /* ViLT's batches (all 0 for CLIP's): */
     int64_t image_rows;          /* rows of the image after each text in one sequence (seg 2, src pad_id) */
     tp_masking_options masking;  /* mask_prob > 0: each text masked as tp_mask_sequence does */

@@ -520,7 +520,8 @@ int tp_image_set_geometry(tp_config *model_config, tp_image_set_options *options
     return tp_config_int(model_config, "image_height", 256, 1, 1 << 16, &options->height) < 0 ||
                    tp_config_int(model_config, "image_width", 256, 1, 1 << 16, &options->width) < 0 ||
                    tp_config_int(model_config, "patch_size", 16, 1, 1 << 16, patch) < 0 ||
-                   tp_config_int(model_config, "channels_num", 3, 1, 1024, &options->channels) < 0
+                   tp_config_int(model_config, "channels_num", 3, 1, 1024, &options->channels) < 0 ||
+                   tp_image_augment_read(model_config, &options->augment) < 0
                ? -1
                : 0;
 }
@@ -575,10 +576,14 @@ void tp_image_set_free(tp_image_set *set)
 
 void tp_image_set_normalize(const tp_image_set *set, int64_t index, float *chw)
 {
+    tp_image_set_normalize_pixels(set, set->pixels + index * set->height * set->width * set->channels, chw);
+}
+
+void tp_image_set_normalize_pixels(const tp_image_set *set, const uint8_t *pixels, float *chw)
+{
     const tp_image_processor *processor =
         set->processor == TP_IMAGE_SET_CLIP ? &tp_image_processor_clip : &tp_image_processor_vit;
     int64_t plane = set->height * set->width;
-    const uint8_t *pixels = set->pixels + index * plane * set->channels;
     if (set->channels == 3) {
         tp_image image = {set->width, set->height, (uint8_t *)pixels};
         tp_image_normalize_chw(&image, processor->mean, processor->std, chw);
@@ -594,4 +599,51 @@ const char *tp_image_set_processor_name(int processor)
 {
     static const char *const names[] = {"vit", "clip", "vilt"};
     return names[processor];
+}
+
+/* ---- image_preprocess's augmentations (core/image_augment.h) ------------------------------ */
+
+/* The window of the stored image (channels 1 or 3, HWC) resized to the whole height x width into out. */
+static void crop_resize(const uint8_t *stored, int64_t channels, int64_t height, int64_t width, tp_crop_window window,
+                        uint8_t *out)
+{
+    tp_image crop = {window.width, window.height, tp_xmalloc((size_t)(window.width * window.height * 3))}, resized = {0};
+    for (int64_t y = 0; y < window.height; y++)
+        for (int64_t x = 0; x < window.width; x++)
+            for (int64_t c = 0; c < 3; c++) /* gray replicated: PIL resizes the channels alike */
+                crop.rgb[(y * window.width + x) * 3 + c] =
+                    stored[((window.top + y) * width + window.left + x) * channels + (channels == 3 ? c : 0)];
+    /* cannot fail: both sizes are positive and within the stored image's */
+    if (tp_image_resize(&crop, width, height, TP_RESAMPLE_BILINEAR, &resized) == 0)
+        for (int64_t i = 0; i < height * width; i++)
+            for (int64_t c = 0; c < channels; c++) out[i * channels + c] = resized.rgb[i * 3 + c];
+    tp_image_free(&resized);
+    tp_image_free(&crop);
+}
+
+static void mirror(uint8_t *pixels, int64_t channels, int64_t height, int64_t width)
+{
+    for (int64_t y = 0; y < height; y++)
+        for (int64_t x = 0; x < width / 2; x++)
+            for (int64_t c = 0; c < channels; c++) {
+                uint8_t *left = pixels + (y * width + x) * channels + c;
+                uint8_t *right = pixels + (y * width + width - 1 - x) * channels + c;
+                uint8_t kept = *left;
+                *left = *right;
+                *right = kept;
+            }
+}
+
+void tp_image_set_augment(const tp_image_set *set, int64_t index, const tp_image_augment *augment, tp_rng *rng,
+                          float *chw)
+{
+    int64_t channels = set->channels, height = set->height, width = set->width, bytes = channels * height * width;
+    const uint8_t *stored = set->pixels + index * bytes;
+    uint8_t *pixels = tp_xmalloc((size_t)bytes);
+    memcpy(pixels, stored, (size_t)bytes);
+    if (augment->crop)
+        crop_resize(stored, channels, height, width, tp_random_resized_crop_window(height, width, rng), pixels);
+    if (augment->horizontal_flip && tp_rng_uniform(rng) < 0.5) mirror(pixels, channels, height, width);
+    tp_image_set_normalize_pixels(set, pixels, chw);
+    free(pixels);
 }

@@ -55,6 +55,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/image_augment.h"
 
 enum { TP_IMAGE_SET_VIT = 0, TP_IMAGE_SET_CLIP = 1, TP_IMAGE_SET_VILT = 2 }; /* the processors above */
 
@@ -75,6 +76,7 @@ typedef struct tp_image_set_options {
     int64_t num_labels;              /* > 0: labels must be below it; 0: the largest label + 1 */
     int skip_bad_images;             /* 1: undecodable images are skipped and counted instead of failing */
     int processor;                   /* TP_IMAGE_SET_VIT (0), TP_IMAGE_SET_CLIP or TP_IMAGE_SET_VILT */
+    tp_image_augment augment;        /* the model config's image_preprocess: the training loaders apply it */
 } tp_image_set_options;
 
 typedef struct tp_image_set {
@@ -92,7 +94,8 @@ typedef struct tp_image_set {
 } tp_image_set;
 
 /* The input geometry of a model config's patch embedding (image_height, image_width, channels_num,
- * patch_size, with TencentPretrain's defaults 256, 256, 3, 16) into options and *patch. */
+ * patch_size, with TencentPretrain's defaults 256, 256, 3, 16) and its image_preprocess
+ * (core/image_augment.h) into options and *patch. */
 int tp_image_set_geometry(tp_config *model_config, tp_image_set_options *options, int64_t *patch);
 int tp_image_set_read(const char *path, const tp_image_set_options *options, tp_image_set *out);
 /* 1 when path is a pre-decoded file (starts with its magic), 0 when not, -1 + tp_fail when it cannot be read. */
@@ -104,5 +107,11 @@ void tp_id_lists_free(tp_id_lists *lists);
 /* Image i as the model's input: float channel planes (C x H x W), normalized as the set's processor
  * does it (core/image.h's roundings). */
 void tp_image_set_normalize(const tp_image_set *set, int64_t index, float *chw);
+/* The same for an image of the set's geometry held elsewhere (height x width x channels bytes). */
+void tp_image_set_normalize_pixels(const tp_image_set *set, const uint8_t *pixels, float *chw);
+/* Image `index` augmented as image_preprocess says (core/image_augment.h) with rng's draws, then
+ * normalized as tp_image_set_normalize does. */
+void tp_image_set_augment(const tp_image_set *set, int64_t index, const tp_image_augment *augment, tp_rng *rng,
+                          float *chw);
 
 #endif

@@ -20,6 +20,7 @@ enum {
     TP_STREAM_SPECAUGMENT = 6, /* SpecAugment time and frequency masks (core/audio.h) */
     TP_STREAM_SAMPLING = 7,   /* tp-generate's token draws (core/generate.h) */
     TP_STREAM_IMAGE_MISMATCH = 8, /* ViLT's mismatched image-text pairs (core/preprocess_clip.h) */
+    TP_STREAM_IMAGE_AUGMENT = 9, /* image_preprocess's crops and flips (core/image_augment.h) */
 };
 
 #define TP_RNG_K1 0x9E3779B97F4A7C15ull

@@ -188,9 +188,8 @@ static int micro_step(tp_trainer *trainer, void *user, tp_step_metrics *metrics)
     int64_t mine = rows - first < job->batch_size ? rows - first : job->batch_size;
     const int64_t *indices = mine > 0 ? job->order + job->cursor + first : job->order; /* stand-in: any row */
     const tp_batch *batch = tp_task_fill_batch(&job->batch, &job->splits[0], indices, mine > 0 ? mine : 1);
-    if (job->splits[0].speech && mine > 0) /* the model config's specaugment, if any */
-        tp_s2t_augment_batch(job->splits[0].speech, indices, mine, job->trainer.options.seed, job->epoch,
-                             &job->splits[0].geometry, &job->batch);
+    if (mine > 0) /* the model config's specaugment or image_preprocess, if any */
+        tp_task_augment_batch(&job->batch, &job->splits[0], indices, mine, job->trainer.options.seed, job->epoch);
     job->cursor += rows;
     if ((mine > 0 ? tp_trainer_model_step(trainer, batch, metrics) : tp_trainer_stand_in_step(trainer, batch, metrics)) < 0)
         return -1;

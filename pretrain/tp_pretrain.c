@@ -83,6 +83,7 @@ typedef struct pretrain_job {
     /* or image-text pairs (a pre-decoded file of the clip or vilt processor) and their loader */
     int image_text, vilt;
     int64_t image_rows; /* ViLT: the image's rows after the text */
+    tp_image_augment augment; /* the model config's image_preprocess */
     tp_image_set pairs;
     tp_image_text_loader *pairs_loader;
     tp_model model;
@@ -158,6 +159,7 @@ static int read_pairs(pretrain_job *job)
     int geometry = job->vilt ? tp_vilt_image_options(job->model_config, &options, &job->image_rows)
                              : tp_clip_image_options(job->model_config, &options);
     if (geometry < 0 || tp_image_set_read(dataset_path, &options, &job->pairs) < 0) return -1;
+    job->augment = options.augment;
     return check_vocabulary(job, dataset_path, job->pairs.vocab_size);
 }
 
@@ -263,7 +265,8 @@ static int create_loader(pretrain_job *job, double mask_prob)
                                               .shuffle = 1,
                                               .pad_id = pad_id,
                                               .rank = job->trainer.rank,
-                                              .world_size = job->trainer.world_size};
+                                              .world_size = job->trainer.world_size,
+                                              .augment = job->augment};
         if (job->vilt) {
             pairs.image_rows = job->image_rows;
             if (has_target(&job->model, "mlm"))

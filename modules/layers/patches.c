@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/image_augment.h"
+
 int tp_patch_geometry_read(tp_config *config, tp_patch_projection *pe)
 {
     if (tp_config_int(config, "image_height", 256, 1, 1 << 16, &pe->height) < 0 ||
@@ -10,6 +12,8 @@ int tp_patch_geometry_read(tp_config *config, tp_patch_projection *pe)
         tp_config_int(config, "patch_size", 16, 1, 1 << 16, &pe->patch) < 0 ||
         tp_config_int(config, "channels_num", 3, 1, 1024, &pe->channels) < 0)
         return -1;
+    tp_image_augment augment; /* the data loaders' key, checked with the model's */
+    if (tp_image_augment_read(config, &augment) < 0) return -1;
     pe->grid_rows = pe->height / pe->patch;
     pe->grid_cols = pe->width / pe->patch;
     if (pe->grid_rows == 0 || pe->grid_cols == 0)

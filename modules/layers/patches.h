@@ -27,8 +27,9 @@ typedef struct tp_patch_projection {
     tp_tensor *class_token, *weight, *bias; /* bias NULL with patch_bias false */
 } tp_patch_projection;
 
-/* Reads image_height, image_width, patch_size and channels_num into pe and sets its grid; -1 +
- * tp_fail naming the config when a patch does not fit the image. */
+/* Reads image_height, image_width, patch_size and channels_num into pe and sets its grid, and checks
+ * image_preprocess (core/image_augment.h, which the data loaders apply); -1 + tp_fail naming the
+ * config when a patch does not fit the image or a key is wrong. */
 int tp_patch_geometry_read(tp_config *config, tp_patch_projection *pe);
 /* Reads the keys and declares the parameters under prefix; the sequences hold other_rows rows
  * besides the image's patches + class token, and max_seq_length must cover them all (the pos

@@ -360,6 +360,12 @@ pt "dataset: ViLT's pairs for a CLIP model" 1 \
 pt "model: ViLT's text and image rows beyond max_seq_length" 1 \
     "run.json: key 'seq_length': 16 text rows + the image's 17 rows exceed the model's max_seq_length 32" \
     run.json --dataset_path vilt.tpimg --model "$vilt_config" --seq_length 16
+pt "model: image_preprocess without normalize" 1 \
+    "$vilt_config: key 'image_preprocess': without \"normalize\" (pixels in [0, 1]): tp always normalizes as the image processor does, so the list must include it" \
+    run.json --dataset_path vilt.tpimg --model "$vilt_config" --seq_length 8 --model.image_preprocess '["crop"]'
+pt "model: an unknown image_preprocess step" 1 \
+    "$vilt_config: key 'image_preprocess': unknown step \"rotate\" (crop, horizontal_flip, normalize)" \
+    run.json --dataset_path vilt.tpimg --model "$vilt_config" --seq_length 8 --model.image_preprocess '["rotate", "normalize"]'
 pt "model: a ViLT model with a target other than mlm and sp" 1 \
     "$vilt_config: target 'cls': a ViLT model (embedding word_patch) trains on image-text pairs with the mlm and sp targets" \
     run.json --dataset_path vilt.tpimg --model "$vilt_config" --model.target '["mlm", "cls"]' --model.labels_num 2

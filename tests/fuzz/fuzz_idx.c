@@ -8,8 +8,8 @@
  * token ids and below the vocabulary.
  *
  *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I. core/image.c core/preprocess_vit.c \
- *         core/config.c core/fileio.c core/error.c tests/fuzz/fuzz_idx.c -lturbojpeg -lpng16 -lz -lcjson \
- *         -lm -o fuzz_idx
+ *         core/image_augment.c core/rng.c core/config.c core/fileio.c core/error.c tests/fuzz/fuzz_idx.c \
+ *         -lturbojpeg -lpng16 -lz -lcjson -lm -o fuzz_idx
  *   ./fuzz_idx -max_total_time=120 tests/fuzz/corpus/idx */
 #include "tests/fuzz/memfile.h" /* first: it defines _GNU_SOURCE */
 

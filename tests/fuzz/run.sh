@@ -57,10 +57,11 @@ spm)
     ;;
 model_config)
     # Every module, as CMake globs them: the registry names them all.  The speech embedding checks
-    # the s2t data keys (core/preprocess_s2t.c, with the audio code); clr gathers over the ranks
+    # the s2t data keys (core/preprocess_s2t.c, with the audio code), the patch embeddings
+    # image_preprocess (core/image_augment.c); clr gathers over the ranks
     # (core/distributed.c without MPI: a world of one).
     sources="core/model.c core/init_t5.c core/params.c core/ops.c core/arena.c core/rng.c core/config.c core/fileio.c core/error.c
-             core/preprocess_s2t.c core/audio.c core/fft.c core/distributed.c core/cpu_kernels.c core/cpu_smoothing.c core/optim.c
+             core/image_augment.c core/preprocess_s2t.c core/audio.c core/fft.c core/distributed.c core/cpu_kernels.c core/cpu_smoothing.c core/optim.c
              $(find modules -name '*.c' | sort)"
     libs="-lcjson -lsndfile -lopenblas -lm"
     cflags="-fopenmp"
@@ -74,7 +75,7 @@ select)
     libs="-lcjson -lm"
     ;;
 image | idx)
-    sources="core/image.c core/preprocess_vit.c core/config.c core/fileio.c core/error.c"
+    sources="core/image.c core/preprocess_vit.c core/image_augment.c core/rng.c core/config.c core/fileio.c core/error.c"
     libs="-lturbojpeg -lpng16 -lz -lcjson -lm"
     ;;
 wav)

@@ -10,7 +10,7 @@
  *    [MASK] at about 80% of them), all inside the row's text; sp_labels 1 rows carry their own image
  *    and sp_labels 0 rows another pair's (never their own), about half of each (binomial bounds);
  *  - the draws depend on neither batch grouping nor ranks: one rank with batches of 4 equals two ranks
- *    with 2 and one rank with two batches of 2; seeking to a saved position gives the same batch;
+ *    with 2 and one rank with two batches of 2, also with image_preprocess's crops and flips; seeking to a saved position gives the same batch;
  *  - refused: mismatched pairs from one pair, bad masking options. */
 #include <math.h>
 #include <stdio.h>
@@ -120,7 +120,7 @@ static void make_set(tp_image_set *set)
     texts->token_count = texts->offsets[PAIRS];
 }
 
-static tp_image_text_loader_options vilt_loader(int64_t batch_size, int rank, int world_size)
+static tp_image_text_loader_options vilt_loader(int64_t batch_size, int rank, int world_size, int augment)
 {
     return (tp_image_text_loader_options){.batch_size = batch_size,
                                           .seq_length = TEXT_SEQ,
@@ -131,7 +131,8 @@ static tp_image_text_loader_options vilt_loader(int64_t batch_size, int rank, in
                                           .world_size = world_size,
                                           .image_rows = IMAGE_ROWS,
                                           .masking = {0.15, MASK, PAD, CLS, SEP, VOCAB},
-                                          .mismatch_prob = 0.5};
+                                          .mismatch_prob = 0.5,
+                                          .augment = {augment, augment}};
 }
 
 /* The pair whose normalized image is `pixels`, or -1. */
@@ -210,7 +211,7 @@ static void check_batch(const tp_image_set *set, const tp_batch *batch, vilt_cou
 
 static void check_batches(const tp_image_set *set)
 {
-    tp_image_text_loader_options options = vilt_loader(8, 0, 1);
+    tp_image_text_loader_options options = vilt_loader(8, 0, 1, 0);
     tp_image_text_loader *loader = tp_image_text_loader_create(set, &options);
     CHECK_MSG(loader != NULL, "%s", tp_last_error());
     vilt_counts counts = {0};
@@ -242,14 +243,15 @@ static int same_rows(const tp_batch *a, int64_t row_a, const tp_batch *b, int64_
 }
 
 /* One rank with batches of 4 = two ranks with batches of 2 = one rank with two batches of 2 (rows in
- * the global order), across epochs; a saved position gives the same next batch. */
+ * the global order), across epochs, the images cropped and flipped (image_preprocess); a saved
+ * position gives the same next batch. */
 static void check_grouping(const tp_image_set *set)
 {
-    tp_image_text_loader_options whole_options = vilt_loader(4, 0, 1), half_options = vilt_loader(2, 0, 1);
+    tp_image_text_loader_options whole_options = vilt_loader(4, 0, 1, 1), half_options = vilt_loader(2, 0, 1, 1);
     tp_image_text_loader *whole = tp_image_text_loader_create(set, &whole_options);
     tp_image_text_loader *halves = tp_image_text_loader_create(set, &half_options), *ranks[2];
     for (int r = 0; r < 2; r++) {
-        tp_image_text_loader_options rank_options = vilt_loader(2, r, 2);
+        tp_image_text_loader_options rank_options = vilt_loader(2, r, 2, 1);
         ranks[r] = tp_image_text_loader_create(set, &rank_options);
     }
     int64_t epoch = 0, cursor = 0;
@@ -279,7 +281,7 @@ static void check_grouping(const tp_image_set *set)
 
 static void check_refused(tp_image_set *set)
 {
-    tp_image_text_loader_options options = vilt_loader(1, 0, 1);
+    tp_image_text_loader_options options = vilt_loader(1, 0, 1, 0);
     int64_t count = set->count;
     set->count = set->texts.count = 1;
     CHECK(tp_image_text_loader_create(set, &options) == NULL &&
@@ -288,7 +290,7 @@ static void check_refused(tp_image_set *set)
     options.masking.mask_id = VOCAB;
     CHECK(tp_image_text_loader_create(set, &options) == NULL &&
           strstr(tp_last_error(), "masking: mask_id 50 outside [0, vocab_size 50)"));
-    options = vilt_loader(1, 0, 1);
+    options = vilt_loader(1, 0, 1, 0);
     options.mismatch_prob = 1.5;
     CHECK(tp_image_text_loader_create(set, &options) == NULL &&
           strstr(tp_last_error(), "loader: mismatch_prob 1.5 outside [0, 1]"));
