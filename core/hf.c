@@ -771,6 +771,7 @@ static int write_weights(const char *path, const tp_model *model, const tp_hf_na
     tp_st_writer *writer = tp_st_writer_new();
     for (int64_t i = 0; i < params->count && status == 0; i++) {
         const tp_param *param = params->items[i];
+        if (names && names->unwritten && names->unwritten(names->self, param->name)) continue;
         int64_t shape[TP_MAX_DIMS], offset = 0;
         int ndim = names ? hf_layout(names, param, shape, &offset) : param->tensor.ndim;
         if (!names) {
@@ -1036,9 +1037,7 @@ static int resolve_architecture(const tp_model *model, tp_config *config, const 
     if (tp_hf_gpt2_model(model)) return tp_hf_gpt2_architecture(model, config, architecture);
     if (tp_hf_seq2seq_model(model)) return tp_hf_seq2seq_architecture(model, config, architecture);
     if (tp_hf_vit_model(model)) return tp_hf_vit_architecture(model, config, architecture);
-    if (tp_hf_beit_model(model))
-        return tp_fail("%s: key 'embedding': writing BEiT (masked_patch) back to Hugging Face is not supported",
-                       tp_config_name(config));
+    if (tp_hf_beit_model(model)) return tp_hf_beit_architecture(model, config, architecture);
     hf_map map = model_map(model);
     int heads = model_heads(model);
     if (!(*architecture = architecture_of(&map, heads))) {
@@ -1063,6 +1062,9 @@ static cJSON *family_config_json(const tp_model *model, tp_config *config, const
     } else if (tp_hf_seq2seq_model(model)) {
         tp_hf_seq2seq_config_json(model, config, architecture, hf);
         *names = tp_hf_seq2seq_names(model);
+    } else if (tp_hf_beit_model(model)) {
+        tp_hf_beit_config_json(model, config, architecture, hf);
+        *names = tp_hf_beit_names(model);
     } else if (tp_hf_vit_model(model)) {
         tp_hf_vit_config_json(model, config, architecture, hf);
         *names = tp_hf_vit_names(model);

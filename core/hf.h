@@ -123,6 +123,8 @@ typedef struct tp_hf_names {
     /* NULL, or: 1 for a tp parameter that the family's files may lack, loaded as zeros then (BEiT's
      * key bias, which the softmax cancels; its mask token in models that have none). */
     int (*optional)(const void *self, const char *tp_name);
+    /* NULL, or: 1 for a tp parameter that writing leaves out (BEiT's key bias; its unused mask token). */
+    int (*unwritten)(const void *self, const char *tp_name);
 } tp_hf_names;
 
 /* Name tables of the family files: tp's name (or its part) and Hugging Face's. */

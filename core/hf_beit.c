@@ -1,7 +1,8 @@
-/* Hugging Face BEiT -> tp: config.json and names (core/hf_beit.h). */
+/* Hugging Face BEiT <-> tp: config.json and names (core/hf_beit.h). */
 #include "hf_beit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
@@ -167,11 +168,36 @@ static int names_droppable(const void *self, const char *hf_name)
            !strncmp(hf_name, "beit.pooler.", 12) || ends_with(hf_name, "relative_position_index");
 }
 
+static int is_key_bias(const char *tp_name)
+{
+    return !strncmp(tp_name, "encoder.transformer.", 20) && ends_with(tp_name, ".self_attn.linear_layers.1.bias");
+}
+
 static int names_optional(const void *self, const char *tp_name)
 {
     (void)self;
-    return !strcmp(tp_name, "embedding.masked_patch.mask_emb") ||
-           (!strncmp(tp_name, "encoder.transformer.", 20) && ends_with(tp_name, ".self_attn.linear_layers.1.bias"));
+    return !strcmp(tp_name, "embedding.masked_patch.mask_emb") || is_key_bias(tp_name);
+}
+
+/* The mask token is written when it is used: a model converted from a checkpoint without one (or
+ * fine-tuned, which never masks) holds zeros there. */
+static int mask_token_used(const tp_model *model)
+{
+    const tp_param *mask = tp_params_find(&model->params, "embedding.masked_patch.mask_emb");
+    int64_t count = mask ? tp_param_logical_numel(mask) : 0, used = 0;
+    float *values = tp_xmalloc((size_t)(count > 0 ? count : 1) * sizeof *values);
+    if (mask) model->params.backend->download(values, model->params.data + mask->offset, (size_t)count * sizeof *values);
+    for (int64_t i = 0; i < count; i++) used |= values[i] != 0.0f;
+    free(values);
+    return (int)used;
+}
+
+/* Writing: no key bias (Hugging Face's BEiT has none; a key bias adds the same amount to all of a
+ * query's scores, which the softmax cancels), and the mask token only when it is used. */
+static int names_unwritten(const void *self, const char *tp_name)
+{
+    const tp_model *model = self;
+    return is_key_bias(tp_name) || (!strcmp(tp_name, "embedding.masked_patch.mask_emb") && !mask_token_used(model));
 }
 
 tp_hf_names tp_hf_beit_names(const tp_model *model)
@@ -181,5 +207,79 @@ tp_hf_names tp_hf_beit_names(const tp_model *model)
                          .name = names_name,
                          .layout = names_layout,
                          .droppable = names_droppable,
-                         .optional = names_optional};
+                         .optional = names_optional,
+                         .unwritten = names_unwritten};
+}
+
+/* ---- tp -> config.json --------------------------------------------------------------------------- */
+
+static int refuse(tp_config *config, const char *key, const char *need)
+{
+    return tp_hf_vision_refuse(config, "BEiT", key, need);
+}
+
+/* The keys that decide BEiT's flags and head. */
+typedef struct beit_layout {
+    int final_layernorm, pooled_layernorm;
+    const char *pooling, *relative;
+    double layer_scale;
+} beit_layout;
+
+static int read_layout(tp_config *config, beit_layout *layout)
+{
+    return tp_config_bool(config, "final_layernorm", 1, &layout->final_layernorm) < 0 ||
+                   tp_config_bool(config, "pooled_layernorm", 0, &layout->pooled_layernorm) < 0 ||
+                   tp_config_string(config, "pooling", "first", &layout->pooling) < 0 ||
+                   tp_config_string(config, "relative_position_bias", "none", &layout->relative) < 0 ||
+                   tp_config_double(config, "layer_scale_init", 0.0, 0.0, 1e6, &layout->layer_scale) < 0
+               ? -1
+               : 0;
+}
+
+/* Mean pooling (BEiT's use_mean_pooling) has no final norm and a normalised patch mean as the head's
+ * input; without it the head reads the class token after the final norm, as ViT's. */
+static int check_head(const tp_model *model, tp_config *config, const beit_layout *layout)
+{
+    if (model->target_count > 1 || (model->target_count == 1 && strcmp(tp_model_target_name(model, 0), "cls")))
+        return refuse(config, "target", "needs cls or none (the visual-token head of masked image modelling is "
+                                        "not written)");
+    if (model->target_count && tp_params_find(&model->params, "target.cls.linear_1.weight"))
+        return refuse(config, "pooler", "classifier is one linear layer (pooler false)");
+    if (!model->target_count) return 0;
+    if (!layout->final_layernorm && (strcmp(layout->pooling, "patch_mean") || !layout->pooled_layernorm))
+        return refuse(config, "pooling", "with mean pooling (final_layernorm false) normalises the patches' mean "
+                                         "(pooling patch_mean, pooled_layernorm true)");
+    if (layout->final_layernorm && (strcmp(layout->pooling, "first") || layout->pooled_layernorm))
+        return refuse(config, "pooling", "without mean pooling pools the class token (pooling first, "
+                                         "pooled_layernorm false)");
+    return 0;
+}
+
+int tp_hf_beit_architecture(const tp_model *model, tp_config *config, const char **architecture)
+{
+    beit_layout layout;
+    if (tp_hf_vision_check_encoder(model, config, "BEiT") < 0) return -1;
+    int positions = tp_params_find(&model->params, "embedding.pos.embedding.weight") != NULL;
+    if (model->embedding_count != 1 + positions) return refuse(config, "embedding", "needs masked_patch (and pos)");
+    if (!tp_params_find(&model->params, "embedding.masked_patch.projection.bias"))
+        return refuse(config, "patch_bias", "patch projection has a bias (patch_bias true)");
+    if (read_layout(config, &layout) < 0 || check_head(model, config, &layout) < 0) return -1;
+    *architecture = model->target_count ? "BeitForImageClassification" : "BeitModel";
+    return 0;
+}
+
+void tp_hf_beit_config_json(const tp_model *model, tp_config *config, const char *architecture, cJSON *hf)
+{
+    beit_layout layout = {1, 0, "first", "none", 0.0};
+    read_layout(config, &layout); /* checked by tp_hf_beit_architecture */
+    tp_hf_vit_config_json(model, config, architecture, hf);
+    cJSON_DeleteItemFromObjectCaseSensitive(hf, "qkv_bias"); /* ViT's: BEiT's keys have no bias */
+    tp_hf_put(hf, "model_type", cJSON_CreateString("beit"));
+    tp_hf_put(hf, "use_mask_token", cJSON_CreateBool(mask_token_used(model)));
+    tp_hf_put(hf, "use_absolute_position_embeddings",
+              cJSON_CreateBool(tp_params_find(&model->params, "embedding.pos.embedding.weight") != NULL));
+    tp_hf_put(hf, "use_relative_position_bias", cJSON_CreateBool(!strcmp(layout.relative, "layer")));
+    tp_hf_put(hf, "use_shared_relative_position_bias", cJSON_CreateBool(!strcmp(layout.relative, "shared")));
+    tp_hf_put(hf, "layer_scale_init_value", cJSON_CreateNumber(layout.layer_scale));
+    tp_hf_put(hf, "use_mean_pooling", cJSON_CreateBool(!layout.final_layernorm));
 }

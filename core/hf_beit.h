@@ -25,7 +25,11 @@
  *     use_mean_pooling: else two norms follow the last layer).
  * Backbone prefix "beit." with a head, none for BeitModel; loading accepts both.  drop_path_rate
  * (stochastic depth) is a training-only setting tp does not have: it is ignored (tp's dropout is
- * hidden_dropout_prob).  Writing BEiT back to Hugging Face is not supported. */
+ * hidden_dropout_prob).
+ * Written back (tp-convert --to-hf): BeitModel or BeitForImageClassification with the flags above
+ * from the tp keys, the mask token only when it is used (use_mask_token: not all zeros), no key
+ * biases (exact: the softmax cancels them); a bare model with mean pooling gets no pooler weights
+ * (transformers starts BeitModel's pooler norm fresh, the hidden states are the model's). */
 #ifndef TP_HF_BEIT_H
 #define TP_HF_BEIT_H
 
@@ -44,5 +48,10 @@ int tp_hf_beit_config(const char *path, const cJSON *root, cJSON *tp);
 int tp_hf_beit_model(const tp_model *model);
 /* The names and layouts of hf.c's loading loop for a BEiT-layout model (it must outlive them). */
 tp_hf_names tp_hf_beit_names(const tp_model *model);
+/* The Hugging Face architecture of a BEiT-layout model, refusing what BEiT cannot express (naming the
+ * config and the key). */
+int tp_hf_beit_architecture(const tp_model *model, tp_config *config, const char **architecture);
+/* config.json's fields for the model (after tp_hf_beit_architecture accepted it) into hf. */
+void tp_hf_beit_config_json(const tp_model *model, tp_config *config, const char *architecture, cJSON *hf);
 
 #endif

@@ -179,32 +179,45 @@ int tp_hf_vit_load(const char *path, tp_model *model, const char *skip_prefix, t
 
 /* ---- tp -> config.json --------------------------------------------------------------------------- */
 
+int tp_hf_vision_refuse(tp_config *config, const char *family, const char *key, const char *need)
+{
+    return tp_fail("%s: key '%s': Hugging Face's %s %s", tp_config_name(config), key, family, need);
+}
+
 static int refuse(tp_config *config, const char *key, const char *need)
 {
-    return tp_fail("%s: key '%s': Hugging Face's ViT %s", tp_config_name(config), key, need);
+    return tp_hf_vision_refuse(config, "ViT", key, need);
+}
+
+int tp_hf_vision_check_encoder(const tp_model *model, tp_config *config, const char *family)
+{
+    const tp_model_config *hp = &model->hp;
+    int64_t height = 0, width = 0;
+    if (!hp->layernorm_pre) return tp_hf_vision_refuse(config, family, "layernorm_positioning", "needs pre");
+    if (hp->layernorm != TP_NORM_TORCH) return tp_hf_vision_refuse(config, family, "layernorm", "needs normal_torch");
+    if (!hp->remove_embedding_layernorm)
+        return tp_hf_vision_refuse(config, family, "remove_embedding_layernorm", "needs true");
+    if (hp->remove_transformer_bias || hp->remove_attention_scale || hp->parameter_sharing ||
+        hp->factorized_embedding_parameterization || hp->feed_forward_gated || hp->relative_position_embedding)
+        return tp_hf_vision_refuse(config, family, "encoder",
+                                   "is a plain transformer (biases, scaled attention, no sharing, no factorization, "
+                                   "no gated feed-forward, no T5 relative positions)");
+    if (hp->mask != TP_MASK_FULLY_VISIBLE) return tp_hf_vision_refuse(config, family, "mask", "needs fully_visible");
+    if (hp->emb_size != hp->hidden_size) return tp_hf_vision_refuse(config, family, "emb_size", "needs hidden_size");
+    if (tp_config_int(config, "image_height", 256, 1, 1 << 16, &height) < 0 ||
+        tp_config_int(config, "image_width", 256, 1, 1 << 16, &width) < 0)
+        return -1;
+    if (height != width) return tp_hf_vision_refuse(config, family, "image_width", "has square images (image_size)");
+    return 0;
 }
 
 int tp_hf_vit_architecture(const tp_model *model, tp_config *config, const char **architecture)
 {
-    const tp_model_config *hp = &model->hp;
-    int64_t height = 0, width = 0;
     const char *pooling = "first";
-    if (!hp->layernorm_pre) return refuse(config, "layernorm_positioning", "needs pre");
-    if (hp->layernorm != TP_NORM_TORCH) return refuse(config, "layernorm", "needs normal_torch");
-    if (!hp->remove_embedding_layernorm) return refuse(config, "remove_embedding_layernorm", "needs true");
-    if (hp->remove_transformer_bias || hp->remove_attention_scale || hp->parameter_sharing ||
-        hp->factorized_embedding_parameterization || hp->feed_forward_gated || hp->relative_position_embedding)
-        return refuse(config, "encoder", "is a plain transformer (biases, scaled attention, no sharing, no "
-                                         "factorization, no gated feed-forward, no relative positions)");
-    if (hp->mask != TP_MASK_FULLY_VISIBLE) return refuse(config, "mask", "needs fully_visible");
-    if (hp->emb_size != hp->hidden_size) return refuse(config, "emb_size", "needs hidden_size");
+    if (tp_hf_vision_check_encoder(model, config, "ViT") < 0) return -1;
     if (model->embedding_count != 2 || !tp_params_find(&model->params, "embedding.pos.embedding.weight"))
         return refuse(config, "embedding", "needs patch and pos");
-    if (tp_config_int(config, "image_height", 256, 1, 1 << 16, &height) < 0 ||
-        tp_config_int(config, "image_width", 256, 1, 1 << 16, &width) < 0 ||
-        tp_config_string(config, "pooling", "first", &pooling) < 0)
-        return -1;
-    if (height != width) return refuse(config, "image_width", "has square images (image_size)");
+    if (tp_config_string(config, "pooling", "first", &pooling) < 0) return -1;
     if (model->target_count > 1 || (model->target_count == 1 && strcmp(tp_model_target_name(model, 0), "cls")))
         return refuse(config, "target", "needs cls or none");
     if (model->target_count && tp_params_find(&model->params, "target.cls.linear_1.weight"))

@@ -53,6 +53,11 @@ tp_hf_names tp_hf_vit_names(const tp_model *model);
 /* The architecture of a ViT-layout tp model (ViTModel, ViTForImageClassification), refusing what
  * Hugging Face's ViT cannot express (naming the key). */
 int tp_hf_vit_architecture(const tp_model *model, tp_config *config, const char **architecture);
+/* What ViT and BEiT writing share: pre-LN with torch norms, no embedding norm, a plain fully visible
+ * transformer, emb_size = hidden_size, square images; -1 + tp_fail naming the config and the key
+ * ("Hugging Face's <family> needs ..."), as tp_hf_vision_refuse words it. */
+int tp_hf_vision_check_encoder(const tp_model *model, tp_config *config, const char *family);
+int tp_hf_vision_refuse(tp_config *config, const char *family, const char *key, const char *need);
 /* Writes the fields tp decides into hf, the config.json object (the kept original or empty). */
 void tp_hf_vit_config_json(const tp_model *model, tp_config *config, const char *architecture, cJSON *hf);
 

@@ -1,4 +1,4 @@
-/* tp-convert: Hugging Face BERT / RoBERTa / ALBERT / GPT-2 / ViT / CLIP / T5 / BART / Pegasus directories
+/* tp-convert: Hugging Face BERT / RoBERTa / ALBERT / GPT-2 / ViT / BEiT / CLIP / T5 / BART / Pegasus directories
  * <-> tp checkpoints (TencentPretrain names); the name maps are in core/hf*.h and docs/convert.md. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +16,15 @@ static const char usage[] =
     "\n"
     "Converts models between Hugging Face's layout and names and tp's (TencentPretrain's): the BERT,\n"
     "RoBERTa and ALBERT families with their task heads (masked LM, pre-training (MLM + NSP / SOP),\n"
-    "sequence classification), GPT-2, ViT, CLIP (CLIPModel), and the encoder-decoders T5 / T5 v1.1,\n"
+    "sequence classification), GPT-2, ViT, BEiT, CLIP (CLIPModel), and the encoder-decoders T5 / T5 v1.1,\n"
     "BART and Pegasus\n"
     "(T5ForConditionalGeneration, BartForConditionalGeneration, PegasusForConditionalGeneration).\n"
     "Tensors are copied bit for bit: HF -> tp -> HF gives back the same tensors.  docs/convert.md\n"
     "has the name maps and what is kept or dropped.\n"
     "\n"
     "  --from-hf HF_DIR     a Hugging Face directory: config.json (model_type bert, roberta, albert,\n"
-    "                       gpt2, vit, clip, t5, bart or pegasus; architectures[0] decides the heads)\n"
+    "                       gpt2, vit, beit, clip, t5, bart or pegasus; architectures[0] decides the\n"
+    "                       heads)\n"
     "                       and\n"
     "                       model.safetensors (float32).  Writes OUT_DIR/model.safetensors (tp\n"
     "                       names; loadable as pretrained_model_path or with tp-pretrain /\n"
@@ -39,7 +40,8 @@ static const char usage[] =
     "  --model FILE         tp model config (e.g. OUT_DIR/model_config.json of --from-hf, or the\n"
     "                       model config a tp-pretrain run used).  The family follows from it: a\n"
     "                       dual embedding (stream_0 / stream_1) -> CLIP; causal mask -> GPT-2;\n"
-    "                       patch embedding -> ViT; a decoder -> T5 with\n"
+    "                       patch embedding -> ViT; masked_patch embedding -> BEiT (BeitModel,\n"
+    "                       BeitForImageClassification); a decoder -> T5 with\n"
     "                       relative_position_embedding, BART with a pos embedding, else Pegasus;\n"
     "                       factorized_embedding_parameterization -> ALBERT, position_offset > 0 ->\n"
     "                       RoBERTa, else BERT; the targets give the architecture (none: *Model,\n"

@@ -13,11 +13,16 @@
  *  - mean (the same with mean pooling, no absolute positions: no final norm, the classifier over the
  *    layer-normed mean of the patch rows): last_hidden_state and logits within 1e-4;
  *  - the conversion to a tp directory uses every tensor but the visual-token head (2 dropped), and
- *    the key biases, which BEiT lacks, come out 0; writing back to Hugging Face is refused naming
- *    the key;
+ *    the key biases, which BEiT lacks, come out 0;
+ *  - written back (tp-convert --to-hf): classifier and mean give their original tensors, bit for bit
+ *    and no others (no key bias, no unused mask token), and their config.json's BEiT flags; mim
+ *    becomes a BeitModel (its visual-token head dropped) whose hidden states, read back, are
+ *    transformers' within 1e-4 with and without a patch mask; a patch projection without a bias is
+ *    refused naming the key;
  *  - central finite differences (within 1e-3) of a tiny model's output (a 2 x 3 grid) for the shared
  *    table, the per-layer tables and the layer scales;
  *  - both kinds of relative position bias at once are refused naming the key. */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,20 +194,23 @@ static void check_config_size(const tp_st_file *expected)
 
 /* ---- the models ------------------------------------------------------------------------------- */
 
-static void check_masked_image_modeling(void)
+/* dir: the fixture's, or the one written back (with the fixture's expected.safetensors). */
+static void check_masked_image_modeling(const char *dir, const char *label)
 {
     tp_config *config = NULL;
     tp_model model;
-    tp_st_file *expected = tp_fixture_open_model(DIR "/mim", "test_beit_hf", &config, &model);
-    check_grid_index(expected);
-    check_config_size(expected);
-    check_run(&model, expected, NULL, "mim (shared bias)", "hidden", NULL);
+    tp_st_file *expected = tp_fixture_open_model(dir, "test_beit_hf", &config, &model);
+    if (!strcmp(dir, DIR "/mim")) {
+        check_grid_index(expected);
+        check_config_size(expected);
+    }
+    check_run(&model, expected, NULL, label, "hidden", NULL);
     float *masked = tp_fixture_floats(expected, GENERATOR, "bool_masked_pos", NULL);
     uint8_t mask[BATCH * PATCHES];
     int count = 0;
     for (int i = 0; i < BATCH * PATCHES; i++) count += mask[i] = masked[i] != 0.0f;
     CHECK_MSG(count > 0 && count < BATCH * PATCHES, "%d of %d patches masked", count, BATCH * PATCHES);
-    check_run(&model, expected, mask, "mim (shared bias)", "masked_hidden", NULL);
+    check_run(&model, expected, mask, label, "masked_hidden", NULL);
     free(masked);
     tp_st_close(expected);
     tp_model_free(&model);
@@ -223,11 +231,10 @@ static void check_classifier(const char *name, const char *label)
 }
 
 /* The tp directory holds every tensor but lm_head's, and zero key biases. */
-static void check_conversion(void)
+static void check_conversion(const char *tp_dir)
 {
-    char tp_dir[512], weights[600];
+    char weights[600];
     tp_hf_report report;
-    snprintf(tp_dir, sizeof tp_dir, "%s/beit_tp", tp_scratch_dir());
     CHECK_MSG(tp_hf_convert_from_hf(DIR "/mim", tp_dir, &report) == 0, "%s", tp_last_error());
     /* embeddings 4, shared table 1, final norm 2, per layer ViT's 16 less the key bias + 2 layer scales */
     CHECK_MSG(report.written == 4 + 1 + 2 + 2 * (15 + 2) && report.dropped == 2, "%lld written, dropped: %s",
@@ -244,11 +251,111 @@ static void check_conversion(void)
     for (int i = 0; i < 16; i++) largest = bias[i] > largest ? bias[i] : -bias[i] > largest ? -bias[i] : largest;
     CHECK_MSG(largest == 0.0f, "key bias not 0 (%g)", largest);
     tp_st_close(file);
-    char config[600], back[600];
+}
+
+/* config.json's key in the two directories: the same JSON value. */
+static int same_key(const cJSON *original, const cJSON *written, const char *key)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(original, key), *b = cJSON_GetObjectItemCaseSensitive(written, key);
+    int same = a && b && cJSON_Compare(a, b, 1);
+    if (!same) fprintf(stderr, "config.json key '%s' differs after the round trip\n", key);
+    return same;
+}
+
+static cJSON *read_json(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text = tp_read_file(path, NULL);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK_MSG(root != NULL, "%s: not JSON", path);
+    return root;
+}
+
+/* Hugging Face -> tp -> Hugging Face for fixture `name`; the written directory into back. */
+static int round_trip(const char *name, char *back, size_t cap)
+{
+    char tp_dir[600], config[700], weights[700];
+    tp_hf_report report;
+    snprintf(tp_dir, sizeof tp_dir, "%s/%s_tp", tp_scratch_dir(), name);
+    snprintf(back, cap, "%s/%s_hf", tp_scratch_dir(), name);
     snprintf(config, sizeof config, "%s/model_config.json", tp_dir);
-    snprintf(back, sizeof back, "%s/beit_hf", tp_scratch_dir());
+    snprintf(weights, sizeof weights, "%s/model.safetensors", tp_dir);
+    char original[256];
+    snprintf(original, sizeof original, "%s/%s", DIR, name);
+    int status = tp_hf_convert_from_hf(original, tp_dir, &report) == 0 &&
+                 tp_hf_convert_to_hf(config, weights, NULL, 0, back, &report) == 0;
+    CHECK_MSG(status, "%s: %s", name, tp_last_error());
+    return status;
+}
+
+static const char *const flag_keys[] = {"architectures", "use_mask_token", "use_absolute_position_embeddings",
+                                        "use_relative_position_bias", "use_shared_relative_position_bias",
+                                        "layer_scale_init_value", "use_mean_pooling", "image_size", "patch_size",
+                                        "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                                        "layer_norm_eps", "id2label"};
+
+/* The classifiers come back as they were: tensors and BEiT's flags. */
+static void check_written_classifier(const char *name)
+{
+    char back[600], original[700], copy[700];
+    if (!round_trip(name, back, sizeof back)) return;
+    snprintf(original, sizeof original, "%s/%s/model.safetensors", DIR, name);
+    snprintf(copy, sizeof copy, "%s/model.safetensors", back);
+    tp_fixture_check_same_tensors(name, original, copy, NULL, 0);
+    snprintf(original, sizeof original, "%s/%s", DIR, name);
+    cJSON *before = read_json(original), *after = read_json(back);
+    int same = before && after;
+    for (size_t i = 0; same && i < sizeof flag_keys / sizeof flag_keys[0]; i++)
+        same &= same_key(before, after, flag_keys[i]);
+    CHECK_MSG(same, "%s: config.json's BEiT keys differ after the round trip", name);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+}
+
+/* mim comes back as a BeitModel that computes transformers' hidden states. */
+static void check_written_mim(void)
+{
+    char back[600], path[700];
+    if (!round_trip("mim", back, sizeof back)) return;
+    size_t size = 0;
+    char *expected = tp_read_file(DIR "/mim/expected.safetensors", &size);
+    snprintf(path, sizeof path, "%s/expected.safetensors", back);
+    CHECK(expected && tp_write_file_atomic(path, expected, size) == 0);
+    free(expected);
+    cJSON *written = read_json(back);
+    const cJSON *architectures = cJSON_GetObjectItemCaseSensitive(written, "architectures");
+    CHECK(cJSON_IsArray(architectures) && !strcmp(cJSON_GetArrayItem(architectures, 0)->valuestring, "BeitModel"));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(written, "use_mask_token")) &&
+          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(written, "use_shared_relative_position_bias")) &&
+          cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(written, "use_mean_pooling")));
+    cJSON_Delete(written);
+    check_masked_image_modeling(back, "mim written back as BeitModel");
+}
+
+/* A patch projection without a bias has no BEiT counterpart. */
+static void check_write_refused(const char *tp_dir)
+{
+    char path[700], config[700], weights[700], back[700];
+    snprintf(path, sizeof path, "%s/model_config.json", tp_dir);
+    char *text = tp_read_file(path, NULL);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(root != NULL);
+    if (!root) return;
+    cJSON_AddBoolToObject(root, "patch_bias", 0);
+    char *changed = cJSON_Print(root);
+    snprintf(config, sizeof config, "%s/unbiased_config.json", tp_dir);
+    CHECK(tp_write_file_atomic(config, changed, strlen(changed)) == 0);
+    snprintf(weights, sizeof weights, "%s/model.safetensors", tp_dir);
+    snprintf(back, sizeof back, "%s/unbiased_hf", tp_scratch_dir());
+    tp_hf_report report;
     CHECK(tp_hf_convert_to_hf(config, weights, NULL, 0, back, &report) != 0);
-    CHECK_MSG(strstr(tp_last_error(), "'embedding': writing BEiT") != NULL, "%s", tp_last_error());
+    CHECK_MSG(strstr(tp_last_error(), "key 'patch_bias': Hugging Face's BEiT patch projection has a bias") != NULL,
+              "%s", tp_last_error());
+    free(changed);
+    cJSON_Delete(root);
 }
 
 /* Both kinds of relative position bias at once are refused naming the key. */
@@ -269,10 +376,16 @@ static void check_refused(void)
 int main(void)
 {
     tp_scratch_init("beit_hf");
-    check_masked_image_modeling();
+    check_masked_image_modeling(DIR "/mim", "mim (shared bias)");
     check_classifier("classifier", "classifier (per-layer bias)");
     check_classifier("mean", "mean (per-layer bias, mean pooling)");
-    check_conversion();
+    char tp_dir[512];
+    snprintf(tp_dir, sizeof tp_dir, "%s/beit_tp", tp_scratch_dir());
+    check_conversion(tp_dir);
+    check_written_classifier("classifier");
+    check_written_classifier("mean");
+    check_written_mim();
+    check_write_refused(tp_dir);
     check_refused();
     static const char *const shared[] = {"encoder.relative_position_bias_table", "encoder.transformer.0.gamma_1",
                                          "encoder.transformer.1.gamma_2"};
