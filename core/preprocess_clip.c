@@ -250,14 +250,16 @@ void tp_image_text_loader_free(tp_image_text_loader *loader)
     free(loader);
 }
 
-/* Text `index` of texts as row `row` of src / seg (seq_length wide), pad_id and seg 0 after it. */
-static void fill_text(const tp_id_lists *texts, int64_t index, int64_t row, int32_t pad_id, tp_batch *batch)
+/* Text `index` of texts as row `row` of src / seg: its ids, pad_id and seg 0 up to text_seq, then (ViLT)
+ * the image's rows up to the batch's seq_length, segment 2 and pad_id. */
+static void fill_text(const tp_id_lists *texts, int64_t index, int64_t row, int32_t pad_id, int64_t text_seq,
+                      tp_batch *batch)
 {
     int64_t seq = batch->seq_length, length = texts->offsets[index + 1] - texts->offsets[index];
     const int32_t *ids = texts->ids + texts->offsets[index];
     for (int64_t s = 0; s < seq; s++) {
         batch->src[row * seq + s] = s < length ? ids[s] : pad_id;
-        batch->seg[row * seq + s] = s < length;
+        batch->seg[row * seq + s] = s < length ? 1 : s < text_seq ? 0 : 2;
     }
 }
 
@@ -289,16 +291,12 @@ static void fill_row(tp_image_text_loader *loader, int64_t row)
     const tp_image_set *set = loader->set;
     const tp_image_text_loader_options *o = &loader->options;
     tp_batch *batch = &loader->batch;
-    int64_t index = loader->row_instance[row], seq = batch->seq_length;
+    int64_t index = loader->row_instance[row];
     int64_t length = set->texts.offsets[index + 1] - set->texts.offsets[index];
-    fill_text(&set->texts, index, row, o->pad_id, batch);
-    for (int64_t s = o->seq_length; s < seq; s++) { /* the image's rows: segment 2, the padding id */
-        batch->src[row * seq + s] = o->pad_id;
-        batch->seg[row * seq + s] = 2;
-    }
+    fill_text(&set->texts, index, row, o->pad_id, o->seq_length, batch);
     if (o->masking.mask_prob > 0) {
         tp_rng rng = pair_rng(loader, TP_STREAM_MASKING, row);
-        loader->row_masks[row] = tp_mask_sequence(batch->src + row * seq, length, &o->masking, &rng,
+        loader->row_masks[row] = tp_mask_sequence(batch->src + row * batch->seq_length, length, &o->masking, &rng,
                                                   loader->row_positions + row * o->seq_length,
                                                   loader->row_labels + row * o->seq_length);
     }
@@ -373,31 +371,43 @@ int tp_image_text_loader_seek(tp_image_text_loader *loader, int64_t epoch, int64
 
 /* ---- zero-shot classification ---------------------------------------------------------------- */
 
-static int find_clr(const tp_model *model)
+/* The target that scores: clr (CLIP) or, with image rows (ViLT), sp's image-text matching. */
+static int find_scoring_target(const tp_model *model, int64_t image_rows)
 {
+    const char *name = image_rows ? "sp" : "clr";
     for (int i = 0; i < model->target_count; i++)
-        if (!strcmp(tp_model_target_name(model, i), "clr")) return i;
-    return tp_fail("the model has no clr target (zero-shot classification needs a CLIP model)");
+        if (!strcmp(tp_model_target_name(model, i), name)) return i;
+    return image_rows ? tp_fail("the model has no sp target (a ViLT model scores image-text matching with it)")
+                      : tp_fail("the model has no clr target (zero-shot classification needs a CLIP model)");
 }
 
-/* One batch: the candidates beside images [first, first + rows) (the last one repeated to fill the
- * batch); best and logits of those rows. */
-static int score_images(tp_model *model, tp_ctx *ctx, int target, const tp_image_set *images, tp_batch *batch,
-                        int64_t first, int64_t rows, int64_t *best, float *logits, float *scores)
+/* The batch through the model (no tape): the target's logits, [rows x cols], into out. */
+static int target_logits(tp_model *model, tp_ctx *ctx, const tp_batch *batch, int target, int64_t rows, int64_t cols,
+                         float *out)
 {
-    int64_t candidates = batch->batch_size;
-    for (int64_t r = 0; r < candidates; r++)
-        tp_image_set_normalize(images, first + (r < rows ? r : rows - 1), batch->pixels + r * batch->pixel_width);
     tp_model_batch model_batch = tp_model_batch_upload(ctx, batch);
     tp_model_output output;
     ctx->record = 0;
     ctx->training = 0;
     int status = tp_model_forward(model, ctx, &model_batch, &output);
     const tp_tensor *result = status == 0 ? output.results[target].logits : NULL;
-    if (status == 0 && (tp_rows(result) != candidates || tp_cols(result) != candidates))
-        status = tp_fail("the clr target's logits are not [%" PRId64 " x %" PRId64 "]", candidates, candidates);
-    if (status == 0) ctx->backend->download(scores, result->data, (size_t)(candidates * candidates) * sizeof *scores);
+    if (status == 0 && (tp_rows(result) != rows || tp_cols(result) != cols))
+        status = tp_fail("the %s target's logits are not [%" PRId64 " x %" PRId64 "]",
+                         tp_model_target_name(model, target), rows, cols);
+    if (status == 0) ctx->backend->download(out, result->data, (size_t)(rows * cols) * sizeof *out);
     tp_ctx_reset(ctx);
+    return status;
+}
+
+/* CLIP, one batch: the candidates beside images [first, first + rows) (the last one repeated to fill
+ * the batch), scored by the clr logits; best and logits of those rows. */
+static int score_images(tp_model *model, tp_ctx *ctx, int target, const tp_image_set *images, tp_batch *batch,
+                        int64_t first, int64_t rows, int64_t *best, float *logits, float *scores)
+{
+    int64_t candidates = batch->batch_size;
+    for (int64_t r = 0; r < candidates; r++)
+        tp_image_set_normalize(images, first + (r < rows ? r : rows - 1), batch->pixels + r * batch->pixel_width);
+    int status = target_logits(model, ctx, batch, target, candidates, candidates, scores);
     /* scores[t][r]: text t against image r (logits_per_text) */
     for (int64_t r = 0; status == 0 && r < rows; r++) {
         int64_t top = 0;
@@ -410,30 +420,52 @@ static int score_images(tp_model *model, tp_ctx *ctx, int target, const tp_image
     return status;
 }
 
-int tp_clip_zero_shot(tp_model *model, tp_ctx *ctx, const tp_image_set *images, const tp_id_lists *candidates,
-                      int64_t seq_length, int32_t pad_id, int64_t *best, float *logits)
+/* ViLT: image `index` in every row beside each candidate, scored by the sp target's log-odds of a
+ * match (logit 1 - logit 0). */
+static int score_pairs(tp_model *model, tp_ctx *ctx, int target, const tp_image_set *images, tp_batch *batch,
+                       int64_t index, int64_t *best, float *logits, float *scores)
 {
-    int target = find_clr(model);
+    int64_t candidates = batch->batch_size, width = batch->pixel_width;
+    tp_image_set_normalize(images, index, batch->pixels);
+    for (int64_t t = 1; t < candidates; t++)
+        memcpy(batch->pixels + t * width, batch->pixels, (size_t)width * sizeof *batch->pixels);
+    int status = target_logits(model, ctx, batch, target, candidates, 2, scores);
+    int64_t top = 0;
+    for (int64_t t = 0; status == 0 && t < candidates; t++) {
+        float odds = scores[2 * t + 1] - scores[2 * t];
+        if (odds > scores[2 * top + 1] - scores[2 * top]) top = t;
+        if (logits) logits[index * candidates + t] = odds;
+    }
+    best[index] = top;
+    return status;
+}
+
+int tp_image_text_zero_shot(tp_model *model, tp_ctx *ctx, const tp_image_set *images, const tp_id_lists *candidates,
+                            int64_t seq_length, int64_t image_rows, int32_t pad_id, int64_t *best, float *logits)
+{
+    int target = find_scoring_target(model, image_rows);
     if (target < 0) return -1;
     if (candidates->longest > seq_length)
         return tp_fail("a candidate text has %" PRId64 " tokens, more than seq_length %" PRId64, candidates->longest,
                        seq_length);
-    int64_t count = candidates->count;
-    tp_batch batch = {.batch_size = count, .seq_length = seq_length};
-    batch.src = tp_xmalloc((size_t)(count * seq_length) * sizeof *batch.src);
-    batch.seg = tp_xmalloc((size_t)(count * seq_length) * sizeof *batch.seg);
+    int64_t count = candidates->count, cells = count * (seq_length + image_rows);
+    tp_batch batch = {.batch_size = count, .seq_length = seq_length + image_rows};
+    batch.src = tp_xmalloc((size_t)cells * sizeof *batch.src);
+    batch.seg = tp_xmalloc((size_t)cells * sizeof *batch.seg);
     batch.pixel_width = images->channels * images->height * images->width;
     batch.pixels = tp_xmalloc((size_t)(count * batch.pixel_width) * sizeof *batch.pixels);
     for (int64_t t = 0; t < count; t++) {
-        fill_text(candidates, t, t, pad_id, &batch);
-        batch.real_tokens += candidates->offsets[t + 1] - candidates->offsets[t];
+        fill_text(candidates, t, t, pad_id, seq_length, &batch);
+        batch.real_tokens += candidates->offsets[t + 1] - candidates->offsets[t] + image_rows;
     }
-    float *scores = tp_xmalloc((size_t)(count * count) * sizeof *scores);
+    float *scores = tp_xmalloc((size_t)(count * (image_rows ? 2 : count)) * sizeof *scores);
     int status = 0;
-    for (int64_t first = 0; first < images->count && status == 0; first += count) {
+    for (int64_t first = 0; !image_rows && first < images->count && status == 0; first += count) {
         int64_t rows = images->count - first < count ? images->count - first : count;
         status = score_images(model, ctx, target, images, &batch, first, rows, best, logits, scores);
     }
+    for (int64_t i = 0; image_rows && i < images->count && status == 0; i++)
+        status = score_pairs(model, ctx, target, images, &batch, i, best, logits, scores);
     free(scores);
     free(batch.src);
     free(batch.seg);

@@ -89,12 +89,16 @@ const tp_batch *tp_image_text_loader_next(tp_image_text_loader *loader);
 void tp_image_text_loader_position(const tp_image_text_loader *loader, int64_t *epoch, int64_t *cursor);
 int tp_image_text_loader_seek(tp_image_text_loader *loader, int64_t epoch, int64_t cursor);
 
-/* Zero-shot classification by a model with the clr target (no tape): every image of `images` against
- * every candidate text, scored by the target's logits (exp(logit_scale) times the cosine of the
- * projected features, Hugging Face's logits_per_image); best[i] is image i's highest-scoring candidate
- * (the first among ties), and logits, when not NULL, holds [images->count x candidates->count] scores.
- * The images run candidates->count at a time beside the candidates as one batch of the model. */
-int tp_clip_zero_shot(struct tp_model *model, struct tp_ctx *ctx, const tp_image_set *images,
-                      const tp_id_lists *candidates, int64_t seq_length, int32_t pad_id, int64_t *best, float *logits);
+/* Zero-shot classification (no tape): every image of `images` against every candidate text.
+ * CLIP (image_rows 0, the clr target): scored by the target's logits (exp(logit_scale) times the
+ * cosine of the projected features, Hugging Face's logits_per_image), the images running
+ * candidates->count at a time beside the candidates as one batch.  ViLT (image_rows > 0: the
+ * word_patch embedding's rows after seq_length text rows; the sp target): each image beside every
+ * candidate in one batch, scored by the sp target's log-odds that the pair matches (logit 1 - logit
+ * 0).  best[i] is image i's highest-scoring candidate (the first among ties); logits, when not
+ * NULL, holds [images->count x candidates->count] scores. */
+int tp_image_text_zero_shot(struct tp_model *model, struct tp_ctx *ctx, const tp_image_set *images,
+                            const tp_id_lists *candidates, int64_t seq_length, int64_t image_rows, int32_t pad_id,
+                            int64_t *best, float *logits);
 
 #endif

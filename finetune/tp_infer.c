@@ -43,11 +43,13 @@ static const char usage[] =
     "skip_bad_images as there); --dump then holds no input_ids / seg (docs/media.md).\n"
     "Zero-shot classification: with candidates_path (one candidate text per line) and a CLIP model\n"
     "(target clr: a tp-pretrain output_dir or checkpoint directory, model + pretrained_model_path, or a\n"
-    "Hugging Face CLIPModel directory), test_path is a text<TAB>path list or a pre-decoded file of\n"
-    "tp-preprocess --data_processor clip; each image's highest-scoring candidate by the clr logits is\n"
-    "written (column `text`, with --output_logits / --output_prob over the candidates), the accuracy\n"
-    "over the images whose own text is a candidate goes to stderr; seq_length defaults to the model's\n"
-    "max_seq_length, the tokenizer comes from the run's keys (docs/media.md).\n"
+    "Hugging Face CLIPModel directory) or a ViLT model (embedding word_patch, target sp), test_path is a\n"
+    "text<TAB>path list or a pre-decoded file of tp-preprocess --data_processor clip (vilt for ViLT);\n"
+    "each image's highest-scoring candidate -- by the clr logits, or by the sp target's log-odds that\n"
+    "image and text match -- is written (column `text`, with --output_logits / --output_prob over the\n"
+    "candidates), the accuracy over the images whose own text is a candidate goes to stderr;\n"
+    "seq_length defaults to the model's max_seq_length (ViLT: less the image's rows), the tokenizer\n"
+    "comes from the run's keys (docs/media.md).\n"
     "Speech: for a speech2text checkpoint (tp-finetune's task speech2text, docs/media.md), test_path\n"
     "is a speech list -- `path` lines, or `text<TAB>path` lines whose transcripts are then scored by\n"
     "word error rate -- decoded greedily (num_beams 1) or by beam search; prediction_path gets one\n"
@@ -76,7 +78,8 @@ static const char usage[] =
     "\n"
     "Inputs and outputs:\n"
     "  test_path                the TSV file (a label column is optional)\n"
-    "  candidates_path          zero-shot classification by a CLIP model: the candidate texts (see above)\n"
+    "  candidates_path          zero-shot classification by a CLIP or ViLT model: the candidate texts\n"
+    "                           (see above)\n"
     "  inputs_path              instead of test_path: token ids, a safetensors file with int32\n"
     "                           input_ids and seg [N, seq] (seg 1 = text_a, 2 = text_b, 0 = padding;\n"
     "                           what --dump writes)\n"
@@ -134,9 +137,11 @@ typedef struct infer_job {
     tp_batch batch;
     tp_task_predictions predictions;
     dump_buffers dump;
-    /* zero-shot classification (a CLIP model and candidates_path): the images, the candidate texts
-     * (as ids and as written), each image's best candidate and its logits against all of them */
+    /* zero-shot classification (a CLIP or ViLT model and candidates_path): the images, the candidate
+     * texts (as ids and as written), each image's best candidate and its logits against all of them;
+     * ViLT: the image's rows after the text */
     int zero_shot;
+    int64_t zs_image_rows;
     tp_image_set zs_images;
     tp_id_lists zs_candidates;
     char **zs_texts;
@@ -511,10 +516,17 @@ static int check_seq_length(const infer_job *job)
     return 0;
 }
 
-/* ---- zero-shot classification: a CLIP model, candidate texts ------------------------------------ */
+/* ---- zero-shot classification: a CLIP or ViLT model, candidate texts --------------------------- */
 
-/* A CLIP model's weights: a tp-pretrain output_dir or checkpoint directory (no task.json), a tp
- * config + weights, or a Hugging Face CLIPModel directory. */
+static int has_embedding(const tp_model *model, const char *name)
+{
+    for (int i = 0; i < model->embedding_count; i++)
+        if (!strcmp(model->embedding_types[i]->name, name)) return 1;
+    return 0;
+}
+
+/* A CLIP or ViLT model's weights: a tp-pretrain output_dir or checkpoint directory (no task.json), a
+ * tp config + weights, or a Hugging Face CLIPModel directory. */
 static int open_clip_model(infer_job *job, model_source *source, const tp_cli *cli)
 {
     if (read_source(job, source) < 0) return -1;
@@ -530,13 +542,16 @@ static int open_clip_model(infer_job *job, model_source *source, const tp_cli *c
         if (!job->model_config) return -1;
     }
     if (tp_cli_apply(cli, NULL, job->model_config) < 0 || open_tokenizer(job, source) < 0) return -1;
-    int clr = 0;
+    int clr = 0, sp = 0;
     if (job->tokenizer && tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
-    for (int i = 0; job->tokenizer && i < job->model.target_count; i++)
+    for (int i = 0; job->tokenizer && i < job->model.target_count; i++) {
         clr |= !strcmp(tp_model_target_name(&job->model, i), "clr");
-    if (!clr)
-        return tp_fail("%s: key 'candidates_path': zero-shot classification needs a CLIP model (target clr); %s "
-                       "has none", tp_config_name(job->run), tp_config_name(job->model_config));
+        sp |= !strcmp(tp_model_target_name(&job->model, i), "sp");
+    }
+    if (!clr && !(sp && has_embedding(&job->model, "word_patch")))
+        return tp_fail("%s: key 'candidates_path': zero-shot classification needs a CLIP model (target clr) or a "
+                       "ViLT model (embedding word_patch, target sp); %s is neither", tp_config_name(job->run),
+                       tp_config_name(job->model_config));
     return 0;
 }
 
@@ -573,12 +588,16 @@ static int zero_shot_setup(infer_job *job, const tp_cli *cli)
     const tp_backend *backend = NULL;
     int64_t threads = 0;
     job->zero_shot = 1;
-    if (open_clip_model(job, &source, cli) < 0 || tp_clip_image_options(job->model_config, &options) < 0 ||
-        tp_config_string(job->run, "prediction_path", NULL, &job->prediction_path) < 0 ||
+    if (open_clip_model(job, &source, cli) < 0) return -1;
+    int vilt = has_embedding(&job->model, "word_patch");
+    if ((vilt ? tp_vilt_image_options(job->model_config, &options, &job->zs_image_rows)
+              : tp_clip_image_options(job->model_config, &options)) < 0)
+        return -1;
+    int64_t text_rows = job->model.hp.max_seq_length - job->zs_image_rows; /* ViLT: the image's rows follow */
+    if (tp_config_string(job->run, "prediction_path", NULL, &job->prediction_path) < 0 ||
         tp_config_bool(job->run, "output_logits", 0, &job->output_logits) < 0 ||
         tp_config_bool(job->run, "output_prob", 0, &job->output_prob) < 0 ||
-        tp_config_int(job->run, "seq_length", job->model.hp.max_seq_length, 2, job->model.hp.max_seq_length,
-                      &job->seq_length) < 0 ||
+        tp_config_int(job->run, "seq_length", text_rows, 2, text_rows, &job->seq_length) < 0 ||
         tp_config_int(job->run, "threads", 0, 0, 4096, &threads) < 0 || !(backend = tp_device_from_config(job->run)) ||
         read_zero_shot_inputs(job, &options) < 0 || tp_config_check_unused(job->model_config) < 0 ||
         tp_config_check_unused(job->run) < 0)
@@ -792,8 +811,8 @@ static int run_zero_shot(infer_job *job)
     job->zs_best = tp_xmalloc((size_t)count * sizeof *job->zs_best);
     job->zs_logits = tp_xmalloc((size_t)(count * job->zs_candidates.count) * sizeof *job->zs_logits);
     int32_t pad_id = job->tokenizer->pad_id >= 0 ? job->tokenizer->pad_id : job->tokenizer->eos_id;
-    if (tp_clip_zero_shot(&job->model, &job->ctx, &job->zs_images, &job->zs_candidates, job->seq_length, pad_id,
-                          job->zs_best, job->zs_logits) < 0 ||
+    if (tp_image_text_zero_shot(&job->model, &job->ctx, &job->zs_images, &job->zs_candidates, job->seq_length,
+                                job->zs_image_rows, pad_id, job->zs_best, job->zs_logits) < 0 ||
         (job->prediction_path && write_zero_shot(job) < 0))
         return -1;
     report_zero_shot(job);

@@ -79,7 +79,7 @@ static tp_tensor *features(const clr_target *clr, tp_ctx *ctx, int s, tp_tensor 
  * this rank's own, had here without a collective inside backward.)  logit_scale comes after the
  * gather: every rank has the full dL/dlogit_scale, and the 1 / N weights sum it back to once.  The
  * counts and correct summed over the ranks are N times the global batch's (its accuracy unchanged).
- * Evaluation (tp_clip_zero_shot) scores each rank's own batch. */
+ * Evaluation (tp_image_text_zero_shot) scores each rank's own batch. */
 static tp_tensor *global_features(tp_ctx *ctx, tp_tensor *features, const char *what)
 {
     tp_comm *comm = tp_comm_current();

@@ -537,8 +537,8 @@ printf 'label\ttext_a\n1\tw5\n2\tw6\tw7\n' >bad.tsv
 ti "test_path: wrong column count" 1 "bad.tsv: line 3: expected 2 columns (label, text_a), found 3" --checkpoint finetuned \
     --test_path bad.tsv
 printf 'a cat\nthe mat\n' >candidates.txt
-ti "zero-shot: a model without the clr target" 1 \
-    "command line: key 'candidates_path': zero-shot classification needs a CLIP model (target clr); pretrained/checkpoints/step-00000002/model.safetensors has none" \
+ti "zero-shot: a model neither CLIP nor ViLT" 1 \
+    "command line: key 'candidates_path': zero-shot classification needs a CLIP model (target clr) or a ViLT model (embedding word_patch, target sp); pretrained/checkpoints/step-00000002/model.safetensors is neither" \
     --checkpoint pretrained --test_path pairs.tsv --candidates_path candidates.txt --vocab_path vocab.txt
 ids_header() { # SHAPE_IDS DTYPE_IDS SHAPE_SEG: a safetensors header of input_ids and seg (4 bytes per element)
     local ids_bytes=$(($(echo "$1" | tr ',' '*'))) seg_bytes=$(($(echo "$3" | tr ',' '*')))
