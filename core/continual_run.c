@@ -579,7 +579,7 @@ void tp_continual_free(tp_continual *c)
     tp_model_free(&c->model);
     if (c->model_config) tp_config_free(c->model_config);
     if (c->eval_ctx.backend) tp_ctx_free(&c->eval_ctx);
-    tp_task_batch_free(&c->batch);
+    tp_batch_free(&c->batch);
     free(c->anchor);
     free(c->importance);
     free(c->scratch);

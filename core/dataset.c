@@ -509,6 +509,14 @@ tp_loader *tp_loader_create(const tp_dataset *ds, const tp_loader_options *optio
     return loader;
 }
 
+void tp_batch_free(tp_batch *batch)
+{
+    free(batch->src), free(batch->seg), free(batch->mlm_positions), free(batch->mlm_labels);
+    free(batch->sp_labels), free(batch->labels), free(batch->targets), free(batch->tags);
+    free(batch->pixels), free(batch->audio), free(batch->tgt_src);
+    memset(batch, 0, sizeof *batch);
+}
+
 void tp_loader_free(tp_loader *loader)
 {
     if (!loader) return;
@@ -519,13 +527,7 @@ void tp_loader_free(tp_loader *loader)
     free(loader->row_masks);
     free(loader->row_positions);
     free(loader->row_labels);
-    free(loader->batch.src);
-    free(loader->batch.seg);
-    free(loader->batch.mlm_positions);
-    free(loader->batch.mlm_labels);
-    free(loader->batch.sp_labels);
-    free(loader->batch.tags);
-    free(loader->batch.tgt_src);
+    tp_batch_free(&loader->batch);
     free(loader);
 }
 

@@ -105,6 +105,9 @@ typedef struct tp_batch {
     int32_t *tgt_src;
 } tp_batch;
 
+/* Frees every array a batch holds (those it lacks are NULL) and zeroes it. */
+void tp_batch_free(tp_batch *batch);
+
 typedef struct tp_masking_options {
     double mask_prob;        /* 0.15 */
     int32_t mask_id, pad_id, cls_id, sep_id;

@@ -452,13 +452,6 @@ void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t 
     if (split->tags) batch->tags = tp_xmalloc((size_t)tokens * sizeof *batch->tags);
 }
 
-void tp_task_batch_free(tp_batch *batch)
-{
-    free(batch->src), free(batch->seg), free(batch->labels), free(batch->targets), free(batch->tags);
-    free(batch->pixels), free(batch->tgt_src), free(batch->audio);
-    memset(batch, 0, sizeof *batch);
-}
-
 /* n elements of row `from` of src into row `to` of dst. */
 #define COPY_ROW(dst, src, to, from, n) memcpy((dst) + (to) * (n), (src) + (from) * (n), (size_t)(n) * sizeof *(dst))
 
@@ -467,7 +460,7 @@ const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *spli
 {
     int64_t seq = split->seq_length, width = batch->target_width, tgt = split->tgt_seq_length;
     if (split->speech) {
-        tp_s2t_batch_free(batch);
+        tp_batch_free(batch);
         tp_s2t_fill_batch(split->speech, indices, rows, split->tgt_src, split->tags, tgt, &split->geometry, batch);
         return batch;
     }

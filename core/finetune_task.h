@@ -133,9 +133,8 @@ int tp_task_read_search(tp_config *run, tp_config *stored, tp_task_kind kind, in
 
 /* A host batch for up to batch_size rows of a split: buffers for its kind and its labels (none
  * without labels: the model then computes no loss).  Any split of the same kind and label set
- * with labels as the first may be filled into it. */
+ * with labels as the first may be filled into it.  Freed by tp_batch_free (core/dataset.h). */
 void tp_task_batch_init(tp_batch *batch, const tp_encoded_split *split, int64_t batch_size);
-void tp_task_batch_free(tp_batch *batch);
 /* Rows indices[0..rows) of the split into the batch (with their labels when the split has them). */
 const tp_batch *tp_task_fill_batch(tp_batch *batch, const tp_encoded_split *split, const int64_t *indices,
                                    int64_t rows);

@@ -241,12 +241,7 @@ void tp_image_text_loader_free(tp_image_text_loader *loader)
     free(loader->row_masks);
     free(loader->row_positions);
     free(loader->row_labels);
-    free(loader->batch.src);
-    free(loader->batch.seg);
-    free(loader->batch.mlm_positions);
-    free(loader->batch.mlm_labels);
-    free(loader->batch.sp_labels);
-    free(loader->batch.pixels);
+    tp_batch_free(&loader->batch);
     free(loader);
 }
 
@@ -467,8 +462,6 @@ int tp_image_text_zero_shot(tp_model *model, tp_ctx *ctx, const tp_image_set *im
     for (int64_t i = 0; image_rows && i < images->count && status == 0; i++)
         status = score_pairs(model, ctx, target, images, &batch, i, best, logits, scores);
     free(scores);
-    free(batch.src);
-    free(batch.seg);
-    free(batch.pixels);
+    tp_batch_free(&batch);
     return status;
 }

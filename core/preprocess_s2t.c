@@ -268,15 +268,6 @@ void tp_s2t_fill_batch(const tp_s2t_set *set, const int64_t *indices, int64_t ro
     }
 }
 
-void tp_s2t_batch_free(tp_batch *batch)
-{
-    free(batch->audio);
-    free(batch->seg);
-    free(batch->tgt_src);
-    free(batch->tags);
-    memset(batch, 0, sizeof *batch);
-}
-
 void tp_s2t_augment_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, uint64_t seed, int64_t epoch,
                           const tp_s2t_geometry *geometry, tp_batch *batch)
 {

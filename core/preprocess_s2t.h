@@ -70,11 +70,10 @@ static inline int64_t tp_s2t_subsampled_frames(int64_t frames, const int64_t *ke
  *   each: the target without its last id, padding after it / without its first id, -1 after it;
  *   tags NULL: no labels, one column of tgt_src), cut to the longest target of the batch
  *   (tgt_seq_length).
- * The arrays are allocated here and freed by tp_s2t_batch_free. */
+ * The arrays are allocated here and freed by tp_batch_free (core/dataset.h). */
 typedef struct tp_batch tp_batch;
 void tp_s2t_fill_batch(const tp_s2t_set *set, const int64_t *indices, int64_t rows, const int32_t *tgt_src,
                        const int32_t *tags, int64_t width, const tp_s2t_geometry *geometry, tp_batch *batch);
-void tp_s2t_batch_free(tp_batch *batch);
 
 /* SpecAugment (geometry->specaugment) on the real frames of each row of a batch from
  * tp_s2t_fill_batch; row r's masks are drawn from (seed, TP_STREAM_SPECAUGMENT, epoch *

@@ -632,7 +632,7 @@ static void cleanup(finetune_job *job)
     if (job->tokenizer) tp_tokenizer_free(job->tokenizer);
     if (job->model_config) tp_config_free(job->model_config);
     if (job->run) tp_config_free(job->run);
-    tp_task_batch_free(&job->batch);
+    tp_batch_free(&job->batch);
     free(job->order);
     free(job->model_config_json);
 }

@@ -845,7 +845,7 @@ static int run(infer_job *job, const tp_cli *cli)
 static void cleanup(infer_job *job)
 {
     tp_task_predictions_free(&job->predictions);
-    tp_task_batch_free(&job->batch);
+    tp_batch_free(&job->batch);
     if (job->ctx_ready) tp_ctx_free(&job->ctx);
     tp_model_free(&job->model);
     tp_encoded_split_free(&job->split);

@@ -55,6 +55,11 @@ const char *tp_scratch_write(const char *name, const void *data, size_t bytes)
     return path;
 }
 
+const char *tp_scratch_write_text(const char *name, const char *text)
+{
+    return tp_scratch_write(name, text, strlen(text));
+}
+
 int tp_scratch_file_equals(const char *path, const void *expected, size_t bytes)
 {
     size_t found_bytes;

@@ -16,6 +16,8 @@ const char *tp_scratch_dir(void);
 const char *tp_scratch_path(const char *name);
 /* Writes bytes to <scratch>/<name> (plain fopen, not atomic) and returns tp_scratch_path(name). */
 const char *tp_scratch_write(const char *name, const void *data, size_t bytes);
+/* The same for a NUL-terminated text (without its NUL). */
+const char *tp_scratch_write_text(const char *name, const char *text);
 /* The file at path holds exactly these bytes. */
 int tp_scratch_file_equals(const char *path, const void *expected, size_t bytes);
 /* Number of entries in dir whose name holds ".tmp." (temporaries a tp writer left behind). */

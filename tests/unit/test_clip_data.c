@@ -22,6 +22,7 @@
 #include "core/preprocess_clip.h"
 #include "core/safetensors.h"
 #include "support/check.h"
+#include "support/image_sets.h"
 #include "support/fixture.h"
 #include "support/scratch.h"
 
@@ -33,25 +34,13 @@ static const char *const images[] = {"s444.jpg", "gray.jpg", "rgb16.png"};
 static const tp_image_set_options clip_options = {.channels = 3, .height = 12, .width = 16,
                                                   .processor = TP_IMAGE_SET_CLIP};
 
-static int fails_with(const char *path, const tp_image_set_options *options, const char *message)
-{
-    tp_image_set set;
-    int failed = tp_image_set_read(path, options, &set) < 0;
-    int named = failed && strstr(tp_last_error(), message) != NULL;
-    if (!named) fprintf(stderr, "expected '%s', got '%s'\n", message, failed ? tp_last_error() : "success");
-    if (!failed) tp_image_set_free(&set);
-    return named;
-}
-
-static const char *write_text(const char *name, const char *text) { return tp_scratch_write(name, text, strlen(text)); }
-
 /* The three media images with the fixture's text first, under a header. */
 static const char *write_pairs(const char *text)
 {
     char list[1024];
     snprintf(list, sizeof list, "text\tpath\n%s\t" MEDIA "/%s\nshort\t" MEDIA "/%s\nthird one\t" MEDIA "/%s\n", text,
              images[0], images[1], images[2]);
-    return write_text("pairs.tsv", list);
+    return tp_scratch_write_text("pairs.tsv", list);
 }
 
 static void check_ids(const tp_st_file *expected, const char *name, const int32_t *ids, int64_t count)
@@ -112,24 +101,26 @@ static void check_broken(const char *predecoded)
     memcpy(&tokens_pos, good + 112, 8);
     memcpy(bad, good, size);
     put_u64(bad, tokens_pos, 40000); /* also zeroes the second id: 40000 fits the int32 */
-    CHECK(fails_with(tp_scratch_write("id.tpimg", bad, size), &clip_options,
-                     "id.tpimg: token id 40000 at byte"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("id.tpimg", bad, size), &clip_options,
+                                  "id.tpimg: token id 40000 at byte"));
     memcpy(bad, good, size);
     put_u64(bad, offsets_pos + 8, 0);
-    CHECK(fails_with(tp_scratch_write("offset.tpimg", bad, size), &clip_options,
-                     "offset.tpimg: text offset 0 at byte"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("offset.tpimg", bad, size), &clip_options,
+                                  "offset.tpimg: text offset 0 at byte"));
     memcpy(bad, good, size);
     bad[8] = 3;
-    CHECK(fails_with(tp_scratch_write("version.tpimg", bad, size), &clip_options,
-                     "version 3 at byte 8 is not supported"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("version.tpimg", bad, size), &clip_options,
+                                  "version 3 at byte 8 is not supported"));
     memcpy(bad, good, size);
     bad[80] = 0;
-    CHECK(fails_with(tp_scratch_write("processor.tpimg", bad, size), &clip_options, "processor 0 at byte 80"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("processor.tpimg", bad, size), &clip_options,
+                                  "processor 0 at byte 80"));
     tp_image_set_options vit = clip_options;
     vit.processor = TP_IMAGE_SET_VIT;
-    CHECK(fails_with(predecoded, &vit,
-                     "holds image-text pairs of the clip processor; this model reads labelled images"));
-    CHECK(fails_with(tp_scratch_write("cut.tpimg", good, size - 4), &clip_options, "cut.tpimg: the file has"));
+    CHECK(tp_image_set_fails_with(predecoded, &vit,
+                                  "holds image-text pairs of the clip processor; this model reads labelled images"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("cut.tpimg", good, size - 4), &clip_options,
+                                  "cut.tpimg: the file has"));
     free(bad);
     free(good);
 }
@@ -214,12 +205,13 @@ static void check_loader_ranks(const char *predecoded)
 
 static void check_bad_lists(const tp_tokenizer *tok)
 {
-    CHECK(fails_with(write_text("tabless.tsv", "text\tpath\na photo " MEDIA "/gray.jpg\n"), &clip_options,
-                     "tabless.tsv: line 2: expected 2 tab-separated columns (text, path)"));
-    CHECK(fails_with(write_text("empty.tsv", "\t" MEDIA "/gray.jpg\n"), &clip_options,
-                     "empty.tsv: line 1: empty text"));
-    const char *missing = write_text("missing.tsv", "one\t" MEDIA "/gray.jpg\ntwo\tno/such.png\n");
-    CHECK(fails_with(missing, &clip_options, "missing.tsv: line 2: no/such.png: No such file or directory"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write_text("tabless.tsv", "text\tpath\na photo " MEDIA "/gray.jpg\n"),
+                                  &clip_options, "tabless.tsv: line 2: expected 2 tab-separated columns (text, path)"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write_text("empty.tsv", "\t" MEDIA "/gray.jpg\n"), &clip_options,
+                                  "empty.tsv: line 1: empty text"));
+    const char *missing = tp_scratch_write_text("missing.tsv", "one\t" MEDIA "/gray.jpg\ntwo\tno/such.png\n");
+    CHECK(
+        tp_image_set_fails_with(missing, &clip_options, "missing.tsv: line 2: no/such.png: No such file or directory"));
     tp_image_set_options skip = clip_options;
     skip.skip_bad_images = 1;
     tp_image_set set;
@@ -227,22 +219,23 @@ static void check_bad_lists(const tp_tokenizer *tok)
           !strcmp(set.captions[0], "one"));
     tp_image_set_free(&set);
     static const unsigned char idx[] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7};
-    CHECK(fails_with(tp_scratch_write("t-images-idx3-ubyte", idx, sizeof idx), &clip_options,
-                     "an IDX file holds labelled images; the clip processor reads text<TAB>path lines"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("t-images-idx3-ubyte", idx, sizeof idx), &clip_options,
+                                  "an IDX file holds labelled images; the clip processor reads text<TAB>path lines"));
     tp_id_lists texts;
-    CHECK(tp_clip_read_texts(write_text("one.txt", "\na cat\n\n"), tok, 8, &texts, NULL) < 0 &&
+    CHECK(tp_clip_read_texts(tp_scratch_write_text("one.txt", "\na cat\n\n"), tok, 8, &texts, NULL) < 0 &&
           strstr(tp_last_error(), "one.txt: 1 texts; zero-shot classification needs at least 2"));
-    CHECK(tp_clip_read_texts(write_text("latin1.txt", "a cat\n\na c\xe4t\n"), tok, 8, &texts, NULL) < 0 &&
+    CHECK(tp_clip_read_texts(tp_scratch_write_text("latin1.txt", "a cat\n\na c\xe4t\n"), tok, 8, &texts, NULL) < 0 &&
           strstr(tp_last_error(), "latin1.txt: line 3: invalid UTF-8 at byte 4 of the text"));
     tp_image_set latin1;
-    CHECK(tp_image_set_read(write_text("latin1.tsv", "a cat\t" MEDIA "/gray.jpg\na c\xe4t\t" MEDIA "/gray.jpg\n"),
-                            &clip_options, &latin1) == 0 &&
+    CHECK(tp_image_set_read(
+              tp_scratch_write_text("latin1.tsv", "a cat\t" MEDIA "/gray.jpg\na c\xe4t\t" MEDIA "/gray.jpg\n"),
+              &clip_options, &latin1) == 0 &&
           tp_clip_tokenize_set(&latin1, tok, 8) < 0 &&
           strstr(tp_last_error(), "latin1.tsv: line 2: invalid UTF-8 at byte 4 of the text"));
     tp_image_set_free(&latin1);
     tp_image_set_options gray = clip_options;
     gray.channels = 1;
-    CHECK(fails_with(missing, &gray, "the clip processor's images have 3 channels"));
+    CHECK(tp_image_set_fails_with(missing, &gray, "the clip processor's images have 3 channels"));
 }
 
 int main(void)

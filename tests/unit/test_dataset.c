@@ -597,14 +597,12 @@ static void test_writer_errors(void)
 static const char *tiny_words[] = {"the", "cat", "sat", "on", "mat", "dog", "ran", "far", "a", "bird", "sang", "loud"};
 enum { TINY_WORDS = sizeof tiny_words / sizeof tiny_words[0], TINY_FIRST_WORD = 5 };
 
-static const char *write_text(const char *name, const char *text) { return tp_scratch_write(name, text, strlen(text)); }
-
 static const char *write_tiny_vocab(const char *name, int with_mask)
 {
     char text[512] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n";
     strcat(text, with_mask ? "[MASK]\n" : "[unused0]\n");
     for (int w = 0; w < TINY_WORDS; w++) strcat(strcat(text, tiny_words[w]), "\n");
-    return write_text(name, text);
+    return tp_scratch_write_text(name, text);
 }
 
 /* Ids of a line of tiny_words separated by single spaces: the reference tokenization. */
@@ -644,7 +642,8 @@ static tp_preprocess_options tiny_options(const char *processor, const char *cor
 
 static void test_preprocess_bert(void)
 {
-    const char *corpus = write_text("tiny_corpus.txt", tiny_corpus), *vocab = write_tiny_vocab("tiny_vocab.txt", 1);
+    const char *corpus = tp_scratch_write_text("tiny_corpus.txt", tiny_corpus),
+               *vocab = write_tiny_vocab("tiny_vocab.txt", 1);
     tp_preprocess_options o = tiny_options("bert", corpus, vocab, tp_scratch_path("tiny_bert_1.tpd"));
     tp_preprocess_progress totals;
     omp_set_num_threads(1);
@@ -717,12 +716,12 @@ static void test_preprocess_errors(void)
 {
     const char *vocab = tp_scratch_path("tiny_vocab.txt"), *no_mask = write_tiny_vocab("vocab_no_mask.txt", 0),
                *out = tp_scratch_path("bad.tpd");
-    const char *corpus = write_text("bad_corpus.txt", "the cat sat\nthe dog ran\n");
+    const char *corpus = tp_scratch_write_text("bad_corpus.txt", "the cat sat\nthe dog ran\n");
     char expected[512];
     snprintf(expected, sizeof expected,
              "%s: the bert processor needs documents separated by blank lines; found 1 document", corpus);
     expect_preprocess_error(tiny_options("bert", corpus, vocab, out), expected);
-    write_text("bad_corpus.txt", "the cat\n\na \xc3\x28 dog\n");
+    tp_scratch_write_text("bad_corpus.txt", "the cat\n\na \xc3\x28 dog\n");
     snprintf(expected, sizeof expected, "%s: line 3: invalid UTF-8 at byte 3 of the line", corpus);
     expect_preprocess_error(tiny_options("mlm", corpus, vocab, out), expected);
     snprintf(expected, sizeof expected, "%s: the vocabulary lacks [MASK] (needed by the bert processor)", no_mask);

@@ -11,18 +11,10 @@
 #include "core/fileio.h"
 #include "core/preprocess_vit.h"
 #include "support/check.h"
+#include "support/image_sets.h"
 #include "support/scratch.h"
 
 #define MEDIA "tests/fixtures/media"
-
-static int fails_with(const char *path, const tp_image_set_options *options, const char *message)
-{
-    tp_image_set set;
-    int failed = tp_image_set_read(path, options, &set) < 0;
-    int named = failed && strstr(tp_last_error(), message) != NULL;
-    if (!named) fprintf(stderr, "expected '%s', got '%s'\n", message, failed ? tp_last_error() : "success");
-    return named;
-}
 
 /* 3 images of 2 x 3 gray bytes and their labels, plain IDX, MNIST's names. */
 static const char *write_idx_pair(void)
@@ -54,9 +46,9 @@ static void check_idx(void)
     tp_image_set_free(&set);
 
     tp_image_set_options few = {.channels = 1, .height = 2, .width = 3, .num_labels = 4};
-    CHECK(fails_with(path, &few, "t-labels-idx1-ubyte: label 4 of image 0 is not below the 4 classes"));
+    CHECK(tp_image_set_fails_with(path, &few, "t-labels-idx1-ubyte: label 4 of image 0 is not below the 4 classes"));
     const char *unnamed = tp_scratch_write("images.idx", "\0\0\x08\x03", 4);
-    CHECK(fails_with(unnamed, &gray, "images.idx: an IDX images file whose name lacks '-images-idx3-'"));
+    CHECK(tp_image_set_fails_with(unnamed, &gray, "images.idx: an IDX images file whose name lacks '-images-idx3-'"));
 }
 
 /* A list of the media images; bad_line replaces line 3 when given. */
@@ -91,32 +83,33 @@ static void check_list(void)
     const char *bad = write_list("bad.tsv", line);
     char message[700];
     snprintf(message, sizeof message, "bad.tsv: line 3: %s: JPEG: ", cut);
-    CHECK(fails_with(bad, &options, message));
+    CHECK(tp_image_set_fails_with(bad, &options, message));
     options.skip_bad_images = 1;
     CHECK_MSG(tp_image_set_read(bad, &options, &set) == 0, "%s", tp_last_error());
     CHECK(set.count == 3 && set.skipped == 1 && set.labels[1] == 0);
     tp_image_set_free(&set);
     options.skip_bad_images = 0;
 
-    CHECK(fails_with(write_list("missing.tsv", "no/such.png\t0"), &options,
-                     "missing.tsv: line 3: no/such.png: No such file or directory"));
-    CHECK(fails_with(write_list("label.tsv", MEDIA "/gray.jpg\tcat"), &options,
-                     "label.tsv: line 3: label 'cat' is not a class id"));
-    CHECK(fails_with(write_list("columns.tsv", MEDIA "/gray.jpg"), &options,
-                     "columns.tsv: line 3: expected 2 tab-separated columns (label, path)"));
+    CHECK(tp_image_set_fails_with(write_list("missing.tsv", "no/such.png\t0"), &options,
+                                  "missing.tsv: line 3: no/such.png: No such file or directory"));
+    CHECK(tp_image_set_fails_with(write_list("label.tsv", MEDIA "/gray.jpg\tcat"), &options,
+                                  "label.tsv: line 3: label 'cat' is not a class id"));
+    CHECK(tp_image_set_fails_with(write_list("columns.tsv", MEDIA "/gray.jpg"), &options,
+                                  "columns.tsv: line 3: expected 2 tab-separated columns (label, path)"));
     options.num_labels = 2;
-    CHECK(fails_with(write_list("classes.tsv", MEDIA "/gray.jpg\t2"), &options,
-                     "classes.tsv: line 3: label 2 is not below the 2 classes"));
+    CHECK(tp_image_set_fails_with(write_list("classes.tsv", MEDIA "/gray.jpg\t2"), &options,
+                                  "classes.tsv: line 3: label 2 is not below the 2 classes"));
     /* Skipping covers images, not malformed lines. */
     options.skip_bad_images = 1;
-    CHECK(fails_with(write_list("label2.tsv", MEDIA "/gray.jpg\t-1"), &options, "line 3: label '-1'"));
+    CHECK(tp_image_set_fails_with(write_list("label2.tsv", MEDIA "/gray.jpg\t-1"), &options, "line 3: label '-1'"));
 
     tp_image_set_options gray = {.channels = 1, .height = 8, .width = 8};
     CHECK_MSG(tp_image_set_read(write_list("gray.tsv", NULL), &gray, &set) == 0, "%s", tp_last_error());
     CHECK(set.count == 4 && set.channels == 1);
     tp_image_set_free(&set);
     tp_image_set_options four = {.channels = 4, .height = 8, .width = 8};
-    CHECK(fails_with(write_list("four.tsv", NULL), &four, "images have 1 or 3 channels, the model wants 4"));
+    CHECK(
+        tp_image_set_fails_with(write_list("four.tsv", NULL), &four, "images have 1 or 3 channels, the model wants 4"));
 }
 
 /* A uint64 into bytes at offset, little-endian. */
@@ -157,25 +150,31 @@ static void check_predecoded(void)
     tp_image_set_free(&back);
 
     tp_image_set_options rgb = {.channels = 3, .height = 2, .width = 3};
-    CHECK(fails_with(path, &rgb, "set.tpimg: images of 1 x 2 x 3 (channels x height x width), the model takes 3 x 2 x 3"));
+    CHECK(tp_image_set_fails_with(
+        path, &rgb, "set.tpimg: images of 1 x 2 x 3 (channels x height x width), the model takes 3 x 2 x 3"));
     gray.num_labels = 4;
-    CHECK(fails_with(path, &gray, "set.tpimg: label 4 of image 0 (byte 128) is not below the 4 classes"));
+    CHECK(tp_image_set_fails_with(path, &gray, "set.tpimg: label 4 of image 0 (byte 128) is not below the 4 classes"));
     gray.num_labels = 0;
-    CHECK(fails_with(tp_scratch_write("short.tpimg", expected, 100), &gray, "ends at byte 100, its header needs 128"));
-    CHECK(fails_with(tp_scratch_write("cut.tpimg", expected, 203), &gray, "cut.tpimg: the file has 203 bytes"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("short.tpimg", expected, 100), &gray,
+                                  "ends at byte 100, its header needs 128"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("cut.tpimg", expected, 203), &gray,
+                                  "cut.tpimg: the file has 203 bytes"));
     unsigned char bad[256];
     memcpy(bad, expected, size);
     bad[8] = 3;
-    CHECK(fails_with(tp_scratch_write("version.tpimg", bad, size), &gray, "version 3 at byte 8 is not supported"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("version.tpimg", bad, size), &gray,
+                                  "version 3 at byte 8 is not supported"));
     memcpy(bad, expected, size);
     put_u64(bad, 24, 4);
-    CHECK(fails_with(tp_scratch_write("channels.tpimg", bad, size), &gray, "channels 4 at byte 24 is outside [1, 3]"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("channels.tpimg", bad, size), &gray,
+                                  "channels 4 at byte 24 is outside [1, 3]"));
     memcpy(bad, expected, size);
     put_u64(bad, 16, 1u << 30);
-    CHECK(fails_with(tp_scratch_write("count.tpimg", bad, size), &gray, "image count 1073741824 at byte 16"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("count.tpimg", bad, size), &gray,
+                                  "image count 1073741824 at byte 16"));
     memcpy(bad, expected, size);
     put_u64(bad, 64, 128);
-    CHECK(fails_with(tp_scratch_write("pixels.tpimg", bad, size), &gray, "pixels_pos 128 at byte 64"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("pixels.tpimg", bad, size), &gray, "pixels_pos 128 at byte 64"));
     set.count = 3;
     tp_image_set_free(&set);
 }

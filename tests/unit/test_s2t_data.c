@@ -209,7 +209,7 @@ static void check_learning(void)
     CHECK_MSG(tp_wer(&wer) == 0.0, "decoded \"%s\" for \"%s\"", decoded, set.items[0].text);
     free(moments);
     tp_ctx_free(&ctx);
-    tp_s2t_batch_free(&batch);
+    tp_batch_free(&batch);
     tp_model_free(&model);
     tp_config_free(config);
     tp_s2t_set_free(&set);
@@ -351,7 +351,7 @@ static void check_specaugment(void)
             for (int64_t i = 0; i < COUNT * 30 * DIM; i++) differing += first_epoch[i] != batch.audio[i];
         CHECK_MSG(masked > 0, "epoch %lld masked nothing", (long long)epoch);
         CHECK_MSG(epoch == 0 || differing > 0, "epoch 1 drew epoch 0's masks");
-        tp_s2t_batch_free(&batch);
+        tp_batch_free(&batch);
     }
     free(first_epoch);
     for (int u = 0; u < COUNT; u++) free(items[u].features);

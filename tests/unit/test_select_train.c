@@ -65,8 +65,6 @@ static void write_program(const char *name, const char *text)
     chmod(path, 0755);
 }
 
-static void write_text(const char *name, const char *text) { tp_scratch_write(name, text, strlen(text)); }
-
 static int error_has(const char *fragment)
 {
     int found = strstr(tp_last_error(), fragment) != NULL;
@@ -243,9 +241,9 @@ int main(void)
     mkdir(tp_scratch_path("ckpt"), 0755);
     mkdir(tp_scratch_path("ckpt/a"), 0755);
     mkdir(tp_scratch_path("ckpt/b"), 0755);
-    write_text("ckpt/a/model.safetensors", "weights");
-    write_text("ckpt/b/model.safetensors", "weights");
-    write_text("config.json", "{}");
+    tp_scratch_write_text("ckpt/a/model.safetensors", "weights");
+    tp_scratch_write_text("ckpt/b/model.safetensors", "weights");
+    tp_scratch_write_text("config.json", "{}");
     mkdir(tp_scratch_path("tasks"), 0755);
     static const char *const task_names[] = {"t1", "t2", "t3"};
     static const char *const trains[] = {"label\ttext_a\n0\tthree\n1\tfour\n0\tfive\n0\tsix\n",
@@ -255,18 +253,18 @@ int main(void)
         snprintf(name, sizeof name, "tasks/%s", task_names[t]);
         mkdir(tp_scratch_path(name), 0755);
         snprintf(name, sizeof name, "tasks/%s/train.tsv", task_names[t]);
-        write_text(name, trains[t]);
+        tp_scratch_write_text(name, trains[t]);
         snprintf(name, sizeof name, "tasks/%s/dev.tsv", task_names[t]);
-        write_text(name, trains[t]);
+        tp_scratch_write_text(name, trains[t]);
         if (t == 2) continue;
         snprintf(name, sizeof name, "tasks/%s/test.tsv", task_names[t]);
-        write_text(name, trains[t]);
+        tp_scratch_write_text(name, trains[t]);
     }
-    write_text("run.json", "{\"seq_length\": 16, \"threads\": 3, \"batch_size\": 8}");
-    write_text("constant.json", "{\"scheduler\": \"constant\"}");
-    write_text("per_run.json", "{\"train_path\": \"x.tsv\"}");
-    write_text("linear.json", "{\"scheduler\": \"linear\"}");
-    write_text("tagging.json", "{\"task\": \"tagging\"}");
+    tp_scratch_write_text("run.json", "{\"seq_length\": 16, \"threads\": 3, \"batch_size\": 8}");
+    tp_scratch_write_text("constant.json", "{\"scheduler\": \"constant\"}");
+    tp_scratch_write_text("per_run.json", "{\"train_path\": \"x.tsv\"}");
+    tp_scratch_write_text("linear.json", "{\"scheduler\": \"linear\"}");
+    tp_scratch_write_text("tagging.json", "{\"task\": \"tagging\"}");
 
     tp_zoo *zoo = zoo_with(all_models);
     CHECK(zoo != NULL);

@@ -21,6 +21,7 @@
 #include "core/preprocess_clip.h"
 #include "core/rng.h"
 #include "support/check.h"
+#include "support/image_sets.h"
 #include "support/scratch.h"
 
 #define MEDIA "tests/fixtures/media"
@@ -34,24 +35,12 @@ enum { PAD = 0, UNUSED = 1, CLS = 2, SEP = 3, MASK = 4, VOCAB = 50 };
 static const tp_image_set_options vilt_options = {.channels = 3, .height = 12, .width = 16,
                                                   .processor = TP_IMAGE_SET_VILT};
 
-static int fails_with(const char *path, const tp_image_set_options *options, const char *message)
-{
-    tp_image_set set;
-    int failed = tp_image_set_read(path, options, &set) < 0;
-    int named = failed && strstr(tp_last_error(), message) != NULL;
-    if (!named) fprintf(stderr, "expected '%s', got '%s'\n", message, failed ? tp_last_error() : "success");
-    if (!failed) tp_image_set_free(&set);
-    return named;
-}
-
-static const char *write_text(const char *name, const char *text) { return tp_scratch_write(name, text, strlen(text)); }
-
 /* The vilt processor's images are the vit processor's; its file names what it holds. */
 static void check_processor(const tp_tokenizer *tok)
 {
-    const char *pairs = write_text("pairs.tsv", "text\tpath\na grey photo\t" MEDIA "/gray.jpg\nsomething\t" MEDIA
-                                                "/rgb16.png\n");
-    const char *labels = write_text("labels.tsv", "0\t" MEDIA "/gray.jpg\n1\t" MEDIA "/rgb16.png\n");
+    const char *pairs = tp_scratch_write_text("pairs.tsv", "text\tpath\na grey photo\t" MEDIA
+                                                           "/gray.jpg\nsomething\t" MEDIA "/rgb16.png\n");
+    const char *labels = tp_scratch_write_text("labels.tsv", "0\t" MEDIA "/gray.jpg\n1\t" MEDIA "/rgb16.png\n");
     tp_image_set vilt, vit, back;
     tp_image_set_options vit_options = vilt_options;
     vit_options.processor = TP_IMAGE_SET_VIT;
@@ -76,15 +65,17 @@ static void check_processor(const tp_tokenizer *tok)
     tp_image_set_free(&back);
     tp_image_set_options clip_options = vilt_options;
     clip_options.processor = TP_IMAGE_SET_CLIP;
-    CHECK(fails_with(predecoded, &clip_options,
-                     "pairs.tpimg: holds image-text pairs of the vilt processor; this model reads image-text pairs of "
-                     "the clip processor (run tp-preprocess with --data_processor clip)"));
-    CHECK(fails_with(predecoded, &vit_options,
-                     "holds image-text pairs of the vilt processor; this model reads labelled images of the vit "
-                     "processor (run tp-preprocess with --data_processor vit)"));
+    CHECK(tp_image_set_fails_with(
+        predecoded, &clip_options,
+        "pairs.tpimg: holds image-text pairs of the vilt processor; this model reads image-text pairs of "
+        "the clip processor (run tp-preprocess with --data_processor clip)"));
+    CHECK(tp_image_set_fails_with(
+        predecoded, &vit_options,
+        "holds image-text pairs of the vilt processor; this model reads labelled images of the vit "
+        "processor (run tp-preprocess with --data_processor vit)"));
     static const unsigned char idx[] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7};
-    CHECK(fails_with(tp_scratch_write("t-images-idx3-ubyte", idx, sizeof idx), &vilt_options,
-                     "an IDX file holds labelled images; the vilt processor reads text<TAB>path lines"));
+    CHECK(tp_image_set_fails_with(tp_scratch_write("t-images-idx3-ubyte", idx, sizeof idx), &vilt_options,
+                                  "an IDX file holds labelled images; the vilt processor reads text<TAB>path lines"));
     tp_image_set_free(&vit);
     tp_image_set_free(&vilt);
 }
