@@ -53,8 +53,7 @@ cat >"$work/run.json" <<JSON
   "threads": 1
 }
 JSON
-pretrain() { "$build/tp-pretrain" --config "$work/run.json" "$@"; }
-pretrain --output_dir "$work/run" 2>"$work/log" || { cat "$work/log" >&2; fail "tp-pretrain failed"; }
+"$build/tp-pretrain" --config "$work/run.json" --output_dir "$work/run" 2>"$work/log" || { cat "$work/log" >&2; fail "tp-pretrain failed"; }
 grep -q "32 sequences of 12 tokens per step" "$work/log" || { cat "$work/log" >&2; fail "tp-pretrain: no batch line"; }
 field() { sed -E "s/.*\"$1\":([0-9.e+-]+).*/\1/"; }
 first=$(head -1 "$work/run/metrics.jsonl")
@@ -67,29 +66,12 @@ if [ "$quick" != 1 ]; then
         fail "image-text matching accuracy $(field sp_acc <<<"$last") over the last $report steps is below 0.65"
 fi
 
-# Resumed from the checkpoint before the last: the same losses and weights.
-cp -r "$work/run" "$work/resumed"
-find "$work/resumed/checkpoints" -mindepth 1 -maxdepth 1 -name 'step-*' ! -name "step-$(printf %08d "$save")" \
-    -exec rm -r {} +
-pretrain --output_dir "$work/resumed" --resume 2>"$work/resume.log" || { cat "$work/resume.log" >&2; fail "resume failed"; }
-grep -q "resumed from step $save" "$work/resume.log" || fail "did not resume from step $save: $(head -3 "$work/resume.log")"
-[ "$(losses "$work/run/metrics.jsonl")" = "$(losses "$work/resumed/metrics.jsonl")" ] ||
-    fail "the resumed run's losses differ from the uninterrupted run's"
-final="checkpoints/step-$(printf %08d "$steps")/model.safetensors"
-cmp -s "$work/run/$final" "$work/resumed/$final" || fail "the resumed run's final weights differ"
-echo "resumed from step $save: the same losses and final weights"
+# Resumed from the checkpoint at step $save: the same losses and weights.
+pretrain_resumes "$work/run" "$save" "$steps" --config "$work/run.json"
 
 # Zero-shot classification of the test images against the 10 class captions.
-infer() {
-    "$build/tp-infer" --checkpoint "$work/run" --test_path "$1" --candidates_path "$work/pairs/classes.txt" \
-        "${tokenizer[@]}" --prediction_path "$2" --output_logits --threads 1
-}
-infer "$work/t10k.tpimg" "$work/pre.tsv" 2>"$work/infer.log" || { cat "$work/infer.log" >&2; fail "tp-infer failed"; }
-infer "$work/pairs/t10k.tsv" "$work/list.tsv" 2>"$work/list.log" || { cat "$work/list.log" >&2; fail "tp-infer on the list failed"; }
-cmp -s "$work/pre.tsv" "$work/list.tsv" || fail "zero-shot predictions from the list and the pre-decoded file differ"
-[ "$(wc -l <"$work/pre.tsv")" = $((test + 1)) ] || fail "$work/pre.tsv: not one line per test image"
-accuracy=$(grep -oE 'zero-shot accuracy [0-9.]+' "$work/infer.log" | grep -oE '[0-9.]+$')
-[ -n "$accuracy" ] || { cat "$work/infer.log" >&2; fail "tp-infer reported no zero-shot accuracy"; }
+accuracy=$(zero_shot_accuracy "$work/run" "$work/t10k.tpimg" "$work/pairs/t10k.tsv" "$work/pairs/classes.txt" "$test" \
+    "${tokenizer[@]}" --output_logits)
 echo "zero-shot accuracy on $test test images (10 class captions, image-text matching): $accuracy"
 if [ "$quick" != 1 ]; then
     awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.25) }' || fail "zero-shot accuracy $accuracy is below 0.25"
