@@ -4,7 +4,8 @@
 # Stages: device, toolchain (nvcc, cuBLAS, cmake), host libraries, configure (sm_90), build,
 # test_gpu_ops (every kernel against the CPU, fp32 and reduced precision), test_gpu_train (BERT
 # tiny: 20 steps CPU vs GPU, fp32 and bf16), test_gpu_programs (tp-pretrain device cuda on real
-# text vs the CPU, kill + resume, bf16, gradients over NCCL), test_gpu_nccl (the NCCL collectives on
+# text vs the CPU, kill + resume, bf16, gradients over NCCL), test_gpu_media (CLIP and ViLT
+# pre-training and ViLT zero-shot, device cuda vs cpu), test_gpu_nccl (the NCCL collectives on
 # one GPU; SKIP without libnccl.so.2), test_gpu_finetune (tp-finetune's six task kinds, tp-infer and
 # seq2seq tp-pretrain, device cuda vs cpu), bench fp32/tf32/bf16 (BERT-base training steps in tp and in
 # PyTorch on the same GPU: tokens/s, MFU, ratio), memcheck (test_gpu_ops under compute-sanitizer).
@@ -217,6 +218,7 @@ if [ $built -eq 1 ]; then
     gpu_test test_gpu_ops 120 "$build/test_gpu_ops"
     gpu_test test_gpu_train 240 "$build/test_gpu_train"
     gpu_test test_gpu_programs 300 bash tests/gpu/test_gpu_programs.sh "$build"
+    gpu_test test_gpu_media 180 bash tests/gpu/test_gpu_media.sh "$build"
     if [ -n "$TP_NCCL_LIBRARY" ]; then
         gpu_test test_gpu_nccl 120 "$build/test_gpu_nccl"
     else
@@ -245,7 +247,7 @@ if [ $built -eq 1 ]; then
         skip memcheck "no compute-sanitizer"
     fi
 else
-    for name in test_gpu_ops test_gpu_train test_gpu_programs test_gpu_nccl bench memcheck; do
+    for name in test_gpu_ops test_gpu_train test_gpu_programs test_gpu_media test_gpu_nccl bench memcheck; do
         skip "$name" "not built"
     done
 fi
