@@ -198,12 +198,31 @@ static int check_vilt(pretrain_job *job)
     return 0;
 }
 
-/* Image-text pairs train a CLIP model (target clr) or a ViLT model (embedding word_patch). */
+/* A token dataset for a model whose embedding reads images or audio: what trains it instead. */
+static int refuse_media_model(const pretrain_job *job, const char *dataset_path)
+{
+    static const char *const media[][2] = {
+        {"word_patch", "a ViLT model trains on image-text pairs (tp-preprocess --data_processor vilt)"},
+        {"patch", "a ViT trains with tp-finetune on labelled images"},
+        {"masked_patch", "BEiT's masked image modelling needs an image tokenizer, which tp does not have "
+                         "(docs/media.md); a BEiT classifier trains with tp-finetune"},
+        {"speech", "speech-to-text trains with tp-finetune (task speech2text)"},
+    };
+    for (size_t i = 0; i < sizeof media / sizeof media[0]; i++)
+        if (has_embedding(&job->model, media[i][0]))
+            return tp_fail("%s: embedding '%s' does not read token ids, and %s holds token ids: %s",
+                           tp_config_name(job->model_config), media[i][0], dataset_path, media[i][1]);
+    return 0;
+}
+
+/* Image-text pairs train a CLIP model (target clr) or a ViLT model (embedding word_patch); token
+ * datasets train models that read tokens. */
 static int check_image_text(pretrain_job *job, const char *dataset_path)
 {
     int clip = has_target(&job->model, "clr");
     job->vilt = job->image_text && !clip && has_embedding(&job->model, "word_patch");
     if (job->vilt) return check_vilt(job);
+    if (!job->image_text && !clip) return refuse_media_model(job, dataset_path);
     if (clip == job->image_text) return 0;
     return job->image_text ? tp_fail("%s: holds images (tp-preprocess --data_processor vit, clip or vilt): "
                                      "tp-pretrain trains a CLIP model (target clr) or a ViLT model (embedding "

@@ -366,6 +366,12 @@ pt "model: image_preprocess without normalize" 1 \
 pt "model: an unknown image_preprocess step" 1 \
     "$vilt_config: key 'image_preprocess': unknown step \"rotate\" (crop, horizontal_flip, normalize)" \
     run.json --dataset_path vilt.tpimg --model "$vilt_config" --seq_length 8 --model.image_preprocess '["rotate", "normalize"]'
+pt "model: a ViLT model on token sequences" 1 \
+    "$vilt_config: embedding 'word_patch' does not read token ids, and data.tpd holds token ids: a ViLT model trains on image-text pairs (tp-preprocess --data_processor vilt)" \
+    run.json --model "$vilt_config" --seq_length 8
+pt "model: a ViT on token sequences" 1 \
+    "$repo/models/vit/fashion_mnist_config.json: embedding 'patch' does not read token ids, and data.tpd holds token ids: a ViT trains with tp-finetune on labelled images" \
+    run.json --model "$repo/models/vit/fashion_mnist_config.json"
 pt "model: a ViLT model with a target other than mlm and sp" 1 \
     "$vilt_config: target 'cls': a ViLT model (embedding word_patch) trains on image-text pairs with the mlm and sp targets" \
     run.json --dataset_path vilt.tpimg --model "$vilt_config" --model.target '["mlm", "cls"]' --model.labels_num 2
