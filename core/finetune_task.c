@@ -380,6 +380,23 @@ int tp_task_check_speech_model(const tp_model *model, const char *config_name, c
     return 0;
 }
 
+int tp_task_check_text_model(const tp_model *model, const char *config_name, const char *key)
+{
+    static const char *const media[][2] = {
+        {"patch", "image classification reads images (the model config's data_processor vit)"},
+        {"masked_patch", "image classification reads images (the model config's data_processor vit)"},
+        {"word_patch", "a ViLT model pre-trains on image-text pairs (tp-pretrain) and classifies images zero-shot "
+                       "(tp-infer --candidates_path); tp has no ViLT fine-tuning task"},
+        {"speech", "speech-to-text reads audio lists (task speech2text)"},
+    };
+    for (int e = 0; e < model->embedding_count; e++)
+        for (size_t i = 0; i < sizeof media / sizeof media[0]; i++)
+            if (!strcmp(model->embedding_types[e]->name, media[i][0]))
+                return tp_fail("%s: key '%s': embedding '%s' does not read token ids, and this task's files hold "
+                               "text: %s", config_name, key, media[i][0], media[i][1]);
+    return 0;
+}
+
 int tp_encode_speech_targets(const tp_tokenizer *tok, const char *word_delimiter, int64_t tgt_seq_length,
                              tp_encoded_split *split)
 {

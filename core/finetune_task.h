@@ -118,6 +118,10 @@ int tp_task_read_speech(const char *path, tp_config *model_config, int allow_no_
 /* -1 + "<config_name>: key '<key>': ... needs a model whose embedding starts with speech" unless the
  * model reads audio (its first embedding is speech). */
 int tp_task_check_speech_model(const tp_model *model, const char *config_name, const char *key);
+/* -1 + "<config_name>: key '<key>': embedding '<name>' does not read token ids ..." (saying what the
+ * model trains on) when a task of text files meets a model whose embedding reads images or audio
+ * (patch, masked_patch, word_patch, speech). */
+int tp_task_check_text_model(const tp_model *model, const char *config_name, const char *key);
 /* The split's decoder rows from its transcripts (start [CLS] ... eos [SEP] as tp_text2text_ids_of
  * picks them; a list without transcripts gets rows of the start id alone); with word_delimiter
  * (a token of the vocabulary, e.g. "|" for the char tokenizer, whose vocabulary has no space)

@@ -437,6 +437,9 @@ static int setup(finetune_job *job, const tp_cli *cli, tp_train_options *options
     if (tp_model_build(&job->model, job->model_config, job->tokenizer ? job->tokenizer->vocab_size : 0) < 0) return -1;
     if (job->images) job->seq_length = job->splits[0].seq_length; /* the class token and the patches */
     if (tp_config_check_unused(job->model_config) < 0 || tp_config_check_unused(job->run) < 0) return -1;
+    if (!job->images && job->kind != TP_TASK_SPEECH2TEXT &&
+        tp_task_check_text_model(&job->model, tp_config_name(job->run), "task") < 0)
+        return -1;
     if (job->kind == TP_TASK_SPEECH2TEXT) {
         if (tp_task_check_speech_model(&job->model, tp_config_name(job->run), "task") < 0) return -1;
         job->seq_length = job->splits[0].seq_length; /* subsampled frames: sinusoidal positions, any length */

@@ -625,6 +625,9 @@ static int setup(infer_job *job, const tp_cli *cli)
         return -1;
     if (tp_model_build(&job->model, job->model_config, job->tokenizer ? job->tokenizer->vocab_size : 0) < 0)
         return -1;
+    if (!job->images && job->kind != TP_TASK_SPEECH2TEXT &&
+        tp_task_check_text_model(&job->model, tp_config_name(job->run), "task") < 0)
+        return -1;
     int read = job->images                          ? read_images(job)
                : job->kind == TP_TASK_SPEECH2TEXT ? read_speech(job)
                : job->inputs_path                 ? read_inputs(job)

@@ -431,6 +431,13 @@ ft() { expect "tp-finetune: $1" "$2" "tp-finetune: error: $3" tp-finetune --conf
 ft "task: unknown" 1 \
     "finetune.json: key 'task': unknown value 'classify' (expected one of: classification, multi_label, regression, tagging, text2text, speech2text)" \
     --task classify
+cat >vilt_finetune.json <<JSON
+{ "model": "$repo/models/vilt/fashion_mnist_config.json", "vocab_path": "hf/vocab.txt", "train_path": "train.tsv",
+  "dev_path": "dev.tsv", "output_dir": "out", "epochs_num": 1, "batch_size": 2, "seq_length": 8, "threads": 1 }
+JSON
+expect "tp-finetune: model: a ViLT model on a text task" 1 \
+    "tp-finetune: error: vilt_finetune.json: key 'task': embedding 'word_patch' does not read token ids, and this task's files hold text: a ViLT model pre-trains on image-text pairs (tp-pretrain) and classifies images zero-shot (tp-infer --candidates_path); tp has no ViLT fine-tuning task" \
+    tp-finetune --config vilt_finetune.json
 ft "model: both hf_model_dir and model" 1 \
     "finetune.json: key 'hf_model_dir': give either hf_model_dir or model (+ pretrained_model_path)" --model model.json
 ft "hf_model_dir: missing" 1 "nowhere/config.json: No such file or directory" --hf_model_dir nowhere
