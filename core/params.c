@@ -128,6 +128,8 @@ void tp_params_initialize(tp_params *params, uint64_t seed)
         int64_t n = tp_param_logical_numel(param);
         uint64_t stream = TP_STREAM_INIT + tp_fnv1a64(param->name);
         float *values = tp_xcalloc((size_t)tp_numel(&param->tensor), sizeof *values);
+        /* each value depends on its index alone: the same for any thread count */
+#pragma omp parallel for schedule(static) if (n >= 65536)
         for (int64_t j = 0; j < n; j++)
             values[j] = param->init == TP_INIT_ONES    ? 1.0f
                         : param->init == TP_INIT_ZEROS ? 0.0f
