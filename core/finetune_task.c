@@ -389,11 +389,10 @@ int tp_task_check_text_model(const tp_model *model, const char *config_name, con
                        "(tp-infer --candidates_path); tp has no ViLT fine-tuning task"},
         {"speech", "speech-to-text reads audio lists (task speech2text)"},
     };
-    for (int e = 0; e < model->embedding_count; e++)
-        for (size_t i = 0; i < sizeof media / sizeof media[0]; i++)
-            if (!strcmp(model->embedding_types[e]->name, media[i][0]))
-                return tp_fail("%s: key '%s': embedding '%s' does not read token ids, and this task's files hold "
-                               "text: %s", config_name, key, media[i][0], media[i][1]);
+    for (size_t i = 0; i < sizeof media / sizeof media[0]; i++)
+        if (tp_model_has_embedding(model, media[i][0]))
+            return tp_fail("%s: key '%s': embedding '%s' does not read token ids, and this task's files hold text: %s",
+                           config_name, key, media[i][0], media[i][1]);
     return 0;
 }
 

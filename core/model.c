@@ -332,6 +332,20 @@ void tp_model_free(tp_model *model)
 
 const char *tp_model_target_name(const tp_model *model, int index) { return model->target_types[index]->name; }
 
+int tp_model_target_index(const tp_model *model, const char *name)
+{
+    for (int i = 0; i < model->target_count; i++)
+        if (!strcmp(model->target_types[i]->name, name)) return i;
+    return -1;
+}
+
+int tp_model_has_embedding(const tp_model *model, const char *name)
+{
+    for (int i = 0; i < model->embedding_count; i++)
+        if (!strcmp(model->embedding_types[i]->name, name)) return 1;
+    return 0;
+}
+
 /* ---- running ------------------------------------------------------------------ */
 
 tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)

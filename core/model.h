@@ -199,5 +199,9 @@ tp_tensor *tp_model_embed_target(tp_model *model, tp_ctx *ctx, const tp_model_ba
 int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out);
 /* Name of target i as in the config ("mlm", "sp"). */
 const char *tp_model_target_name(const tp_model *model, int index);
+/* The index of the target named name ("clr"), or -1 when the model has none. */
+int tp_model_target_index(const tp_model *model, const char *name);
+/* 1 when one of the model's embeddings is the type named name ("word_patch"). */
+int tp_model_has_embedding(const tp_model *model, const char *name);
 
 #endif

@@ -369,9 +369,8 @@ int tp_image_text_loader_seek(tp_image_text_loader *loader, int64_t epoch, int64
 /* The target that scores: clr (CLIP) or, with image rows (ViLT), sp's image-text matching. */
 static int find_scoring_target(const tp_model *model, int64_t image_rows)
 {
-    const char *name = image_rows ? "sp" : "clr";
-    for (int i = 0; i < model->target_count; i++)
-        if (!strcmp(tp_model_target_name(model, i), name)) return i;
+    int target = tp_model_target_index(model, image_rows ? "sp" : "clr");
+    if (target >= 0) return target;
     return image_rows ? tp_fail("the model has no sp target (a ViLT model scores image-text matching with it)")
                       : tp_fail("the model has no clr target (zero-shot classification needs a CLIP model)");
 }

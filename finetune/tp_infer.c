@@ -518,13 +518,6 @@ static int check_seq_length(const infer_job *job)
 
 /* ---- zero-shot classification: a CLIP or ViLT model, candidate texts --------------------------- */
 
-static int has_embedding(const tp_model *model, const char *name)
-{
-    for (int i = 0; i < model->embedding_count; i++)
-        if (!strcmp(model->embedding_types[i]->name, name)) return 1;
-    return 0;
-}
-
 /* A CLIP or ViLT model's weights: a tp-pretrain output_dir or checkpoint directory (no task.json), a
  * tp config + weights, or a Hugging Face CLIPModel directory. */
 static int open_clip_model(infer_job *job, model_source *source, const tp_cli *cli)
@@ -542,13 +535,9 @@ static int open_clip_model(infer_job *job, model_source *source, const tp_cli *c
         if (!job->model_config) return -1;
     }
     if (tp_cli_apply(cli, NULL, job->model_config) < 0 || open_tokenizer(job, source) < 0) return -1;
-    int clr = 0, sp = 0;
     if (job->tokenizer && tp_model_build(&job->model, job->model_config, job->tokenizer->vocab_size) < 0) return -1;
-    for (int i = 0; job->tokenizer && i < job->model.target_count; i++) {
-        clr |= !strcmp(tp_model_target_name(&job->model, i), "clr");
-        sp |= !strcmp(tp_model_target_name(&job->model, i), "sp");
-    }
-    if (!clr && !(sp && has_embedding(&job->model, "word_patch")))
+    int clr = tp_model_target_index(&job->model, "clr") >= 0, sp = tp_model_target_index(&job->model, "sp") >= 0;
+    if (!clr && !(sp && tp_model_has_embedding(&job->model, "word_patch")))
         return tp_fail("%s: key 'candidates_path': zero-shot classification needs a CLIP model (target clr) or a "
                        "ViLT model (embedding word_patch, target sp); %s is neither", tp_config_name(job->run),
                        tp_config_name(job->model_config));
@@ -589,7 +578,7 @@ static int zero_shot_setup(infer_job *job, const tp_cli *cli)
     int64_t threads = 0;
     job->zero_shot = 1;
     if (open_clip_model(job, &source, cli) < 0) return -1;
-    int vilt = has_embedding(&job->model, "word_patch");
+    int vilt = tp_model_has_embedding(&job->model, "word_patch");
     if ((vilt ? tp_vilt_image_options(job->model_config, &options, &job->zs_image_rows)
               : tp_clip_image_options(job->model_config, &options)) < 0)
         return -1;

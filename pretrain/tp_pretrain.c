@@ -163,20 +163,6 @@ static int read_pairs(pretrain_job *job)
     return check_vocabulary(job, dataset_path, job->pairs.vocab_size);
 }
 
-static int has_target(const tp_model *model, const char *name)
-{
-    for (int i = 0; i < model->target_count; i++)
-        if (!strcmp(tp_model_target_name(model, i), name)) return 1;
-    return 0;
-}
-
-static int has_embedding(const tp_model *model, const char *name)
-{
-    for (int i = 0; i < model->embedding_count; i++)
-        if (!strcmp(model->embedding_types[i]->name, name)) return 1;
-    return 0;
-}
-
 /* ViLT: its targets are mlm and sp, and the text and image rows fit max_seq_length. */
 static int check_vilt(pretrain_job *job)
 {
@@ -209,7 +195,7 @@ static int refuse_media_model(const pretrain_job *job, const char *dataset_path)
         {"speech", "speech-to-text trains with tp-finetune (task speech2text)"},
     };
     for (size_t i = 0; i < sizeof media / sizeof media[0]; i++)
-        if (has_embedding(&job->model, media[i][0]))
+        if (tp_model_has_embedding(&job->model, media[i][0]))
             return tp_fail("%s: embedding '%s' does not read token ids, and %s holds token ids: %s",
                            tp_config_name(job->model_config), media[i][0], dataset_path, media[i][1]);
     return 0;
@@ -219,8 +205,8 @@ static int refuse_media_model(const pretrain_job *job, const char *dataset_path)
  * datasets train models that read tokens. */
 static int check_image_text(pretrain_job *job, const char *dataset_path)
 {
-    int clip = has_target(&job->model, "clr");
-    job->vilt = job->image_text && !clip && has_embedding(&job->model, "word_patch");
+    int clip = tp_model_target_index(&job->model, "clr") >= 0;
+    job->vilt = job->image_text && !clip && tp_model_has_embedding(&job->model, "word_patch");
     if (job->vilt) return check_vilt(job);
     if (!job->image_text && !clip) return refuse_media_model(job, dataset_path);
     if (clip == job->image_text) return 0;
@@ -288,11 +274,11 @@ static int create_loader(pretrain_job *job, double mask_prob)
                                               .augment = job->augment};
         if (job->vilt) {
             pairs.image_rows = job->image_rows;
-            if (has_target(&job->model, "mlm"))
+            if (tp_model_target_index(&job->model, "mlm") >= 0)
                 pairs.masking = (tp_masking_options){mask_prob, job->tokenizer->mask_id, pad_id, job->tokenizer->cls_id,
                                                      job->tokenizer->sep_id, job->tokenizer->vocab_size};
             /* TencentPretrain's image-text matching: half the texts get another pair's image */
-            if (has_target(&job->model, "sp")) pairs.mismatch_prob = 0.5;
+            if (tp_model_target_index(&job->model, "sp") >= 0) pairs.mismatch_prob = 0.5;
         }
         job->pairs_loader = tp_image_text_loader_create(&job->pairs, &pairs);
         return job->pairs_loader ? 0 : -1;

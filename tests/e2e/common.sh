@@ -82,3 +82,40 @@ zero_shot_accuracy() {
     grep -oE 'zero-shot accuracy [0-9.]+' "$work/zero_shot_$(basename "$predecoded").log" | grep -oE '[0-9.]+$' ||
         { cat "$work/zero_shot_$(basename "$predecoded").log" >&2; fail "tp-infer reported no zero-shot accuracy"; }
 }
+
+# media_pairs: vocab.txt and pairs.tsv in the current directory, 8 image-text pairs of the committed
+# media images with short captions (TencentPretrain's text<TAB>path lines, a header first).
+media_pairs() {
+    local media="$repo/tests/fixtures/media"
+    printf '%s\n' '[PAD]' '[UNK]' '[CLS]' '[SEP]' '[MASK]' the cat sat on mat dog a red gray small photo >vocab.txt
+    {
+        printf 'text\tpath\n'
+        printf 'a photo of the cat\t%s/s444.jpg\n' "$media"
+        printf 'a gray photo\t%s/gray.jpg\n' "$media"
+        printf 'the red mat\t%s/rgb16.png\n' "$media"
+        printf 'a small dog\t%s/adam7.png\n' "$media"
+        printf 'the gray cat sat\t%s/gray2.png\n' "$media"
+        printf 'a dog on a mat\t%s/graya.png\n' "$media"
+        printf 'the small red photo\t%s/progressive.jpg\n' "$media"
+        printf 'a cat on the mat\t%s/s422.jpg\n' "$media"
+    } >pairs.tsv
+}
+
+# fashion_pairs PROCESSOR CONFIG SEQ_LENGTH TRAIN TEST: the first TRAIN training and TEST test images of
+# Fashion-MNIST captioned "a photo of a <class name>" ($work/pairs, scripts/fashion_mnist_pairs.py),
+# made pre-decoded files $work/train.tpimg and $work/t10k.tpimg by tp-preprocess --data_processor
+# PROCESSOR; sets tokenizer (the run's tokenizer arguments).
+fashion_pairs() {
+    local processor=$1 config=$2 seq=$3 train=$4 test=$5 fashion="$repo/data/media/fashion-mnist" split
+    [ -f "$fashion/train-images-idx3-ubyte.gz" ] || fail "data missing: run scripts/fetch_data.sh"
+    /usr/bin/python3 "$repo/scripts/cut_fashion_mnist.py" "$fashion" "$work" "$train" "$test"
+    /usr/bin/python3 "$repo/scripts/fashion_mnist_pairs.py" "$work" "$work/pairs" >/dev/null
+    tokenizer=(--tokenizer space --vocab_path "$work/pairs/vocab.txt")
+    for split in train t10k; do
+        "$build/tp-preprocess" --data_processor "$processor" --corpus_path "$work/pairs/$split.tsv" \
+            --config_path "$config" "${tokenizer[@]}" --seq_length "$seq" --dataset_path "$work/$split.tpimg" \
+            2>"$work/pre.log" || { cat "$work/pre.log" >&2; fail "tp-preprocess --data_processor $processor failed"; }
+    done
+    grep -q "wrote $work/t10k.tpimg: $test image-text pairs of 3 x 28 x 28" "$work/pre.log" ||
+        { cat "$work/pre.log" >&2; fail "tp-preprocess did not report the pairs"; }
+}

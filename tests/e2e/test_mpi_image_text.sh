@@ -22,19 +22,7 @@ source "$repo/tests/e2e/mpi_common.sh" tp-pretrain
 build=$(cd "$build" && pwd)
 cd "$work"
 
-media="$repo/tests/fixtures/media"
-printf '%s\n' '[PAD]' '[UNK]' '[CLS]' '[SEP]' '[MASK]' the cat sat on mat dog a red gray small photo >vocab.txt
-{
-    printf 'text\tpath\n'
-    printf 'a photo of the cat\t%s/s444.jpg\n' "$media"
-    printf 'a gray photo\t%s/gray.jpg\n' "$media"
-    printf 'the red mat\t%s/rgb16.png\n' "$media"
-    printf 'a small dog\t%s/adam7.png\n' "$media"
-    printf 'the gray cat sat\t%s/gray2.png\n' "$media"
-    printf 'a dog on a mat\t%s/graya.png\n' "$media"
-    printf 'the small red photo\t%s/progressive.jpg\n' "$media"
-    printf 'a cat on the mat\t%s/s422.jpg\n' "$media"
-} >pairs.tsv
+media_pairs
 # check_model PROCESSOR CONFIG SEQ_LENGTH: (a) and (b) for one model in $work/PROCESSOR.
 check_model() {
     local processor=$1 config=$2 seq_length=$3

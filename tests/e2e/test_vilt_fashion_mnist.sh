@@ -19,23 +19,12 @@
 #     its weights, bit for bit.
 # Under TP_TEST_QUICK the same programs run 20 steps on 64 pairs, without the thresholds.
 source "$(dirname "$0")/common.sh"
-fashion="$repo/data/media/fashion-mnist"
-[ -f "$fashion/train-images-idx3-ubyte.gz" ] || fail "data missing: run scripts/fetch_data.sh"
 
 train=1000 test=200 steps=3000 save=2500 report=500
 [ "$quick" = 1 ] && train=64 test=32 steps=20 save=15 report=5
 config="$repo/models/vilt/fashion_mnist_config.json"
 
-/usr/bin/python3 "$repo/scripts/cut_fashion_mnist.py" "$fashion" "$work" "$train" "$test"
-/usr/bin/python3 "$repo/scripts/fashion_mnist_pairs.py" "$work" "$work/pairs" >/dev/null
-tokenizer=(--tokenizer space --vocab_path "$work/pairs/vocab.txt")
-for split in train t10k; do
-    "$build/tp-preprocess" --data_processor vilt --corpus_path "$work/pairs/$split.tsv" --config_path "$config" \
-        "${tokenizer[@]}" --seq_length 12 --dataset_path "$work/$split.tpimg" 2>"$work/pre.log" ||
-        { cat "$work/pre.log" >&2; fail "tp-preprocess --data_processor vilt failed"; }
-done
-grep -q "wrote $work/t10k.tpimg: $test image-text pairs of 3 x 28 x 28" "$work/pre.log" ||
-    { cat "$work/pre.log" >&2; fail "tp-preprocess did not report the pairs"; }
+fashion_pairs vilt "$config" 12 "$train" "$test"
 
 cat >"$work/run.json" <<JSON
 {
