@@ -53,24 +53,23 @@ static uint32_t read_le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* libsndfile reads a WAV whose data chunk is cut short as a shorter file; tp refuses it. */
-static int check_wav_data_chunk(const char *path, const uint8_t *data, size_t size)
+/* Every chunk of a WAV must fit in the file: libsndfile reads a data chunk that runs past the end
+ * as a shorter file, and spins for minutes on an oversized LIST chunk before or after the samples
+ * (fuzz_wav, tests/fuzz/corpus/wav/list-after-data-hang.wav). */
+static int check_wav_chunks(const char *path, const uint8_t *data, size_t size)
 {
     if (size < 12 || memcmp(data, "RIFF", 4) != 0 || memcmp(data + 8, "WAVE", 4) != 0) return 0;
     for (size_t offset = 12; offset + 8 <= size;) {
         uint64_t chunk = read_le32(data + offset + 4);
-        /* Every chunk up to the samples must fit: libsndfile would read a data chunk that runs past
-         * the end as a shorter file, and spins for minutes on an oversized LIST chunk (fuzz_wav). */
         if (offset + 8 + chunk > size) {
             char id[5] = {0};
             for (int i = 0; i < 4; i++) id[i] = isprint(data[offset + i]) ? (char)data[offset + i] : '?';
             return tp_fail("%s: WAV %s chunk at byte %zu promises %llu bytes, the file ends at byte %zu", path, id,
                            offset, (unsigned long long)chunk, size);
         }
-        if (memcmp(data + offset, "data", 4) == 0) return 0;
         offset += 8 + chunk + (chunk & 1);
     }
-    return 0; /* no data chunk: libsndfile says so */
+    return 0; /* a missing fmt or data chunk: libsndfile says so */
 }
 
 /* Reads every frame, averaging channels; the buffer grows with the data actually decoded. */
@@ -115,7 +114,7 @@ int tp_audio_read(const char *path, tp_audio *audio)
     size_t size = 0;
     uint8_t *data = (uint8_t *)tp_read_file(path, &size);
     if (!data) return -1;
-    int status = check_wav_data_chunk(path, data, size);
+    int status = check_wav_chunks(path, data, size);
     if (status == 0) {
         memory_file file = {data, (sf_count_t)size, 0};
         SF_VIRTUAL_IO io = {memory_length, memory_seek, memory_read, memory_write, memory_tell};

@@ -349,6 +349,18 @@ static void test_bad_audio(void)
     snprintf(expected, sizeof expected, "%s: WAV LIST chunk at byte 36 promises 4294967295 bytes, the file ends at byte 48",
              tp_scratch_path("list.wav"));
     CHECK(read_audio_bytes("list.wav", list, sizeof list) == -1 && strcmp(tp_last_error(), expected) == 0);
+    /* The same after the samples (fuzz_wav, tests/fuzz/corpus/wav/list-after-data-hang.wav); a LIST chunk
+     * that fits there is read as before. */
+    char *tail = tp_xmalloc(size + 12);
+    memcpy(tail, wav, size);
+    memcpy(tail + size, "LIST\x04\0\0\0INFO", 12);
+    CHECK_MSG(read_audio_bytes("tail.wav", tail, size + 12) == 0, "%s", tp_last_error());
+    memcpy(tail + size + 4, "\xff\xff\xff\xff", 4);
+    snprintf(expected, sizeof expected,
+             "%s: WAV LIST chunk at byte %zu promises 4294967295 bytes, the file ends at byte %zu",
+             tp_scratch_path("tail.wav"), size, size + 12);
+    CHECK(read_audio_bytes("tail.wav", tail, size + 12) == -1 && strcmp(tp_last_error(), expected) == 0);
+    free(tail);
     memcpy(wav + 8, "AVI ", 4); /* a RIFF file that is not a WAVE */
     CHECK(failed_naming(read_audio_bytes("avi.wav", wav, size), tp_scratch_path("avi.wav")));
     free(wav);
