@@ -34,6 +34,9 @@ static const bench_config configs[] = {{"tiny", 16, 128}, {"small", 8, 128}, {"b
 typedef enum bench_mode { MODE_TRAIN, MODE_FINETUNE, MODE_INFER } bench_mode;
 static const char *const mode_names[] = {"train", "finetune", "infer", NULL};
 
+/* --every_row: the encoder computes every row of its last layer (what skipping the rows no target reads saves). */
+static int every_row;
+
 typedef struct bench_batch {
     tp_batch batch;
     int32_t *src, *seg, *positions, *labels, *sp;
@@ -111,6 +114,7 @@ static int run_step(bench_run *r)
 {
     if (r->mode != MODE_INFER) return tp_trainer_step(&r->trainer, bench_step, &r->b);
     tp_model_batch batch = tp_model_batch_upload(&r->ctx, &r->b.batch);
+    batch.targets_only = !every_row;
     tp_model_output out;
     int rc = tp_model_forward(&r->model, &r->ctx, &batch, &out);
     tp_ctx_reset(&r->ctx);
@@ -131,8 +135,9 @@ static int setup_steps(bench_run *r, tp_config *run, const char *dir)
     tp_config_set(run, "learning_rate", "1e-4");
     tp_config_set(run, "total_steps", "1000000");
     tp_train_options options;
-    if (tp_train_options_read(run, &options) < 0 || tp_trainer_init(&r->trainer, &options, &r->model, "{}") < 0)
-        return -1;
+    if (tp_train_options_read(run, &options) < 0) return -1;
+    options.every_row = every_row;
+    if (tp_trainer_init(&r->trainer, &options, &r->model, "{}") < 0) return -1;
     return tp_trainer_check_fresh(&r->trainer);
 }
 
@@ -171,10 +176,10 @@ static int run_config(const bench_config *bc, bench_mode mode, int steps)
     double median = median_of(seconds, steps);
     double tokens = (double)(bc->batch_size * bc->seq_length);
     printf("{\"impl\":\"tp\",\"mode\":\"%s\",\"config\":\"%s\",\"tokens_per_s_median\":%.1f,\"mfu\":%.4f,"
-           "\"tokens_per_cpu_s_median\":%.1f,\"threads\":%d,\"step_s\":[",
+           "\"tokens_per_cpu_s_median\":%.1f,\"threads\":%d,\"every_row\":%s,\"step_s\":[",
            mode_names[mode], bc->name, tokens / median,
            step_flops(&r.model.hp, mode, bc->batch_size, bc->seq_length, r.b.batch.mlm_count) / median / PEAK_FLOPS,
-           tokens / median_of(cpu_seconds, steps), omp_get_max_threads());
+           tokens / median_of(cpu_seconds, steps), omp_get_max_threads(), every_row ? "true" : "false");
     for (int i = 0; i < steps; i++) printf("%s%.5f", i ? "," : "", seconds[i]);
     printf("]}\n");
     fflush(stdout);
@@ -209,15 +214,21 @@ int main(int argc, char **argv)
             steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             omp_set_num_threads(atoi(argv[++i]));
+        else if (!strcmp(argv[i], "--every_row"))
+            every_row = 1;
         else {
-            printf("usage: bench-bert [--configs tiny,small,base] [--mode train|finetune|infer] [--steps N] [--threads N]\n"
+            printf("usage: bench-bert [--configs tiny,small,base] [--mode train|finetune|infer] [--steps N] [--threads "
+                   "N]\n"
+                   "                  [--every_row]\n"
                    "Times tp's BERT steps on random data (run from the repository root), 2 untimed steps first:\n"
                    "  --mode train     pre-training step: forward + backward + AdamW, MLM + SP (default)\n"
                    "  --mode finetune  classifier step: forward + backward + AdamW, BERT + cls head, 2 labels\n"
                    "  --mode infer     the classifier's forward alone, eval mode (no dropout, no tape)\n"
                    "  --steps N        timed steps (default 5); one JSON line per config: their median as tokens per\n"
                    "                   wall-clock second and per CPU second of the process (all threads)\n"
-                   "  --threads N      OpenMP threads (default: OMP_NUM_THREADS)\n");
+                   "  --threads N      OpenMP threads (default: OMP_NUM_THREADS)\n"
+                   "  --every_row      the last layer computes every row, not only those the targets read (the\n"
+                   "                   masked tokens and each sequence's first and last; see docs/benchmarks.md)\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }

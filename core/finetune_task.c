@@ -633,6 +633,7 @@ static int predict_range(tp_model *model, tp_ctx *ctx, const tp_encoded_split *s
         int64_t rows = end - first < batch_size ? end - first : batch_size;
         for (int64_t r = 0; r < rows; r++) indices[r] = first + r;
         tp_model_batch model_batch = tp_model_batch_upload(ctx, tp_task_fill_batch(batch, split, indices, rows));
+        model_batch.targets_only = observer == NULL; /* an observer may read the encoder's output */
         tp_model_output result;
         ctx->record = 0;
         ctx->training = 0;

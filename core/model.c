@@ -348,6 +348,50 @@ int tp_model_has_embedding(const tp_model *model, const char *name)
 
 /* ---- running ------------------------------------------------------------------ */
 
+/* The marked rows of tp_model_batch: each sequence's first and last real row and its masked rows. */
+static void plan_marked_rows(tp_ctx *ctx, const tp_batch *batch, const int32_t *first_rows, const int32_t *last_rows,
+                             tp_model_batch *out)
+{
+    int64_t seq = batch->seq_length, tokens = batch->batch_size * seq, per_seq = 0;
+    int32_t *slot = tp_arena_alloc(&ctx->host_arena, (size_t)tokens * sizeof *slot); /* -1: unmarked */
+    for (int64_t i = 0; i < tokens; i++)
+        slot[i] = -1;
+    for (int64_t i = 0; i < batch->mlm_count; i++)
+        slot[batch->mlm_positions[i]] = 0;
+    for (int64_t b = 0; b < batch->batch_size; b++) {
+        slot[first_rows[b]] = slot[last_rows[b]] = 0;
+        int64_t marked = 0;
+        for (int64_t s = 0; s < seq; s++)
+            marked += slot[b * seq + s] == 0;
+        if (marked > per_seq) per_seq = marked;
+    }
+    if (per_seq >= seq) return; /* every row is read */
+    int32_t *rows = tp_arena_alloc(&ctx->host_arena, (size_t)(batch->batch_size * per_seq) * sizeof *rows);
+    for (int64_t b = 0; b < batch->batch_size; b++) {
+        int64_t kept = 0;
+        for (int64_t s = 0; s < seq; s++)
+            if (slot[b * seq + s] == 0) {
+                slot[b * seq + s] = (int32_t)(b * per_seq + kept);
+                rows[b * per_seq + kept++] = (int32_t)(b * seq + s);
+            }
+        while (kept < per_seq)
+            rows[b * per_seq + kept++] = first_rows[b];
+    }
+    int32_t *remapped =
+        tp_arena_alloc(&ctx->host_arena, (size_t)(2 * batch->batch_size + batch->mlm_count) * sizeof *remapped);
+    for (int64_t b = 0; b < batch->batch_size; b++) {
+        remapped[b] = slot[first_rows[b]];
+        remapped[batch->batch_size + b] = slot[last_rows[b]];
+    }
+    for (int64_t i = 0; i < batch->mlm_count; i++)
+        remapped[2 * batch->batch_size + i] = slot[batch->mlm_positions[i]];
+    out->marked_per_seq = per_seq;
+    out->marked_rows = tp_ids_upload(ctx, rows, batch->batch_size * per_seq);
+    out->marked_first_rows = tp_ids_upload(ctx, remapped, batch->batch_size);
+    out->marked_last_rows = tp_ids_upload(ctx, remapped + batch->batch_size, batch->batch_size);
+    out->marked_mlm_positions = tp_ids_upload(ctx, remapped + 2 * batch->batch_size, batch->mlm_count);
+}
+
 tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
 {
     int64_t tokens = batch->batch_size * batch->seq_length;
@@ -390,6 +434,7 @@ tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch)
         .audio_frames = batch->audio_frames,
         .audio_feature_size = batch->audio_feature_size,
     };
+    plan_marked_rows(ctx, batch, first_rows, last_rows, &out);
     return out;
 }
 
@@ -435,12 +480,44 @@ static const tp_model_batch *encode_streams(tp_model *model, tp_ctx *ctx, const 
     return view;
 }
 
+/* Whether the encoder may skip the rows no target reads (tp_model_forward). */
+static int marked_rows_suffice(const tp_model *model, const tp_model_batch *batch)
+{
+    if (!batch->targets_only || !batch->marked_per_seq || model->stream_count || model->decoder_type ||
+        !model->target_count)
+        return 0;
+    for (int i = 0; i < model->target_count; i++) {
+        const tp_target_type *type = model->target_types[i];
+        if (!type->reads_marked_rows || !type->reads_marked_rows(model->targets[i])) return 0;
+    }
+    return 1;
+}
+
+/* The encoder asked for the marked rows alone; returns the batch the targets get, *view, whose rows
+ * index what the encoder returned. */
+static const tp_model_batch *encode_marked_rows(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch,
+                                                tp_model_batch *view, tp_model_output *out)
+{
+    *view = *batch;
+    view->keep_per_seq = batch->marked_per_seq;
+    view->keep_rows = batch->marked_rows;
+    out->hidden = tp_model_encode(model, ctx, view);
+    if (tp_rows(out->hidden) == batch->batch_size * batch->marked_per_seq) {
+        view->first_rows = batch->marked_first_rows;
+        view->last_rows = batch->marked_last_rows;
+        view->mlm_positions = batch->marked_mlm_positions;
+    }
+    return view;
+}
+
 int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out)
 {
-    tp_model_batch streams_view;
+    tp_model_batch view;
     memset(out, 0, sizeof *out);
     if (model->stream_count)
-        batch = encode_streams(model, ctx, batch, &streams_view, out);
+        batch = encode_streams(model, ctx, batch, &view, out);
+    else if (marked_rows_suffice(model, batch))
+        batch = encode_marked_rows(model, ctx, batch, &view, out);
     else
         out->hidden = tp_model_encode(model, ctx, batch);
     if (model->decoder_type) {

@@ -88,6 +88,20 @@ typedef struct tp_model_batch {
      * (which get stream 0's output as `hidden`) both streams' encoder outputs. */
     int stream;
     tp_tensor *const *stream_hidden;
+    /* The rows targets can read -- each sequence's first and last real token and its masked tokens -- as
+     * tp_model_batch_upload plans them: marked_per_seq of each sequence (0: that would be every row),
+     * marked_rows [B * marked_per_seq] their rows, sequence by sequence in order, a sequence with fewer
+     * repeating its first row; marked_first_rows, marked_last_rows and marked_mlm_positions are
+     * first_rows, last_rows and mlm_positions as rows of that selection. */
+    int64_t marked_per_seq;
+    const int32_t *marked_rows, *marked_first_rows, *marked_last_rows, *marked_mlm_positions;
+    /* Set by callers that read nothing of tp_model_forward's output but the targets' results: the
+     * encoder may then skip the rows no target reads (see tp_model_forward). */
+    int targets_only;
+    /* Set by tp_model_forward for the encoder alone: it may return only these keep_per_seq rows of each
+     * sequence (the marked rows), [B * keep_per_seq, hidden]; an encoder that cannot returns every row. */
+    int64_t keep_per_seq;
+    const int32_t *keep_rows;
 } tp_model_batch;
 
 /* What a module's create() gets: the config to read its own keys from, the
@@ -126,6 +140,9 @@ typedef struct tp_target_type {
     void *(*create)(tp_build *build, const char *prefix);
     int (*forward)(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_model_batch *batch, tp_target_result *out);
     void (*destroy)(void *self);
+    /* 1 when the target reads no row of hidden but the batch's first_rows, last_rows and mlm_positions;
+     * NULL: it may read any row. */
+    int (*reads_marked_rows)(const void *self);
 } tp_target_type;
 
 /* A decoder attends to the encoder's output (encoder-decoder models). */
@@ -195,7 +212,10 @@ tp_model_batch tp_model_batch_upload(tp_ctx *ctx, const tp_batch *batch);
 tp_tensor *tp_model_encode(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch);
 /* Encoder-decoder models: the target side's embeddings of tgt_src (summed, normed) -> [B*T, emb_size]. */
 tp_tensor *tp_model_embed_target(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch);
-/* Forward through every part; the loss is on the tape when ctx->record. */
+/* Forward through every part; the loss is on the tape when ctx->record.  With batch->targets_only, a
+ * model whose targets all read only the marked rows (no decoder, one stream) has its encoder compute
+ * the last layer for those rows alone: out->hidden is then [B * marked_per_seq, hidden] (or every
+ * row, when the encoder cannot skip any) and the targets' results are the full forward's. */
 int tp_model_forward(tp_model *model, tp_ctx *ctx, const tp_model_batch *batch, tp_model_output *out);
 /* Name of target i as in the config ("mlm", "sp"). */
 const char *tp_model_target_name(const tp_model *model, int index);

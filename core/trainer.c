@@ -760,6 +760,7 @@ int tp_trainer_model_step(tp_trainer *t, const tp_batch *batch, tp_step_metrics 
         return tp_fail("the last micro-batch ran backward twice: its gradients were already being summed over the "
                        "ranks");
     tp_model_batch model_batch = tp_model_batch_upload(ctx, batch);
+    model_batch.targets_only = !t->options.every_row; /* the step reads only the losses and metrics */
     tp_model_output out;
     ctx->record = 1;
     ctx->training = 1;

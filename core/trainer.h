@@ -43,6 +43,8 @@ typedef struct tp_train_options {
     double dist_timeout;           /* seconds a rank waits for the others before stopping the job (300) */
     int64_t dist_bucket_bytes;     /* gradient all-reduce bucket (dist_bucket_mb, 25 MB) */
     int zero;                      /* 1: ZeRO-1 (sharded optimizer state) when there are several ranks */
+    int every_row;                 /* 1: the encoder computes every row even when the targets read only some
+                                    * (tp_model_batch.targets_only off; bench/bench_bert.c --every_row) */
 } tp_train_options;
 
 /* Reads the optimisation keys of a run config (learning_rate, warmup, scheduler, ...). */

@@ -14,7 +14,11 @@
  * BEiT (tp key relative_position_bias: none, the default; shared: one table,
  * encoder.relative_position_bias_table, for every layer; layer: one per layer,
  * encoder.transformer.{i}.self_attn.relative_position_bias_table): the 2-D offset bias of the class
- * token + the patch grid (image_height, image_width, patch_size; modules/layers/relative_position.h). */
+ * token + the patch grid (image_height, image_width, patch_size; modules/layers/relative_position.h).
+ * When the targets read only some rows (batch->keep_rows, set by tp_model_forward), the last layer computes
+ * those alone: their queries attend to every row's keys and values, and the layer returns
+ * [B * keep_per_seq, hidden].  Only under the fully visible mask without a position bias, where a
+ * query's own position plays no part; otherwise every row. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,11 +140,32 @@ static void *transformer_create(tp_build *build, const char *prefix)
     return self;
 }
 
-static tp_tensor *self_attention(tp_ctx *ctx, const transformer_layer *layer, tp_tensor *x,
-                                 const tp_model_batch *batch, tp_tensor *bias)
+/* x's rows the layer computes: every row, or the batch's keep_rows (the last layer, when the targets read
+ * no others). */
+typedef struct row_selection {
+    const int32_t *rows; /* NULL: every row */
+    int64_t per_seq;
+} row_selection;
+
+static tp_tensor *selected(tp_ctx *ctx, tp_tensor *x, row_selection sel, int64_t batch_size)
+{
+    return sel.rows ? tp_gather_rows(ctx, x, sel.rows, batch_size * sel.per_seq) : x;
+}
+
+/* The selected rows' queries attend to every row's keys and values: under the fully visible mask a
+ * query's position plays no part. */
+static tp_tensor *self_attention(tp_ctx *ctx, const transformer_layer *layer, tp_tensor *x, const tp_model_batch *batch,
+                                 tp_tensor *bias, row_selection sel)
 {
     int64_t seq = batch->seq_length;
-    tp_attention_inputs in = {x, x, batch->batch_size, seq, seq, layer->self_attn.mask, batch->seg, bias};
+    tp_attention_inputs in = {selected(ctx, x, sel, batch->batch_size),
+                              x,
+                              batch->batch_size,
+                              sel.rows ? sel.per_seq : seq,
+                              seq,
+                              layer->self_attn.mask,
+                              batch->seg,
+                              bias};
     return tp_attention_layer_forward(ctx, &layer->self_attn, &in);
 }
 
@@ -157,21 +182,22 @@ static tp_tensor *layer_scaled(tp_ctx *ctx, tp_tensor *gamma, tp_tensor *x)
 }
 
 static tp_tensor *layer_forward(tp_ctx *ctx, const transformer_encoder *enc, const transformer_layer *layer,
-                                tp_tensor *x, const tp_model_batch *batch, tp_tensor *bias)
+                                tp_tensor *x, const tp_model_batch *batch, tp_tensor *bias, row_selection sel)
 {
     if (enc->grid_bias == GRID_BIAS_LAYER)
         bias = tp_relative_position_forward(ctx, &layer->relative_bias, enc->grid_seq, enc->grid_seq);
+    tp_tensor *residual = selected(ctx, x, sel, batch->batch_size);
     if (enc->pre_layernorm) {
         tp_tensor *normed = tp_norm_layer_forward(ctx, &layer->layer_norm_1, x);
-        tp_tensor *attended = tp_dropout(ctx, self_attention(ctx, layer, normed, batch, bias), enc->dropout);
-        tp_tensor *h = tp_add(ctx, layer_scaled(ctx, layer->gamma_1, attended), x);
+        tp_tensor *attended = tp_dropout(ctx, self_attention(ctx, layer, normed, batch, bias, sel), enc->dropout);
+        tp_tensor *h = tp_add(ctx, layer_scaled(ctx, layer->gamma_1, attended), residual);
         tp_tensor *ff_in = tp_norm_layer_forward(ctx, &layer->layer_norm_2, h);
         tp_tensor *ff = tp_dropout(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, ff_in), enc->dropout);
         return tp_add(ctx, layer_scaled(ctx, layer->gamma_2, ff), h);
     }
-    tp_tensor *attended = tp_dropout(ctx, self_attention(ctx, layer, x, batch, bias), enc->dropout);
-    tp_tensor *h =
-        tp_norm_layer_forward(ctx, &layer->layer_norm_1, tp_add(ctx, layer_scaled(ctx, layer->gamma_1, attended), x));
+    tp_tensor *attended = tp_dropout(ctx, self_attention(ctx, layer, x, batch, bias, sel), enc->dropout);
+    tp_tensor *h = tp_norm_layer_forward(ctx, &layer->layer_norm_1,
+                                         tp_add(ctx, layer_scaled(ctx, layer->gamma_1, attended), residual));
     tp_tensor *ff = tp_dropout(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, h), enc->dropout);
     return tp_norm_layer_forward(ctx, &layer->layer_norm_2, tp_add(ctx, layer_scaled(ctx, layer->gamma_2, ff), h));
 }
@@ -185,8 +211,13 @@ static tp_tensor *transformer_forward(void *self, tp_ctx *ctx, tp_tensor *x, con
     else if (enc->grid_bias == GRID_BIAS_SHARED) /* a batch of another length fails attention's shape check */
         bias = tp_relative_position_forward(ctx, &enc->relative_pos_emb, enc->grid_seq, enc->grid_seq);
     if (enc->factorized) x = tp_linear_layer_forward(ctx, &enc->input_linear, x);
+    row_selection every_row = {NULL, 0}, last = every_row;
+    if (batch->keep_rows && !bias && enc->grid_bias == GRID_BIAS_NONE &&
+        enc->layers[0].self_attn.mask == TP_MASK_FULLY_VISIBLE)
+        last = (row_selection){batch->keep_rows, batch->keep_per_seq};
     for (int64_t i = 0; i < enc->layers_num; i++)
-        x = layer_forward(ctx, enc, &enc->layers[enc->parameter_sharing ? 0 : i], x, batch, bias);
+        x = layer_forward(ctx, enc, &enc->layers[enc->parameter_sharing ? 0 : i], x, batch, bias,
+                          i == enc->layers_num - 1 ? last : every_row);
     return enc->final_layernorm ? tp_norm_layer_forward(ctx, &enc->final_norm, x) : x;
 }
 

@@ -115,6 +115,11 @@ typedef struct tp_pooled_head {
  * Hugging Face BEiT's mean-pooling head); declares "<prefix>.linear_1" [hidden, hidden] (with the
  * pooler) and "<prefix>.linear_2" [outputs, hidden].  -1 + tp_fail on a bad config. */
 int tp_pooled_head_init(tp_pooled_head *head, tp_build *build, const char *prefix, int64_t outputs);
+/* tp_target_type.reads_marked_rows of a target whose struct starts with its tp_pooled_head: first and last
+ * pooling read one marked row per sequence, the others every row. */
+int tp_pooled_target_reads_marked_rows(const void *target);
+/* tp_target_type.reads_marked_rows of a target that reads only marked rows whatever its config (mlm, sp). */
+int tp_target_reads_marked_rows(const void *target);
 /* [batch, outputs] */
 tp_tensor *tp_pooled_head_forward(tp_ctx *ctx, const tp_pooled_head *head, tp_tensor *hidden,
                                   const tp_model_batch *batch);

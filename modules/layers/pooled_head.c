@@ -51,6 +51,18 @@ tp_tensor *tp_pooling_forward(tp_ctx *ctx, tp_pooling pooling, tp_tensor *hidden
     }
 }
 
+int tp_pooled_target_reads_marked_rows(const void *target)
+{
+    const tp_pooled_head *head = target;
+    return head->pooling == TP_POOLING_FIRST || head->pooling == TP_POOLING_LAST;
+}
+
+int tp_target_reads_marked_rows(const void *target)
+{
+    (void)target;
+    return 1;
+}
+
 tp_tensor *tp_pooled_head_forward(tp_ctx *ctx, const tp_pooled_head *head, tp_tensor *hidden,
                                   const tp_model_batch *batch)
 {

@@ -29,4 +29,4 @@ static int cls_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_mode
     return 0;
 }
 
-const tp_target_type tp_target_cls = {"cls", cls_create, cls_forward, NULL};
+const tp_target_type tp_target_cls = {"cls", cls_create, cls_forward, NULL, tp_pooled_target_reads_marked_rows};

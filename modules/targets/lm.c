@@ -74,4 +74,4 @@ static int lm_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_model
     return 0;
 }
 
-const tp_target_type tp_target_lm = {"lm", lm_create, lm_forward, NULL};
+const tp_target_type tp_target_lm = {"lm", lm_create, lm_forward, NULL, NULL}; /* reads every row */

@@ -58,4 +58,4 @@ static int mlm_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_mode
     return 0;
 }
 
-const tp_target_type tp_target_mlm = {"mlm", mlm_create, mlm_forward, NULL};
+const tp_target_type tp_target_mlm = {"mlm", mlm_create, mlm_forward, NULL, tp_target_reads_marked_rows};

@@ -36,4 +36,5 @@ static int multi_label_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const
     return 0;
 }
 
-const tp_target_type tp_target_multi_label = {"multi_label", multi_label_create, multi_label_forward, NULL};
+const tp_target_type tp_target_multi_label = {"multi_label", multi_label_create, multi_label_forward, NULL,
+                                              tp_pooled_target_reads_marked_rows};

@@ -32,4 +32,5 @@ static int regression_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const 
     return 0;
 }
 
-const tp_target_type tp_target_regression = {"regression", regression_create, regression_forward, NULL};
+const tp_target_type tp_target_regression = {"regression", regression_create, regression_forward, NULL,
+                                             tp_pooled_target_reads_marked_rows};

@@ -31,4 +31,4 @@ static int sp_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_model
     return 0;
 }
 
-const tp_target_type tp_target_sp = {"sp", sp_create, sp_forward, NULL};
+const tp_target_type tp_target_sp = {"sp", sp_create, sp_forward, NULL, tp_target_reads_marked_rows};

@@ -66,4 +66,4 @@ static int tagging_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_
     return 0;
 }
 
-const tp_target_type tp_target_tagging = {"tagging", tagging_create, tagging_forward, NULL};
+const tp_target_type tp_target_tagging = {"tagging", tagging_create, tagging_forward, NULL, NULL}; /* reads every row */

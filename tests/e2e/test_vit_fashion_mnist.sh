@@ -84,15 +84,21 @@ EOF
 infer() {
     "$build/tp-infer" --checkpoint "$work/run" --test_path "$1" --prediction_path "$2" --output_logits --threads 1 "${@:3}"
 }
-infer "$work/t10k-images-idx3-ubyte" "$work/idx.tsv" --dump "$work/dump.safetensors" 2>"$work/infer.log" ||
+infer "$work/t10k-images-idx3-ubyte" "$work/idx.tsv" 2>"$work/infer.log" ||
     { cat "$work/infer.log" >&2; fail "tp-infer on the IDX file failed"; }
 infer "$work/t10k.tpimg" "$work/pre.tsv" 2>/dev/null || fail "tp-infer on the pre-decoded file failed"
 infer "$work/pngs.tsv" "$work/png.tsv" 2>/dev/null || fail "tp-infer on PNG files failed"
+# --dump has the last layer compute every row (the hidden states), not only the class tokens.
+infer "$work/t10k-images-idx3-ubyte" "$work/dumped.tsv" --dump "$work/dump.safetensors" 2>/dev/null ||
+    fail "tp-infer --dump failed"
 cmp -s "$work/idx.tsv" "$work/pre.tsv" || fail "predictions from the IDX and the pre-decoded file differ"
-# The PNG run's last batch is smaller: the products round differently, within 1e-5.
-paste <(head -51 "$work/idx.tsv") "$work/png.tsv" | awk -F'\t' 'NR > 1 { if ($1 != $3) exit 1; n = split($2, a, " ");
-    split($4, b, " "); for (i = 1; i <= n; i++) if (a[i] - b[i] > 1e-5 || b[i] - a[i] > 1e-5) exit 1 }' ||
-    fail "predictions from PNG files differ from IDX's"
+same_predictions() { # A B: the same labels, logits within 1e-5 (products of other shapes round differently)
+    paste <(head -n "$(wc -l <"$2")" "$1") "$2" | awk -F'\t' 'NR > 1 { if ($1 != $3) exit 1; n = split($2, a, " ");
+        split($4, b, " "); for (i = 1; i <= n; i++) if (a[i] - b[i] > 1e-5 || b[i] - a[i] > 1e-5) exit 1 }'
+}
+# The PNG run's last batch is smaller.
+same_predictions "$work/idx.tsv" "$work/png.tsv" || fail "predictions from PNG files differ from IDX's"
+same_predictions "$work/idx.tsv" "$work/dumped.tsv" || fail "predictions with --dump differ from those without"
 [ "$(wc -l <"$work/idx.tsv")" = $((test + 1)) ] || fail "$work/idx.tsv: not one line per test image"
 best_test=$(grep '"split":"test"' "$work/run/metrics.jsonl" | tail -1 | sed -E 's/.*"accuracy":([0-9.]+).*/\1/')
 infer_accuracy=$(grep -oE 'acc(uracy)?[ :=]+[0-9.]+' "$work/infer.log" | head -1 | grep -oE '[0-9.]+$')
@@ -112,7 +118,7 @@ def tensor(name):
 assert "input_ids" not in header
 assert tensor("hidden").shape == (count, 17, 64), tensor("hidden").shape
 logits = tensor("target.cls.logits")
-printed = np.array([[float(v) for v in line.split("\t")[1].split()] for line in open(f"{work}/idx.tsv").readlines()[1:]])
+printed = np.array([[float(v) for v in line.split("\t")[1].split()] for line in open(f"{work}/dumped.tsv").readlines()[1:]])
 assert logits.shape == printed.shape == (count, 10) and np.abs(logits - printed).max() < 1e-6
 EOF
 echo "tp-infer: IDX, pre-decoded and PNG inputs give the same predictions; test accuracy $infer_accuracy as tp-finetune's; --dump checked"

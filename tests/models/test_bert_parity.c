@@ -228,16 +228,25 @@ static void check_parameter_values(const fixture *fx, const char *kind, const ch
     }
 }
 
-static void check_forward_and_gradients(fixture *fx, tp_ctx *ctx)
+/* targets_only: the last layer computes only the rows the targets read (tp_model_forward), which must
+ * give the reference's logits, losses and gradients all the same. */
+static void check_forward_and_gradients(fixture *fx, tp_ctx *ctx, int targets_only)
 {
     tp_model_batch batch = tp_model_batch_upload(ctx, &fx->batch);
+    batch.targets_only = targets_only;
     tp_model_output out;
     ctx->record = 1;
     ctx->training = 1;
     CHECK(tp_model_forward(&fx->model, ctx, &batch, &out) == 0);
     const tp_model_config *hp = &fx->model.hp;
-    check_array("hidden", out.hidden->data, tensor(fx, "hidden"), fx->batch.batch_size * fx->batch.seq_length,
-                hp->hidden_size, hp->hidden_size);
+    if (targets_only)
+        CHECK_MSG(batch.marked_per_seq > 0 && batch.marked_per_seq < batch.seq_length &&
+                      tp_rows(out.hidden) == batch.batch_size * batch.marked_per_seq,
+                  "targets_only: %lld rows of output for %lld marked rows per sequence", (long long)tp_rows(out.hidden),
+                  (long long)batch.marked_per_seq);
+    else
+        check_array("hidden", out.hidden->data, tensor(fx, "hidden"), fx->batch.batch_size * fx->batch.seq_length,
+                    hp->hidden_size, hp->hidden_size);
     static const char *const logits_names[] = {"mlm_logits", "sp_logits"};
     for (int i = 0; i < 2; i++) {
         tp_tensor *logits = out.results[i].logits;
@@ -265,7 +274,8 @@ static int fixed_batch_step(tp_trainer *trainer, void *user, tp_step_metrics *me
     return tp_trainer_model_step(trainer, &fx->batch, metrics);
 }
 
-/* accumulation_steps > 1 feeds the same batch to every micro-step: the scaled gradients
+/* The trainer's steps compute only the rows the targets read, as check_forward_and_gradients(.., 1) does.
+ * accumulation_steps > 1 feeds the same batch to every micro-step: the scaled gradients
  * (exact halvings) must sum to the same step as one micro-batch. */
 static void check_training(fixture *fx, int accumulation_steps)
 {
@@ -318,7 +328,8 @@ int main(void)
             fprintf(stderr, "case %s\n", cases[i]);
             tp_ctx ctx;
             tp_ctx_init(&ctx, &tp_cpu_backend, 1 << 20);
-            check_forward_and_gradients(&fx, &ctx);
+            check_forward_and_gradients(&fx, &ctx, 0);
+            check_forward_and_gradients(&fx, &ctx, 1);
             tp_ctx_free(&ctx);
             check_training(&fx, 1);
             check_training(&fx, 2);
