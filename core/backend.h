@@ -199,8 +199,10 @@ typedef struct tp_backend {
     void (*cross_entropy_forward)(float *loss, int64_t *count, int64_t *correct, float *logsumexp,
                                   const float *logits, const int32_t *targets, int64_t rows, int64_t classes,
                                   int64_t ld);
-    /* dlogits += dloss / count * (softmax - onehot), columns >= classes untouched. */
-    void (*cross_entropy_backward)(float *dlogits, float dloss, int64_t count, const float *logits,
+    /* dlogits = beta * dlogits + dloss / count * (softmax - onehot) on the rows with a target, columns below
+     * classes.  beta is 1 (adds; every other element untouched) or 0 (overwrites: every element of the
+     * [rows, ld] gradient written, zero outside those rows and columns, so it need not be zeroed first). */
+    void (*cross_entropy_backward)(float *dlogits, float beta, float dloss, int64_t count, const float *logits,
                                    const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
                                    int64_t ld);
     /* Label smoothing's second term: the SUM over rows with target >= 0 of the cross-entropy

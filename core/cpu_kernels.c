@@ -408,18 +408,30 @@ static void cpu_cross_entropy_forward(float *loss, int64_t *count, int64_t *corr
     if (correct) *correct = hits;
 }
 
-static void cpu_cross_entropy_backward(float *dlogits, float dloss, int64_t count, const float *logits,
-                                       const float *logsumexp, const int32_t *targets, int64_t rows,
-                                       int64_t classes, int64_t ld)
+static void cpu_cross_entropy_backward(float *dlogits, float beta, float dloss, int64_t count, const float *logits,
+                                       const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
+                                       int64_t ld)
 {
-    if (count == 0) return;
-    float scale = dloss / (float)count;
+    float scale = count ? dloss / (float)count : 0.0f;
 #pragma omp parallel for if (rows * classes >= PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
-        if (targets[r] < 0) continue;
-        const float *row = logits + r * ld;
         float *drow = dlogits + r * ld;
-        for (int64_t c = 0; c < classes; c++) drow[c] += scale * tp_vexpf(row[c] - logsumexp[r]);
+        if (targets[r] < 0 || count == 0) {
+            if (beta == 0.0f) memset(drow, 0, (size_t)ld * sizeof *drow);
+            continue;
+        }
+        const float *row = logits + r * ld;
+        float shift = logsumexp[r];
+        /* Overwriting reads no gradient: the logits' gradient is the largest buffer of an MLM step. */
+        if (beta == 0.0f) {
+            for (int64_t c = 0; c < classes; c++)
+                drow[c] = scale * tp_vexpf(row[c] - shift);
+            for (int64_t c = classes; c < ld; c++)
+                drow[c] = 0.0f;
+        } else {
+            for (int64_t c = 0; c < classes; c++)
+                drow[c] += scale * tp_vexpf(row[c] - shift);
+        }
         drow[targets[r]] -= scale;
     }
 }

@@ -497,9 +497,10 @@ static void cross_entropy_backward(tp_ctx *ctx, tp_node *node)
     tp_tensor *logits = node->in[0];
     float dloss;
     ctx->backend->download(&dloss, node->out->grad, sizeof dloss);
-    ctx->backend->cross_entropy_backward(tp_grad_of(ctx, logits), dloss, saved->count, logits->data,
-                                         saved->logsumexp, saved->targets, tp_rows(logits), saved->classes,
-                                         tp_cols(logits));
+    float beta;
+    float *dlogits = grad_for_product(ctx, logits, &beta); /* the kernel writes all of it */
+    ctx->backend->cross_entropy_backward(dlogits, beta, dloss, saved->count, logits->data, saved->logsumexp,
+                                         saved->targets, tp_rows(logits), saved->classes, tp_cols(logits));
 }
 
 tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,

@@ -144,7 +144,7 @@ void tp_cuda_cached_attention_forward(const tp_cached_attention_shape *shape, fl
 void tp_cuda_cross_entropy_forward(float *loss, int64_t *count, int64_t *correct, float *logsumexp,
                                    const float *logits, const int32_t *targets, int64_t rows, int64_t classes,
                                    int64_t ld);
-void tp_cuda_cross_entropy_backward(float *dlogits, float dloss, int64_t count, const float *logits,
+void tp_cuda_cross_entropy_backward(float *dlogits, float beta, float dloss, int64_t count, const float *logits,
                                     const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
                                     int64_t ld);
 void tp_cuda_pointwise_loss_forward(tp_pointwise_loss_kind kind, float *loss, int64_t *correct, const float *x,

@@ -67,28 +67,38 @@ void tp_cuda_cross_entropy_forward(float *loss, int64_t *count, int64_t *correct
     if (correct) *correct = (int64_t)counts[1];
 }
 
-__global__ void cross_entropy_backward_kernel(float *dlogits, float scale, const float *logits,
+// Over every element of [rows, ld]: beta 0 writes each one (zero outside the scored rows' classes), beta 1
+// adds to the scored ones only.
+__global__ void cross_entropy_backward_kernel(float *dlogits, float beta, float scale, const float *logits,
                                               const float *logsumexp, const int32_t *targets, int64_t rows,
                                               int64_t classes, int64_t ld)
 {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * classes;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * ld;
          i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = i / classes, c = i % classes;
-        if (targets[r] < 0) continue;
-        float *d = dlogits + r * ld + c;
-        *d += scale * expf(logits[r * ld + c] - logsumexp[r]);
-        if (c == targets[r]) *d -= scale;
+        int64_t r = i / ld, c = i % ld;
+        float gradient = 0.0f;
+        if (targets[r] >= 0 && c < classes) {
+            gradient = scale * expf(logits[i] - logsumexp[r]);
+            if (c == targets[r]) gradient -= scale;
+        } else if (beta != 0.0f) {
+            continue;
+        }
+        dlogits[i] = beta != 0.0f ? dlogits[i] + gradient : gradient;
     }
 }
 
-void tp_cuda_cross_entropy_backward(float *dlogits, float dloss, int64_t count, const float *logits,
+void tp_cuda_cross_entropy_backward(float *dlogits, float beta, float dloss, int64_t count, const float *logits,
                                     const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
                                     int64_t ld)
 {
-    if (count == 0 || rows <= 0 || classes <= 0) return;
-    unsigned blocks = tp_cuda_blocks(rows * classes);
+    if (rows <= 0 || ld <= 0) return;
+    if (count == 0 || classes <= 0) { // no scored row: nothing to add, zeros to write
+        if (beta == 0.0f) CUDA_CHECK(cudaMemset(dlogits, 0, (size_t)(rows * ld) * sizeof *dlogits));
+        return;
+    }
+    unsigned blocks = tp_cuda_blocks(rows * ld);
     if (blocks > 65535u * 16u) blocks = 65535u * 16u;
-    cross_entropy_backward_kernel<<<blocks, TP_CUDA_THREADS>>>(dlogits, dloss / (float)count, logits, logsumexp,
+    cross_entropy_backward_kernel<<<blocks, TP_CUDA_THREADS>>>(dlogits, beta, dloss / (float)count, logits, logsumexp,
                                                                targets, rows, classes, ld);
     CUDA_CHECK_LAUNCH();
 }

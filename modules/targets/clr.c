@@ -111,5 +111,5 @@ static int clr_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_mode
     return 0;
 }
 
-const tp_target_type tp_target_clr = {"clr", clr_create, clr_forward, NULL,
-                                      NULL}; /* two-stream models keep every row */
+/* reads_marked_rows NULL: two-stream models keep every row */
+const tp_target_type tp_target_clr = {"clr", clr_create, clr_forward, NULL, NULL};
