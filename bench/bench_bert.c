@@ -21,8 +21,9 @@
 #include "core/rng.h"
 #include "core/trainer.h"
 
+#include "bench/cpu_peak.h"
+
 #define VOCAB_SIZE 30522
-#define PEAK_FLOPS 198e9 /* this machine's fp32 peak: 2 Zen3 cores, 2 FMA x 8 lanes x 2 flops x 3.1 GHz */
 
 typedef struct bench_config {
     const char *name;
@@ -36,6 +37,8 @@ static const char *const mode_names[] = {"train", "finetune", "infer", NULL};
 
 /* --every_row: the encoder computes every row of its last layer (what skipping the rows no target reads saves). */
 static int every_row;
+/* The MFU's denominator: this machine's fp32 peak with the run's threads (bench/cpu_peak.h). */
+static double peak_flops;
 
 typedef struct bench_batch {
     tp_batch batch;
@@ -176,10 +179,10 @@ static int run_config(const bench_config *bc, bench_mode mode, int steps)
     double median = median_of(seconds, steps);
     double tokens = (double)(bc->batch_size * bc->seq_length);
     printf("{\"impl\":\"tp\",\"mode\":\"%s\",\"config\":\"%s\",\"tokens_per_s_median\":%.1f,\"mfu\":%.4f,"
-           "\"tokens_per_cpu_s_median\":%.1f,\"threads\":%d,\"every_row\":%s,\"step_s\":[",
+           "\"tokens_per_cpu_s_median\":%.1f,\"threads\":%d,\"every_row\":%s,\"peak_flops\":%.4g,\"step_s\":[",
            mode_names[mode], bc->name, tokens / median,
-           step_flops(&r.model.hp, mode, bc->batch_size, bc->seq_length, r.b.batch.mlm_count) / median / PEAK_FLOPS,
-           tokens / median_of(cpu_seconds, steps), omp_get_max_threads(), every_row ? "true" : "false");
+           step_flops(&r.model.hp, mode, bc->batch_size, bc->seq_length, r.b.batch.mlm_count) / median / peak_flops,
+           tokens / median_of(cpu_seconds, steps), omp_get_max_threads(), every_row ? "true" : "false", peak_flops);
     for (int i = 0; i < steps; i++) printf("%s%.5f", i ? "," : "", seconds[i]);
     printf("]}\n");
     fflush(stdout);
@@ -225,7 +228,9 @@ int main(int argc, char **argv)
                    "  --mode finetune  classifier step: forward + backward + AdamW, BERT + cls head, 2 labels\n"
                    "  --mode infer     the classifier's forward alone, eval mode (no dropout, no tape)\n"
                    "  --steps N        timed steps (default 5); one JSON line per config: their median as tokens per\n"
-                   "                   wall-clock second and per CPU second of the process (all threads)\n"
+                   "                   wall-clock second and per CPU second of the process (all threads), and the\n"
+                   "                   MFU against this machine's fp32 peak, measured at start (peak_flops:\n"
+                   "                   fused multiply-adds on every thread, bench/cpu_peak.h)\n"
                    "  --threads N      OpenMP threads (default: OMP_NUM_THREADS)\n"
                    "  --every_row      the last layer computes every row, not only those the targets read (the\n"
                    "                   masked tokens and each sequence's first and last; see docs/benchmarks.md)\n");
@@ -233,6 +238,7 @@ int main(int argc, char **argv)
         }
     }
     if (steps < 1) steps = 1;
+    peak_flops = measure_peak_flops();
     for (const bench_config *bc = configs; bc->name; bc++) {
         if (!strstr(wanted, bc->name)) continue;
         if (run_config(bc, mode, steps) < 0) {

@@ -167,7 +167,9 @@ def main():
     parser.add_argument("--steps", type=int, default=5, help="timed steps per config (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
-    parser.add_argument("--peak-flops", type=float, default=198e9, help="peak FLOP/s for the MFU (default 198e9)")
+    parser.add_argument("--peak-flops", type=float, default=198e9,
+                        help="peak FLOP/s for the MFU (default 198e9, the first machine's; run_bert.py passes the peak "
+                             "bench-bert measured)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--batch-size", type=int, default=0, help="sequences per step (default: the config's)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"],

@@ -62,7 +62,9 @@ def main():
             loads.append(os.getloadavg()[0])
             tp_runs.append(run_json([os.path.join(args.build, "bench-bert")] + common, env))
             loads.append(os.getloadavg()[0])
-            torch_runs.append(run_json(["/usr/bin/python3", "bench/bert_torch.py"] + common, torch_env))
+            # Both MFUs over the peak bench-bert measured (bench/cpu_peak.h) with these threads.
+            peak = ["--peak-flops", str(tp_runs[-1]["peak_flops"])]
+            torch_runs.append(run_json(["/usr/bin/python3", "bench/bert_torch.py"] + common + peak, torch_env))
         ratios = [a[key] / b[key] for a, b in zip(tp_runs, torch_runs)]
         rows.append({
             "config": config,
@@ -71,6 +73,7 @@ def main():
             "tp_mfu": statistics.median(r["mfu"] for r in tp_runs),
             "torch_mfu": statistics.median(r["mfu"] for r in torch_runs),
             "ratio": statistics.median(ratios),
+            "peak": statistics.median(r["peak_flops"] for r in tp_runs),
             "ratios": ratios,
             "loads": (min(loads), max(loads)),
         })
@@ -84,7 +87,9 @@ def main():
                      f"{100 * r['torch_mfu']:.0f}% | {r['ratio']:.2f}x | "
                      + ", ".join(f"{x:.2f}" for x in r["ratios"]) + f" | {r['loads'][0]:.1f}-{r['loads'][1]:.1f} |")
     table = (f"Measured {started} (`--mode {args.mode}`), {args.rounds} rounds of {args.steps} timed steps "
-             f"after 2 warm-up steps, {args.threads} thread{'s' if args.threads > 1 else ''} each, tokens per {args.clock} second.\n\n" + "\n".join(lines))
+             f"after 2 warm-up steps, {args.threads} thread{'s' if args.threads > 1 else ''} each, tokens per {args.clock} second; "
+             f"MFU over the measured fp32 peak of {statistics.median(r['peak'] for r in rows) / 1e9:.0f} GFLOP/s "
+             f"({args.threads} thread{'s' if args.threads > 1 else ''}, bench/cpu_peak.h).\n\n" + "\n".join(lines))
     print(table)
     if args.write:
         path = os.path.join(REPO, "docs", "benchmarks.md")
