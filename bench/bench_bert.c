@@ -1,12 +1,16 @@
 /* bench-bert: times BERT steps in tp on random data, the same work as bench/bert_torch.py
- * does in PyTorch (vocabulary 30522, post-LN, GELU, dropout 0.1), in one of three modes:
+ * does in PyTorch (vocabulary 30522, post-LN, GELU, dropout 0.1), in one of four modes:
  *   train     pre-training step: forward + backward + AdamW, MLM at 15% of positions + SP;
  *   finetune  classifier fine-tuning step: forward + backward + AdamW of BERT + the cls head
  *             (first token -> linear -> tanh -> linear, 2 labels, cross-entropy; tp-finetune's
  *             classification model);
- *   infer     the same classifier's forward alone, eval mode (no dropout, no tape).
+ *   infer     the same classifier's forward alone, eval mode (no dropout, no tape);
+ *   gemm      the training step's matrix products alone, as tp calls cblas_sgemm for them: the
+ *             MFU OpenBLAS itself reaches on these shapes, a bound for the train step's.
  * Prints one JSON line per config: the median step as tokens per wall-clock second and per CPU
  * second of the process (the robust measure with 1 thread on a loaded machine). */
+#include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +36,8 @@ typedef struct bench_config {
 
 static const bench_config configs[] = {{"tiny", 16, 128}, {"small", 8, 128}, {"base", 8, 128}, {NULL, 0, 0}};
 
-typedef enum bench_mode { MODE_TRAIN, MODE_FINETUNE, MODE_INFER } bench_mode;
-static const char *const mode_names[] = {"train", "finetune", "infer", NULL};
+typedef enum bench_mode { MODE_TRAIN, MODE_FINETUNE, MODE_INFER, MODE_GEMM } bench_mode;
+static const char *const mode_names[] = {"train", "finetune", "infer", "gemm", NULL};
 
 /* --every_row: the encoder computes every row of its last layer (what skipping the rows no target reads saves). */
 static int every_row;
@@ -86,8 +90,114 @@ static double step_flops(const tp_model_config *hp, bench_mode mode, int64_t bat
     double tokens = (double)(batch_size * seq_length), h = (double)hp->hidden_size, f = (double)hp->feedforward_size;
     double per_layer = 3 * 2 * tokens * h * h + 2 * tokens * h * h + 2 * 2 * tokens * h * f +
                        2 * 2 * (double)batch_size * seq_length * seq_length * h;
-    double heads = mode == MODE_TRAIN ? 2 * tokens * h * h + 2 * (double)masked * h * VOCAB_SIZE : 0;
+    int vocabulary = mode == MODE_TRAIN || mode == MODE_GEMM;
+    double heads = vocabulary ? 2 * tokens * h * h + 2 * (double)masked * h * VOCAB_SIZE : 0;
     return (mode == MODE_INFER ? 1 : 3) * (per_layer * (double)hp->layers_num + heads);
+}
+
+/* ---- --mode gemm: the training step's products alone ---------------------------------------- */
+
+/* One cblas_sgemm call shape (row-major, C = op(A) op(B)) and how often a step makes it.  The
+ * attention's per-head products (per_head) run as core/cpu_kernels.c runs them: the heads spread
+ * over the threads, each product on one. */
+typedef struct product {
+    int trans_a, trans_b;
+    int64_t m, n, k, lda, ldb, ldc, repeats;
+    int per_head;
+} product;
+
+typedef struct product_list {
+    product items[18];
+    int count;
+} product_list;
+
+static void add_product(product_list *list, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
+                        int64_t ldb, int64_t ldc, int64_t repeats, int per_head)
+{
+    if (list->count == (int)(sizeof list->items / sizeof list->items[0])) abort(); /* train_products makes 18 */
+    list->items[list->count++] = (product){trans_a, trans_b, m, n, k, lda, ldb, ldc, repeats, per_head};
+}
+
+/* A linear layer's three products, as core/ops.c calls them: y = x wᵀ, dx = dy w, dw = dyᵀ x. */
+static void add_linear(product_list *list, int64_t rows, int64_t in, int64_t out, int64_t repeats)
+{
+    add_product(list, 0, 1, rows, out, in, in, in, out, repeats, 0);
+    add_product(list, 0, 0, rows, in, out, out, in, in, repeats, 0);
+    add_product(list, 1, 0, out, in, rows, out, in, in, repeats, 0);
+}
+
+/* The products step_flops counts for a training step: per layer four hidden x hidden linears
+ * (query, key, value, output), the feed-forward pair, and per sequence and head the attention's
+ * scores (q kᵀ) and context (p v) with their four backward products (dp = do vᵀ, dv = pᵀ do,
+ * dq = ds k, dk = dsᵀ q); then the MLM dense layer on every token and the vocabulary projection
+ * on the masked ones. */
+static product_list train_products(const tp_model_config *hp, int64_t batch_size, int64_t seq_length, int64_t masked)
+{
+    product_list list = {.count = 0};
+    int64_t tokens = batch_size * seq_length, hidden = hp->hidden_size, layers = hp->layers_num;
+    int64_t head_size = hidden / hp->heads_num, per_head = layers * batch_size * hp->heads_num;
+    add_linear(&list, tokens, hidden, hidden, 4 * layers);
+    add_linear(&list, tokens, hidden, hp->feedforward_size, layers);
+    add_linear(&list, tokens, hp->feedforward_size, hidden, layers);
+    add_product(&list, 0, 1, seq_length, seq_length, head_size, hidden, hidden, seq_length, 2 * per_head, 1);
+    add_product(&list, 0, 0, seq_length, head_size, seq_length, seq_length, hidden, hidden, 2 * per_head, 1);
+    add_product(&list, 1, 0, seq_length, head_size, seq_length, seq_length, hidden, hidden, 2 * per_head, 1);
+    add_linear(&list, tokens, hidden, hidden, 1);
+    add_linear(&list, masked, hidden, VOCAB_SIZE, 1);
+    return list;
+}
+
+static double product_flops(const product_list *list)
+{
+    double flops = 0;
+    for (int i = 0; i < list->count; i++) {
+        const product *p = &list->items[i];
+        flops += 2.0 * (double)p->m * (double)p->n * (double)p->k * (double)p->repeats;
+    }
+    return flops;
+}
+
+/* Operands as large as the largest product's, random, read by every call; the output one per
+ * thread. */
+typedef struct product_buffers {
+    float *a, *b, *c;
+} product_buffers;
+
+static product_buffers product_buffers_make(const product_list *list)
+{
+    int64_t a_size = 0, b_size = 0, c_size = 0;
+    for (int i = 0; i < list->count; i++) {
+        const product *p = &list->items[i];
+        int64_t a = (p->trans_a ? p->k : p->m) * p->lda, b = (p->trans_b ? p->n : p->k) * p->ldb, c = p->m * p->ldc;
+        a_size = a > a_size ? a : a_size, b_size = b > b_size ? b : b_size, c_size = c > c_size ? c : c_size;
+    }
+    c_size *= omp_get_max_threads();
+    product_buffers buffers = {tp_xmalloc((size_t)a_size * sizeof(float)), tp_xmalloc((size_t)b_size * sizeof(float)),
+                               tp_xcalloc((size_t)c_size, sizeof(float))};
+    for (int64_t i = 0; i < a_size; i++) buffers.a[i] = tp_uniform(1, 1, (uint64_t)i) - 0.5f;
+    for (int64_t i = 0; i < b_size; i++) buffers.b[i] = tp_uniform(1, 2, (uint64_t)i) - 0.5f;
+    return buffers;
+}
+
+static void run_product(const product *p, const product_buffers *buffers, float *c)
+{
+    cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans, p->trans_b ? CblasTrans : CblasNoTrans,
+                (int)p->m, (int)p->n, (int)p->k, 1.0f, buffers->a, (int)p->lda, buffers->b, (int)p->ldb, 0.0f, c,
+                (int)p->ldc);
+}
+
+static void run_products(const product_list *list, const product_buffers *buffers)
+{
+    for (int i = 0; i < list->count; i++) {
+        const product *p = &list->items[i];
+        if (!p->per_head) {
+            for (int64_t r = 0; r < p->repeats; r++) run_product(p, buffers, buffers->c);
+            continue;
+        }
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < p->repeats; r++)
+            run_product(p, buffers, buffers->c + (int64_t)omp_get_thread_num() * p->m * p->ldc);
+    }
 }
 
 /* clock: CLOCK_MONOTONIC (wall) or CLOCK_PROCESS_CPUTIME_ID (CPU time of all threads). */
@@ -107,14 +217,20 @@ static int compare_double(const void *a, const void *b)
 typedef struct bench_run {
     bench_mode mode;
     tp_model model;
-    tp_trainer trainer; /* train and finetune */
-    tp_ctx ctx;         /* infer */
+    tp_trainer trainer;    /* train and finetune */
+    tp_ctx ctx;            /* infer */
+    product_list products; /* gemm */
+    product_buffers buffers;
     bench_batch b;
 } bench_run;
 
 /* One timed step of the run's mode. */
 static int run_step(bench_run *r)
 {
+    if (r->mode == MODE_GEMM) {
+        run_products(&r->products, &r->buffers);
+        return 0;
+    }
     if (r->mode != MODE_INFER) return tp_trainer_step(&r->trainer, bench_step, &r->b);
     tp_model_batch batch = tp_model_batch_upload(&r->ctx, &r->b.batch);
     batch.targets_only = !every_row;
@@ -127,6 +243,16 @@ static int run_step(bench_run *r)
 /* The trainer (train, finetune) or the forward-only context (infer), over a fresh output dir. */
 static int setup_steps(bench_run *r, tp_config *run, const char *dir)
 {
+    if (r->mode == MODE_GEMM) {
+        const tp_batch *batch = &r->b.batch;
+        r->products = train_products(&r->model.hp, batch->batch_size, batch->seq_length, batch->mlm_count);
+        double made = product_flops(&r->products),
+               counted = step_flops(&r->model.hp, MODE_GEMM, batch->batch_size, batch->seq_length, batch->mlm_count);
+        if (fabs(made - counted) > 1e-9 * counted)
+            return tp_fail("the products of --mode gemm make %.6g FLOPs, the MFU counts %.6g", made, counted);
+        r->buffers = product_buffers_make(&r->products);
+        return 0;
+    }
     if (r->mode == MODE_INFER) {
         tp_ctx_init(&r->ctx, &tp_cpu_backend, (size_t)64 << 20);
         r->ctx.record = 0;
@@ -164,11 +290,11 @@ static int run_config(const bench_config *bc, bench_mode mode, int steps)
     bench_run r = {.mode = mode};
     if (mode != MODE_TRAIN && tp_task_configure_head(TP_TASK_CLASSIFICATION, 2, run, config) < 0) return -1;
     if (tp_model_build(&r.model, config, VOCAB_SIZE) < 0 || tp_config_check_unused(config) < 0) return -1;
-    tp_model_allocate(&r.model, &tp_cpu_backend, 1);
+    if (mode != MODE_GEMM) tp_model_allocate(&r.model, &tp_cpu_backend, 1);
     char dir[] = "/tmp/tp_bench_XXXXXX";
     if (!mkdtemp(dir)) return tp_fail("mkdtemp failed");
-    if (setup_steps(&r, run, dir) < 0) return -1;
     make_batch(&r.b, bc->batch_size, bc->seq_length);
+    if (setup_steps(&r, run, dir) < 0) return -1;
     double *seconds = tp_xmalloc((size_t)steps * sizeof *seconds), *cpu_seconds = tp_xmalloc((size_t)steps * sizeof *cpu_seconds);
     for (int i = 0; i < 2 + steps; i++) {
         double start = now(CLOCK_MONOTONIC), cpu_start = now(CLOCK_PROCESS_CPUTIME_ID);
@@ -189,7 +315,9 @@ static int run_config(const bench_config *bc, bench_mode mode, int steps)
     if (tp_remove_tree(dir) < 0) fprintf(stderr, "bench-bert: could not remove %s\n", dir);
     free(seconds);
     free(cpu_seconds);
-    if (mode == MODE_INFER)
+    if (mode == MODE_GEMM)
+        free(r.buffers.a), free(r.buffers.b), free(r.buffers.c);
+    else if (mode == MODE_INFER)
         tp_ctx_free(&r.ctx);
     else
         tp_trainer_free(&r.trainer);
@@ -220,13 +348,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--every_row"))
             every_row = 1;
         else {
-            printf("usage: bench-bert [--configs tiny,small,base] [--mode train|finetune|infer] [--steps N] [--threads "
-                   "N]\n"
-                   "                  [--every_row]\n"
+            printf("usage: bench-bert [--configs tiny,small,base] [--mode train|finetune|infer|gemm] [--steps N]\n"
+                   "                  [--threads N] [--every_row]\n"
                    "Times tp's BERT steps on random data (run from the repository root), 2 untimed steps first:\n"
                    "  --mode train     pre-training step: forward + backward + AdamW, MLM + SP (default)\n"
                    "  --mode finetune  classifier step: forward + backward + AdamW, BERT + cls head, 2 labels\n"
                    "  --mode infer     the classifier's forward alone, eval mode (no dropout, no tape)\n"
+                   "  --mode gemm      the train step's matrix products alone (the FLOPs its MFU counts), each\n"
+                   "                   through cblas_sgemm as tp calls it: the MFU OpenBLAS reaches on these shapes\n"
                    "  --steps N        timed steps (default 5); one JSON line per config: their median as tokens per\n"
                    "                   wall-clock second and per CPU second of the process (all threads), and the\n"
                    "                   MFU against this machine's fp32 peak, measured at start (peak_flops:\n"
