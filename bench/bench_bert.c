@@ -5,11 +5,10 @@
  *             (first token -> linear -> tanh -> linear, 2 labels, cross-entropy; tp-finetune's
  *             classification model);
  *   infer     the same classifier's forward alone, eval mode (no dropout, no tape);
- *   gemm      the training step's matrix products alone, as tp calls cblas_sgemm for them: the
- *             MFU OpenBLAS itself reaches on these shapes, a bound for the train step's.
+ *   gemm      the training step's matrix products alone, through the CPU backend's gemm (OpenBLAS):
+ *             the MFU the products themselves reach on these shapes, a bound for the train step's.
  * Prints one JSON line per config: the median step as tokens per wall-clock second and per CPU
  * second of the process (the robust measure with 1 thread on a loaded machine). */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -41,6 +40,8 @@ static const char *const mode_names[] = {"train", "finetune", "infer", "gemm", N
 
 /* --every_row: the encoder computes every row of its last layer (what skipping the rows no target reads saves). */
 static int every_row;
+/* --compare_split (with --mode gemm): each product timed both ways tp_cpu_gemm_threads offers. */
+static int compare_split;
 /* The MFU's denominator: this machine's fp32 peak with the run's threads (bench/cpu_peak.h). */
 static double peak_flops;
 
@@ -97,7 +98,7 @@ static double step_flops(const tp_model_config *hp, bench_mode mode, int64_t bat
 
 /* ---- --mode gemm: the training step's products alone ---------------------------------------- */
 
-/* One cblas_sgemm call shape (row-major, C = op(A) op(B)) and how often a step makes it.  The
+/* One product's shape (row-major, C = op(A) op(B)) and how often a step makes it.  The
  * attention's per-head products (per_head) run as core/cpu_kernels.c runs them: the heads spread
  * over the threads, each product on one. */
 typedef struct product {
@@ -179,11 +180,11 @@ static product_buffers product_buffers_make(const product_list *list)
     return buffers;
 }
 
+/* Through the CPU backend's gemm, which calls OpenBLAS (core/cpu_kernels.c). */
 static void run_product(const product *p, const product_buffers *buffers, float *c)
 {
-    cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans, p->trans_b ? CblasTrans : CblasNoTrans,
-                (int)p->m, (int)p->n, (int)p->k, 1.0f, buffers->a, (int)p->lda, buffers->b, (int)p->ldb, 0.0f, c,
-                (int)p->ldc);
+    tp_cpu_backend.gemm(p->trans_a, p->trans_b, p->m, p->n, p->k, 1.0f, buffers->a, p->lda, buffers->b, p->ldb, 0.0f, c,
+                        p->ldc);
 }
 
 static void run_products(const product_list *list, const product_buffers *buffers)
@@ -198,6 +199,48 @@ static void run_products(const product_list *list, const product_buffers *buffer
         for (int64_t r = 0; r < p->repeats; r++)
             run_product(p, buffers, buffers->c + (int64_t)omp_get_thread_num() * p->m * p->ldc);
     }
+}
+
+static double now(clockid_t clock);
+static double median_of(const double *values, int n);
+
+/* Seconds per call of one product threaded one way (split 0: OpenBLAS's threads; 1: a block of C
+ * per thread), the median of `steps` timings of 5 calls each. */
+static double time_product(const product *p, const product_buffers *buffers, int split, int steps, double *seconds)
+{
+    for (int s = 0; s < steps; s++) {
+        double start = now(CLOCK_MONOTONIC);
+        for (int call = 0; call < 5; call++)
+            tp_cpu_gemm_threads(split, p->trans_a, p->trans_b, p->m, p->n, p->k, 1.0f, buffers->a, p->lda, buffers->b,
+                                p->ldb, 0.0f, buffers->c, p->ldc);
+        seconds[s] = (now(CLOCK_MONOTONIC) - start) / 5;
+    }
+    return median_of(seconds, steps);
+}
+
+/* One JSON line per product (the per-head ones run on one thread each, so not here): GFLOP/s with
+ * OpenBLAS's threads and split, alternating for 3 rounds, and the median of the rounds' ratios. */
+static void print_split_comparison(const char *config, const product_list *list, const product_buffers *buffers,
+                                   int steps)
+{
+    double *seconds = tp_xmalloc((size_t)steps * sizeof *seconds);
+    for (int i = 0; i < list->count; i++) {
+        const product *p = &list->items[i];
+        if (p->per_head) continue;
+        double flops = 2.0 * (double)p->m * (double)p->n * (double)p->k, whole[3], split[3], ratio[3];
+        for (int round = 0; round < 3; round++) {
+            whole[round] = time_product(p, buffers, 0, steps, seconds);
+            split[round] = time_product(p, buffers, 1, steps, seconds);
+            ratio[round] = whole[round] / split[round];
+        }
+        printf("{\"config\":\"%s\",\"product\":\"%c%c %lldx%lldx%lld\",\"openblas_threads_gflops\":%.1f,"
+               "\"split_gflops\":%.1f,\"split_speedup\":%.3f,\"threads\":%d}\n",
+               config, p->trans_a ? 'T' : 'N', p->trans_b ? 'T' : 'N', (long long)p->m, (long long)p->n,
+               (long long)p->k, flops / median_of(whole, 3) * 1e-9, flops / median_of(split, 3) * 1e-9,
+               median_of(ratio, 3), omp_get_max_threads());
+    }
+    fflush(stdout);
+    free(seconds);
 }
 
 /* clock: CLOCK_MONOTONIC (wall) or CLOCK_PROCESS_CPUTIME_ID (CPU time of all threads). */
@@ -295,6 +338,7 @@ static int run_config(const bench_config *bc, bench_mode mode, int steps)
     if (!mkdtemp(dir)) return tp_fail("mkdtemp failed");
     make_batch(&r.b, bc->batch_size, bc->seq_length);
     if (setup_steps(&r, run, dir) < 0) return -1;
+    if (mode == MODE_GEMM && compare_split) print_split_comparison(bc->name, &r.products, &r.buffers, steps);
     double *seconds = tp_xmalloc((size_t)steps * sizeof *seconds), *cpu_seconds = tp_xmalloc((size_t)steps * sizeof *cpu_seconds);
     for (int i = 0; i < 2 + steps; i++) {
         double start = now(CLOCK_MONOTONIC), cpu_start = now(CLOCK_PROCESS_CPUTIME_ID);
@@ -347,22 +391,26 @@ int main(int argc, char **argv)
             omp_set_num_threads(atoi(argv[++i]));
         else if (!strcmp(argv[i], "--every_row"))
             every_row = 1;
+        else if (!strcmp(argv[i], "--compare_split"))
+            compare_split = 1;
         else {
             printf("usage: bench-bert [--configs tiny,small,base] [--mode train|finetune|infer|gemm] [--steps N]\n"
-                   "                  [--threads N] [--every_row]\n"
+                   "                  [--threads N] [--every_row] [--compare_split]\n"
                    "Times tp's BERT steps on random data (run from the repository root), 2 untimed steps first:\n"
                    "  --mode train     pre-training step: forward + backward + AdamW, MLM + SP (default)\n"
                    "  --mode finetune  classifier step: forward + backward + AdamW, BERT + cls head, 2 labels\n"
                    "  --mode infer     the classifier's forward alone, eval mode (no dropout, no tape)\n"
-                   "  --mode gemm      the train step's matrix products alone (the FLOPs its MFU counts), each\n"
-                   "                   through cblas_sgemm as tp calls it: the MFU OpenBLAS reaches on these shapes\n"
+                   "  --mode gemm      the train step's matrix products alone (the FLOPs its MFU counts), through\n"
+                   "                   the CPU backend's gemm (OpenBLAS): the MFU the products reach on these shapes\n"
                    "  --steps N        timed steps (default 5); one JSON line per config: their median as tokens per\n"
                    "                   wall-clock second and per CPU second of the process (all threads), and the\n"
                    "                   MFU against this machine's fp32 peak, measured at start (peak_flops:\n"
                    "                   fused multiply-adds on every thread, bench/cpu_peak.h)\n"
                    "  --threads N      OpenMP threads (default: OMP_NUM_THREADS)\n"
                    "  --every_row      the last layer computes every row, not only those the targets read (the\n"
-                   "                   masked tokens and each sequence's first and last; see docs/benchmarks.md)\n");
+                   "                   masked tokens and each sequence's first and last; see docs/benchmarks.md)\n"
+                   "  --compare_split  with --mode gemm: first one JSON line per product, timed with OpenBLAS's own\n"
+                   "                   threads and split into a block of the output per thread (tp_cpu_gemm_threads)\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }

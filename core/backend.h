@@ -274,4 +274,10 @@ typedef struct tp_backend {
 
 extern const tp_backend tp_cpu_backend;
 
+/* The two ways tp_cpu_backend.gemm threads a product (core/cpu_kernels.c chooses by its shape):
+ * one cblas_sgemm call that OpenBLAS threads itself (split 0), or one single-threaded call per
+ * thread on its own block of C (split 1).  bench-bert --mode gemm --compare_split times both. */
+void tp_cpu_gemm_threads(int split, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
 #endif

@@ -46,6 +46,54 @@ static int blas_dim(int64_t value)
     return (int)value;
 }
 
+static void blas_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, blas_dim(m),
+                blas_dim(n), blas_dim(k), alpha, a, blas_dim(lda), b, blas_dim(ldb), beta, c, blas_dim(ldc));
+}
+
+/* OpenBLAS threads a product by itself, but where one of its dimensions is 512 or less (the tiny
+ * and small BERT layers, the vocabulary projection of the masked rows) its threads ran 1.0-1.5x
+ * slower on this machine than one single-threaded call per thread on its own block of C
+ * (docs/benchmarks.md, "Products split over the threads"); with every dimension 768 or more they
+ * ran as fast. */
+enum { SPLIT_DIMENSION_MAX = 512, SPLIT_SIDE_MIN = 64 };
+
+static int split_pays(int64_t m, int64_t n, int64_t k, int threads)
+{
+    int64_t smallest = m < n ? (m < k ? m : k) : (n < k ? n : k);
+    return smallest <= SPLIT_DIMENSION_MAX && (m > n ? m : n) >= SPLIT_SIDE_MIN * threads;
+}
+
+/* C's rows (m >= n) or columns in one block per thread, in multiples of 16 (the kernel's panels). */
+static void split_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int threads)
+{
+    int by_rows = m >= n;
+#pragma omp parallel num_threads(threads)
+    {
+        int64_t thread = omp_get_thread_num(), side = by_rows ? m : n, unit = 16;
+        int64_t begin = side * thread / threads / unit * unit;
+        int64_t end = thread == threads - 1 ? side : side * (thread + 1) / threads / unit * unit;
+        if (end > begin && by_rows)
+            blas_gemm(trans_a, trans_b, end - begin, n, k, alpha, trans_a ? a + begin : a + begin * lda, lda, b, ldb,
+                      beta, c + begin * ldc, ldc);
+        else if (end > begin)
+            blas_gemm(trans_a, trans_b, m, end - begin, k, alpha, a, lda, trans_b ? b + begin * ldb : b + begin, ldb,
+                      beta, c + begin, ldc);
+    }
+}
+
+void tp_cpu_gemm_threads(int split, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (split)
+        split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, omp_get_max_threads());
+    else
+        blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 static void cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
@@ -56,8 +104,9 @@ static void cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
                     blas_dim(trans_b ? k : n), alpha, b, blas_dim(ldb), a, trans_a ? blas_dim(lda) : 1, beta, c, 1);
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, blas_dim(m),
-                blas_dim(n), blas_dim(k), alpha, a, blas_dim(lda), b, blas_dim(ldb), beta, c, blas_dim(ldc));
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    tp_cpu_gemm_threads(threads > 1 && split_pays(m, n, k, threads), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+                        beta, c, ldc);
 }
 
 static void cpu_fill_bias(float *y, const float *bias, int64_t rows, int64_t cols)

@@ -1,10 +1,16 @@
 /* Op tests for tp_linear, tp_add, tp_scale and tp_act: forward against naive double-precision
  * references, backward against central finite differences, and gradient accumulation for an
- * input used twice.  Also checks that the gradient checker itself notices a wrong gradient. */
+ * input used twice.  Also checks that the gradient checker itself notices a wrong gradient, and
+ * the CPU product split over the threads (tp_cpu_gemm_threads) against a double reference on 1, 2
+ * and 3 threads. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/ops.h"
+#include "core/rng.h"
 #include "support/check.h"
 #include "support/gradcheck.h"
 
@@ -177,6 +183,69 @@ static void test_checker_detects_wrong_gradient(tp_ctx *ctx)
     tp_test_tensor_free(backend, x);
 }
 
+/* ---- the CPU product split over the threads --------------------------------------- */
+
+/* c = alpha op(a) op(b) + beta c in double, row-major, as cblas_sgemm defines it. */
+static void gemm_reference(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                           int64_t lda, const float *b, int64_t ldb, float beta, const float *c, int64_t ldc,
+                           double *out)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double sum = 0;
+            for (int64_t p = 0; p < k; p++)
+                sum += (double)(trans_a ? a[p * lda + i] : a[i * lda + p]) * (trans_b ? b[j * ldb + p] : b[p * ldb + j]);
+            out[i * n + j] = alpha * sum + beta * c[i * ldc + j];
+        }
+}
+
+/* Every transpose pair; a tall product (split by rows) and a wide one (split by columns, in blocks
+ * of 16 with a ragged last block); leading dimensions wider than the matrices, alpha and beta not
+ * 1 and 0, so that a block addressed wrongly or an element left unwritten shows. */
+static void test_split_gemm(void)
+{
+    static const int64_t shapes[][3] = {{301, 37, 45}, {29, 523, 71}};
+    for (int s = 0; s < 2; s++)
+        for (int trans = 0; trans < 4; trans++) {
+            int trans_a = trans >> 1, trans_b = trans & 1;
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            int64_t lda = (trans_a ? m : k) + 3, ldb = (trans_b ? k : n) + 5, ldc = n + 7;
+            int64_t a_size = (trans_a ? k : m) * lda, b_size = (trans_b ? n : k) * ldb, c_size = m * ldc;
+            float *a = malloc(sizeof(float) * a_size), *b = malloc(sizeof(float) * b_size);
+            float *c0 = malloc(sizeof(float) * c_size), *c[3];
+            double *expected = malloc(sizeof(double) * m * n);
+            for (int64_t i = 0; i < a_size; i++) a[i] = tp_uniform(3, 1, i) - 0.5f;
+            for (int64_t i = 0; i < b_size; i++) b[i] = tp_uniform(3, 2, i) - 0.5f;
+            for (int64_t i = 0; i < c_size; i++) c0[i] = tp_uniform(3, 3, i) - 0.5f;
+            gemm_reference(trans_a, trans_b, m, n, k, 0.75f, a, lda, b, ldb, 0.5f, c0, ldc, expected);
+            for (int threads = 1; threads <= 3; threads++) {
+                c[threads - 1] = malloc(sizeof(float) * c_size);
+                memcpy(c[threads - 1], c0, sizeof(float) * c_size);
+                omp_set_num_threads(threads);
+                tp_cpu_gemm_threads(1, trans_a, trans_b, m, n, k, 0.75f, a, lda, b, ldb, 0.5f, c[threads - 1], ldc);
+            }
+            omp_set_num_threads(2);
+            for (int t = 0; t < 3; t++) {
+                double worst = 0;
+                int padding_kept = 1;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < ldc; j++) {
+                        const float *row = c[t] + i * ldc;
+                        if (j >= n)
+                            padding_kept &= row[j] == c0[i * ldc + j];
+                        else
+                            worst = fmax(worst, fabs(row[j] - expected[i * n + j]));
+                    }
+                CHECK_MSG(worst < 1e-5, "split gemm %dx%dx%d trans %d%d, %d threads: error %g", (int)m, (int)n, (int)k,
+                          trans_a, trans_b, t + 1, worst);
+                CHECK_MSG(padding_kept, "split gemm %dx%dx%d trans %d%d, %d threads: wrote past n", (int)m, (int)n,
+                          (int)k, trans_a, trans_b, t + 1);
+            }
+            free(a), free(b), free(c0), free(expected);
+            for (int t = 0; t < 3; t++) free(c[t]);
+        }
+}
+
 int main(void)
 {
     tp_ctx ctx;
@@ -187,6 +256,7 @@ int main(void)
     test_activations(&ctx);
     test_accumulation(&ctx);
     test_checker_detects_wrong_gradient(&ctx);
+    test_split_gemm();
     tp_ctx_free(&ctx);
     return tp_test_finish("test_ops_dense");
 }
