@@ -53,12 +53,12 @@ static void blas_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                 blas_dim(n), blas_dim(k), alpha, a, blas_dim(lda), b, blas_dim(ldb), beta, c, blas_dim(ldc));
 }
 
-/* OpenBLAS threads a product by itself, but where one of its dimensions is 512 or less (the tiny
- * and small BERT layers, the vocabulary projection of the masked rows) its threads ran 1.0-1.5x
- * slower on this machine than one single-threaded call per thread on its own block of C
- * (docs/benchmarks.md, "Products split over the threads"); with every dimension 768 or more they
- * ran as fast. */
-enum { SPLIT_DIMENSION_MAX = 512, SPLIT_SIDE_MIN = 64 };
+/* OpenBLAS threads a product by itself, but where one of its dimensions is 256 or less (tiny BERT's
+ * layers, the vocabulary projection of the masked rows) its threads ran 1.0-1.6x slower on this
+ * machine than one single-threaded call per thread on its own block of C (docs/benchmarks.md,
+ * "Products split over the threads"); at 512 the two were even, from 768 on OpenBLAS's as fast or
+ * faster. */
+enum { SPLIT_DIMENSION_MAX = 256, SPLIT_SIDE_MIN = 64 };
 
 static int split_pays(int64_t m, int64_t n, int64_t k, int threads)
 {
