@@ -82,27 +82,22 @@ static inline float tp_row_max(const float *x, int64_t n)
 }
 
 /* The first index holding the maximum of x[0..n) (n >= 1; 0 when no element compares greater than
- * -FLT_MAX, e.g. all NaN), and that maximum in *max. */
+ * -FLT_MAX, e.g. all NaN), and that maximum in *max.  Two passes: the maximum (tp_row_max), then
+ * the first 16-element block holding it, tested a block at a time.  (One pass that carried each
+ * lane's first index ran at a third of the speed: GCC kept the indices in memory.) */
 static inline int64_t tp_row_argmax(const float *x, int64_t n, float *max)
 {
-    float lanes[TP_REDUCE_LANES];
-    int32_t first[TP_REDUCE_LANES]; /* int32: AVX2 blends 8 of them at once (callers' n < 2^31) */
-    for (int l = 0; l < TP_REDUCE_LANES; l++) lanes[l] = -FLT_MAX, first[l] = 0;
-    int64_t i = 0;
-    for (; i + TP_REDUCE_LANES <= n; i += TP_REDUCE_LANES)
-        for (int l = 0; l < TP_REDUCE_LANES; l++) {
-            int greater = x[i + l] > lanes[l];
-            lanes[l] = greater ? x[i + l] : lanes[l];
-            first[l] = greater ? (int32_t)(i + l) : first[l];
-        }
-    float best = -FLT_MAX;
-    int64_t best_index = 0;
-    for (int l = 0; l < TP_REDUCE_LANES; l++)
-        if (lanes[l] > best || (lanes[l] == best && first[l] < best_index)) best = lanes[l], best_index = first[l];
-    for (; i < n; i++)
-        if (x[i] > best) best = x[i], best_index = i;
+    float best = tp_row_max(x, n);
     *max = best;
-    return best_index;
+    if (!(best > -FLT_MAX)) return 0;
+    int64_t i = 0;
+    for (; i + TP_REDUCE_LANES <= n; i += TP_REDUCE_LANES) {
+        int found = 0;
+        for (int l = 0; l < TP_REDUCE_LANES; l++) found |= x[i + l] == best;
+        if (found) break;
+    }
+    while (x[i] != best) i++;
+    return i;
 }
 
 /* sum of exp(x[i] - shift) in double, x unchanged (the cross-entropy's log-sum-exp). */

@@ -79,6 +79,17 @@ static void check_argmax_ties(void)
         }
     float one = 5.0f, max;
     CHECK(tp_row_argmax(&one, 1, &max) == 0 && max == 5.0f);
+    /* NaN never wins; with no element above -FLT_MAX (all NaN, all -inf) the answer is 0 */
+    for (int i = 0; i < n; i++) x[i] = i % 2 ? 2.0f : NAN;
+    CHECK(tp_row_argmax(x, n, &max) == 1 && max == 2.0f);
+    for (int i = 0; i < n; i++) x[i] = NAN;
+    CHECK(tp_row_argmax(x, n, &max) == 0);
+    for (int i = 0; i < n; i++) x[i] = -INFINITY;
+    CHECK(tp_row_argmax(x, n, &max) == 0);
+    /* the maximum in the tail after the last full block of 16 */
+    for (int i = 0; i < n; i++) x[i] = -1.0f;
+    x[n - 1] = 0.5f;
+    CHECK(tp_row_argmax(x, n, &max) == n - 1 && max == 0.5f);
 }
 
 static void check_reductions(void)
