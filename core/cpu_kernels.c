@@ -474,12 +474,12 @@ static void cpu_cross_entropy_backward(float *dlogits, float beta, float dloss, 
         /* Overwriting reads no gradient: the logits' gradient is the largest buffer of an MLM step. */
         if (beta == 0.0f) {
             for (int64_t c = 0; c < classes; c++)
-                drow[c] = scale * tp_vexpf(row[c] - shift);
+                drow[c] = scale * tp_vexpf_nonpositive(row[c] - shift);
             for (int64_t c = classes; c < ld; c++)
                 drow[c] = 0.0f;
         } else {
             for (int64_t c = 0; c < classes; c++)
-                drow[c] += scale * tp_vexpf(row[c] - shift);
+                drow[c] += scale * tp_vexpf_nonpositive(row[c] - shift);
         }
         drow[targets[r]] -= scale;
     }

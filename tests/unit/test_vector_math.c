@@ -20,7 +20,7 @@ static double ulps(float actual, double expected)
 
 static void check_exp(void)
 {
-    double worst = 0, worst_x = 0;
+    double worst = 0, worst_x = 0, worst_nonpositive = 0, worst_nonpositive_x = 0;
     /* every 997th float between -87.3 and 88.7 (stepping the bit patterns of |x|): about 2 million
      * points of both signs */
     float top = 88.72f;
@@ -34,10 +34,20 @@ static void check_exp(void)
             if (x < -87.33f) continue;
             double error = ulps(tp_vexpf(x), exp((double)x));
             if (error > worst) worst = error, worst_x = x;
+            if (x <= 0.0f) {
+                double error_nonpositive = ulps(tp_vexpf_nonpositive(x), exp((double)x));
+                if (error_nonpositive > worst_nonpositive)
+                    worst_nonpositive = error_nonpositive, worst_nonpositive_x = x;
+            }
         }
     }
     printf("tp_vexpf: worst error %.2f ulp at x = %.9g\n", worst, worst_x);
     CHECK_MSG(worst <= 2.0, "worst error %.2f ulp at %.9g", worst, worst_x);
+    printf("tp_vexpf_nonpositive: worst error %.2f ulp at x = %.9g\n", worst_nonpositive, worst_nonpositive_x);
+    CHECK_MSG(worst_nonpositive <= 2.0, "nonpositive: worst error %.2f ulp at %.9g", worst_nonpositive,
+              worst_nonpositive_x);
+    CHECK(tp_vexpf_nonpositive(0.0f) == 1.0f && tp_vexpf_nonpositive(-100.0f) == 0.0f);
+    CHECK(tp_vexpf_nonpositive(-INFINITY) == 0.0f && isnan(tp_vexpf_nonpositive(NAN)));
     float small[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-7f, -1e-7f, 0.5f, -0.5f, 1.0f, -1.0f, 10.0f, -10.0f};
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++)
         CHECK_MSG(ulps(tp_vexpf(small[i]), exp((double)small[i])) <= 2.0, "exp(%g)", small[i]);
