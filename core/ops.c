@@ -369,6 +369,28 @@ tp_tensor *tp_dropout(tp_ctx *ctx, tp_tensor *x, float p)
     return y;
 }
 
+static void dropout_add_backward(tp_ctx *ctx, tp_node *node)
+{
+    dropout_saved *saved = node->saved;
+    tp_tensor *x = node->in[0], *residual = node->in[1];
+    int64_t n = tp_numel(node->out);
+    if (residual->requires_grad) ctx->backend->accumulate(tp_grad_of(ctx, residual), node->out->grad, n);
+    if (x->requires_grad)
+        ctx->backend->dropout_backward(tp_grad_of(ctx, x), node->out->grad, n, saved->p, ctx->seed, saved->stream);
+}
+
+tp_tensor *tp_dropout_add(tp_ctx *ctx, tp_tensor *x, float p, tp_tensor *residual)
+{
+    if (p <= 0.0f || !ctx->training) return tp_add(ctx, x, residual);
+    if (tp_numel(x) != tp_numel(residual)) shape_fail("dropout_add", x, residual);
+    uint64_t stream = next_random_stream(ctx);
+    tp_tensor *y = tp_empty(ctx, x->ndim, x->shape);
+    ctx->backend->dropout_forward(y->data, x->data, tp_numel(x), p, ctx->seed, stream);
+    ctx->backend->add(y->data, y->data, residual->data, tp_numel(x));
+    RECORD_STATE(ctx, dropout_add_backward, y, x, residual, NULL, dropout_saved, .p = p, .stream = stream);
+    return y;
+}
+
 /* ---- gathers ------------------------------------------------------------------ */
 
 typedef struct {

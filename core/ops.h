@@ -87,6 +87,10 @@ tp_tensor *tp_act(tp_ctx *ctx, tp_tensor *x, tp_activation kind);
 tp_tensor *tp_layer_norm(tp_ctx *ctx, tp_tensor *x, tp_tensor *gamma, tp_tensor *beta, tp_norm_kind kind, float eps);
 /* Inverted dropout; identity (no copy) when p == 0 or not training. */
 tp_tensor *tp_dropout(tp_ctx *ctx, tp_tensor *x, float p);
+/* tp_add(tp_dropout(x, p), residual) -- the same values and gradients, bit for bit, and the same
+ * random stream -- as one op that adds the residual into the dropped copy, so that a step keeps
+ * one [rows, cols] buffer per residual branch, not two (neither backward reads those values). */
+tp_tensor *tp_dropout_add(tp_ctx *ctx, tp_tensor *x, float p, tp_tensor *residual);
 /* Rows of table [rows, cols] at ids (n of them, in backend memory) -> [n, cols]. */
 tp_tensor *tp_embedding(tp_ctx *ctx, tp_tensor *table, const int32_t *ids, int64_t n);
 /* Rows of x (viewed as [rows, cols]) at row indices -> [n, cols]. */

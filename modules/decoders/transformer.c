@@ -93,23 +93,19 @@ tp_tensor *tp_transformer_decoder_layer_forward(tp_ctx *ctx, const transformer_d
     float p = dec->dropout;
     void *state = attend->state;
     if (dec->pre_layernorm) {
-        tp_tensor *h = tp_add(
-            ctx,
-            tp_dropout(ctx, attend->self(state, ctx, layer, tp_norm_layer_forward(ctx, &layer->layer_norm_1, x)), p),
-            x);
-        tp_tensor *m = tp_add(
-            ctx,
-            tp_dropout(ctx, attend->context(state, ctx, layer, tp_norm_layer_forward(ctx, &layer->layer_norm_2, h)), p),
-            h);
-        tp_tensor *ff = tp_feed_forward_forward(ctx, &layer->feed_forward, tp_norm_layer_forward(ctx, &layer->layer_norm_3, m));
-        return tp_add(ctx, tp_dropout(ctx, ff, p), m);
+        tp_tensor *normed = tp_norm_layer_forward(ctx, &layer->layer_norm_1, x);
+        tp_tensor *h = tp_dropout_add(ctx, attend->self(state, ctx, layer, normed), p, x);
+        normed = tp_norm_layer_forward(ctx, &layer->layer_norm_2, h);
+        tp_tensor *m = tp_dropout_add(ctx, attend->context(state, ctx, layer, normed), p, h);
+        normed = tp_norm_layer_forward(ctx, &layer->layer_norm_3, m);
+        return tp_dropout_add(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, normed), p, m);
     }
-    tp_tensor *h = tp_norm_layer_forward(ctx, &layer->layer_norm_1,
-                                         tp_add(ctx, tp_dropout(ctx, attend->self(state, ctx, layer, x), p), x));
-    tp_tensor *m = tp_norm_layer_forward(ctx, &layer->layer_norm_2,
-                                         tp_add(ctx, tp_dropout(ctx, attend->context(state, ctx, layer, h), p), h));
-    tp_tensor *ff = tp_dropout(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, m), p);
-    return tp_norm_layer_forward(ctx, &layer->layer_norm_3, tp_add(ctx, ff, m));
+    tp_tensor *h =
+        tp_norm_layer_forward(ctx, &layer->layer_norm_1, tp_dropout_add(ctx, attend->self(state, ctx, layer, x), p, x));
+    tp_tensor *context = attend->context(state, ctx, layer, h);
+    tp_tensor *m = tp_norm_layer_forward(ctx, &layer->layer_norm_2, tp_dropout_add(ctx, context, p, h));
+    tp_tensor *ff = tp_feed_forward_forward(ctx, &layer->feed_forward, m);
+    return tp_norm_layer_forward(ctx, &layer->layer_norm_3, tp_dropout_add(ctx, ff, p, m));
 }
 
 tp_tensor *tp_transformer_decoder_output(tp_ctx *ctx, const transformer_decoder *dec, tp_tensor *x)

@@ -181,6 +181,15 @@ static tp_tensor *layer_scaled(tp_ctx *ctx, tp_tensor *gamma, tp_tensor *x)
     return tp_mul(ctx, tp_embedding(ctx, gamma, tp_ids_upload(ctx, zeros, rows), rows), x);
 }
 
+/* residual + gamma * dropout(branch): with LayerScale's gamma three ops, without it one
+ * (tp_dropout_add, which keeps no separate dropped copy). */
+static tp_tensor *add_branch(tp_ctx *ctx, const transformer_encoder *enc, tp_tensor *gamma, tp_tensor *branch,
+                             tp_tensor *residual)
+{
+    if (!gamma) return tp_dropout_add(ctx, branch, enc->dropout, residual);
+    return tp_add(ctx, layer_scaled(ctx, gamma, tp_dropout(ctx, branch, enc->dropout)), residual);
+}
+
 static tp_tensor *layer_forward(tp_ctx *ctx, const transformer_encoder *enc, const transformer_layer *layer,
                                 tp_tensor *x, const tp_model_batch *batch, tp_tensor *bias, row_selection sel)
 {
@@ -189,17 +198,16 @@ static tp_tensor *layer_forward(tp_ctx *ctx, const transformer_encoder *enc, con
     tp_tensor *residual = selected(ctx, x, sel, batch->batch_size);
     if (enc->pre_layernorm) {
         tp_tensor *normed = tp_norm_layer_forward(ctx, &layer->layer_norm_1, x);
-        tp_tensor *attended = tp_dropout(ctx, self_attention(ctx, layer, normed, batch, bias, sel), enc->dropout);
-        tp_tensor *h = tp_add(ctx, layer_scaled(ctx, layer->gamma_1, attended), residual);
+        tp_tensor *attended = self_attention(ctx, layer, normed, batch, bias, sel);
+        tp_tensor *h = add_branch(ctx, enc, layer->gamma_1, attended, residual);
         tp_tensor *ff_in = tp_norm_layer_forward(ctx, &layer->layer_norm_2, h);
-        tp_tensor *ff = tp_dropout(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, ff_in), enc->dropout);
-        return tp_add(ctx, layer_scaled(ctx, layer->gamma_2, ff), h);
+        return add_branch(ctx, enc, layer->gamma_2, tp_feed_forward_forward(ctx, &layer->feed_forward, ff_in), h);
     }
-    tp_tensor *attended = tp_dropout(ctx, self_attention(ctx, layer, x, batch, bias, sel), enc->dropout);
-    tp_tensor *h = tp_norm_layer_forward(ctx, &layer->layer_norm_1,
-                                         tp_add(ctx, layer_scaled(ctx, layer->gamma_1, attended), residual));
-    tp_tensor *ff = tp_dropout(ctx, tp_feed_forward_forward(ctx, &layer->feed_forward, h), enc->dropout);
-    return tp_norm_layer_forward(ctx, &layer->layer_norm_2, tp_add(ctx, layer_scaled(ctx, layer->gamma_2, ff), h));
+    tp_tensor *attended = self_attention(ctx, layer, x, batch, bias, sel);
+    tp_tensor *h =
+        tp_norm_layer_forward(ctx, &layer->layer_norm_1, add_branch(ctx, enc, layer->gamma_1, attended, residual));
+    tp_tensor *ff = tp_feed_forward_forward(ctx, &layer->feed_forward, h);
+    return tp_norm_layer_forward(ctx, &layer->layer_norm_2, add_branch(ctx, enc, layer->gamma_2, ff, h));
 }
 
 static tp_tensor *transformer_forward(void *self, tp_ctx *ctx, tp_tensor *x, const tp_model_batch *batch)

@@ -1,6 +1,8 @@
 /* Op tests for tp_dropout: identity when p == 0 or not training; with p = 0.3 every output is
  * 0 or x / (1 - p) and the kept fraction matches 1 - p statistically; the mask is a function of
- * (seed, step, rank, call index) only; backward applies the same mask. */
+ * (seed, step, rank, call index) only; backward applies the same mask.  tp_dropout_add gives
+ * tp_add(tp_dropout(x), residual)'s values and gradients bit for bit, and passes the gradient
+ * check. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +148,70 @@ static void test_gradcheck(void)
     tp_test_tensor_free(backend, x);
 }
 
+/* y = op(x, residual), then loss = y . weights backward; y and both gradients copied out. */
+static void dropout_add_run(int fused, int training, tp_tensor *x, tp_tensor *residual, tp_tensor *weights, float *y,
+                            float *dx, float *dresidual)
+{
+    int64_t n = tp_numel(x);
+    tp_ctx ctx;
+    setup_ctx(&ctx, 77, 2, 0);
+    ctx.record = 1;
+    ctx.training = training;
+    tp_tensor *out =
+        fused ? tp_dropout_add(&ctx, x, drop, residual) : tp_add(&ctx, tp_dropout(&ctx, x, drop), residual);
+    tp_backward(&ctx, tp_linear(&ctx, out, weights, NULL));
+    memcpy(y, out->data, (size_t)n * sizeof *y);
+    memcpy(dx, x->grad, (size_t)n * sizeof *dx);
+    memcpy(dresidual, residual->grad, (size_t)n * sizeof *dresidual);
+    x->grad = residual->grad = NULL;
+    tp_ctx_free(&ctx);
+}
+
+static void test_dropout_add_is_the_composition(void)
+{
+    const int64_t n = 3000, row_shape[2] = {1, n};
+    tp_tensor *x = tp_test_tensor(backend, 2, row_shape, 5, 0, 1);
+    tp_tensor *residual = tp_test_tensor(backend, 2, row_shape, 6, 0, 1);
+    tp_tensor *weights = tp_test_tensor(backend, 2, row_shape, 7, 0, 1);
+    weights->requires_grad = 0;
+    float *values[2][3];
+    for (int training = 0; training <= 1; training++) {
+        for (int fused = 0; fused < 2; fused++) {
+            for (int k = 0; k < 3; k++) values[fused][k] = tp_xmalloc((size_t)n * sizeof(float));
+            dropout_add_run(fused, training, x, residual, weights, values[fused][0], values[fused][1],
+                            values[fused][2]);
+        }
+        const char *names[3] = {"output", "x gradient", "residual gradient"};
+        for (int k = 0; k < 3; k++) {
+            CHECK_MSG(memcmp(values[0][k], values[1][k], (size_t)n * sizeof(float)) == 0,
+                      "dropout_add (training %d): %s differs from add(dropout)", training, names[k]);
+            free(values[0][k]), free(values[1][k]);
+        }
+    }
+    tp_test_tensor_free(backend, x);
+    tp_test_tensor_free(backend, residual);
+    tp_test_tensor_free(backend, weights);
+}
+
+static tp_tensor *dropout_add_fn(tp_ctx *ctx, tp_tensor *const *in, void *user)
+{
+    return tp_dropout_add(ctx, in[0], drop, in[1]);
+}
+
+static void test_dropout_add_gradcheck(void)
+{
+    const int64_t shape[2] = {30, 40};
+    const tp_gradcheck_options fd_options = {.step = TP_GRADIENT_STEP, .max_elements = 400, .seed = 32};
+    tp_tensor *in[2] = {tp_test_tensor(backend, 2, shape, 8, 0, 1), tp_test_tensor(backend, 2, shape, 9, 0, 1)};
+    tp_ctx ctx;
+    setup_ctx(&ctx, 5, 9, 0);
+    tp_gradcheck_result r = tp_gradcheck(&ctx, dropout_add_fn, NULL, in, 2, &fd_options);
+    CHECK(tp_gradcheck_ok(&r, TP_GRADIENT_TOLERANCE, "dropout_add p=0.3"));
+    tp_ctx_free(&ctx);
+    tp_test_tensor_free(backend, in[0]);
+    tp_test_tensor_free(backend, in[1]);
+}
+
 int main(void)
 {
     const int64_t shape[1] = {BIG};
@@ -154,6 +220,8 @@ int main(void)
     test_mask_statistics_and_determinism(x);
     test_backward_uses_forward_mask();
     test_gradcheck();
+    test_dropout_add_is_the_composition();
+    test_dropout_add_gradcheck();
     tp_test_tensor_free(backend, x);
     return tp_test_finish("test_ops_dropout");
 }
