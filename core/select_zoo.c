@@ -731,6 +731,9 @@ static int read_output_row(tsv_reader *reader, tp_head_outputs *outputs, int64_t
     if (fabs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
         return tp_fail("%s: line %" PRId64 ": the probabilities sum to %.6g, not 1 (softmax outputs expected)", reader->path,
                        reader->line, sum);
+    /* The text rounded every entry; LEEP is a log-probability only over rows that sum to 1 (a row of
+     * 0.75 and 0.251 gave a positive LEEP: fuzz_select, docs/robustness.md). */
+    for (int64_t z = 0; z < outputs->source_labels; z++) row[z] /= sum;
     int64_t id = find_name(outputs->label_names, outputs->target_labels, label);
     if (id < 0) {
         if (outputs->target_labels == *label_capacity) {

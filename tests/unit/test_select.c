@@ -148,6 +148,19 @@ static void test_leep_hand(void)
     CHECK(fabs(tp_select_leep(&outputs)) < 1e-15);
 }
 
+/* Rows within the rounding tolerance of 1 are read as divided by their sum, so that LEEP stays a
+ * log-probability: fuzz_select's input (one example, 0.75 + 0.251) made it log(1.001) > 0. */
+static void test_outputs_rows_normalised(void)
+{
+    const char text[] = "label\tz0\tz1\r\np\t0.75\t0.251\r\n\r\n";
+    tp_head_outputs *outputs = tp_head_outputs_read(tp_scratch_write("rounded.tsv", text, sizeof text - 1), 0);
+    CHECK(outputs && outputs->count == 1);
+    if (!outputs) return;
+    CHECK(near(outputs->probs[0] + outputs->probs[1], 1.0) && near(outputs->probs[0], 0.75 / 1.001));
+    CHECK(tp_select_leep(outputs) <= 1e-15);
+    tp_head_outputs_free(outputs);
+}
+
 /* The fixture's cases (numpy), read back through the head-outputs reader. */
 static void test_leep_fixture(void)
 {
@@ -625,6 +638,7 @@ int main(void)
     test_kmeans();
     test_leep_hand();
     test_leep_fixture();
+    test_outputs_rows_normalised();
     test_proxy();
     test_recall_order();
     test_predictor();
