@@ -96,6 +96,30 @@ static double step_flops(const tp_model_config *hp, bench_mode mode, int64_t bat
     return (mode == MODE_INFER ? 1 : 3) * (per_layer * (double)hp->layers_num + heads);
 }
 
+/* clock: CLOCK_MONOTONIC (wall) or CLOCK_PROCESS_CPUTIME_ID (CPU time of all threads). */
+static double now(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(const double *values, int n)
+{
+    double *sorted = tp_xmalloc((size_t)n * sizeof *sorted);
+    memcpy(sorted, values, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, compare_double);
+    double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    free(sorted);
+    return median;
+}
+
 /* ---- --mode gemm: the training step's products alone ---------------------------------------- */
 
 /* One product's shape (row-major, C = op(A) op(B)) and how often a step makes it.  The
@@ -148,13 +172,12 @@ static product_list train_products(const tp_model_config *hp, int64_t batch_size
     return list;
 }
 
+static double call_flops(const product *p) { return 2.0 * (double)p->m * (double)p->n * (double)p->k; }
+
 static double product_flops(const product_list *list)
 {
     double flops = 0;
-    for (int i = 0; i < list->count; i++) {
-        const product *p = &list->items[i];
-        flops += 2.0 * (double)p->m * (double)p->n * (double)p->k * (double)p->repeats;
-    }
+    for (int i = 0; i < list->count; i++) flops += call_flops(&list->items[i]) * (double)list->items[i].repeats;
     return flops;
 }
 
@@ -201,9 +224,6 @@ static void run_products(const product_list *list, const product_buffers *buffer
     }
 }
 
-static double now(clockid_t clock);
-static double median_of(const double *values, int n);
-
 /* Seconds per call of one product threaded one way (split 0: OpenBLAS's threads; 1: a block of C
  * per thread), the median of `steps` timings of 5 calls each. */
 static double time_product(const product *p, const product_buffers *buffers, int split, int steps, double *seconds)
@@ -227,7 +247,7 @@ static void print_split_comparison(const char *config, const product_list *list,
     for (int i = 0; i < list->count; i++) {
         const product *p = &list->items[i];
         if (p->per_head) continue;
-        double flops = 2.0 * (double)p->m * (double)p->n * (double)p->k, whole[3], split[3], ratio[3];
+        double flops = call_flops(p), whole[3], split[3], ratio[3];
         for (int round = 0; round < 3; round++) {
             whole[round] = time_product(p, buffers, 0, steps, seconds);
             split[round] = time_product(p, buffers, 1, steps, seconds);
@@ -241,20 +261,6 @@ static void print_split_comparison(const char *config, const product_list *list,
     }
     fflush(stdout);
     free(seconds);
-}
-
-/* clock: CLOCK_MONOTONIC (wall) or CLOCK_PROCESS_CPUTIME_ID (CPU time of all threads). */
-static double now(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 typedef struct bench_run {
@@ -311,16 +317,6 @@ static int setup_steps(bench_run *r, tp_config *run, const char *dir)
     options.every_row = every_row;
     if (tp_trainer_init(&r->trainer, &options, &r->model, "{}") < 0) return -1;
     return tp_trainer_check_fresh(&r->trainer);
-}
-
-static double median_of(const double *values, int n)
-{
-    double *sorted = tp_xmalloc((size_t)n * sizeof *sorted);
-    memcpy(sorted, values, (size_t)n * sizeof *sorted);
-    qsort(sorted, (size_t)n, sizeof *sorted, compare_double);
-    double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-    free(sorted);
-    return median;
 }
 
 static int run_config(const bench_config *bc, bench_mode mode, int steps)
