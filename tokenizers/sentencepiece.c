@@ -82,6 +82,10 @@ tp_tokenizer *tp_spm_create(const tp_tokenizer_options *options)
     size_t size;
     char *data = tp_read_file(path, &size);
     if (!data) return NULL;
+    if (tp_spm_model_check((const unsigned char *)data, size, path) != 0) {
+        free(data);
+        return NULL;
+    }
     char error[512];
     tp_spm_model *model = tp_spm_shim_load(data, size, error, sizeof error);
     free(data);

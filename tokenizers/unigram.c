@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
+#include "tokenizers/darts.h"
 #include "tokenizers/hf_json.h"
 #include "tokenizers/vocab.h"
 
@@ -116,11 +117,6 @@ static int32_t decode_valid(const char *text, size_t len)
 
 /* ---- the precompiled character map ---- */
 
-static uint32_t read_le32(const unsigned char *bytes)
-{
-    return (uint32_t)bytes[0] | (uint32_t)bytes[1] << 8 | (uint32_t)bytes[2] << 16 | (uint32_t)bytes[3] << 24;
-}
-
 static int base64_value(int c)
 {
     if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -158,14 +154,14 @@ static int read_charsmap(charsmap *map, const char *base64, const char *path, co
     size_t size;
     unsigned char *blob = base64_decode(base64, &size);
     if (!blob) return tp_hf_fail(path, key, "invalid base64");
-    uint32_t trie_bytes = size >= 4 ? read_le32(blob) : 0;
+    uint32_t trie_bytes = size >= 4 ? tp_read_le32(blob) : 0;
     if (size < 4 || trie_bytes % 4 || trie_bytes > size - 4) {
         free(blob);
         return tp_hf_fail(path, key, "a %zu-byte charsmap cannot hold its %u-byte trie", size, trie_bytes);
     }
     map->unit_count = trie_bytes / 4;
     map->units = tp_xmalloc((size_t)map->unit_count * sizeof *map->units + 1);
-    for (int64_t i = 0; i < map->unit_count; i++) map->units[i] = read_le32(blob + 4 + 4 * i);
+    for (int64_t i = 0; i < map->unit_count; i++) map->units[i] = tp_read_le32(blob + 4 + 4 * i);
     map->replacements_len = size - 4 - trie_bytes;
     map->replacements = tp_xmalloc(map->replacements_len + 1);
     memcpy(map->replacements, blob + 4 + trie_bytes, map->replacements_len);
@@ -180,27 +176,21 @@ static int read_charsmap(charsmap *map, const char *base64, const char *path, co
     return 0;
 }
 
-/* darts-clone units: a label, a leaf flag and the offset to the children. */
-static uint32_t unit_label(uint32_t unit) { return unit & (0x80000000u | 0xFF); }
-static bool unit_has_leaf(uint32_t unit) { return (unit >> 8) & 1; }
-static uint32_t unit_value(uint32_t unit) { return unit & 0x7FFFFFFFu; }
-static uint64_t unit_offset(uint32_t unit) { return (uint64_t)(unit >> 10) << ((unit & (1u << 9)) >> 6); }
-
 /* The replacement of the shortest key that prefixes key[0..len) (the first result of the
  * trie's common prefix search), NULL if none. */
 static const char *charsmap_lookup(const charsmap *map, const char *key, size_t len)
 {
     if (map->unit_count == 0) return NULL;
-    uint64_t pos = unit_offset(map->units[0]);
+    uint64_t pos = tp_darts_offset(map->units[0]);
     for (size_t i = 0; i < len && key[i]; i++) {
         unsigned char byte = (unsigned char)key[i];
         pos ^= byte;
-        if (pos >= (uint64_t)map->unit_count || unit_label(map->units[pos]) != byte) return NULL;
+        if (pos >= (uint64_t)map->unit_count || tp_darts_label(map->units[pos]) != byte) return NULL;
         uint32_t unit = map->units[pos];
-        pos ^= unit_offset(unit);
+        pos ^= tp_darts_offset(unit);
         if (pos >= (uint64_t)map->unit_count) return NULL;
-        if (unit_has_leaf(unit)) {
-            uint32_t at = unit_value(map->units[pos]);
+        if (tp_darts_has_leaf(unit)) {
+            uint32_t at = tp_darts_value(map->units[pos]);
             return at < map->replacements_len ? map->replacements + at : NULL;
         }
     }

@@ -203,6 +203,10 @@ pp "hf: tokenizer.json id beyond its vocabulary" 1 \
 printf 'not a sentencepiece model' >garbage.model
 pp "sentencepiece: not a model" 1 "garbage.model: not a SentencePiece model: <any>" --corpus_path corpus.txt --tokenizer sentencepiece \
     --spm_model_path garbage.model
+cp "$repo/tests/fuzz/corpus/spm/regression_empty_trie_59a9447b.model" empty_trie.model
+pp "sentencepiece: a character map with an empty trie" 1 \
+    "empty_trie.model: normalizer_spec.precompiled_charsmap (byte 225): the trie is empty" --corpus_path corpus.txt \
+    --tokenizer sentencepiece --spm_model_path empty_trie.model
 pp "output: directory missing" 1 "nowhere/data.tpd: No such file or directory" --corpus_path corpus.txt \
     --vocab_path vocab.txt --dataset_path nowhere/data.tpd
 pp "option: unknown processor" 2 "--processor: 'gpt' is not one of bert|mlm|lm|vit|clip|vilt|t5|bart|mt|prefixlm (see --help)" --corpus_path corpus.txt \

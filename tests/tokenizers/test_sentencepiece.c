@@ -2,8 +2,10 @@
  * fallback) models are trained here with spm_train on real text (1.5 MB of the pre-training
  * corpus and the even lines of the WordPiece sample), then every line of the 220 KB sample
  * (its odd lines held out, CJK and other non-ASCII included) must get the ids that
- * spm_encode --output_format=id gives.  Also: the messages for a missing or broken model, and
- * the clear refusal of a build without libsentencepiece. */
+ * spm_encode --output_format=id gives.  Also: the messages for a missing or broken model, the
+ * check of the precompiled character maps that libsentencepiece does not bounds-check (on models
+ * built here byte by byte, and on the model fuzz_spm found), and the clear refusal of a build
+ * without libsentencepiece. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "ids_fixture.h"
 #include "support/check.h"
 #include "support/scratch.h"
+#include "tokenizers/sentencepiece.h"
 #include "tokenizers/tokenizer.h"
 
 #define SAMPLE "tests/fixtures/wordpiece/sample.txt"
@@ -98,6 +101,131 @@ static void check_errors(void)
     CHECK_MSG(strstr(tp_last_error(), "spm_model_path") != NULL, "%s", tp_last_error());
 }
 
+/* A protobuf message built byte by byte. */
+typedef struct message {
+    unsigned char bytes[4096];
+    size_t size;
+} message;
+
+static void put_varint(message *m, uint64_t value)
+{
+    do {
+        m->bytes[m->size++] = (unsigned char)((value & 0x7F) | (value > 0x7F ? 0x80 : 0));
+        value >>= 7;
+    } while (value);
+}
+
+/* A length-delimited field; returns where its payload starts. */
+static size_t put_bytes(message *m, int number, const void *data, size_t size)
+{
+    put_varint(m, (uint64_t)number << 3 | 2);
+    put_varint(m, size);
+    size_t at = m->size;
+    memcpy(m->bytes + at, data, size);
+    m->size += size;
+    return at;
+}
+
+static void put_le32(unsigned char *at, uint32_t value)
+{
+    for (int i = 0; i < 4; i++) at[i] = (unsigned char)(value >> (8 * i));
+}
+
+enum { TRIE_UNITS = 256, LEAF = 1u << 8, LEAF_VALUE = 1u << 31 };
+
+/* A charsmap whose 256-unit trie maps "a" to the replacement "b": the root is node 0, byte 'a'
+ * (unit 97) leads to node 200 (offset 97 ^ 200), whose unit holds value 0 (byte 0 of "b\0").
+ * leaf_offset and leaf_value corrupt it where asked. */
+static size_t charsmap_blob(unsigned char *blob, uint32_t root_unit, uint32_t leaf_offset, uint32_t leaf_value)
+{
+    memset(blob, 0, 4 + 4 * TRIE_UNITS);
+    put_le32(blob, 4 * TRIE_UNITS);
+    put_le32(blob + 4, root_unit);
+    put_le32(blob + 4 + 4 * 'a', leaf_offset << 10 | LEAF | 'a');
+    put_le32(blob + 4 + 4 * 200, LEAF_VALUE | leaf_value);
+    memcpy(blob + 4 + 4 * TRIE_UNITS, "b", 2);
+    return 4 + 4 * TRIE_UNITS + 2;
+}
+
+/* A ModelProto holding only a normalizer_spec (3) or denormalizer_spec (5) with that charsmap
+ * (field 2) after a name (field 1); *charsmap_at: the map's byte offset in the message. */
+static message spec_model(int spec, const unsigned char *blob, size_t blob_size, size_t *charsmap_at)
+{
+    message inner = {.size = 0}, model = {.size = 0};
+    put_bytes(&inner, 1, "identity", 8);
+    size_t in_spec = put_bytes(&inner, 2, blob, blob_size);
+    size_t spec_at = put_bytes(&model, spec, inner.bytes, inner.size);
+    *charsmap_at = spec_at + in_spec;
+    return model;
+}
+
+static void expect_refused(const message *model, const char *expected)
+{
+    CHECK(tp_spm_model_check(model->bytes, model->size, "m.model") == -1);
+    CHECK_MSG(strcmp(tp_last_error(), expected) == 0, "got '%s', expected '%s'", tp_last_error(), expected);
+}
+
+static void check_charsmaps(void)
+{
+    unsigned char blob[4 + 4 * TRIE_UNITS + 2];
+    char expected[256];
+    size_t size = charsmap_blob(blob, 0, 'a' ^ 200, 0), at;
+    message model = spec_model(3, blob, size, &at);
+    CHECK_MSG(tp_spm_model_check(model.bytes, model.size, "m.model") == 0, "%s", tp_last_error());
+    model = spec_model(3, blob, 0, &at); /* an empty map is no map: the spec's named rule applies */
+    CHECK_MSG(tp_spm_model_check(model.bytes, model.size, "m.model") == 0, "%s", tp_last_error());
+
+    size = charsmap_blob(blob, 0, 'a' ^ 200, 2);
+    model = spec_model(3, blob, size, &at);
+    snprintf(expected, sizeof expected,
+             "m.model: normalizer_spec.precompiled_charsmap (byte %zu): unit 200 points at byte 2 of the 2 bytes "
+             "of replacements", at);
+    expect_refused(&model, expected);
+
+    size = charsmap_blob(blob, 0, 'a' ^ 300, 0);
+    model = spec_model(5, blob, size, &at);
+    snprintf(expected, sizeof expected,
+             "m.model: denormalizer_spec.precompiled_charsmap (byte %zu): unit 97 points past the 256-unit trie", at);
+    expect_refused(&model, expected);
+
+    size = charsmap_blob(blob, TRIE_UNITS << 10, 'a' ^ 200, 0);
+    model = spec_model(3, blob, size, &at);
+    snprintf(expected, sizeof expected,
+             "m.model: normalizer_spec.precompiled_charsmap (byte %zu): the root's children lie past the 256-unit "
+             "trie", at);
+    expect_refused(&model, expected);
+
+    const uint32_t bad_sizes[] = {0, 6, 4 * TRIE_UNITS + 4};
+    const char *bad_size_messages[] = {"the trie is empty", "%zu bytes cannot hold a 6-byte trie",
+                                       "%zu bytes cannot hold a 1028-byte trie"};
+    for (int i = 0; i < 3; i++) {
+        size = charsmap_blob(blob, 0, 'a' ^ 200, 0);
+        put_le32(blob, bad_sizes[i]);
+        model = spec_model(3, blob, size, &at);
+        char detail[64];
+        snprintf(detail, sizeof detail, bad_size_messages[i], size);
+        snprintf(expected, sizeof expected, "m.model: normalizer_spec.precompiled_charsmap (byte %zu): %s", at, detail);
+        expect_refused(&model, expected);
+    }
+
+    size = charsmap_blob(blob, 0, 'a' ^ 200, 0);
+    model = spec_model(3, blob, size, &at);
+    model.size--;
+    expect_refused(&model, "m.model: not a SentencePiece model: malformed protobuf field at byte 0");
+}
+
+/* fuzz_spm's finding: a normalizer_spec whose charsmap holds an empty trie made libsentencepiece
+ * read outside its memory on the first encode; tp now refuses the model. */
+static void check_fuzz_finding(void)
+{
+    const char *path = "tests/fuzz/corpus/spm/regression_empty_trie_59a9447b.model";
+    CHECK(open_spm(path) == NULL);
+    char expected[256];
+    snprintf(expected, sizeof expected, "%s: normalizer_spec.precompiled_charsmap (byte 225): the trie is empty",
+             path);
+    CHECK_MSG(strcmp(tp_last_error(), expected) == 0, "%s", tp_last_error());
+}
+
 int main(void)
 {
     tp_scratch_init("sentencepiece");
@@ -108,6 +236,8 @@ int main(void)
     return tp_test_finish("test_sentencepiece");
 #endif
     check_errors();
+    check_charsmaps();
+    check_fuzz_finding();
     if (system("spm_train --version >/dev/null 2>&1") != 0 || access(CORPUS, R_OK) != 0) {
         fprintf(stderr, "spm_train (apt-get install sentencepiece) or %s (scripts/fetch_data.sh) is missing\n",
                 CORPUS);
@@ -118,6 +248,8 @@ int main(void)
     if (train_path) {
         check_model(train_path, "unigram", "--model_type=unigram");
         check_model(train_path, "bpe", "--model_type=bpe --byte_fallback=true");
+        /* Another precompiled character map (spm_train's default is nmt_nfkc), with case folding. */
+        check_model(train_path, "unigram_nfkc_cf", "--model_type=unigram --normalization_rule_name=nfkc_cf");
     }
     return tp_test_finish("test_sentencepiece");
 }

@@ -1,0 +1,25 @@
+/* Internal to tokenizers/: darts-clone double-array units, the trie of SentencePiece's precompiled
+ * character map.  Each unit is a little-endian uint32 holding a label byte (bit 31 set on a leaf,
+ * so no byte matches it), a has-leaf flag and the XOR offset from a node to its children; a leaf
+ * unit holds a value (here a byte offset into the map's replacement strings).  A common-prefix
+ * search starts at offset(units[0]) and, for each key byte c, moves from node p to p ^ c. */
+#ifndef TP_DARTS_H
+#define TP_DARTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+static inline uint32_t tp_read_le32(const unsigned char *bytes)
+{
+    return (uint32_t)bytes[0] | (uint32_t)bytes[1] << 8 | (uint32_t)bytes[2] << 16 | (uint32_t)bytes[3] << 24;
+}
+
+static inline uint32_t tp_darts_label(uint32_t unit) { return unit & (0x80000000u | 0xFF); }
+static inline bool tp_darts_has_leaf(uint32_t unit) { return (unit >> 8) & 1; }
+static inline uint32_t tp_darts_value(uint32_t unit) { return unit & 0x7FFFFFFFu; }
+static inline uint64_t tp_darts_offset(uint32_t unit)
+{
+    return (uint64_t)(unit >> 10) << ((unit & (1u << 9)) >> 6);
+}
+
+#endif
