@@ -2,9 +2,10 @@
 # tp-finetune, tp-infer and the seq2seq pre-training with `device: cuda` on small real tasks
 # (tests/gpu/make_gpu_tasks.sh), each against the same run on the CPU from the same seed:
 #   - fine-tuning: classification, multi-label, regression, tagging with the CRF head (tiny BERT
-#     from scratch), text2text (tiny BART) and image classification (the Fashion-MNIST ViT), one
-#     epoch each, dropout on: every step's training loss and the dev loss within 2e-3 relative of
-#     the CPU's (the tolerance of tests/gpu/test_gpu_train.c);
+#     from scratch), text2text (tiny BART) and image classification (the Fashion-MNIST ViT, and a
+#     BEiT of its size: relative position bias per layer, layer scale, mean pooling), one epoch
+#     each, dropout on: every step's training loss and the dev loss within 2e-3 relative of the
+#     CPU's (the tolerance of tests/gpu/test_gpu_train.c);
 #   - tp-infer on the GPU with the CPU-trained weights: the same predicted labels (classification,
 #     images) and probabilities within 1e-4, the same generated texts (text2text, greedy);
 #   - tp-pretrain: tiny T5 (span corruption), tiny BART with label smoothing 0.1, a prefix LM
@@ -39,13 +40,19 @@ finetune_config text2text text2text "$repo/models/bart/tiny_config.json" "$tasks
     "$tasks/text2text/train.tsv" "$tasks/text2text/dev.tsv" 32 12 '"tgt_seq_length": 12'
 fashion=$tasks/fashion
 cp "$repo/configs/vit_fashion_mnist.json" "$work/vit.json"
-vit_options=(--model "$repo/models/vit/fashion_mnist_config.json" --train_path "$fashion/train-images-idx3-ubyte"
-    --dev_path "$fashion/t10k-images-idx3-ubyte" --test_path "$fashion/t10k-images-idx3-ubyte" --epochs_num 1
-    --batch_size 32 --learning_rate 1e-3 --report_steps 1)
+cp "$work/vit.json" "$work/beit.json"
+image_options=(--train_path "$fashion/train-images-idx3-ubyte" --dev_path "$fashion/t10k-images-idx3-ubyte"
+    --test_path "$fashion/t10k-images-idx3-ubyte" --epochs_num 1 --batch_size 32 --learning_rate 1e-3 --report_steps 1)
+# BEiT's encoder keys (docs/media.md) on the Fashion-MNIST ViT's sizes: what its fine-tuning runs.
+sed -e 's/"embedding": \["patch", "pos"\]/"embedding": ["masked_patch"], "relative_position_bias": "layer",\
+  "layer_scale_init": 0.1, "final_layernorm": false, "pooling": "patch_mean", "pooled_layernorm": true/' \
+    "$repo/models/vit/fashion_mnist_config.json" >"$work/beit_config.json"
+grep -q relative_position_bias "$work/beit_config.json" || fail "the BEiT config was not made"
 
 finetune() { # NAME DEVICE
     local options=()
-    [ "$1" = vit ] && options=("${vit_options[@]}")
+    [ "$1" = vit ] && options=(--model "$repo/models/vit/fashion_mnist_config.json" "${image_options[@]}")
+    [ "$1" = beit ] && options=(--model "$work/beit_config.json" "${image_options[@]}")
     "$build/tp-finetune" --config "$work/$1.json" --device "$2" --output_dir "$work/$1_$2" "${options[@]}" \
         2>"$work/$1_$2.log"
 }
@@ -73,7 +80,7 @@ compare_losses() {
         END { printf "%-15s %3d losses, worst relative difference %.3g\n", name, NR, worst; exit bad }' <<<"$table" ||
         fail "$1: GPU losses differ from the CPU's"
 }
-for name in classification multi_label regression tagging text2text vit; do
+for name in classification multi_label regression tagging text2text vit beit; do
     [ "$name" = classification ] || finetune "$name" cuda || fail "$name on the GPU: $(tail -3 "$work/${name}_cuda.log")"
     finetune "$name" cpu || fail "$name on the CPU: $(tail -3 "$work/${name}_cpu.log")"
     grep -q "; device cuda" "$work/${name}_cuda.log" || fail "$name: the GPU run did not report device cuda"
@@ -103,8 +110,9 @@ for device in cpu cuda; do
     infer classification "$device" "$tasks/classification/dev.tsv" --output_prob
     infer text2text "$device" "$tasks/text2text/dev.tsv"
     infer vit "$device" "$fashion/t10k-images-idx3-ubyte" --output_prob
+    infer beit "$device" "$fashion/t10k-images-idx3-ubyte" --output_prob
 done
-for name in classification text2text vit; do same_predictions "$name"; done
+for name in classification text2text vit beit; do same_predictions "$name"; done
 
 # ---- seq2seq pre-training ----
 preprocess() { # NAME PROCESSOR CORPUS [OPTIONS...]
