@@ -335,13 +335,13 @@ int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_l
 
 /* ---- speech -------------------------------------------------------------------------------- */
 
-int tp_task_read_speech(const char *path, tp_config *model_config, int allow_no_text, tp_tsv_task **gold,
-                        tp_encoded_split *split)
+int tp_task_read_speech(const char *path, tp_config *model_config, const tp_s2t_read_options *options,
+                        tp_tsv_task **gold, tp_encoded_split *split)
 {
     memset(split, 0, sizeof *split);
     tp_s2t_set *set = tp_xcalloc(1, sizeof *set);
     if (tp_s2t_geometry_of(model_config, &split->geometry) < 0 ||
-        tp_s2t_read(path, &split->geometry, allow_no_text, set) < 0) {
+        tp_s2t_read(path, &split->geometry, options, set) < 0) {
         free(set);
         return -1;
     }
@@ -356,6 +356,15 @@ int tp_task_read_speech(const char *path, tp_config *model_config, int allow_no_
     split->speech = set;
     *gold = gold_of(path, TP_TASK_SPEECH2TEXT, set->count, set->has_text);
     return 0;
+}
+
+void tp_task_report_skipped(const char *path, const tp_encoded_split *split)
+{
+    if (split->images && split->images->skipped)
+        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", path, (long long)split->images->skipped);
+    if (split->speech && split->speech->skipped)
+        fprintf(stderr, "%s: skipped %lld utterances whose audio could not be read (the first: %s)\n", path,
+                (long long)split->speech->skipped, split->speech->first_skipped);
 }
 
 /* text with every space as the delimiter (a new string). */

@@ -111,10 +111,13 @@ int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_l
  * whose target is lm, trained on speech lists (core/preprocess_s2t.h: `text<TAB>path` lines, or
  * run_speech2text.py's text / wav_path header) to generate the transcript: [CLS] + its tokens +
  * [SEP] (as text2text's targets, cut to tgt_seq_length), scored by word error rate.  Reads path at
- * the model config's features (tp_s2t_geometry_of); allow_no_text (tp-infer) accepts a list of
- * `path` lines.  gold: a task with the path and count (has_labels: the list has transcripts). */
-int tp_task_read_speech(const char *path, tp_config *model_config, int allow_no_text, tp_tsv_task **gold,
-                        tp_encoded_split *split);
+ * the model config's features (tp_s2t_geometry_of) with tp_s2t_read's options (allow_no_text for
+ * tp-infer's lists of `path` lines; skip_bad_audio: the split's speech->skipped counts the lines
+ * left out).  gold: a task with the path and count (has_labels: the list has transcripts). */
+int tp_task_read_speech(const char *path, tp_config *model_config, const tp_s2t_read_options *options,
+                        tp_tsv_task **gold, tp_encoded_split *split);
+/* Tells stderr what skip_bad_images / skip_bad_audio left out of the split read from path, if anything. */
+void tp_task_report_skipped(const char *path, const tp_encoded_split *split);
 /* -1 + "<config_name>: key '<key>': ... needs a model whose embedding starts with speech" unless the
  * model reads audio (its first embedding is speech). */
 int tp_task_check_speech_model(const tp_model *model, const char *config_name, const char *key);

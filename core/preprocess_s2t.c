@@ -81,9 +81,9 @@ static int read_header(char *line, list_columns *columns)
 
 /* One line (terminated in place) into the next item. */
 static int read_line(const char *list_path, int64_t line, char *text, const list_columns *header,
-                     const tp_s2t_geometry *geometry,
-                     int allow_no_text, tp_s2t_set *set)
+                     const tp_s2t_geometry *geometry, const tp_s2t_read_options *options, tp_s2t_set *set)
 {
+    int allow_no_text = options->allow_no_text;
     char *fields[3];
     int count = split_fields(text, fields);
     list_columns columns = header ? *header : (list_columns){count == 2 ? 0 : -1, count == 2 ? 1 : 0, count};
@@ -103,13 +103,18 @@ static int read_line(const char *list_path, int64_t line, char *text, const list
     set->has_text = transcript != NULL;
     tp_s2t_utterance *item = &set->items[set->count];
     memset(item, 0, sizeof *item);
-    if (utterance_features(list_path, line, fields[columns.path], geometry, item) < 0) return -1;
+    if (utterance_features(list_path, line, fields[columns.path], geometry, item) < 0) {
+        if (!options->skip_bad_audio) return -1;
+        if (set->skipped++ == 0) set->first_skipped = tp_xstrdup(tp_last_error());
+        return 0;
+    }
     item->text = transcript ? tp_xstrdup(transcript) : NULL;
     set->count++;
     return 0;
 }
 
-int tp_s2t_read(const char *list_path, const tp_s2t_geometry *geometry, int allow_no_text, tp_s2t_set *set)
+int tp_s2t_read(const char *list_path, const tp_s2t_geometry *geometry, const tp_s2t_read_options *options,
+                tp_s2t_set *set)
 {
     memset(set, 0, sizeof *set);
     set->feature_size = geometry->mel_bins;
@@ -132,11 +137,15 @@ int tp_s2t_read(const char *list_path, const tp_s2t_geometry *geometry, int allo
             free(copy);
         }
         if (cursor[0] && !(line == 1 && header_seen))
-            status = read_line(list_path, line, cursor, header_seen ? &header : NULL, geometry, allow_no_text, set);
+            status = read_line(list_path, line, cursor, header_seen ? &header : NULL, geometry, options, set);
         cursor = next;
     }
     free(contents);
-    if (status == 0 && set->count == 0) status = tp_fail("%s: no utterances", list_path);
+    if (status == 0 && set->count == 0 && set->skipped > 0)
+        status = tp_fail("%s: none of the %lld utterances' audio could be read (the first: %s)", list_path,
+                         (long long)set->skipped, set->first_skipped);
+    else if (status == 0 && set->count == 0)
+        status = tp_fail("%s: no utterances", list_path);
     if (status < 0) tp_s2t_set_free(set);
     return status;
 }
@@ -148,6 +157,7 @@ void tp_s2t_set_free(tp_s2t_set *set)
         free(set->items[i].features);
     }
     free(set->items);
+    free(set->first_skipped);
     memset(set, 0, sizeof *set);
 }
 

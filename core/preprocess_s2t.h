@@ -23,6 +23,8 @@ typedef struct tp_s2t_set {
     int64_t count, feature_size;
     int has_text; /* every line has a transcript (else none has) */
     tp_s2t_utterance *items;
+    int64_t skipped;     /* lines left out (skip_bad_audio) */
+    char *first_skipped; /* the first one's message, NULL when none */
 } tp_s2t_set;
 
 /* What a speech model config says about its input (TencentPretrain's keys):
@@ -47,11 +49,18 @@ typedef struct tp_s2t_geometry {
 int tp_s2t_geometry_of(tp_config *model_config, tp_s2t_geometry *out);
 
 /* Reads every line of list_path (empty lines skipped) as geometry says: its mel_bins filter banks
- * per frame, normalised as its audio_preprocess says;
- * allow_no_text: `path` lines without a transcript are accepted (all or none).  -1 + one message
- * naming the list and line (no tab, an empty transcript, a line with a transcript among lines
- * without, audio shorter than one frame, the audio file's own error). */
-int tp_s2t_read(const char *list_path, const tp_s2t_geometry *geometry, int allow_no_text, tp_s2t_set *set);
+ * per frame, normalised as its audio_preprocess says.  -1 + one message naming the list and line
+ * (no tab, an empty transcript, a line with a transcript among lines without, audio shorter than
+ * one frame, the audio file's own error).
+ *   allow_no_text: `path` lines without a transcript are accepted (all or none);
+ *   skip_bad_audio: a line whose audio cannot be read or is shorter than one frame is left out and
+ *     counted (set->skipped, set->first_skipped) instead; malformed lines still fail, and so does a
+ *     list none of whose audio could be read. */
+typedef struct tp_s2t_read_options {
+    int allow_no_text, skip_bad_audio;
+} tp_s2t_read_options;
+int tp_s2t_read(const char *list_path, const tp_s2t_geometry *geometry, const tp_s2t_read_options *options,
+                tp_s2t_set *set);
 void tp_s2t_set_free(tp_s2t_set *set);
 
 /* Frames left after the speech embedding's convolutions (stride 2, padding kernel / 2).  Inline:

@@ -94,6 +94,8 @@ static const char usage[] =
     "  output_dir               checkpoints, best weights and metrics (required)\n"
     "  skip_bad_images          images: leave out (and count) images that cannot be decoded instead of\n"
     "                           failing on the first (false)\n"
+    "  skip_bad_audio           speech2text: leave out (and count) utterances whose audio cannot be read\n"
+    "                           or is shorter than one frame instead of failing on the first (false)\n"
     "  pooling                  sequence-level kinds: first, mean, max, last, or patch_mean (an image's\n"
     "                           patches without the class token) (the model config's, else first)\n"
     "  tgt_seq_length           text2text, speech2text: target tokens incl. the eos (text2text 32,\n"
@@ -299,7 +301,12 @@ static int read_split(finetune_job *job, int i, const char *path, const tp_tsv_o
     if (job->kind == TP_TASK_SPEECH2TEXT) {
         if (job->images) return tp_fail("%s: key 'task': speech2text needs a speech model, not an image model",
                                         tp_config_name(job->run));
-        return tp_task_read_speech(path, job->model_config, 0, &job->tasks[i], &job->splits[i]);
+        tp_s2t_read_options speech = {.allow_no_text = 0};
+        if (tp_config_bool(job->run, "skip_bad_audio", 0, &speech.skip_bad_audio) < 0 ||
+            tp_task_read_speech(path, job->model_config, &speech, &job->tasks[i], &job->splits[i]) < 0)
+            return -1;
+        tp_task_report_skipped(path, &job->splits[i]);
+        return 0;
     }
     if (!job->images) return (job->tasks[i] = tp_tsv_read(path, options)) ? 0 : -1;
     if (job->kind != TP_TASK_CLASSIFICATION)
@@ -308,9 +315,7 @@ static int read_split(finetune_job *job, int i, const char *path, const tp_tsv_o
     if (tp_config_bool(job->run, "skip_bad_images", 0, &skip) < 0 ||
         tp_task_read_images(path, job->model_config, options->num_labels, skip, &job->tasks[i], &job->splits[i]) < 0)
         return -1;
-    if (job->splits[i].images->skipped)
-        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", path,
-                (long long)job->splits[i].images->skipped);
+    tp_task_report_skipped(path, &job->splits[i]);
     return 0;
 }
 

@@ -53,7 +53,8 @@ static const char usage[] =
     "Speech: for a speech2text checkpoint (tp-finetune's task speech2text, docs/media.md), test_path\n"
     "is a speech list -- `path` lines, or `text<TAB>path` lines whose transcripts are then scored by\n"
     "word error rate -- decoded greedily (num_beams 1) or by beam search; prediction_path gets one\n"
-    "transcript per line.\n"
+    "transcript per line (key skip_bad_audio as in tp-finetune: lines whose audio cannot be read get\n"
+    "none; their count and the first one's error go to stderr).\n"
     "\n"
     "The model, from one of:\n"
     "  checkpoint               a tp-finetune output_dir (its best/ weights), its best/, or a checkpoint\n"
@@ -441,9 +442,7 @@ static int read_images(infer_job *job)
     if (tp_config_bool(job->run, "skip_bad_images", 0, &skip) < 0 ||
         tp_task_read_images(job->test_path, job->model_config, job->labels_num, skip, &job->tsv, &job->split) < 0)
         return -1;
-    if (job->split.images->skipped)
-        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", job->test_path,
-                (long long)job->split.images->skipped);
+    tp_task_report_skipped(job->test_path, &job->split);
     job->seq_length = job->split.seq_length; /* the class token and the patches */
     return 0;
 }
@@ -453,10 +452,13 @@ static int read_speech(infer_job *job)
 {
     if (job->inputs_path)
         return tp_fail("%s: key 'inputs_path': token ids; a speech model reads test_path", tp_config_name(job->run));
-    if (tp_task_check_speech_model(&job->model, tp_config_name(job->run), "task") < 0 ||
-        tp_task_read_speech(job->test_path, job->model_config, 1, &job->tsv, &job->split) < 0 ||
+    tp_s2t_read_options options = {.allow_no_text = 1};
+    if (tp_config_bool(job->run, "skip_bad_audio", 0, &options.skip_bad_audio) < 0 ||
+        tp_task_check_speech_model(&job->model, tp_config_name(job->run), "task") < 0 ||
+        tp_task_read_speech(job->test_path, job->model_config, &options, &job->tsv, &job->split) < 0 ||
         tp_encode_speech_targets(job->tokenizer, job->word_delimiter, job->tgt_seq_length, &job->split) < 0)
         return -1;
+    tp_task_report_skipped(job->test_path, &job->split);
     job->seq_length = job->split.seq_length; /* subsampled frames: sinusoidal positions, any length */
     return 0;
 }

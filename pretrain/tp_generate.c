@@ -450,7 +450,8 @@ static int generate_speech(generate_job *job, const tp_seq2seq_options *o, const
     tp_task_predictions predictions = {0};
     tp_task_scores scores = {0};
     int status = -1;
-    if (tp_task_read_speech(job->audio_path, job->model_config, 1, &gold, &split) < 0 ||
+    const tp_s2t_read_options read_options = {.allow_no_text = 1};
+    if (tp_task_read_speech(job->audio_path, job->model_config, &read_options, &gold, &split) < 0 ||
         tp_encode_speech_targets(job->tokenizer, word_delimiter, o->max_new_tokens, &split) < 0 ||
         tp_task_generate(&job->model, &job->ctx, job->tokenizer, &split, o, &predictions) < 0)
         goto done;

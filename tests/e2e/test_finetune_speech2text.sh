@@ -11,7 +11,8 @@
 #     same in two runs, and tp-infer accepts the checkpoint's config;
 #   - tp-generate (audio_file) on the model config and weights writes tp-infer's 4-beam transcripts;
 #   - a list of `path` lines (no transcripts) is transcribed without scores;
-#   - bad inputs: a missing and a corrupt audio file, each named with the list's line; exit 1.
+#   - bad inputs: a missing and a corrupt audio file, each named with the list's line; exit 1; with
+#     skip_bad_audio they are left out and counted instead (tp-infer and tp-finetune).
 # TP_TEST_QUICK=1 (sanitizer runs): a few epochs, no WER threshold.
 # Usage: tests/e2e/test_finetune_speech2text.sh BUILD_DIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -139,4 +140,15 @@ for bad in missing corrupt; do
     grep -q "error: $work/$bad.tsv: line 2: " "$work/bad.log" || fail "$bad audio: $(cat "$work/bad.log")"
     [ ! -e "$work/bad.out" ] || fail "$bad audio: predictions written"
 done
+# skip_bad_audio: tp-infer transcribes the readable line and counts the other; tp-finetune trains on
+# the readable lines of a list with both bad files.
+"$build/tp-infer" --checkpoint "$work/out" --test_path "$work/missing.tsv" --prediction_path "$work/skip.out" \
+    --skip_bad_audio true 2>"$work/skip.log" || fail "tp-infer skip_bad_audio: $(tail -3 "$work/skip.log")"
+grep -q "$work/missing.tsv: skipped 1 utterances whose audio could not be read (the first: $work/missing.tsv: line 2: " \
+    "$work/skip.log" && [ "$(wc -l <"$work/skip.out")" = 2 ] || fail "tp-infer skip_bad_audio: $(cat "$work/skip.log")"
+cat "$work/list.tsv" "$work/missing.tsv" <(tail -1 "$work/corrupt.tsv") >"$work/skip_train.tsv"
+"$build/tp-finetune" --config "$work/run.json" --train_path "$work/skip_train.tsv" --epochs_num 1 --skip_bad_audio true \
+    --output_dir "$work/skip" 2>"$work/skip_train.log" || fail "tp-finetune skip_bad_audio: $(tail -3 "$work/skip_train.log")"
+grep -q "skip_train.tsv: skipped 2 utterances whose audio could not be read" "$work/skip_train.log" ||
+    fail "tp-finetune skip_bad_audio: $(cat "$work/skip_train.log")"
 echo "test_finetune_speech2text: OK"

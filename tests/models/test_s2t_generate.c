@@ -81,7 +81,7 @@ int main(void)
     const int64_t real_frames[2] = {23, 17};
     for (int u = 0; generate && u < 2; u++) {
         tp_s2t_utterance item = {NULL, real_frames[u], features + u * 23 * 12};
-        tp_s2t_set utterance = {1, 12, 0, &item};
+        tp_s2t_set utterance = {.count = 1, .feature_size = 12, .items = &item};
         for (size_t s = 0; s < sizeof searches / sizeof *searches; s++)
             check_search(&model, &ctx, &utterance, &geometry, generate, u, &searches[s]);
     }

@@ -2,7 +2,8 @@
  * torchaudio 0.13.1's Kaldi fbank, 80 bins, utterance CMVN): tests/fixtures/media/s2t/, written by
  * tests/reference/make_s2t_features_fixture.py (a synthetic 8 kHz WAV and its features).  Every
  * feature within 5e-4 (measured: 2.4e-5);
- * the list's errors name the list and line, bad speech keys the key; run_speech2text.py's header
+ * the list's errors name the list and line, bad speech keys the key; skip_bad_audio leaves out and
+ * counts unreadable audio (not malformed lines); run_speech2text.py's header
  * (either column order) and lists without transcripts are read; the subsampled lengths are transformers'
  * _get_feat_extract_output_lengths.  And the whole path learns: a tiny speech-to-text model trained
  * on the fixture's batch (tp_s2t_fill_batch, 80 AdamW steps) cuts its loss tenfold and then decodes
@@ -40,11 +41,12 @@ static tp_s2t_geometry default_geometry(void)
 }
 
 static tp_s2t_geometry defaults; /* default_geometry(), set by main */
+static const tp_s2t_read_options with_text = {.allow_no_text = 0};
 
 static void check_features(void)
 {
     tp_s2t_set set;
-    int status = tp_s2t_read(DIR "/list.tsv", &defaults, 0, &set);
+    int status = tp_s2t_read(DIR "/list.tsv", &defaults, &with_text, &set);
     CHECK_MSG(status == 0, "%s", tp_last_error());
     tp_st_file *file = tp_st_open(DIR "/features.safetensors");
     CHECK_MSG(file != NULL, "%s (run tests/reference/make_s2t_features_fixture.py)", tp_last_error());
@@ -69,8 +71,42 @@ static void expect_error(const char *name, const char *contents, const char *mes
     tp_s2t_set set;
     const char *path = tp_scratch_write(name, contents, strlen(contents));
     int allow_no_text = strstr(name, "no_text") != NULL;
-    CHECK_MSG(tp_s2t_read(path, &defaults, allow_no_text, &set) < 0, "%s: accepted", name);
+    tp_s2t_read_options options = {.allow_no_text = allow_no_text};
+    CHECK_MSG(tp_s2t_read(path, &defaults, &options, &set) < 0, "%s: accepted", name);
     CHECK_MSG(strstr(tp_last_error(), message) != NULL, "%s: '%s' lacks '%s'", name, tp_last_error(), message);
+}
+
+/* skip_bad_audio: a missing, a corrupt and a too short file are left out and counted, the first one's
+ * message kept; the good lines keep their transcripts in order; malformed lines still fail, and so
+ * does a list with no readable audio. */
+static void check_skipped(const char *short_wav)
+{
+    const tp_s2t_read_options skip = {.skip_bad_audio = 1};
+    char list[1024];
+    snprintf(list, sizeof list,
+             "one\t" DIR "/glide.wav\nmissing\t" DIR "/absent.wav\ncorrupt\t" DIR "/list.tsv\nshort\t%s\n"
+             "two\t" DIR "/glide.wav\n", short_wav);
+    const char *path = tp_scratch_write("skip.tsv", list, strlen(list));
+    tp_s2t_set set;
+    CHECK_MSG(tp_s2t_read(path, &defaults, &skip, &set) == 0, "%s", tp_last_error());
+    CHECK_MSG(set.count == 2 && set.skipped == 3 && !strcmp(set.items[0].text, "one") &&
+                  !strcmp(set.items[1].text, "two") && set.items[1].frames == 48,
+              "%lld kept, %lld skipped", (long long)set.count, (long long)set.skipped);
+    char expected[512];
+    snprintf(expected, sizeof expected, "%s: line 2: " DIR "/absent.wav: No such file or directory", path);
+    CHECK_MSG(set.first_skipped && !strcmp(set.first_skipped, expected), "first skipped: %s", set.first_skipped);
+    tp_s2t_set_free(&set);
+    CHECK(tp_s2t_read(path, &defaults, &with_text, &set) < 0 && strstr(tp_last_error(), "skip.tsv: line 2: "));
+
+    const char *malformed_list = "one\t" DIR "/glide.wav\nno tab\n", *unreadable_list = "missing\t" DIR "/absent.wav\n";
+    const char *malformed = tp_scratch_write("skip_malformed.tsv", malformed_list, strlen(malformed_list));
+    CHECK(tp_s2t_read(malformed, &defaults, &skip, &set) < 0 && strstr(tp_last_error(), "line 2: no tab"));
+    const char *unreadable = tp_scratch_write("skip_none.tsv", unreadable_list, strlen(unreadable_list));
+    CHECK(tp_s2t_read(unreadable, &defaults, &skip, &set) < 0);
+    snprintf(expected, sizeof expected,
+             "%s: none of the 1 utterances' audio could be read (the first: %s: line 1: " DIR
+             "/absent.wav: No such file or directory)", unreadable, unreadable);
+    CHECK_MSG(!strcmp(tp_last_error(), expected), "%s", tp_last_error());
 }
 
 static void check_errors(void)
@@ -93,6 +129,7 @@ static void check_errors(void)
     char list[512];
     snprintf(list, sizeof list, "short\t%s\n", short_wav);
     expect_error("short.tsv", list, "shorter than one 25 ms frame");
+    check_skipped(short_wav);
 }
 
 /* The list formats: run_speech2text.py's header in either order, `path` lines for transcription. */
@@ -107,7 +144,8 @@ static void check_formats(void)
         tp_s2t_set set;
         const char *path = tp_scratch_write(lists[l][0], lists[l][1], strlen(lists[l][1]));
         int has_text = l < 2;
-        CHECK_MSG(tp_s2t_read(path, &defaults, !has_text, &set) == 0, "%s: %s", lists[l][0], tp_last_error());
+        tp_s2t_read_options options = {.allow_no_text = !has_text};
+        CHECK_MSG(tp_s2t_read(path, &defaults, &options, &set) == 0, "%s: %s", lists[l][0], tp_last_error());
         CHECK_MSG(set.count == (l == 2 ? 2 : 1) && set.has_text == has_text && set.items[0].frames == 48 &&
                       (has_text ? !strcmp(set.items[0].text, "a gliding vowel") : set.items[0].text == NULL),
                   "%s: %lld utterances", lists[l][0], (long long)set.count);
@@ -115,7 +153,8 @@ static void check_formats(void)
     }
     tp_s2t_set set;
     const char *path = tp_scratch_write("needs_text.tsv", lists[2][1], strlen(lists[2][1]));
-    CHECK(tp_s2t_read(path, &defaults, 0, &set) < 0 && strstr(tp_last_error(), "needs_text.tsv: line 1: no tab"));
+    CHECK(tp_s2t_read(path, &defaults, &with_text, &set) < 0 &&
+          strstr(tp_last_error(), "needs_text.tsv: line 1: no tab"));
 }
 
 /* Characters as ids: 0 padding, 1 start, 2 end, 3 space, 4 + letter. */
@@ -166,7 +205,7 @@ static void decode(const int32_t *ids, int64_t n, char *text)
 static void check_learning(void)
 {
     tp_s2t_set set;
-    if (tp_s2t_read(DIR "/list.tsv", &defaults, 0, &set) < 0) return; /* reported by check_features */
+    if (tp_s2t_read(DIR "/list.tsv", &defaults, &with_text, &set) < 0) return; /* reported by check_features */
     tp_config *config = tp_config_parse("tiny s2t", tiny_config);
     tp_model model;
     CHECK_MSG(config && tp_model_build(&model, config, VOCAB) == 0 && tp_config_check_unused(config) == 0, "%s",
@@ -291,7 +330,7 @@ static void check_audio_preprocess(void)
     for (int c = 0; c < 3; c++) {
         tp_s2t_geometry g;
         tp_s2t_set set;
-        if (geometry_of(configs[c], &g, NULL) < 0 || tp_s2t_read(DIR "/list.tsv", &g, 0, &set) < 0) continue;
+        if (geometry_of(configs[c], &g, NULL) < 0 || tp_s2t_read(DIR "/list.tsv", &g, &with_text, &set) < 0) continue;
         const tp_s2t_utterance *u = &set.items[0];
         for (int64_t j = 0; j < 80; j++) {
             double sum = 0, squares = 0;
