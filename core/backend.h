@@ -128,8 +128,17 @@ static inline TP_HOST_DEVICE int64_t tp_conv1d_out_length(const tp_conv1d_shape 
     return (s->length + 2 * s->padding - s->kernel) / s->stride + 1;
 }
 
+/* Columns [first, first + count) of rows: a block of a vocabulary-wide row. */
+typedef struct tp_column_block {
+    int64_t first, count;
+} tp_column_block;
+
 typedef struct tp_backend {
     const char *name;
+    /* tp_linear_cross_entropy's backward makes the logits' gradient a block of columns of about this
+     * many bytes at a time and uses each block at once, so that on a CPU the block stays in cache
+     * where the whole gradient would go through memory four times; 0: whole rows at once. */
+    int64_t linear_ce_block_bytes;
     void *(*alloc)(size_t bytes); /* 64-byte aligned; exits on failure with the size needed */
     void (*release)(void *ptr);
     void (*zero)(float *x, int64_t n);
@@ -200,11 +209,12 @@ typedef struct tp_backend {
                                   const float *logits, const int32_t *targets, int64_t rows, int64_t classes,
                                   int64_t ld);
     /* dlogits = beta * dlogits + dloss / count * (softmax - onehot) on the rows with a target, columns below
-     * classes.  beta is 1 (adds; every other element untouched) or 0 (overwrites: every element of the
-     * [rows, ld] gradient written, zero outside those rows and columns, so it need not be zeroed first). */
+     * classes, for the columns of block only: dlogits is [rows, block.count] (the whole gradient when block is
+     * {0, ld}), logits [rows, ld].  beta is 1 (adds; every other element untouched) or 0 (overwrites: every
+     * element written, zero outside those rows and columns, so it need not be zeroed first). */
     void (*cross_entropy_backward)(float *dlogits, float beta, float dloss, int64_t count, const float *logits,
                                    const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
-                                   int64_t ld);
+                                   int64_t ld, tp_column_block block);
     /* Label smoothing's second term: the SUM over rows with target >= 0 of the cross-entropy
      * against the uniform distribution, logsumexp(row[:classes]) - mean(row[:classes]), into *loss
      * (rows summed in order: deterministic); saves logsumexp per row in logsumexp[0, rows) (it holds

@@ -459,29 +459,33 @@ static void cpu_cross_entropy_forward(float *loss, int64_t *count, int64_t *corr
 
 static void cpu_cross_entropy_backward(float *dlogits, float beta, float dloss, int64_t count, const float *logits,
                                        const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
-                                       int64_t ld)
+                                       int64_t ld, tp_column_block block)
 {
     float scale = count ? dloss / (float)count : 0.0f;
-#pragma omp parallel for if (rows * classes >= PARALLEL_MIN)
+    int64_t width = block.count, scored = classes - block.first;
+    if (scored < 0) scored = 0;
+    if (scored > width) scored = width;
+#pragma omp parallel for if (rows * width >= PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
-        float *drow = dlogits + r * ld;
+        float *drow = dlogits + r * width;
         if (targets[r] < 0 || count == 0) {
-            if (beta == 0.0f) memset(drow, 0, (size_t)ld * sizeof *drow);
+            if (beta == 0.0f) memset(drow, 0, (size_t)width * sizeof *drow);
             continue;
         }
-        const float *row = logits + r * ld;
+        const float *row = logits + r * ld + block.first;
         float shift = logsumexp[r];
         /* Overwriting reads no gradient: the logits' gradient is the largest buffer of an MLM step. */
         if (beta == 0.0f) {
-            for (int64_t c = 0; c < classes; c++)
+            for (int64_t c = 0; c < scored; c++)
                 drow[c] = scale * tp_vexpf_nonpositive(row[c] - shift);
-            for (int64_t c = classes; c < ld; c++)
+            for (int64_t c = scored; c < width; c++)
                 drow[c] = 0.0f;
         } else {
-            for (int64_t c = 0; c < classes; c++)
+            for (int64_t c = 0; c < scored; c++)
                 drow[c] += scale * tp_vexpf_nonpositive(row[c] - shift);
         }
-        drow[targets[r]] -= scale;
+        int64_t target = targets[r] - block.first;
+        if (target >= 0 && target < width) drow[target] -= scale;
     }
 }
 
@@ -733,6 +737,7 @@ static void cpu_crf_backward(const tp_crf_problem *p, float dloss, int64_t count
 
 const tp_backend tp_cpu_backend = {
     .name = "cpu",
+    .linear_ce_block_bytes = 1 << 20, /* half a core's L2 here: the products' packing needs the rest */
     .alloc = cpu_alloc,
     .release = cpu_release,
     .zero = cpu_zero,

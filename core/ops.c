@@ -204,24 +204,44 @@ void tp_backward(tp_ctx *ctx, tp_tensor *loss)
 
 /* ---- linear ------------------------------------------------------------------- */
 
-static void linear_backward(tp_ctx *ctx, tp_node *node)
+/* Where a linear layer's gradients go: NULL for an input that wants none; beta 0 overwrites, 1 adds. */
+typedef struct linear_grads {
+    float *dx, *dweight, *dbias;
+    float beta_x, beta_weight;
+} linear_grads;
+
+static linear_grads linear_grads_of(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias)
 {
-    const tp_backend *be = ctx->backend;
-    tp_tensor *x = node->in[0], *weight = node->in[1], *bias = node->in[2], *y = node->out;
-    int64_t rows = tp_rows(x), in = tp_cols(x), out = weight->shape[0];
-    float beta;
-    if (x->requires_grad) { /* dx += dy W */
-        float *dx = grad_for_product(ctx, x, &beta);
-        be->gemm(0, 0, rows, in, out, 1.0f, y->grad, out, weight->data, in, beta, dx, in);
-    }
-    if (weight->requires_grad) { /* dW += dy^T x */
-        float *dweight = grad_for_product(ctx, weight, &beta);
-        be->gemm(1, 0, out, in, rows, 1.0f, y->grad, out, x->data, in, beta, dweight, in);
-    }
-    if (bias && bias->requires_grad) be->bias_backward(tp_grad_of(ctx, bias), y->grad, rows, out);
+    linear_grads grads = {NULL, NULL, input_grad(ctx, bias), 0.0f, 0.0f};
+    if (x->requires_grad) grads.dx = grad_for_product(ctx, x, &grads.beta_x);
+    if (weight->requires_grad) grads.dweight = grad_for_product(ctx, weight, &grads.beta_weight);
+    return grads;
 }
 
-tp_tensor *tp_linear(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias)
+/* The gradients from dy, the output gradient of the weight's rows [block.first, +block.count) (its
+ * own rows of block.count floats): dx (+)= dy W[block], dW[block] (+)= dy^T x, dbias[block] += sum dy. */
+static void linear_backward_block(const tp_backend *be, const tp_tensor *x, const tp_tensor *weight, const float *dy,
+                                  tp_column_block block, const linear_grads *grads, float beta_x)
+{
+    int64_t rows = tp_rows(x), in = tp_cols(x), out = block.count;
+    if (grads->dx)
+        be->gemm(0, 0, rows, in, out, 1.0f, dy, out, weight->data + block.first * in, in, beta_x, grads->dx, in);
+    if (grads->dweight)
+        be->gemm(1, 0, out, in, rows, 1.0f, dy, out, x->data, in, grads->beta_weight,
+                 grads->dweight + block.first * in, in);
+    if (grads->dbias) be->bias_backward(grads->dbias + block.first, dy, rows, out);
+}
+
+static void linear_backward(tp_ctx *ctx, tp_node *node)
+{
+    tp_tensor *x = node->in[0], *weight = node->in[1], *bias = node->in[2];
+    linear_grads grads = linear_grads_of(ctx, x, weight, bias);
+    tp_column_block all = {0, weight->shape[0]};
+    linear_backward_block(ctx->backend, x, weight, node->out->grad, all, &grads, grads.beta_x);
+}
+
+/* y = x W^T + bias, recorded by the callers. */
+static tp_tensor *linear_values(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias)
 {
     if (weight->ndim != 2 || tp_cols(x) != weight->shape[1]) shape_fail("linear", x, weight);
     if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0])) shape_fail("linear bias", weight, bias);
@@ -232,6 +252,12 @@ tp_tensor *tp_linear(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bi
     tp_tensor *y = tp_empty(ctx, x->ndim, shape);
     if (bias) ctx->backend->fill_bias(y->data, bias->data, rows, out);
     ctx->backend->gemm(0, 1, rows, out, in, 1.0f, x->data, in, weight->data, in, bias ? 1.0f : 0.0f, y->data, out);
+    return y;
+}
+
+tp_tensor *tp_linear(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias)
+{
+    tp_tensor *y = linear_values(ctx, x, weight, bias);
     record(ctx, linear_backward, y, x, weight, bias, NULL, 0);
     return y;
 }
@@ -510,6 +536,7 @@ tp_tensor *tp_attention_cached(tp_ctx *ctx, tp_tensor *q, const float *k_cache, 
 typedef struct {
     const int32_t *targets;
     float *logsumexp;
+    const float *logits; /* tp_linear_cross_entropy's, which no tensor of the tape holds */
     int64_t classes, count;
 } ce_saved;
 
@@ -521,23 +548,72 @@ static void cross_entropy_backward(tp_ctx *ctx, tp_node *node)
     ctx->backend->download(&dloss, node->out->grad, sizeof dloss);
     float beta;
     float *dlogits = grad_for_product(ctx, logits, &beta); /* the kernel writes all of it */
+    tp_column_block all = {0, tp_cols(logits)};
     ctx->backend->cross_entropy_backward(dlogits, beta, dloss, saved->count, logits->data, saved->logsumexp,
-                                         saved->targets, tp_rows(logits), saved->classes, tp_cols(logits));
+                                         saved->targets, tp_rows(logits), saved->classes, tp_cols(logits), all);
+}
+
+/* The loss of logits (its mean over the counted rows) into a new [1] tensor; *saved gets what the
+ * backward needs. */
+static tp_tensor *cross_entropy_values(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,
+                                       int64_t *correct, ce_saved *saved)
+{
+    if (classes > tp_cols(logits)) shape_fail("cross_entropy classes", logits, NULL);
+    int64_t rows = tp_rows(logits), shape[1] = {1};
+    tp_tensor *loss = tp_empty(ctx, 1, shape);
+    *saved = (ce_saved){.targets = targets, .classes = classes, .logits = logits->data};
+    saved->logsumexp = tp_arena_alloc(&ctx->arena, (size_t)(rows ? rows : 1) * sizeof(float));
+    ctx->backend->cross_entropy_forward(loss->data, &saved->count, correct, saved->logsumexp, logits->data, targets,
+                                        rows, classes, tp_cols(logits));
+    return loss;
 }
 
 tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,
                             int64_t *count, int64_t *correct)
 {
-    if (classes > tp_cols(logits)) shape_fail("cross_entropy classes", logits, NULL);
-    int64_t rows = tp_rows(logits), counted = 0;
-    int64_t shape[1] = {1};
-    tp_tensor *loss = tp_empty(ctx, 1, shape);
-    float *logsumexp = tp_arena_alloc(&ctx->arena, (size_t)(rows ? rows : 1) * sizeof(float));
-    ctx->backend->cross_entropy_forward(loss->data, &counted, correct, logsumexp, logits->data, targets, rows,
-                                        classes, tp_cols(logits));
-    if (count) *count = counted;
-    RECORD_STATE(ctx, cross_entropy_backward, loss, logits, NULL, NULL, ce_saved,
-                 .targets = targets, .logsumexp = logsumexp, .classes = classes, .count = counted);
+    ce_saved saved;
+    tp_tensor *loss = cross_entropy_values(ctx, logits, targets, classes, correct, &saved);
+    if (count) *count = saved.count;
+    record(ctx, cross_entropy_backward, loss, logits, NULL, NULL, &saved, sizeof saved);
+    return loss;
+}
+
+/* The logits' gradient a block of columns at a time (the backend's linear_ce_block_bytes), each block
+ * used by the linear layer's backward at once: the gradient is never whole. */
+static void linear_cross_entropy_backward(tp_ctx *ctx, tp_node *node)
+{
+    const tp_backend *be = ctx->backend;
+    ce_saved *saved = node->saved;
+    tp_tensor *x = node->in[0], *weight = node->in[1], *bias = node->in[2];
+    int64_t rows = tp_rows(x), ld = weight->shape[0], width = ld;
+    if (be->linear_ce_block_bytes > 0 && rows > 0) {
+        int64_t fit = be->linear_ce_block_bytes / (rows * (int64_t)sizeof(float)) / 64 * 64;
+        width = fit < 64 ? 64 : fit < ld ? fit : ld;
+    }
+    float dloss;
+    be->download(&dloss, node->out->grad, sizeof dloss);
+    linear_grads grads = linear_grads_of(ctx, x, weight, bias);
+    size_t block_bytes = float_bytes(rows * width);
+    float *dlogits = reuse_or_allocate(ctx, block_bytes);
+    for (int64_t first = 0; first < ld; first += width) {
+        tp_column_block block = {first, first + width < ld ? width : ld - first};
+        be->cross_entropy_backward(dlogits, 0.0f, dloss, saved->count, saved->logits, saved->logsumexp,
+                                   saved->targets, rows, saved->classes, ld, block);
+        linear_backward_block(be, x, weight, dlogits, block, &grads, first == 0 ? grads.beta_x : 1.0f);
+    }
+    release_buffer(ctx, dlogits, block_bytes);
+}
+
+tp_tensor *tp_linear_cross_entropy(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias,
+                                   const int32_t *targets, int64_t classes, int64_t *count, int64_t *correct,
+                                   tp_tensor **logits)
+{
+    tp_tensor *values = linear_values(ctx, x, weight, bias);
+    ce_saved saved;
+    tp_tensor *loss = cross_entropy_values(ctx, values, targets, classes, correct, &saved);
+    if (count) *count = saved.count;
+    if (logits) *logits = values;
+    record(ctx, linear_cross_entropy_backward, loss, x, weight, bias, &saved, sizeof saved);
     return loss;
 }
 

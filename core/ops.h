@@ -120,6 +120,13 @@ tp_tensor *tp_attention_cached(tp_ctx *ctx, tp_tensor *q, const float *k_cache, 
  * count / correct (may be NULL) receive the counted rows and argmax hits. */
 tp_tensor *tp_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes,
                             int64_t *count, int64_t *correct);
+/* tp_cross_entropy(tp_linear(x, weight, bias), ...) as one op, for a vocabulary projection: the same
+ * loss, and in backward the logits' gradient is made and used a block of columns at a time
+ * (tp_backend.linear_ce_block_bytes) instead of whole.  *logits (may be NULL) receives the logits,
+ * which are not on the tape: nothing else may take a gradient through them. */
+tp_tensor *tp_linear_cross_entropy(tp_ctx *ctx, tp_tensor *x, tp_tensor *weight, tp_tensor *bias,
+                                   const int32_t *targets, int64_t classes, int64_t *count, int64_t *correct,
+                                   tp_tensor **logits);
 /* Sum over rows whose target >= 0 of logsumexp(logits[r, :classes]) - mean(logits[r, :classes]) -> [1]:
  * the cross-entropy against the uniform distribution, label smoothing's second term (modules/targets/lm.c). */
 tp_tensor *tp_uniform_cross_entropy(tp_ctx *ctx, tp_tensor *logits, const int32_t *targets, int64_t classes);

@@ -146,7 +146,7 @@ void tp_cuda_cross_entropy_forward(float *loss, int64_t *count, int64_t *correct
                                    int64_t ld);
 void tp_cuda_cross_entropy_backward(float *dlogits, float beta, float dloss, int64_t count, const float *logits,
                                     const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
-                                    int64_t ld);
+                                    int64_t ld, tp_column_block block);
 void tp_cuda_pointwise_loss_forward(tp_pointwise_loss_kind kind, float *loss, int64_t *correct, const float *x,
                                     const float *targets, int64_t n);
 void tp_cuda_pointwise_loss_backward(tp_pointwise_loss_kind kind, float *dx, float dloss, const float *x,

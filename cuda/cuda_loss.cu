@@ -67,18 +67,18 @@ void tp_cuda_cross_entropy_forward(float *loss, int64_t *count, int64_t *correct
     if (correct) *correct = (int64_t)counts[1];
 }
 
-// Over every element of [rows, ld]: beta 0 writes each one (zero outside the scored rows' classes), beta 1
-// adds to the scored ones only.
+// Over every element of the block's [rows, block.count]: beta 0 writes each one (zero outside the scored
+// rows' classes), beta 1 adds to the scored ones only.  logits rows hold ld floats, dlogits rows block.count.
 __global__ void cross_entropy_backward_kernel(float *dlogits, float beta, float scale, const float *logits,
                                               const float *logsumexp, const int32_t *targets, int64_t rows,
-                                              int64_t classes, int64_t ld)
+                                              int64_t classes, int64_t ld, tp_column_block block)
 {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * ld;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * block.count;
          i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = i / ld, c = i % ld;
+        int64_t r = i / block.count, c = block.first + i % block.count;
         float gradient = 0.0f;
         if (targets[r] >= 0 && c < classes) {
-            gradient = scale * expf(logits[i] - logsumexp[r]);
+            gradient = scale * expf(logits[r * ld + c] - logsumexp[r]);
             if (c == targets[r]) gradient -= scale;
         } else if (beta != 0.0f) {
             continue;
@@ -89,17 +89,17 @@ __global__ void cross_entropy_backward_kernel(float *dlogits, float beta, float 
 
 void tp_cuda_cross_entropy_backward(float *dlogits, float beta, float dloss, int64_t count, const float *logits,
                                     const float *logsumexp, const int32_t *targets, int64_t rows, int64_t classes,
-                                    int64_t ld)
+                                    int64_t ld, tp_column_block block)
 {
-    if (rows <= 0 || ld <= 0) return;
+    if (rows <= 0 || block.count <= 0) return;
     if (count == 0 || classes <= 0) { // no scored row: nothing to add, zeros to write
-        if (beta == 0.0f) CUDA_CHECK(cudaMemset(dlogits, 0, (size_t)(rows * ld) * sizeof *dlogits));
+        if (beta == 0.0f) CUDA_CHECK(cudaMemset(dlogits, 0, (size_t)(rows * block.count) * sizeof *dlogits));
         return;
     }
-    unsigned blocks = tp_cuda_blocks(rows * ld);
+    unsigned blocks = tp_cuda_blocks(rows * block.count);
     if (blocks > 65535u * 16u) blocks = 65535u * 16u;
     cross_entropy_backward_kernel<<<blocks, TP_CUDA_THREADS>>>(dlogits, beta, dloss / (float)count, logits, logsumexp,
-                                                               targets, rows, classes, ld);
+                                                               targets, rows, classes, ld, block);
     CUDA_CHECK_LAUNCH();
 }
 

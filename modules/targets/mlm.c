@@ -51,10 +51,9 @@ static int mlm_forward(void *self, tp_ctx *ctx, tp_tensor *hidden, const tp_mode
     tp_tensor *masked = tp_gather_rows(ctx, hidden, batch->mlm_positions, batch->mlm_count);
     tp_tensor *h = tp_act(ctx, tp_linear_layer_forward(ctx, &mlm->linear_1, masked), mlm->act);
     h = tp_norm_layer_forward(ctx, &mlm->layer_norm, h);
-    tp_tensor *logits = tp_linear_layer_forward(ctx, &mlm->linear_2, h);
-    out->logits = logits;
     out->classes = mlm->vocab_size;
-    out->loss = tp_cross_entropy(ctx, logits, batch->mlm_labels, mlm->vocab_size, &out->count, &out->correct);
+    out->loss = tp_linear_cross_entropy(ctx, h, mlm->linear_2.weight, mlm->linear_2.bias, batch->mlm_labels,
+                                        mlm->vocab_size, &out->count, &out->correct, &out->logits);
     return 0;
 }
 

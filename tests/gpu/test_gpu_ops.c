@@ -603,21 +603,30 @@ static void test_cross_entropy(void)
     CHECK(gpu_count == count);
     CHECK(gpu_correct == correct);
     gpu->upload(d_lse, lse, sizeof lse);
-    cpu->cross_entropy_backward(dlogits, 1.0f, 0.8f, count, logits, lse, targets, ROWS, CLASSES, LD);
-    gpu->cross_entropy_backward(d_dlogits, 1.0f, 0.8f, count, d_logits, d_lse, d_targets, ROWS, CLASSES, LD);
+    const tp_column_block all = {0, LD};
+    cpu->cross_entropy_backward(dlogits, 1.0f, 0.8f, count, logits, lse, targets, ROWS, CLASSES, LD, all);
+    gpu->cross_entropy_backward(d_dlogits, 1.0f, 0.8f, count, d_logits, d_lse, d_targets, ROWS, CLASSES, LD, all);
     compare("cross_entropy_backward (+=, padding)", "50x37 ld 40", d_dlogits, dlogits, N, TOLERANCE);
     /* beta 0 writes every element, padding and unscored rows included: NaN / poison in, none out. */
     for (int i = 0; i < N; i++)
         dlogits[i] = NAN;
     gpu->release(d_dlogits);
     d_dlogits = device_poisoned(N);
-    cpu->cross_entropy_backward(dlogits, 0.0f, 0.8f, count, logits, lse, targets, ROWS, CLASSES, LD);
-    gpu->cross_entropy_backward(d_dlogits, 0.0f, 0.8f, count, d_logits, d_lse, d_targets, ROWS, CLASSES, LD);
+    cpu->cross_entropy_backward(dlogits, 0.0f, 0.8f, count, logits, lse, targets, ROWS, CLASSES, LD, all);
+    gpu->cross_entropy_backward(d_dlogits, 0.0f, 0.8f, count, d_logits, d_lse, d_targets, ROWS, CLASSES, LD, all);
     int all_written = 1;
     for (int i = 0; i < N; i++)
         all_written &= isfinite(dlogits[i]) && (i % LD < CLASSES || dlogits[i] == 0.0f);
     CHECK_MSG(all_written, "cpu cross_entropy_backward (beta 0) left an element unwritten");
     compare("cross_entropy_backward (=, padding)", "50x37 ld 40", d_dlogits, dlogits, N, TOLERANCE);
+    /* A block of columns (tp_linear_cross_entropy's backward): 24..39, the classes' end and the padding. */
+    const tp_column_block block = {24, LD - 24};
+    gpu->release(d_dlogits);
+    d_dlogits = device_poisoned(ROWS * block.count);
+    cpu->cross_entropy_backward(dlogits, 0.0f, 0.8f, count, logits, lse, targets, ROWS, CLASSES, LD, block);
+    gpu->cross_entropy_backward(d_dlogits, 0.0f, 0.8f, count, d_logits, d_lse, d_targets, ROWS, CLASSES, LD, block);
+    compare("cross_entropy_backward (block)", "50x37 ld 40 cols 24..39", d_dlogits, dlogits, ROWS * block.count,
+            TOLERANCE);
     gpu->release(d_logits), gpu->release(d_dlogits), gpu->release(d_targets), gpu->release(d_loss);
     gpu->release(d_lse);
     free(logits), free(dlogits);
