@@ -588,7 +588,8 @@ static void linear_cross_entropy_backward(tp_ctx *ctx, tp_node *node)
     int64_t rows = tp_rows(x), ld = weight->shape[0], width = ld;
     if (be->linear_ce_block_bytes > 0 && rows > 0) {
         int64_t fit = be->linear_ce_block_bytes / (rows * (int64_t)sizeof(float)) / 64 * 64;
-        width = fit < 64 ? 64 : fit < ld ? fit : ld;
+        width = fit < 64 ? 64 : fit;
+        if (width > ld) width = ld;
     }
     float dloss;
     be->download(&dloss, node->out->grad, sizeof dloss);
