@@ -358,13 +358,13 @@ int tp_task_read_speech(const char *path, tp_config *model_config, const tp_s2t_
     return 0;
 }
 
-void tp_task_report_skipped(const char *path, const tp_encoded_split *split)
+void tp_task_report_skipped(const char *path, const tp_image_set *images, const tp_s2t_set *speech)
 {
-    if (split->images && split->images->skipped)
-        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", path, (long long)split->images->skipped);
-    if (split->speech && split->speech->skipped)
+    if (images && images->skipped)
+        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", path, (long long)images->skipped);
+    if (speech && speech->skipped)
         fprintf(stderr, "%s: skipped %lld utterances whose audio could not be read (the first: %s)\n", path,
-                (long long)split->speech->skipped, split->speech->first_skipped);
+                (long long)speech->skipped, speech->first_skipped);
 }
 
 /* text with every space as the delimiter (a new string). */

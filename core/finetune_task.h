@@ -116,8 +116,9 @@ int tp_task_read_images(const char *path, tp_config *model_config, int64_t num_l
  * left out).  gold: a task with the path and count (has_labels: the list has transcripts). */
 int tp_task_read_speech(const char *path, tp_config *model_config, const tp_s2t_read_options *options,
                         tp_tsv_task **gold, tp_encoded_split *split);
-/* Tells stderr what skip_bad_images / skip_bad_audio left out of the split read from path, if anything. */
-void tp_task_report_skipped(const char *path, const tp_encoded_split *split);
+/* Tells stderr what skip_bad_images / skip_bad_audio left out of the images or speech (either may be
+ * NULL) read from path, if anything. */
+void tp_task_report_skipped(const char *path, const tp_image_set *images, const tp_s2t_set *speech);
 /* -1 + "<config_name>: key '<key>': ... needs a model whose embedding starts with speech" unless the
  * model reads audio (its first embedding is speech). */
 int tp_task_check_speech_model(const tp_model *model, const char *config_name, const char *key);

@@ -305,7 +305,7 @@ static int read_split(finetune_job *job, int i, const char *path, const tp_tsv_o
         if (tp_config_bool(job->run, "skip_bad_audio", 0, &speech.skip_bad_audio) < 0 ||
             tp_task_read_speech(path, job->model_config, &speech, &job->tasks[i], &job->splits[i]) < 0)
             return -1;
-        tp_task_report_skipped(path, &job->splits[i]);
+        tp_task_report_skipped(path, job->splits[i].images, job->splits[i].speech);
         return 0;
     }
     if (!job->images) return (job->tasks[i] = tp_tsv_read(path, options)) ? 0 : -1;
@@ -315,7 +315,7 @@ static int read_split(finetune_job *job, int i, const char *path, const tp_tsv_o
     if (tp_config_bool(job->run, "skip_bad_images", 0, &skip) < 0 ||
         tp_task_read_images(path, job->model_config, options->num_labels, skip, &job->tasks[i], &job->splits[i]) < 0)
         return -1;
-    tp_task_report_skipped(path, &job->splits[i]);
+    tp_task_report_skipped(path, job->splits[i].images, job->splits[i].speech);
     return 0;
 }
 

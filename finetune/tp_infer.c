@@ -442,7 +442,7 @@ static int read_images(infer_job *job)
     if (tp_config_bool(job->run, "skip_bad_images", 0, &skip) < 0 ||
         tp_task_read_images(job->test_path, job->model_config, job->labels_num, skip, &job->tsv, &job->split) < 0)
         return -1;
-    tp_task_report_skipped(job->test_path, &job->split);
+    tp_task_report_skipped(job->test_path, job->split.images, job->split.speech);
     job->seq_length = job->split.seq_length; /* the class token and the patches */
     return 0;
 }
@@ -458,7 +458,7 @@ static int read_speech(infer_job *job)
         tp_task_read_speech(job->test_path, job->model_config, &options, &job->tsv, &job->split) < 0 ||
         tp_encode_speech_targets(job->tokenizer, job->word_delimiter, job->tgt_seq_length, &job->split) < 0)
         return -1;
-    tp_task_report_skipped(job->test_path, &job->split);
+    tp_task_report_skipped(job->test_path, job->split.images, job->split.speech);
     job->seq_length = job->split.seq_length; /* subsampled frames: sinusoidal positions, any length */
     return 0;
 }
@@ -566,9 +566,7 @@ static int read_zero_shot_inputs(infer_job *job, tp_image_set_options *options)
         return tp_fail("%s: made with a vocabulary of %lld tokens, but %s has %lld", job->test_path,
                        (long long)images->vocab_size, job->tokenizer->source_path,
                        (long long)job->tokenizer->vocab_size);
-    if (images->skipped)
-        fprintf(stderr, "%s: skipped %lld images that could not be decoded\n", job->test_path,
-                (long long)images->skipped);
+    tp_task_report_skipped(job->test_path, images, NULL);
     return 0;
 }
 

@@ -7,11 +7,21 @@
 #define TP_DARTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 static inline uint32_t tp_read_le32(const unsigned char *bytes)
 {
     return (uint32_t)bytes[0] | (uint32_t)bytes[1] << 8 | (uint32_t)bytes[2] << 16 | (uint32_t)bytes[3] << 24;
+}
+
+/* A precompiled character map is a little-endian uint32 trie size in bytes, the trie, then the
+ * replacement strings.  *trie_bytes: the size it declares (0 when it has no 4 bytes); whether the
+ * map holds a trie of whole units that size. */
+static inline bool tp_charsmap_holds_trie(const unsigned char *blob, size_t size, uint32_t *trie_bytes)
+{
+    *trie_bytes = size >= 4 ? tp_read_le32(blob) : 0;
+    return size >= 4 && *trie_bytes % 4 == 0 && *trie_bytes <= size - 4;
 }
 
 static inline uint32_t tp_darts_label(uint32_t unit) { return unit & (0x80000000u | 0xFF); }

@@ -104,13 +104,12 @@ static int check_trie(const unsigned char *trie, uint64_t unit_count, size_t rep
     return status;
 }
 
-/* A map is a little-endian uint32 trie size in bytes, the trie, then the replacement strings.  An
- * empty one is no map: the library then uses the rule the spec names (or none, "identity"). */
+/* An empty map is no map: the library then uses the rule the spec names (or none, "identity"). */
 static int check_charsmap(const unsigned char *blob, size_t size, const char *path, const char *spec, size_t offset)
 {
     if (size == 0) return 0;
-    uint32_t trie_size = size >= 4 ? tp_read_le32(blob) : 0;
-    if (size < 4 || trie_size % 4 != 0 || trie_size > size - 4)
+    uint32_t trie_size;
+    if (!tp_charsmap_holds_trie(blob, size, &trie_size))
         return tp_fail("%s: %s.precompiled_charsmap (byte %zu): %zu bytes cannot hold a %u-byte trie", path, spec,
                        offset, size, trie_size);
     return check_trie(blob + 4, trie_size / 4, size - 4 - trie_size, path, spec, offset);

@@ -154,8 +154,8 @@ static int read_charsmap(charsmap *map, const char *base64, const char *path, co
     size_t size;
     unsigned char *blob = base64_decode(base64, &size);
     if (!blob) return tp_hf_fail(path, key, "invalid base64");
-    uint32_t trie_bytes = size >= 4 ? tp_read_le32(blob) : 0;
-    if (size < 4 || trie_bytes % 4 || trie_bytes > size - 4) {
+    uint32_t trie_bytes;
+    if (!tp_charsmap_holds_trie(blob, size, &trie_bytes)) {
         free(blob);
         return tp_hf_fail(path, key, "a %zu-byte charsmap cannot hold its %u-byte trie", size, trie_bytes);
     }
