@@ -14,11 +14,27 @@ whole menus of up to 30 s), or whose WAV is missing, are left out.  Every 10th p
 in name order is held out (dev.tsv).  vocab.txt: [PAD] [UNK] [CLS] [SEP] [MASK], "|" (the word
 delimiter: the char tokenizer's vocabulary has no space), then the characters of the training
 transcripts.  The audio is CC-BY-SA-3.0: nothing here is committed.
+
+--augment also writes the two training lists of the two-stage recipe
+(configs/s2t_asterisk_synthetic.json, then configs/s2t_asterisk_pretrained.json; docs/media.md):
+  * train_synthetic.tsv: --synthetic (6000) utterances spoken by espeak-ng (apt-get install
+    espeak-ng sox) in a seeded draw of its English voices and variants, rates and pitches,
+    resampled to 8 kHz, into <out>/synthetic/.  Their texts: 70% sentences of the fortunes corpus
+    (scripts/fetch_data.sh; normalised as above, 2 to 12 words, no digits), 30% the words any
+    telephone system says -- numbers written out (cardinals to the billions, ordinals), months,
+    weekdays, letters and the NATO alphabet -- drawn from a grammar here, never from a transcript.
+    A draw that equals a held-out transcript is dropped.
+  * train_speed.tsv: each training prompt as recorded and sped up or slowed down by --speeds
+    (0.9,1.1: tempo and pitch together, sox's `speed`, as Kaldi's speed perturbation), into
+    <out>/speed/.
+The held-out list is the same with or without --augment.
 """
 import argparse
 import gzip
 import os
+import random
 import re
+import subprocess
 
 TRANSCRIPTS = "/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
 SOUNDS = "/usr/share/asterisk/sounds/en_US_f_Allison"
@@ -44,25 +60,162 @@ def prompts(max_chars):
                 yield name.strip(), text, path
 
 
+ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen").split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+SCALES = ((10 ** 9, "billion"), (10 ** 6, "million"), (1000, "thousand"), (100, "hundred"))
+ORDINALS = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+            "nine": "ninth", "twelve": "twelfth"}
+MONTHS = ("january february march april may june july august september october november "
+          "december").split()
+WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+NATO = ("alfa bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
+        "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
+LETTERS = list("abcdefghijklmnopqrstuvwxyz")
+
+
+def cardinal(number):
+    for scale, name in SCALES:
+        if number >= scale:
+            rest = number % scale
+            return cardinal(number // scale) + " " + name + (" " + cardinal(rest) if rest else "")
+    if number < 20:
+        return ONES[number]
+    return TENS[number // 10] + (" " + ONES[number % 10] if number % 10 else "")
+
+
+def ordinal(number):
+    words = cardinal(number).split()
+    last = words[-1]
+    if last in ORDINALS:
+        words[-1] = ORDINALS[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return " ".join(words)
+
+
+def telephone_words(draw):
+    """One phrase of the grammar: a number, an ordinal, a date, or letters spelled out."""
+    kind = draw.randrange(6)
+    if kind == 0:
+        return cardinal(draw.choice((draw.randrange(100), draw.randrange(1000), draw.randrange(10 ** 6),
+                                     draw.randrange(10 ** 10))))
+    if kind == 1:
+        return ordinal(draw.randrange(1, 100))
+    if kind == 2:
+        return "%s %s %s" % (draw.choice(WEEKDAYS), draw.choice(MONTHS), ordinal(draw.randrange(1, 32)))
+    if kind == 3:
+        return " ".join(draw.choice(LETTERS) for _ in range(draw.randrange(1, 5)))
+    if kind == 4:
+        return " ".join(draw.choice(NATO) for _ in range(draw.randrange(1, 4)))
+    return " ".join(ONES[draw.randrange(10)] for _ in range(draw.randrange(2, 8)))
+
+
+def fortune_sentences(folder):
+    """The fortunes' sentences, normalised, of 2 to 12 words and without digits."""
+    sentences = set()
+    for name in sorted(os.listdir(folder)):
+        if name.startswith(".") or "art" in name:
+            continue
+        with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as f:
+            for entry in f.read().split("\n%\n"):
+                entry = re.sub(r"\n\s*--.*", "", entry)  # the attribution line
+                for sentence in re.split(r"[.!?;:]+", entry):
+                    text = normalise(sentence)
+                    if 2 <= len(text.split()) <= 12 and not re.search(r"[0-9]", text):
+                        sentences.add(text)
+    return sorted(sentences)
+
+
+def run_pipeline(commands, path):
+    """Runs `a | b` (lists of arguments) and fails naming the output file if either fails."""
+    first = subprocess.Popen(commands[0], stdout=subprocess.PIPE)
+    second = subprocess.run(commands[1], stdin=first.stdout, capture_output=True)
+    first.stdout.close()
+    if first.wait() != 0 or second.returncode != 0:
+        raise SystemExit("%s: %s failed: %s" % (path, " | ".join(c[0] for c in commands),
+                                               second.stderr.decode(errors="replace")))
+
+
+def speed_perturbed(train, speeds, folder):
+    os.makedirs(folder, exist_ok=True)
+    items = []
+    for speed in speeds:
+        for name, text, path in train:
+            out = os.path.join(folder, "%s_speed%s.wav" % (name.replace("/", "_"), speed))
+            if not os.path.exists(out):
+                subprocess.run(["sox", path, out + ".tmp.wav", "speed", speed, "rate", "8000"], check=True)
+                os.replace(out + ".tmp.wav", out)
+            items.append((text, out))
+    return items
+
+
+ENGLISH_VOICES = ("en-us", "en", "en-gb-x-rp", "en-029", "en-gb-scotland", "en-us-nyc", "en-gb-x-gbclan")
+VARIANTS = ("f1", "f2", "f3", "f4", "f5", "m1", "m2", "m3", "m4", "m7")
+
+
+def synthetic(count, held_out, fortunes, folder, seed):
+    os.makedirs(folder, exist_ok=True)
+    draw = random.Random(seed)
+    sentences = fortune_sentences(fortunes)
+    items = []
+    while len(items) < count:
+        text = draw.choice(sentences) if draw.random() < 0.7 else telephone_words(draw)
+        voice = "%s+%s" % (draw.choice(ENGLISH_VOICES), draw.choice(VARIANTS))
+        rate, pitch = draw.randrange(130, 181), draw.randrange(30, 76)
+        if text in held_out:
+            continue
+        out = os.path.join(folder, "%05d.wav" % len(items))
+        if not os.path.exists(out):
+            run_pipeline([["espeak-ng", "--stdout", "-v", voice, "-s", str(rate), "-p", str(pitch), text],
+                          ["sox", "-t", "wav", "-", "-r", "8000", "-b", "16", "-c", "1", out + ".tmp.wav"]], out)
+            os.replace(out + ".tmp.wav", out)
+        items.append((text, out))
+    return items
+
+
+def write_list(path, items):
+    with open(path + ".tmp", "w") as f:
+        for text, audio in items:
+            f.write("%s\t%s\n" % (text, audio))
+    os.replace(path + ".tmp", path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join("data", "s2t", "asterisk"))
     parser.add_argument("--max-chars", type=int, default=100)
+    parser.add_argument("--augment", action="store_true", help="also write train_speed.tsv and train_synthetic.tsv")
+    parser.add_argument("--speeds", default="0.9,1.1")
+    parser.add_argument("--synthetic", type=int, default=6000)
+    parser.add_argument("--fortunes", default=os.path.join("data", "corpus", "fortunes"))
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     items = sorted(prompts(args.max_chars))
     dev = [item for i, item in enumerate(items) if i % 10 == 9]
     train = [item for i, item in enumerate(items) if i % 10 != 9]
     os.makedirs(args.out, exist_ok=True)
     for name, part in (("train.tsv", train), ("dev.tsv", dev)):
-        with open(os.path.join(args.out, name), "w") as f:
-            for _, text, path in part:
-                f.write("%s\t%s\n" % (text, path))
+        write_list(os.path.join(args.out, name), [(text, path) for _, text, path in part])
     characters = sorted(set("".join(text for _, text, _ in train)) - {" "})
     with open(os.path.join(args.out, "vocab.txt"), "w") as f:
         f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "|"] + characters) + "\n")
     print("%d training and %d held-out prompts, %d characters -> %s" % (len(train), len(dev), len(characters),
                                                                          args.out))
-
+    if args.augment:
+        recorded = [(text, path) for _, text, path in train]
+        perturbed = speed_perturbed(train, args.speeds.split(","), os.path.join(args.out, "speed"))
+        spoken = synthetic(args.synthetic, {text for _, text, _ in dev}, args.fortunes,
+                           os.path.join(args.out, "synthetic"), args.seed)
+        extra = sorted(set("".join(text for text, _ in spoken)) - {" "} - set(characters))
+        if extra:
+            raise SystemExit("synthetic texts hold characters the vocabulary lacks: %r" % extra)
+        write_list(os.path.join(args.out, "train_speed.tsv"), recorded + perturbed)
+        write_list(os.path.join(args.out, "train_synthetic.tsv"), spoken)
+        print("train_speed.tsv: %d recorded, %d sped up or down; train_synthetic.tsv: %d synthesised" % (
+            len(recorded), len(perturbed), len(spoken)))
 
 if __name__ == "__main__":
     main()
