@@ -21,8 +21,9 @@ transcripts.  The audio is CC-BY-SA-3.0: nothing here is committed.
     espeak-ng sox) in a seeded draw of its English voices and variants, rates and pitches,
     resampled to 8 kHz, into <out>/synthetic/.  Their texts: 70% sentences of the fortunes corpus
     (scripts/fetch_data.sh; normalised as above, 2 to 12 words, no digits), 30% the words any
-    telephone system says -- numbers written out (cardinals to the billions, ordinals), months,
-    weekdays, letters and the NATO alphabet -- drawn from a grammar here, never from a transcript.
+    telephone system says -- numbers written out (cardinals to the billions, ordinals, digit
+    strings), dates, letters and the NATO alphabet -- drawn from a grammar here, never from a
+    transcript.
     A draw that equals a held-out transcript is dropped.
   * train_speed.tsv: each training prompt as recorded and sped up or slowed down by --speeds
     (0.9,1.1: tempo and pitch together, sox's `speed`, as Kaldi's speed perturbation), into
@@ -31,6 +32,7 @@ The held-out list is the same with or without --augment.
 """
 import argparse
 import gzip
+import hashlib
 import os
 import random
 import re
@@ -167,7 +169,9 @@ def synthetic(count, held_out, fortunes, folder, seed):
         rate, pitch = draw.randrange(130, 181), draw.randrange(30, 76)
         if text in held_out:
             continue
-        out = os.path.join(folder, "%05d.wav" % len(items))
+        # Named by what it holds, so that a draw with other settings never reuses a stale file.
+        key = hashlib.sha1(("%s|%d|%d|%s" % (voice, rate, pitch, text)).encode()).hexdigest()[:16]
+        out = os.path.join(folder, "%05d_%s.wav" % (len(items), key))
         if not os.path.exists(out):
             run_pipeline([["espeak-ng", "--stdout", "-v", voice, "-s", str(rate), "-p", str(pitch), text],
                           ["sox", "-t", "wav", "-", "-r", "8000", "-b", "16", "-c", "1", out + ".tmp.wav"]], out)
