@@ -131,14 +131,27 @@ def fortune_sentences(folder):
     return sorted(sentences)
 
 
-def run_pipeline(commands, path):
-    """Runs `a | b` (lists of arguments) and fails naming the output file if either fails."""
-    first = subprocess.Popen(commands[0], stdout=subprocess.PIPE)
-    second = subprocess.run(commands[1], stdin=first.stdout, capture_output=True)
-    first.stdout.close()
-    if first.wait() != 0 or second.returncode != 0:
-        raise SystemExit("%s: %s failed: %s" % (path, " | ".join(c[0] for c in commands),
-                                               second.stderr.decode(errors="replace")))
+# No dither (-D): sox's dither draws fresh noise on every run, so the same command would write other
+# bytes; -V1: errors only (resampling espeak-ng's loudest samples clips a few, harmlessly).
+SOX = ["sox", "-D", "-V1"]
+
+
+def make_wav(out, *commands):
+    """Runs the commands (lists of arguments) as one pipeline, the last writing out + ".tmp.wav",
+    and renames that to out; a failure names out.  Nothing runs when out already exists."""
+    if os.path.exists(out):
+        return
+    processes = []
+    for i, command in enumerate(commands):
+        source = processes[-1].stdout if processes else None
+        last = i == len(commands) - 1
+        processes.append(subprocess.Popen(command, stdin=source, stdout=None if last else subprocess.PIPE))
+        if source:
+            source.close()  # the next command holds it now
+    for process in processes:
+        if process.wait() != 0:
+            raise SystemExit("%s: %s failed (exit %d)" % (out, process.args[0], process.returncode))
+    os.replace(out + ".tmp.wav", out)
 
 
 def speed_perturbed(train, speeds, folder):
@@ -147,9 +160,7 @@ def speed_perturbed(train, speeds, folder):
     for speed in speeds:
         for name, text, path in train:
             out = os.path.join(folder, "%s_speed%s.wav" % (name.replace("/", "_"), speed))
-            if not os.path.exists(out):
-                subprocess.run(["sox", path, out + ".tmp.wav", "speed", speed, "rate", "8000"], check=True)
-                os.replace(out + ".tmp.wav", out)
+            make_wav(out, SOX + [path, out + ".tmp.wav", "speed", speed, "rate", "8000"])
             items.append((text, out))
     return items
 
@@ -172,19 +183,21 @@ def synthetic(count, held_out, fortunes, folder, seed):
         # Named by what it holds, so that a draw with other settings never reuses a stale file.
         key = hashlib.sha1(("%s|%d|%d|%s" % (voice, rate, pitch, text)).encode()).hexdigest()[:16]
         out = os.path.join(folder, "%05d_%s.wav" % (len(items), key))
-        if not os.path.exists(out):
-            run_pipeline([["espeak-ng", "--stdout", "-v", voice, "-s", str(rate), "-p", str(pitch), text],
-                          ["sox", "-t", "wav", "-", "-r", "8000", "-b", "16", "-c", "1", out + ".tmp.wav"]], out)
-            os.replace(out + ".tmp.wav", out)
+        make_wav(out, ["espeak-ng", "--stdout", "-v", voice, "-s", str(rate), "-p", str(pitch), text],
+                 SOX + ["-t", "wav", "-", "-r", "8000", "-b", "16", "-c", "1", out + ".tmp.wav"])
         items.append((text, out))
     return items
 
 
-def write_list(path, items):
+def write_file(path, lines):
+    """Writes the lines to a temporary name, then renames it to path."""
     with open(path + ".tmp", "w") as f:
-        for text, audio in items:
-            f.write("%s\t%s\n" % (text, audio))
+        f.write("".join(line + "\n" for line in lines))
     os.replace(path + ".tmp", path)
+
+
+def write_list(path, items):
+    write_file(path, ("%s\t%s" % (text, audio) for text, audio in items))
 
 
 def main():
@@ -201,15 +214,14 @@ def main():
     dev = [item for i, item in enumerate(items) if i % 10 == 9]
     train = [item for i, item in enumerate(items) if i % 10 != 9]
     os.makedirs(args.out, exist_ok=True)
-    for name, part in (("train.tsv", train), ("dev.tsv", dev)):
-        write_list(os.path.join(args.out, name), [(text, path) for _, text, path in part])
+    recorded = [(text, path) for _, text, path in train]
+    write_list(os.path.join(args.out, "train.tsv"), recorded)
+    write_list(os.path.join(args.out, "dev.tsv"), [(text, path) for _, text, path in dev])
     characters = sorted(set("".join(text for _, text, _ in train)) - {" "})
-    with open(os.path.join(args.out, "vocab.txt"), "w") as f:
-        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "|"] + characters) + "\n")
+    write_file(os.path.join(args.out, "vocab.txt"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "|"] + characters)
     print("%d training and %d held-out prompts, %d characters -> %s" % (len(train), len(dev), len(characters),
                                                                          args.out))
     if args.augment:
-        recorded = [(text, path) for _, text, path in train]
         perturbed = speed_perturbed(train, args.speeds.split(","), os.path.join(args.out, "speed"))
         spoken = synthetic(args.synthetic, {text for _, text, _ in dev}, args.fortunes,
                            os.path.join(args.out, "synthetic"), args.seed)
@@ -220,6 +232,7 @@ def main():
         write_list(os.path.join(args.out, "train_synthetic.tsv"), spoken)
         print("train_speed.tsv: %d recorded, %d sped up or down; train_synthetic.tsv: %d synthesised" % (
             len(recorded), len(perturbed), len(spoken)))
+
 
 if __name__ == "__main__":
     main()
